@@ -1,0 +1,284 @@
+"""The agent wire protocol, as the console decodes it.
+
+The agent (standard library only) writes JSON lines; this module is the strict, typed
+reading of them. Every line is size-capped before decoding, unknown fields are tolerated
+(newer agents may add some), wrong types are rejected, and every string that reaches the
+screen has control characters and terminal escapes removed. See ARCHITECTURE.md,
+"Agent protocol".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Literal
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+MAX_LINE_BYTES = 256 * 1024
+"""No honest sample of an 8-GPU host comes near this; anything longer is dropped."""
+
+# CSI / OSC / other ESC sequences first, then every remaining C0/C1 control and DEL.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC, BEL- or ST-terminated
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS, SOS, PM, APC
+    r"|\x1b[@-Z\\-_]"  # other two-byte escapes
+    r"|[\x00-\x1f\x7f-\x9f]"
+)
+
+
+def clean_text(value: str, max_len: int = 256) -> str:
+    """Strip terminal escapes and control characters and bound the length."""
+    return _ESCAPES.sub("", value)[:max_len]
+
+
+class ProtocolError(Exception):
+    """A line from a host that the console refuses; the message names the problem."""
+
+
+class Base(msgspec.Struct, omit_defaults=True):
+    pass
+
+
+class HostFacts(Base):
+    hostname: str = ""
+    kernel: str = ""
+    os: str = ""
+    python: str = ""
+    driver_version: str | None = None
+    nvml_version: str | None = None
+    cuda_version: str | None = None
+
+
+class GpuInventory(Base):
+    """Slow-changing facts, sent in the hello line and refreshed rarely."""
+
+    index: int
+    uuid: str | None = None
+    name: str | None = None
+    serial: str | None = None
+    pci_bus_id: str | None = None
+    vbios: str | None = None
+    memory_total_mib: float | None = None
+
+
+class Hello(Base, tag="hello", tag_field="type"):
+    proto: int
+    agent_version: str
+    mode: Literal["nvml", "nvidia-smi", "agentless", "none"]
+    ts: float
+    host: HostFacts = msgspec.field(default_factory=HostFacts)
+    capabilities: list[str] = []
+    gpus: list[GpuInventory] = []
+
+
+class NvLink(Base):
+    link: int
+    up: bool | None = None
+    replay_errors: int | None = None
+    recovery_errors: int | None = None
+    crc_flit_errors: int | None = None
+    crc_data_errors: int | None = None
+
+
+class MigInstance(Base):
+    gi: int
+    ci: int | None = None
+    uuid: str | None = None
+    mem_used_mib: float | None = None
+    mem_total_mib: float | None = None
+
+
+class GpuProcess(Base):
+    pid: int
+    mem_used_mib: float | None = None
+    name: str | None = None
+
+
+class GpuSample(Base):
+    """One GPU's fast readings. A None value's reason is in `na` under the field's name:
+    "not_supported", "lost", "unresponsive" or "error: <text>"."""
+
+    index: int
+    uuid: str | None = None
+    state: Literal["ok", "lost", "unresponsive", "error"] = "ok"
+    util_gpu_pct: float | None = None
+    util_mem_pct: float | None = None
+    mem_used_mib: float | None = None
+    mem_total_mib: float | None = None
+    temp_c: float | None = None
+    power_w: float | None = None
+    power_limit_w: float | None = None
+    sm_clock_mhz: float | None = None
+    mem_clock_mhz: float | None = None
+    clock_event_reasons: int | None = None
+    ecc_volatile_corrected: int | None = None
+    ecc_volatile_uncorrected: int | None = None
+    ecc_aggregate_corrected: int | None = None
+    ecc_aggregate_uncorrected: int | None = None
+    remap_corrected: int | None = None
+    remap_uncorrected: int | None = None
+    remap_pending: bool | None = None
+    remap_failed: bool | None = None
+    retired_pages_sbe: int | None = None
+    retired_pages_dbe: int | None = None
+    retired_pages_pending: bool | None = None
+    pcie_replay: int | None = None
+    fan_pct: float | None = None
+    recovery_action: int | None = None
+    nvlink: list[NvLink] = []
+    mig: list[MigInstance] = []
+    processes: list[GpuProcess] = []
+    na: dict[str, str] = {}
+
+
+class GpuEvent(Base):
+    """An XID (GPU) or SXID (NVSwitch) event. `gpu` is the index when known; `pci_bus_id`
+    is what kernel log lines carry."""
+
+    kind: Literal["xid", "sxid"]
+    code: int
+    ts: float
+    source: Literal["nvml", "kmsg", "journal", "dmesg"]
+    gpu: int | None = None
+    pci_bus_id: str | None = None
+    message: str = ""
+
+
+class IbPort(Base):
+    device: str
+    port: int
+    state: str | None = None  # "ACTIVE", "DOWN", "INIT", "ARMED"
+    phys_state: str | None = None  # "LinkUp", "Polling", "Disabled", ...
+    rate_gbps: float | None = None
+    link_layer: str | None = None
+    counters: dict[str, int] = {}
+
+
+class EthInterface(Base):
+    name: str
+    operstate: str | None = None
+    speed_mbps: int | None = None
+    counters: dict[str, int] = {}
+
+
+class Load(Base):
+    load1: float | None = None
+    load5: float | None = None
+    load15: float | None = None
+
+
+class Sample(Base, tag="sample", tag_field="type"):
+    seq: int
+    ts: float
+    driver: Literal["ok", "unresponsive", "unavailable"] = "ok"
+    driver_detail: str = ""
+    gpu_count: int | None = None
+    gpus: list[GpuSample] = []
+    events: list[GpuEvent] = []
+    ib: list[IbPort] = []
+    eth: list[EthInterface] = []
+    load: Load = msgspec.field(default_factory=Load)
+    collect_ms: float | None = None
+
+
+class AgentError(Base, tag="error", tag_field="type"):
+    """The agent's own report of something it cannot do (bad arguments, fatal fault)."""
+
+    ts: float
+    message: str
+
+
+Message = Hello | Sample | AgentError
+
+_decoder = msgspec.json.Decoder(Message)
+
+
+def decode_line(line: bytes) -> Hello | Sample | AgentError:
+    """Decode one line from a host, or raise ProtocolError with a one-line reason."""
+    if len(line) > MAX_LINE_BYTES:
+        raise ProtocolError(f"line of {len(line)} bytes exceeds the {MAX_LINE_BYTES}-byte cap")
+    try:
+        message = _decoder.decode(line)
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(clean_text(str(exc), 200)) from None
+    _validate(message)
+    return message
+
+
+def _validate(message: Hello | Sample | AgentError) -> None:
+    """Reject what types alone cannot: NaN/inf, negative counters; clean every string."""
+    if isinstance(message, Hello):
+        if message.proto != PROTOCOL_VERSION:
+            raise ProtocolError(f"unsupported protocol version {message.proto}")
+        _clean_struct(message.host)
+        for gpu in message.gpus:
+            _clean_struct(gpu)
+        message.agent_version = clean_text(message.agent_version, 40)
+        message.capabilities = [clean_text(c, 40) for c in message.capabilities[:64]]
+    elif isinstance(message, Sample):
+        _check_number("ts", message.ts)
+        message.driver_detail = clean_text(message.driver_detail)
+        for gpu in message.gpus:
+            _check_gpu(gpu)
+        for event in message.events:
+            _check_number("events.ts", event.ts)
+            event.message = clean_text(event.message, 512)
+            if event.pci_bus_id is not None:
+                event.pci_bus_id = clean_text(event.pci_bus_id, 32)
+        for port in message.ib:
+            port.device = clean_text(port.device, 64)
+            _clean_struct(port)
+            _check_counters(f"ib.{port.device}/{port.port}", port.counters)
+        for iface in message.eth:
+            iface.name = clean_text(iface.name, 64)
+            _clean_struct(iface)
+            _check_counters(f"eth.{iface.name}", iface.counters)
+    else:
+        message.message = clean_text(message.message, 512)
+
+
+_GPU_NUMBERS = tuple(
+    name
+    for name, kind in GpuSample.__annotations__.items()
+    if kind in ("float | None", "int | None") and name != "index"
+)
+
+
+def _check_gpu(gpu: GpuSample) -> None:
+    for name in _GPU_NUMBERS:
+        value = getattr(gpu, name)
+        if value is not None:
+            _check_number(f"gpus[{gpu.index}].{name}", value)
+    if gpu.uuid is not None:
+        gpu.uuid = clean_text(gpu.uuid, 96)
+    if gpu.na:
+        gpu.na = {clean_text(k, 40): clean_text(v, 120) for k, v in list(gpu.na.items())[:64]}
+    for proc in gpu.processes:
+        if proc.name is not None:
+            proc.name = clean_text(proc.name, 64)
+    for mig in gpu.mig:
+        if mig.uuid is not None:
+            mig.uuid = clean_text(mig.uuid, 96)
+
+
+def _check_number(where: str, value: float) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ProtocolError(f"{where}: not a finite number")
+    if value < 0 and not where.endswith(".ts"):
+        raise ProtocolError(f"{where}: negative value {value}")
+
+
+def _check_counters(where: str, counters: dict[str, int]) -> None:
+    for key, value in counters.items():
+        if value < 0:
+            raise ProtocolError(f"{where}.{clean_text(key, 40)}: negative counter {value}")
+
+
+def _clean_struct(struct: msgspec.Struct) -> None:
+    for field in struct.__struct_fields__:
+        value = getattr(struct, field)
+        if isinstance(value, str):
+            setattr(struct, field, clean_text(value))
