@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -32,6 +32,10 @@ _ESCAPES = re.compile(
 def clean_text(value: str, max_len: int = 256) -> str:
     """Strip terminal escapes and control characters and bound the length."""
     return _ESCAPES.sub("", value)[:max_len]
+
+
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+"""Indices, sequence numbers and error counters: a negative one is a broken sender."""
 
 
 class ProtocolError(Exception):
@@ -55,7 +59,7 @@ class HostFacts(Base):
 class GpuInventory(Base):
     """Slow-changing facts, sent in the hello line and refreshed rarely."""
 
-    index: int
+    index: NonNegative
     uuid: str | None = None
     name: str | None = None
     serial: str | None = None
@@ -75,24 +79,24 @@ class Hello(Base, tag="hello", tag_field="type"):
 
 
 class NvLink(Base):
-    link: int
+    link: NonNegative
     up: bool | None = None
-    replay_errors: int | None = None
-    recovery_errors: int | None = None
-    crc_flit_errors: int | None = None
-    crc_data_errors: int | None = None
+    replay_errors: NonNegative | None = None
+    recovery_errors: NonNegative | None = None
+    crc_flit_errors: NonNegative | None = None
+    crc_data_errors: NonNegative | None = None
 
 
 class MigInstance(Base):
-    gi: int
-    ci: int | None = None
+    gi: NonNegative
+    ci: NonNegative | None = None
     uuid: str | None = None
     mem_used_mib: float | None = None
     mem_total_mib: float | None = None
 
 
 class GpuProcess(Base):
-    pid: int
+    pid: NonNegative
     mem_used_mib: float | None = None
     name: str | None = None
 
@@ -101,7 +105,7 @@ class GpuSample(Base):
     """One GPU's fast readings. A None value's reason is in `na` under the field's name:
     "not_supported", "lost", "unresponsive" or "error: <text>"."""
 
-    index: int
+    index: NonNegative
     uuid: str | None = None
     state: Literal["ok", "lost", "unresponsive", "error"] = "ok"
     util_gpu_pct: float | None = None
@@ -139,17 +143,17 @@ class GpuEvent(Base):
     is what kernel log lines carry."""
 
     kind: Literal["xid", "sxid"]
-    code: int
+    code: NonNegative
     ts: float
     source: Literal["nvml", "kmsg", "journal", "dmesg"]
-    gpu: int | None = None
+    gpu: NonNegative | None = None
     pci_bus_id: str | None = None
     message: str = ""
 
 
 class IbPort(Base):
     device: str
-    port: int
+    port: NonNegative
     state: str | None = None  # "ACTIVE", "DOWN", "INIT", "ARMED"
     phys_state: str | None = None  # "LinkUp", "Polling", "Disabled", ...
     rate_gbps: float | None = None
@@ -171,11 +175,11 @@ class Load(Base):
 
 
 class Sample(Base, tag="sample", tag_field="type"):
-    seq: int
+    seq: NonNegative
     ts: float
     driver: Literal["ok", "unresponsive", "unavailable"] = "ok"
     driver_detail: str = ""
-    gpu_count: int | None = None
+    gpu_count: NonNegative | None = None
     gpus: list[GpuSample] = []
     events: list[GpuEvent] = []
     ib: list[IbPort] = []
@@ -204,6 +208,8 @@ def decode_line(line: bytes) -> Hello | Sample | AgentError:
         message = _decoder.decode(line)
     except msgspec.DecodeError as exc:
         raise ProtocolError(clean_text(str(exc), 200)) from None
+    except UnicodeDecodeError as exc:  # msgspec raises this, not DecodeError, for bad UTF-8
+        raise ProtocolError(f"invalid UTF-8 at byte {exc.start}") from None
     _validate(message)
     return message
 
@@ -231,11 +237,11 @@ def _validate(message: Hello | Sample | AgentError) -> None:
         for port in message.ib:
             port.device = clean_text(port.device, 64)
             _clean_struct(port)
-            _check_counters(f"ib.{port.device}/{port.port}", port.counters)
+            port.counters = _check_counters(f"ib.{port.device}/{port.port}", port.counters)
         for iface in message.eth:
             iface.name = clean_text(iface.name, 64)
             _clean_struct(iface)
-            _check_counters(f"eth.{iface.name}", iface.counters)
+            iface.counters = _check_counters(f"eth.{iface.name}", iface.counters)
     else:
         message.message = clean_text(message.message, 512)
 
@@ -271,10 +277,13 @@ def _check_number(where: str, value: float) -> None:
         raise ProtocolError(f"{where}: negative value {value}")
 
 
-def _check_counters(where: str, counters: dict[str, int]) -> None:
+def _check_counters(where: str, counters: dict[str, int]) -> dict[str, int]:
+    """Refuse negative counters; return them with names fit for the screen (names are
+    sysfs file names, so cleaning changes nothing for an honest agent)."""
     for key, value in counters.items():
         if value < 0:
             raise ProtocolError(f"{where}.{clean_text(key, 40)}: negative counter {value}")
+    return {clean_text(key, 64): value for key, value in list(counters.items())[:256]}
 
 
 def _clean_struct(struct: msgspec.Struct) -> None:
