@@ -1,0 +1,178 @@
+"""Schema migrations: an ordered list of functions, each applied once in its own
+transaction and recorded by name in the `migrations` table.
+
+Never edit a migration that has shipped; append a new one. A database carrying a
+migration this code does not know was written by a newer opsconsole and is refused,
+since this version would misread (or damage) whatever that migration changed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import sqlite_utils
+
+from opsconsole.errors import StoreError
+from opsconsole.store.transaction import write_transaction
+
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register `fn` as the next migration; its function name is its recorded name."""
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def migrate(db: sqlite_utils.Database, path: str = "") -> list[str]:
+    """Apply every migration not yet recorded; return the names applied now.
+
+    Safe when two consoles open a fresh file at once: each migration re-checks, inside
+    its write transaction, that the other did not apply it first.
+    """
+    conn = db.conn
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_ts REAL NOT NULL)"
+    )
+    known = [fn.__name__ for fn in MIGRATIONS]
+    recorded = {name for (name,) in conn.execute("SELECT name FROM migrations")}
+    unknown = sorted(recorded - set(known))
+    if unknown:
+        raise StoreError(
+            f"store {path}: database was written by a newer opsconsole "
+            f"(unknown migration {', '.join(unknown)}); upgrade opsconsole or use another file"
+        )
+    applied = []
+    for fn in MIGRATIONS:
+        if fn.__name__ in recorded:
+            continue
+        with write_transaction(db, f"migration {fn.__name__}") as tx:
+            done = tx.execute("SELECT 1 FROM migrations WHERE name = ?", (fn.__name__,))
+            if done.fetchone() is not None:
+                continue
+            fn(db)
+            tx.execute(
+                "INSERT INTO migrations (name, applied_ts) VALUES (?, ?)",
+                (fn.__name__, time.time()),
+            )
+        applied.append(fn.__name__)
+    return applied
+
+
+def _run(db: sqlite_utils.Database, script: str) -> None:
+    # Statement by statement: sqlite3's executescript() would commit our transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.conn.execute(statement)
+
+
+@migration
+def m0001_inventory(db: sqlite_utils.Database) -> None:
+    """Sites, racks, hosts from the config; GPU slots and swaps from agent hellos."""
+    _run(
+        db,
+        """
+        CREATE TABLE sites (
+            name TEXT PRIMARY KEY,
+            description TEXT NOT NULL DEFAULT '',
+            timezone TEXT NOT NULL DEFAULT 'UTC'
+        );
+        CREATE TABLE racks (
+            name TEXT PRIMARY KEY,
+            site TEXT NOT NULL REFERENCES sites(name),
+            leaf TEXT,
+            power_budget_kw REAL
+        );
+        CREATE TABLE hosts (
+            name TEXT PRIMARY KEY,
+            site TEXT REFERENCES sites(name),
+            rack TEXT REFERENCES racks(name),
+            address TEXT,
+            host_class TEXT,
+            expected_gpus INTEGER,
+            mode TEXT,
+            in_config INTEGER NOT NULL DEFAULT 1,
+            first_seen_ts REAL,
+            last_seen_ts REAL,
+            last_hello TEXT
+        );
+        CREATE INDEX hosts_rack ON hosts(rack);
+        CREATE TABLE gpu_slots (
+            host TEXT NOT NULL REFERENCES hosts(name),
+            gpu_index INTEGER NOT NULL,
+            uuid TEXT,
+            model TEXT,
+            serial TEXT,
+            pci_bus_id TEXT,
+            first_seen_ts REAL NOT NULL,
+            last_seen_ts REAL NOT NULL,
+            PRIMARY KEY (host, gpu_index)
+        );
+        CREATE INDEX gpu_slots_uuid ON gpu_slots(uuid);
+        CREATE TABLE gpu_swaps (
+            id INTEGER PRIMARY KEY,
+            host TEXT NOT NULL REFERENCES hosts(name),
+            gpu_index INTEGER NOT NULL,
+            old_uuid TEXT NOT NULL,
+            new_uuid TEXT NOT NULL,
+            ts REAL NOT NULL
+        );
+        CREATE INDEX gpu_swaps_ts ON gpu_swaps(ts);
+        """,
+    )
+
+
+@migration
+def m0002_telemetry(db: sqlite_utils.Database) -> None:
+    """Per-GPU minute rollups and the event log.
+
+    No foreign keys to hosts here: telemetry from a host since removed from the config
+    must neither fail a flush nor vanish with it. Event kinds are checked in Python, not
+    by a CHECK constraint, so adding a kind does not need a table rebuild.
+    """
+    _run(
+        db,
+        """
+        CREATE TABLE gpu_minute (
+            host TEXT NOT NULL,
+            gpu_index INTEGER NOT NULL,
+            minute_ts INTEGER NOT NULL,
+            n INTEGER NOT NULL,
+            util_pct_n INTEGER NOT NULL,
+            util_pct_min REAL,
+            util_pct_avg REAL,
+            util_pct_max REAL,
+            temp_c_n INTEGER NOT NULL,
+            temp_c_min REAL,
+            temp_c_avg REAL,
+            temp_c_max REAL,
+            power_w_n INTEGER NOT NULL,
+            power_w_min REAL,
+            power_w_avg REAL,
+            power_w_max REAL,
+            mem_used_mib_n INTEGER NOT NULL,
+            mem_used_mib_avg REAL,
+            mem_used_mib_max REAL,
+            clock_event_n INTEGER NOT NULL,
+            clock_event_share_power REAL,
+            clock_event_share_thermal REAL,
+            PRIMARY KEY (host, gpu_index, minute_ts)
+        ) WITHOUT ROWID;
+        CREATE INDEX gpu_minute_minute_ts ON gpu_minute(minute_ts);
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            host TEXT NOT NULL,
+            gpu_index INTEGER,
+            kind TEXT NOT NULL,
+            code INTEGER,
+            source TEXT,
+            message TEXT NOT NULL DEFAULT '',
+            fingerprint TEXT NOT NULL UNIQUE
+        );
+        CREATE INDEX events_ts ON events(ts);
+        CREATE INDEX events_host_ts ON events(host, ts);
+        """,
+    )

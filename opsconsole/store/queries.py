@@ -1,0 +1,68 @@
+"""Plain read functions for the layers above (screens, CLI, capacity): rows as dicts keyed
+by column name (see "Store schema"), oldest first for series, newest first for logs.
+
+Reads take no write lock; in WAL they see the last committed flush and never wait on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlite_utils
+
+
+def gpu_rollups(
+    db: sqlite_utils.Database, host: str, gpu_index: int, since_ts: float, until_ts: float
+) -> list[dict]:
+    """One GPU's minute rows with since_ts <= minute_ts < until_ts, oldest first."""
+    return list(
+        db.query(
+            "SELECT * FROM gpu_minute WHERE host = ? AND gpu_index = ?"
+            " AND minute_ts >= ? AND minute_ts < ? ORDER BY minute_ts",
+            (host, gpu_index, since_ts, until_ts),
+        )
+    )
+
+
+def recent_events(
+    db: sqlite_utils.Database,
+    since_ts: float,
+    host: str | None = None,
+    kinds: Iterable[str] | None = None,
+    limit: int = 500,
+) -> list[dict]:
+    """Events at or after since_ts, newest first, optionally for one host and some kinds."""
+    where, params = ["ts >= ?"], [since_ts]
+    if host is not None:
+        where.append("host = ?")
+        params.append(host)
+    if kinds is not None:
+        kinds = list(kinds)
+        where.append(f"kind IN ({', '.join('?' for _ in kinds)})")
+        params.extend(kinds)
+    params.append(limit)
+    return list(
+        db.query(
+            f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY ts DESC, id DESC LIMIT ?",
+            params,
+        )
+    )
+
+
+def gpu_slots(db: sqlite_utils.Database, host: str | None = None) -> list[dict]:
+    """GPU slots (all hosts, or one), by host and index."""
+    if host is None:
+        return list(db.query("SELECT * FROM gpu_slots ORDER BY host, gpu_index"))
+    return list(db.query("SELECT * FROM gpu_slots WHERE host = ? ORDER BY gpu_index", (host,)))
+
+
+def swaps(db: sqlite_utils.Database, since_ts: float | None = None) -> list[dict]:
+    """Recorded GPU swaps (optionally those at or after since_ts), newest first."""
+    where, params = ("WHERE ts >= ?", (since_ts,)) if since_ts is not None else ("", ())
+    return list(
+        db.query(
+            f"SELECT host, gpu_index, old_uuid, new_uuid, ts FROM gpu_swaps {where}"
+            " ORDER BY ts DESC, id DESC",
+            params,
+        )
+    )
