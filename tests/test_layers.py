@@ -44,7 +44,9 @@ def imported_after(modules: list[str]) -> set[str]:
 
 def test_lower_layers_import_no_textual_and_no_ui():
     loaded = imported_after(lower_modules())
-    leaked = sorted(m for m in loaded if m.split(".")[0] == "textual" or m.startswith("opsconsole.ui"))
+    leaked = sorted(
+        m for m in loaded if m.split(".")[0] == "textual" or m.startswith("opsconsole.ui")
+    )
     assert leaked == []
 
 
@@ -55,7 +57,9 @@ def test_agent_imports_nothing_else_of_the_project():
         m for m in loaded if m.startswith("opsconsole.") and not m.startswith("opsconsole.agent")
     )
     assert project == []
-    assert not any(m.split(".")[0] in ("msgspec", "pydantic", "asyncssh", "sqlite_utils") for m in loaded)
+    assert not any(
+        m.split(".")[0] in ("msgspec", "pydantic", "asyncssh", "sqlite_utils") for m in loaded
+    )
 
 
 def test_import_linter_contracts_hold():
@@ -66,4 +70,4 @@ def test_import_linter_contracts_hold():
         [str(lint_imports), "--no-cache"], capture_output=True, text=True, cwd=REPO, timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "broken" not in result.stdout.split("Contracts:")[-1].split("\n")[0]
+    assert ", 0 broken." in result.stdout

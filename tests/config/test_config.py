@@ -39,6 +39,13 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def host(names: str, rack: str = "sg1-r01", **keys: str) -> str:
+    """One [[hosts]] entry as TOML."""
+    lines = [f'names = "{names}"', f'rack = "{rack}"']
+    lines += [f"{k} = {v}" for k, v in keys.items()]
+    return "[[hosts]]\n" + "\n".join(lines) + "\n"
+
+
 def load_error(tmp_path: Path, text: str) -> str:
     with pytest.raises(ConfigError) as info:
         load_fleet(write(tmp_path, text))
@@ -61,13 +68,16 @@ def test_example_config_resolves_every_host():
 
 
 def test_thousand_host_fleet_stays_short(tmp_path):
-    text = BASE.replace("sg1-r[01-03]", "sg1-r[001-125]") + """
+    text = (
+        BASE.replace("sg1-r[01-03]", "sg1-r[001-125]")
+        + """
 [[hosts]]
 names = "sg1-r[001-125]-n[1-8]"
 name_pattern = '^sg1-r(?P<rack>\\d+)-'
 rack = "sg1-r{rack}"
 class = "h200-8"
 """
+    )
     fleet = load_fleet(write(tmp_path, text))
     assert len(fleet.hosts) == 1000
     assert fleet.host("sg1-r125-n8").rack == "sg1-r125"
@@ -75,7 +85,9 @@ class = "h200-8"
 
 
 def test_number_given_as_text_names_key_path_and_value(tmp_path):
-    text = BASE + """
+    text = (
+        BASE
+        + """
 [[racks]]
 names = "sg1-r04"
 site = "SG1"
@@ -85,18 +97,21 @@ names = "sg1-r05"
 site = "SG1"
 power_budget_kw = "12kW"
 """
+    )
     message = load_error(tmp_path, text)
     assert message.endswith('racks[2].power_budget_kw: expected a number, got "12kW"')
     assert message.startswith(str(tmp_path / "opsconsole.toml"))
 
 
 def test_unknown_key_is_refused(tmp_path):
-    message = load_error(tmp_path, BASE + '[polling]\ninterval = 2\n')
+    message = load_error(tmp_path, BASE + "[polling]\ninterval = 2\n")
     assert message.endswith("polling.interval: unknown key")
 
 
 def test_duplicate_host_across_groups_is_refused(tmp_path):
-    text = BASE + """
+    text = (
+        BASE
+        + """
 [[hosts]]
 names = "sg1-r01-n[01-04]"
 rack = "sg1-r01"
@@ -107,6 +122,7 @@ names = "sg1-r01-n04"
 rack = "sg1-r01"
 class = "h200-8"
 """
+    )
     message = load_error(tmp_path, text)
     assert 'hosts[1].names: host "sg1-r01-n04" is already defined in hosts[0]' in message
 
@@ -114,16 +130,41 @@ class = "h200-8"
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ('[[hosts]]\nnames = "n1"\nrack = "nope"\nclass = "h200-8"\n', 'hosts[0].rack: unknown rack "nope"'),
-        ('[[hosts]]\nnames = "n1"\nrack = "sg1-r01"\nclass = "x"\n', 'hosts[0].class: unknown host class "x"'),
-        ('[[hosts]]\nnames = "n[1-3"\nrack = "sg1-r01"\nclass = "h200-8"\n', "hosts[0].names: bad host range"),
-        ('[[hosts]]\nnames = "n[1-3]"\naddress = "10.0.0.[1-2]"\nrack = "sg1-r01"\nclass = "h200-8"\n', "hosts[0].address: 2 address(es) for 3 hosts"),
-        ('[[hosts]]\nnames = "n1"\nrack = "sg1-r01"\nclass = "h200-8"\nmode = "telnet"\n', "hosts[0].mode: expected one of 'agent' or 'agentless', got \"telnet\""),
-        ('[[hosts]]\nnames = "n1"\nrack = "sg1-r01"\nclass = "h200-8"\nport = 70000\n', "hosts[0].port: input should be less than or equal to 65535, got 70000"),
+        (
+            '[[hosts]]\nnames = "n1"\nrack = "nope"\nclass = "h200-8"\n',
+            'hosts[0].rack: unknown rack "nope"',
+        ),
+        (
+            '[[hosts]]\nnames = "n1"\nrack = "sg1-r01"\nclass = "x"\n',
+            'hosts[0].class: unknown host class "x"',
+        ),
+        (
+            '[[hosts]]\nnames = "n[1-3"\nrack = "sg1-r01"\nclass = "h200-8"\n',
+            "hosts[0].names: bad host range",
+        ),
+        (
+            host("n[1-3]", address='"10.0.0.[1-2]"', **{"class": '"h200-8"'}),
+            "hosts[0].address: 2 address(es) for 3 hosts",
+        ),
+        (
+            '[[hosts]]\nnames = "n1"\nrack = "sg1-r01"\nclass = "h200-8"\nmode = "telnet"\n',
+            "hosts[0].mode: expected one of 'agent' or 'agentless', got \"telnet\"",
+        ),
+        (
+            '[[hosts]]\nnames = "n1"\nrack = "sg1-r01"\nclass = "h200-8"\nport = 70000\n',
+            "hosts[0].port: input should be less than or equal to 65535, got 70000",
+        ),
         ('[[hosts]]\nnames = "n1"\nrack = "sg1-r01"\n', "hosts[0].class: required key is missing"),
-        ('[[hosts]]\nnames = "n[1-2]"\naddress = "10.0.0.1"\nrack = "sg1-r01"\nclass = "h200-8"\n', "1 address(es) for 2 hosts"),
-        ('[[hosts]]\nnames = "a"\naddress = "10.0.0.1"\nrack = "sg1-r01"\nclass = "h200-8"\n[[hosts]]\nnames = "b"\naddress = "10.0.0.1"\nrack = "sg1-r01"\nclass = "h200-8"\n', 'host "b" has the same address and port as "a"'),
-        ('[ssh]\nconnect_timeout_s = true\n', "ssh.connect_timeout_s: expected a number, got true"),
+        (
+            host("n[1-2]", address='"10.0.0.1"', **{"class": '"h200-8"'}),
+            "1 address(es) for 2 hosts",
+        ),
+        (
+            host("a", address='"10.0.0.1"', **{"class": '"h200-8"'})
+            + host("b", address='"10.0.0.1"', **{"class": '"h200-8"'}),
+            'host "b" has the same address and port as "a"',
+        ),
+        ("[ssh]\nconnect_timeout_s = true\n", "ssh.connect_timeout_s: expected a number, got true"),
     ],
 )
 def test_bad_input_gets_one_line_naming_where(tmp_path, extra, expected):
@@ -154,10 +195,10 @@ def test_host_keys_are_checked_by_default(tmp_path):
 
 @given(st.text(max_size=200))
 def test_any_text_gives_config_error_or_fleet(text):
-    from opsconsole.config import fleet_from_dict  # noqa: PLC0415
+    from opsconsole.config import fleet_from_dict
 
     try:
-        import tomllib  # noqa: PLC0415
+        import tomllib
 
         raw = tomllib.loads(text)
     except Exception:
@@ -184,7 +225,9 @@ def test_check_config_cli_prints_fleet_and_fails_cleanly(tmp_path):
     assert "sg1-r01-n[01-16]" in ok.stdout
     assert "137 hosts, 1096 GPUs expected" in ok.stdout
 
-    bad = write(tmp_path, BASE + '[[racks]]\nnames = "r9"\nsite = "SG1"\npower_budget_kw = "12kW"\n')
+    bad = write(
+        tmp_path, BASE + '[[racks]]\nnames = "r9"\nsite = "SG1"\npower_budget_kw = "12kW"\n'
+    )
     result = run_cli("check-config", "--config", str(bad), cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip().endswith('racks[1].power_budget_kw: expected a number, got "12kW"')

@@ -39,6 +39,17 @@ def _unavailable(reason: str):
     pytest.skip(reason)
 
 
+def _account_locked(user: str) -> bool:
+    try:
+        for line in Path("/etc/shadow").read_text().splitlines():
+            name, password = line.split(":")[:2]
+            if name == user:
+                return password.startswith("!")
+    except OSError:
+        pass
+    return False
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -56,6 +67,10 @@ def openssh_server():
         pwd.getpwnam(user)
     except KeyError:
         _unavailable(f"no user {user!r} (useradd --create-home --shell /bin/sh {user})")
+    if _account_locked(user):
+        _unavailable(
+            f"user {user!r} is locked; sshd without PAM refuses it (usermod -p '*' {user})"
+        )
 
     # Not under pytest's root-only tmp dir: the login user must read its keys and PATH.
     workdir = Path(tempfile.mkdtemp(prefix="opsconsole-sshd-"))
