@@ -19,8 +19,13 @@ from .nvml_sample import empty_gpu
 from .smi_reader import SmiReader, SmiUnavailable
 from .sysfs import IB_ROOT, NET_ROOT, RealFs, read_eth, read_ib_ports, read_load
 from .watchdog import DriverUnresponsive, Watchdog
+from .xid_merge import XidMerger
 
 INVENTORY_EVERY_S = 600.0
+NVLINK_COUNTERS_EVERY_S = 30.0
+"""NVLink error counters are 4 NVML calls per link (18 links on an H100/H200), so they are
+re-read this often and sent from a per-GPU cache in between; link state is read every
+sample."""
 
 
 class Agent:
@@ -35,13 +40,19 @@ class Agent:
         watchdog_timeout_s=10.0,
         expected_interval_s=2.0,
         run_command=None,
+        nvlink_counters_every_s=NVLINK_COUNTERS_EVERY_S,
     ):
         self.fs = fs if fs is not None else RealFs()
         self.kernel_log = kernel_log
         self.clock = clock
         self.watchdog = Watchdog(watchdog_timeout_s, name="gpu-driver")
-        self.nvml = None if nvml is None else NvmlReader(nvml, self.watchdog, self.fs, clock)
+        self.nvml = (
+            None
+            if nvml is None
+            else NvmlReader(nvml, self.watchdog, self.fs, clock, nvlink_counters_every_s)
+        )
         self.smi = SmiReader(run_command or default_run_command, self.watchdog)
+        self.xids = XidMerger.for_kernel_log(kernel_log)
         self.mode = "none"
         self.unavailable_detail = ""
         self.inventory = []
@@ -161,7 +172,7 @@ class Agent:
             "driver_detail": detail,
             "gpu_count": gpu_count,
             "gpus": gpus,
-            "events": self._read_events(),
+            "events": self._read_events(now),
             "ib": _guarded(read_ib_ports, self.fs, []),
             "eth": _guarded(read_eth, self.fs, []),
             "load": _guarded(read_load, self.fs, {}),
@@ -209,13 +220,17 @@ class Agent:
             return "unresponsive", self._unresponsive()[1], count, gpus
         return "ok", "", count, gpus
 
-    def _read_events(self):
-        events = []
+    def _read_events(self, now):
+        """XIDs from NVML and the kernel log, each XID once (see xid_merge.py)."""
+        nvml_events, kernel_events = [], []
         if self.mode == "nvml" and self._ready and not self.watchdog.busy:
-            events.extend(_guarded(self.nvml.poll_events, 0, []))
+            nvml_events = _guarded(self.nvml.poll_events, 0, [])
         if self.kernel_log is not None:
-            events.extend(_guarded(self.kernel_log.read_new, None, []))
-        return events
+            kernel_events = _guarded(self.kernel_log.read_new, None, [])
+        try:
+            return self.xids.merge(nvml_events, kernel_events, now)
+        except Exception:  # never lose an event to a defect in the pairing
+            return list(kernel_events) + list(nvml_events)
 
 
 def _guarded(fn, arg, default):

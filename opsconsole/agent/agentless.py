@@ -9,6 +9,7 @@ Those lines become a `DictFs`, so the sysfs readers run unchanged.
 from . import AGENT_VERSION, PROTOCOL_VERSION
 from .host import read_host_facts
 from .smi import (
+    SMI_EXIT_INVALID_ARGUMENT,
     driver_version_from_csv,
     error_detail,
     inventory_from_csv,
@@ -42,10 +43,14 @@ _FILE_PREFIXES = ("/proc/", "/sys/", "/etc/")
 
 def _build_command():
     # Field lists hold no shell metacharacters, so they need no quoting. A driver older
-    # than 535 refuses the first query and answers the legacy spelling.
+    # than 535 refuses the first query and answers the legacy spelling. nvidia-smi exits
+    # 2 ("a supplied argument is invalid") when it refuses a field, and only then is the
+    # legacy query run: with a GPU off the bus it exits 15 after printing the other rows,
+    # and running the legacy query too would print every row twice.
     return "; ".join(
         [
-            "%s 2>&1 || %s 2>&1" % (" ".join(smi_command()), " ".join(smi_command(True))),
+            "%s 2>&1 || [ $? -ne %d ] || %s 2>&1"
+            % (" ".join(smi_command()), SMI_EXIT_INVALID_ARGUMENT, " ".join(smi_command(True))),
             "echo '%s'" % REMAP_MARKER,
             "%s 2>&1" % " ".join(remap_command()),
             "echo '%s'" % FILES_MARKER,

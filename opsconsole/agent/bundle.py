@@ -19,6 +19,7 @@ BUNDLE_PACKAGE = "_opsconsole_agent"
 BUNDLED_MODULES = (
     "__init__", "agent", "commands", "host", "kernel_log", "kernel_sources", "nvml_errors",
     "nvml_reader", "nvml_sample", "pci", "process", "smi", "smi_reader", "sysfs", "watchdog",
+    "xid_merge",
 )  # fmt: skip
 MAX_COMMAND_BYTES = 64 * 1024
 

@@ -9,6 +9,7 @@ journalctl must not be mistaken for a stuck GPU driver.
 import errno
 import os
 import re
+import time
 
 from .watchdog import Watchdog
 
@@ -20,15 +21,29 @@ _JOURNAL_LINE = re.compile(r"^([0-9]{9,11}(?:\.[0-9]+)?) \S+ [^:]*: (.*)$")
 _DMESG_LINE = re.compile(r"^\[\s*([0-9]{1,10}(?:\.[0-9]+)?)\] (.*)$")
 
 
-def boot_time(fs):
-    """Boot time in epoch seconds from /proc/stat's btime (0.0 if unreadable)."""
+def boot_time(fs, clock=time.time):
+    """Boot time in whole epoch seconds: /proc/stat's btime; else the clock less
+    /proc/uptime, rounded to the second; 0.0 if neither can be read.
+
+    Kernel-log times are this plus the record's time since boot, so a line read again
+    after an agent restart gets the same time (the console recognises replays by it).
+    """
     for line in (fs.read("/proc/stat", 1 << 16) or "").splitlines():
         if line.startswith("btime "):
             try:
-                return float(line.split()[1])
+                return float(int(line.split()[1]))
             except (IndexError, ValueError):
                 break
-    return 0.0
+    try:
+        uptime_s = float((fs.read("/proc/uptime", 256) or "").split()[0])
+    except (IndexError, ValueError):
+        return 0.0
+    return float(round(clock() - uptime_s))
+
+
+def _since_boot(btime_s, usec):
+    """btime_s (whole seconds) + usec, computed exactly: the same record, the same time."""
+    return (btime_s * 1000000 + usec) / 1e6
 
 
 class KmsgReader:
@@ -38,7 +53,7 @@ class KmsgReader:
     poll_every_s = 0.0
 
     def __init__(self, btime, path=KMSG):
-        self.btime = btime
+        self.btime = round(btime)
         self._fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         self._partial = b""
 
@@ -77,7 +92,7 @@ class KmsgReader:
             usec = int(fields[2])
         except ValueError:
             return None
-        return self.btime + usec / 1e6, text.decode("utf-8", "replace")
+        return _since_boot(self.btime, usec), text.decode("utf-8", "replace")
 
 
 class JournalReader:
@@ -120,7 +135,7 @@ class DmesgReader:
     def __init__(self, run_command, watchdog, btime):
         self._run_command = run_command
         self._watchdog = watchdog
-        self.btime = btime
+        self.btime = round(btime)
         self._last_s = -1.0
 
     def read(self):
@@ -134,7 +149,7 @@ class DmesgReader:
                 continue
             secs = float(match.group(1))
             if secs > self._last_s:
-                lines.append((self.btime + secs, match.group(2)))
+                lines.append((_since_boot(self.btime, round(secs * 1e6)), match.group(2)))
                 newest = max(newest, secs)
         self._last_s = newest
         return lines

@@ -18,9 +18,13 @@ XID_CRITICAL_ERROR = 0x8  # nvmlEventTypeXidCriticalError
 
 
 class GpuHandle:
-    """What a sample needs to know about one GPU between inventory refreshes."""
+    """What a sample needs to know about one GPU between inventory refreshes, and the
+    NVLink error counters last read from it (re-read every `nvlink_counters_every_s`)."""
 
-    __slots__ = ("handle", "index", "links", "pci_bus_id", "reason", "uuid")
+    __slots__ = (
+        "handle", "index", "links", "nvlink_counters", "nvlink_fields", "nvlink_read_at",
+        "pci_bus_id", "reason", "uuid",
+    )  # fmt: skip
 
     def __init__(self, index, handle=None, uuid=None, pci_bus_id=None, links=(), reason=None):
         self.index = index
@@ -29,6 +33,9 @@ class GpuHandle:
         self.uuid = uuid
         self.pci_bus_id = pci_bus_id
         self.links = list(links)
+        self.nvlink_counters = None  # {link: {counter: value}}, None until first read
+        self.nvlink_fields = None  # [(link, counter, NVML field id)], worked out once
+        self.nvlink_read_at = None
 
 
 def _quiet(fn, *args):
@@ -40,11 +47,12 @@ def _quiet(fn, *args):
 
 
 class NvmlReader:
-    def __init__(self, nvml, watchdog, fs=None, clock=time.time):
+    def __init__(self, nvml, watchdog, fs=None, clock=time.time, nvlink_counters_every_s=30.0):
         self.nvml = nvml
         self.watchdog = watchdog
         self.fs = fs
         self.clock = clock
+        self.nvlink_counters_every_s = nvlink_counters_every_s
         self.gpus = []
         self.events_supported = False
         self._event_set = None
@@ -94,8 +102,9 @@ class NvmlReader:
         """NVLink ids of a GPU: NVML's link count when it has one, else probe until refused."""
         nvml = self.nvml
         link_count = getattr(nvml, "NVML_FI_DEV_NVLINK_LINK_COUNT", None)
-        if link_count is not None:
-            values = _quiet(nvml.nvmlDeviceGetFieldValues, handle, [link_count])
+        get_fields = getattr(nvml, "nvmlDeviceGetFieldValues", None)
+        if link_count is not None and get_fields is not None:
+            values = _quiet(get_fields, handle, [link_count])
             count = _quiet(field_value, values[0]) if values else None
             if count is not None:
                 return list(range(int(count)))
@@ -128,14 +137,27 @@ class NvmlReader:
             "cuda_version": cuda,
         }
 
+    def _counters_due(self, gpu, now):
+        """NVLink error counters are re-read every nvlink_counters_every_s (and when none
+        are cached, or the clock went back); link state is read on every sample."""
+        read_at = gpu.nvlink_read_at
+        if gpu.nvlink_counters is None or read_at is None or now < read_at:
+            return True
+        return now - read_at >= (self.nvlink_counters_every_s or 0.0)
+
     def sample_gpus(self):
         """GpuSample dicts; after a hang the remaining GPUs read `unresponsive`."""
         samples = []
         hung = self.watchdog.busy
+        now = self.clock()
         for gpu in self.gpus:
             if not hung:
                 try:
-                    samples.append(self.watchdog.call(read_gpu, self.nvml, gpu, self.fs))
+                    due = self._counters_due(gpu, now)
+                    sample = self.watchdog.call(read_gpu, self.nvml, gpu, self.fs, due)
+                    if due and gpu.nvlink_counters is not None:
+                        gpu.nvlink_read_at = now
+                    samples.append(sample)
                     continue
                 except DriverUnresponsive:
                     hung = True

@@ -22,13 +22,17 @@ READING_FIELDS = (
     "pcie_replay", "fan_pct", "recovery_action",
 )  # fmt: skip
 
-# (GpuSample key, NVML error counter constant, its value in nvml.h)
+# (GpuSample key, NVML error counter constant, its value in nvml.h, the per-link field id
+# prefix of nvmlDeviceGetFieldValues: "..._L0" to "..._L11" where the binding has them)
 NVLINK_COUNTERS = (
-    ("replay_errors", "NVML_NVLINK_ERROR_DL_REPLAY", 0),
-    ("recovery_errors", "NVML_NVLINK_ERROR_DL_RECOVERY", 1),
-    ("crc_flit_errors", "NVML_NVLINK_ERROR_DL_CRC_FLIT", 2),
-    ("crc_data_errors", "NVML_NVLINK_ERROR_DL_CRC_DATA", 3),
-)
+    ("replay_errors", "NVML_NVLINK_ERROR_DL_REPLAY", 0, "NVML_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_L"),
+    ("recovery_errors", "NVML_NVLINK_ERROR_DL_RECOVERY", 1,
+     "NVML_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_L"),
+    ("crc_flit_errors", "NVML_NVLINK_ERROR_DL_CRC_FLIT", 2,
+     "NVML_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_L"),
+    ("crc_data_errors", "NVML_NVLINK_ERROR_DL_CRC_DATA", 3,
+     "NVML_FI_DEV_NVLINK_CRC_DATA_ERROR_COUNT_L"),
+)  # fmt: skip
 
 
 def empty_gpu(index, uuid, state, reason):
@@ -105,18 +109,30 @@ def _float(value):
     return float(value)
 
 
-def read_gpu(nvml, gpu, fs=None):
-    """GpuSample dict for `gpu` (an object with index, uuid, handle, links)."""
+def read_gpu(nvml, gpu, fs=None, read_counters=True):
+    """GpuSample dict for `gpu` (an object with index, uuid, handle, links and
+    nvlink_counters, the cache of its NVLink error counters).
+
+    Link up/down state is read every time; the per-link error counters only when
+    `read_counters` is true or nothing is cached yet, else the cached ones are sent.
+    """
     if gpu.handle is None:  # NVML gave no handle at inventory time
         reason = gpu.reason or "lost"
         return empty_gpu(gpu.index, gpu.uuid, "lost" if reason == "lost" else "error", reason)
     reader = _Reader(nvml, gpu.handle)
     try:
         _read_readings(reader, nvml)
-        nvlink = read_nvlink(nvml, gpu.handle, gpu.links)
+        counters = None if read_counters else gpu.nvlink_counters
+        if counters is None:
+            if getattr(gpu, "nvlink_fields", None) is None:
+                gpu.nvlink_fields = nvlink_fields(nvml, gpu.links)
+            counters = read_nvlink_counters(nvml, gpu.handle, gpu.links, gpu.nvlink_fields)
+            gpu.nvlink_counters = counters
+        nvlink = read_nvlink(nvml, gpu.handle, gpu.links, counters)
         mig = read_mig(nvml, gpu.handle)
         processes = read_processes(nvml, gpu.handle, fs, reader.na)
     except GpuLost:
+        gpu.nvlink_counters = None  # read afresh when it comes back
         return empty_gpu(gpu.index, gpu.uuid, "lost", "lost")
     sample = {"index": gpu.index, "uuid": gpu.uuid, "state": "ok"}
     sample.update(reader.sample)
@@ -201,29 +217,83 @@ def _optional(convert, fn, *args):
         return None
 
 
-def read_nvlink(nvml, handle, links):
-    """Per-link state and DL error counters, never summed across links."""
+def read_nvlink(nvml, handle, links, counters=None):
+    """Per-link state (one call per link) with the links' DL error counters, never summed
+    across links. `counters` is what read_nvlink_counters() returned, now or earlier."""
     if not links:
         return []
+    if counters is None:
+        counters = read_nvlink_counters(nvml, handle, links)
     enabled = const(nvml, "NVML_FEATURE_ENABLED", 1)
-    counters = [(key, const(nvml, name, default)) for key, name, default in NVLINK_COUNTERS]
     get_state = nvml.nvmlDeviceGetNvLinkState
-    get_counter = nvml.nvmlDeviceGetNvLinkErrorCounter
     out = []
-    for link in links:  # up to 18 links x 5 calls: the bulk of a sample's NVML calls
+    for link in links:
         entry = {"link": link, "up": None}
         try:
             entry["up"] = get_state(handle, link) == enabled
         except Exception as exc:
             _lost_or_none(exc)
-        for key, counter in counters:
-            entry[key] = None
+        entry.update(counters.get(link) or _UNREAD)
+        out.append(entry)
+    return out
+
+
+_UNREAD = {key: None for key, _, _, _ in NVLINK_COUNTERS}
+
+
+def nvlink_fields(nvml, links):
+    """[(link, counter key, field id)] of the per-link NVLink error counter fields the
+    binding names (NVML numbers them for links 0-11 only)."""
+    fields = []
+    for link in links:
+        for key, _, _, prefix in NVLINK_COUNTERS:
+            field_id = getattr(nvml, "%s%d" % (prefix, link), None)
+            if field_id is not None:
+                fields.append((link, key, field_id))
+    return fields
+
+
+def _counter(value):
+    value = int(value)
+    return value if 0 <= value <= MAX_COUNTER else None
+
+
+def read_nvlink_counters(nvml, handle, links, fields=None):
+    """{link: {counter key: value or None}} for every link.
+
+    One nvmlDeviceGetFieldValues call covers every counter the binding has a field id for
+    (`fields`, as nvlink_fields() gives them); a counter without one, a field NVML answers
+    with an error, or a failed call falls back to nvmlDeviceGetNvLinkErrorCounter, one
+    call per counter. A lost GPU aborts.
+    """
+    out = {link: {} for link in links}
+    wanted = nvlink_fields(nvml, links) if fields is None else fields
+    get_fields = getattr(nvml, "nvmlDeviceGetFieldValues", None)
+    if wanted and get_fields is not None:
+        try:
+            values = get_fields(handle, [field_id for _, _, field_id in wanted])
+        except Exception as exc:
+            _lost_or_none(exc)
+            values = ()
+        for (link, key, _), field in zip(wanted, values):  # noqa: B905 (Python 3.8)
             try:
-                value = int(get_counter(handle, link, counter))
-                entry[key] = value if value <= MAX_COUNTER else None
+                out[link][key] = _counter(field_value(field))
+            except Exception:  # this field failed: read it the slow way below
+                continue
+    get_counter = getattr(nvml, "nvmlDeviceGetNvLinkErrorCounter", None)
+    for link in links:
+        entry = out[link]
+        for key, name, default, _ in NVLINK_COUNTERS:
+            if key in entry:
+                continue
+            entry[key] = None
+            if get_counter is None:
+                continue
+            try:
+                entry[key] = _counter(get_counter(handle, link, const(nvml, name, default)))
             except Exception as exc:
                 _lost_or_none(exc)
-        out.append(entry)
+        out[link] = {key: entry[key] for key in _UNREAD}  # the protocol's order
     return out
 
 

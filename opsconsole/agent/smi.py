@@ -14,6 +14,8 @@ import re
 from .pci import normalize_bus_id
 
 NVIDIA_SMI = "nvidia-smi"
+SMI_EXIT_INVALID_ARGUMENT = 2
+"""nvidia-smi's exit status for an invalid argument, such as a field name it refuses."""
 QUERY_FIELDS = [
     "index", "uuid", "name", "serial", "pci.bus_id", "vbios_version", "driver_version",
     "utilization.gpu", "utilization.memory", "memory.used", "memory.total",
@@ -107,10 +109,15 @@ def _rows(text, width):
 
 
 def parse_rows(text):
-    """The GPU rows of a query's output as {column name: raw text}; other lines skipped."""
-    rows = []
+    """The GPU rows of a query's output as {column name: raw text}; other lines skipped.
+
+    A GPU index seen twice (the output of two queries run one after the other) keeps its
+    first row only.
+    """
+    rows, seen = [], set()
     for cells in _rows(text, len(QUERY_FIELDS)):
-        if _INDEX.match(cells[0]):
+        if _INDEX.match(cells[0]) and int(cells[0]) not in seen:
+            seen.add(int(cells[0]))
             rows.append(dict(zip(QUERY_FIELDS, cells)))  # noqa: B905 (widths checked above)
     return rows
 

@@ -30,10 +30,14 @@ class Watchdog:
     """Run calls on one daemon worker thread, waiting at most `timeout_s` for each.
 
     `Watchdog(None)` runs calls inline with no thread: the simulator uses it, where
-    nothing can hang and a thread hand-off per call would only add cost.
+    nothing can hang and a thread hand-off per call would only add cost. `timeout_s` may
+    be changed at any time, from any thread (the simulator arms it while a driver hang is
+    injected): each call reads it once, and while an earlier call is still stuck even an
+    inline call fails at once rather than run into the hung driver.
     """
 
     def __init__(self, timeout_s, name="watchdog"):
+        self._timeout_s = None
         self.timeout_s = timeout_s
         self._name = name
         self._lock = threading.Lock()
@@ -42,6 +46,19 @@ class Watchdog:
         self._hung = None
         self._hung_since = None
         self._worker = None
+
+    @property
+    def timeout_s(self):
+        """Seconds to wait for a call, or None to run calls inline."""
+        return self._timeout_s
+
+    @timeout_s.setter
+    def timeout_s(self, value):
+        if value is not None:
+            value = float(value)
+            if not value > 0.0 or value == float("inf"):
+                raise ValueError("watchdog timeout must be a positive number of seconds or None")
+        self._timeout_s = value
 
     @property
     def busy(self):
@@ -61,28 +78,37 @@ class Watchdog:
 
     def call(self, fn, *args):
         """Return fn(*args), re-raise its exception, or raise DriverUnresponsive."""
-        if self.timeout_s is None or threading.current_thread() is self._worker:
-            return fn(*args)  # inline mode, or a guarded call nested in another
+        if threading.current_thread() is self._worker:
+            return fn(*args)  # a guarded call nested in another
+        timeout_s = self._timeout_s  # read once: another thread may change it meanwhile
+        if timeout_s is None:
+            self._check_not_stuck()
+            return fn(*args)  # inline mode
         with self._lock:
-            if self._hung is not None:
-                if not self._hung.done.is_set():
-                    raise DriverUnresponsive(
-                        "a driver call has been stuck for %.0f s" % (self.hung_for_s() or 0.0)
-                    )
-                self._hung = None
-                self._hung_since = None
+            self._check_not_stuck()
             job = _Job(fn, args)
             self._submit(job)
-            if not job.done.wait(self.timeout_s):
+            if not job.done.wait(timeout_s):
                 self._hung = job
-                self._hung_since = time.monotonic() - self.timeout_s
-                raise DriverUnresponsive(
-                    "a driver call did not return within %g s" % self.timeout_s
-                )
+                self._hung_since = time.monotonic() - timeout_s
+                raise DriverUnresponsive("a driver call did not return within %g s" % timeout_s)
         if job.error is not None:
             error, job.error = job.error, None
             raise error
         return job.result
+
+    def _check_not_stuck(self):
+        """Raise DriverUnresponsive while a timed-out call has still not returned."""
+        hung = self._hung
+        if hung is None:
+            return
+        if not hung.done.is_set():
+            raise DriverUnresponsive(
+                "a driver call has been stuck for %.0f s" % (self.hung_for_s() or 0.0)
+            )
+        if self._hung is hung:
+            self._hung = None
+            self._hung_since = None
 
     def _submit(self, job):
         if self._worker is None or not self._worker.is_alive():

@@ -42,12 +42,34 @@ class _EventSet:
     """GPU index -> registered event type mask."""
 
 
-def _value(number: int = 0) -> types.SimpleNamespace:
-    """A c_nvmlValue_t union: every member holds the number."""
-    return types.SimpleNamespace(
-        dVal=float(number), uiVal=number, ulVal=number, ullVal=number, sllVal=number,
-        siVal=number, usVal=number,
-    )  # fmt: skip
+class _Value:
+    """A c_nvmlValue_t union: every member holds the number. Built for every field of
+    every nvmlDeviceGetFieldValues call (48 NVLink counters per GPU), so it stores the
+    number once and reads it back per member."""
+
+    __slots__ = ("_number",)
+
+    def __init__(self, number: int = 0):
+        self._number = number
+
+    @property
+    def dVal(self) -> float:
+        return float(self._number)
+
+    uiVal = ulVal = ullVal = sllVal = siVal = usVal = property(lambda self: self._number)
+
+
+@dataclass(slots=True)
+class _FieldValue:
+    """An nvmlFieldValue_t (member names as in nvml.h)."""
+
+    fieldId: int
+    scopeId: int
+    timestamp: int
+    latencyUsec: int
+    valueType: int
+    nvmlReturn: int
+    value: _Value
 
 
 def _raise(error_class: type[_pynvml.NVMLError]) -> None:
@@ -56,6 +78,21 @@ def _raise(error_class: type[_pynvml.NVMLError]) -> None:
 
 _NVLINK_COUNTERS = ("replay_errors", "recovery_errors", "crc_flit_errors", "crc_data_errors")
 """NvLinkState attributes by NVML_NVLINK_ERROR_DL_* value."""
+
+_NVLINK_FIELD_PREFIXES = {
+    "replay_errors": "NVML_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_L",
+    "recovery_errors": "NVML_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_L",
+    "crc_flit_errors": "NVML_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_L",
+    "crc_data_errors": "NVML_FI_DEV_NVLINK_CRC_DATA_ERROR_COUNT_L",
+}
+_NVLINK_FIELDS: dict[int, tuple[int, str]] = {
+    getattr(_pynvml, f"{prefix}{link}"): (link, attr)
+    for attr, prefix in _NVLINK_FIELD_PREFIXES.items()
+    for link in range(hw.GPU_NVLINKS)
+    if hasattr(_pynvml, f"{prefix}{link}")
+}
+"""Field id -> (link, NvLinkState attribute) for the per-link NVLink error counter fields
+nvmlDeviceGetFieldValues answers (NVML numbers them for links 0-11 only)."""
 
 
 class SimNvml:
@@ -230,22 +267,20 @@ class SimNvml:
             _pynvml.NVML_FI_DEV_NVLINK_LINK_COUNT: len(gpu.nvlinks),
             _pynvml.NVML_FI_DEV_GET_GPU_RECOVERY_ACTION: gpu.recovery_action,
         }
+        timestamp = int(self._host.now_ts * 1e6)
+        links = gpu.nvlinks
         out = []
         for field_id in field_ids:
             fid, scope = field_id if isinstance(field_id, tuple) else (field_id, 0)
-            value = known.get(fid)
+            link_field = _NVLINK_FIELDS.get(fid)
+            if link_field is not None and link_field[0] < len(links):
+                value = getattr(links[link_field[0]], link_field[1])
+                value_type = _pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG
+            else:
+                value = known.get(fid)
+                value_type = _pynvml.NVML_VALUE_TYPE_UNSIGNED_INT
             ret = _pynvml.NVML_SUCCESS if value is not None else _pynvml.NVML_ERROR_NOT_SUPPORTED
-            out.append(
-                types.SimpleNamespace(
-                    fieldId=fid,
-                    scopeId=scope,
-                    timestamp=int(self._host.now_ts * 1e6),
-                    latencyUsec=0,
-                    valueType=_pynvml.NVML_VALUE_TYPE_UNSIGNED_INT,
-                    nvmlReturn=ret,
-                    value=_value(value or 0),
-                )
-            )
+            out.append(_FieldValue(fid, scope, timestamp, 0, value_type, ret, _Value(value or 0)))
         return out
 
     def nvmlDeviceGetNvLinkState(self, handle: SimHandle, link: int) -> int:

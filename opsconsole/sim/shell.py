@@ -1,8 +1,9 @@
 """Just enough of a POSIX shell to run what the console sends a host without an agent.
 
-The agentless command is a `;` list of `a || b` alternatives over nvidia-smi, echo and
-`grep -rHs` with sysfs globs; running it here with the shell's own rules (the `||`
-fallback runs whenever the first query exits non-zero, globs expand in sorted order,
+The agentless command is a `;` list of `a || b` alternatives over nvidia-smi, `[ $? -ne N ]`,
+echo and `grep -rHs` with sysfs globs; running it here with the shell's own rules (an `||`
+alternative runs whenever the one before exits non-zero, `$?` is that exit status, globs
+expand in sorted order,
 `2>&1` and `2>/dev/null` redirect) keeps the simulated output honest to what a real host
 would print. Anything else is "command not found", exit 127.
 """
@@ -25,7 +26,7 @@ def run_command_line(host: SimHost, fs: SimSysfs, command: str) -> tuple[int, st
     status = 0
     for statement in _split(command, ";"):
         for alternative in _split(statement, "||"):
-            status, o, e = _run_simple(host, fs, alternative)
+            status, o, e = _run_simple(host, fs, alternative, status)
             out.append(o)
             err.append(e)
             if status == 0:
@@ -67,11 +68,33 @@ def _split(text: str, separator: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
-def _run_simple(host: SimHost, fs: SimSysfs, command: str) -> tuple[int, str, str]:
+_INT_TESTS = {
+    "-eq": int.__eq__, "-ne": int.__ne__, "-lt": int.__lt__,
+    "-le": int.__le__, "-gt": int.__gt__, "-ge": int.__ge__,
+}  # fmt: skip
+
+
+def _test(words: list[str]) -> tuple[int, str, str]:
+    """The shell's `[ A -op B ]` for integers (the agentless command's exit-status test)."""
+    if len(words) != 5 or words[4] != "]" or words[2] not in _INT_TESTS:
+        return 2, "", "bash: [: only `[ INT -op INT ]` is simulated\n"
+    try:
+        a, b = int(words[1]), int(words[3])
+    except ValueError:
+        return 2, "", f"bash: [: {words[1]}: integer expression expected\n"
+    return (0 if _INT_TESTS[words[2]](a, b) else 1), "", ""
+
+
+def _run_simple(
+    host: SimHost, fs: SimSysfs, command: str, last_status: int = 0
+) -> tuple[int, str, str]:
     try:
         words = shlex.split(command)
     except ValueError as exc:
         return 2, "", f"bash: syntax error: {exc}\n"
+    words = [str(last_status) if word == "$?" else word for word in words]
+    if words and words[0] == "[":
+        return _test(words)
     if words and words[0] == "exec":
         words = words[1:]
     merge_stderr = drop_stderr = False

@@ -25,6 +25,8 @@ from tests.agent.wire import roundtrip
 STAND_IN = """#!{python}
 import sys
 args = " ".join(sys.argv[1:])
+with open({log!r}, "a") as log:
+    log.write(args + "\\n")
 if "--query-remapped-rows=" in args:
     sys.stdout.write({remap!r})
 elif {refuse!r} and "clocks_event_reasons" in args:
@@ -32,10 +34,15 @@ elif {refuse!r} and "clocks_event_reasons" in args:
     sys.exit(2)
 else:
     sys.stdout.write({rows!r})
+    sys.exit({status!r})
 """
+FELL_OFF_ROWS = out.H100_ROWS.splitlines(keepends=True)[0] + out.FELL_OFF
+"""What nvidia-smi prints, exiting 15, when GPU 1 of two fell off the bus."""
 
 
-def run_agentless(tmp_path: Path, refuse_new_names=False, with_smi=True) -> str:
+def run_agentless(
+    tmp_path: Path, refuse_new_names=False, with_smi=True, rows=out.H100_ROWS, status=0
+) -> str:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     if with_smi:
@@ -43,10 +50,12 @@ def run_agentless(tmp_path: Path, refuse_new_names=False, with_smi=True) -> str:
         script.write_text(
             STAND_IN.format(
                 python=sys.executable,
+                log=str(tmp_path / "nvidia-smi.log"),
                 remap=out.REMAP_ROWS,
                 refuse=refuse_new_names,
                 refused=out.REFUSED,
-                rows=out.H100_ROWS,
+                rows=rows,
+                status=status,
             )
         )
         script.chmod(0o755)
@@ -73,9 +82,39 @@ def test_the_command_output_becomes_a_sample_and_a_hello(tmp_path):
     assert hello.host.hostname == Path("/proc/sys/kernel/hostname").read_text().strip()
 
 
+def gpu_queries(tmp_path: Path) -> list[str]:
+    """The --query-gpu= field lists nvidia-smi was run with, in order."""
+    lines = (tmp_path / "nvidia-smi.log").read_text().splitlines()
+    return [arg for line in lines for arg in line.split() if arg.startswith("--query-gpu=")]
+
+
 def test_a_driver_before_535_is_answered_by_the_legacy_query(tmp_path):
     sample = parse_agentless_output(run_agentless(tmp_path, refuse_new_names=True), 1, 1.0)
     assert sample["gpu_count"] == 2 and sample["driver_detail"] == ""
+    new, legacy = gpu_queries(tmp_path)
+    assert "clocks_event_reasons.active" in new and "clocks_throttle_reasons.active" in legacy
+
+
+def test_a_current_driver_runs_only_the_first_query(tmp_path):
+    run_agentless(tmp_path)
+    assert len(gpu_queries(tmp_path)) == 1
+
+
+def test_a_gpu_off_the_bus_does_not_run_the_legacy_query_too(tmp_path):
+    text = run_agentless(tmp_path, rows=FELL_OFF_ROWS, status=15)
+    assert len(gpu_queries(tmp_path)) == 1
+    sample = roundtrip(parse_agentless_output(text, 1, 1.0))
+    assert sample.gpu_count == 1 and [gpu.index for gpu in sample.gpus] == [0]
+    assert sample.driver_detail.startswith("Unable to determine the device handle")
+    assert [gpu.index for gpu in roundtrip(parse_agentless_hello(text, 1.0)).gpus] == [0]
+
+
+def test_rows_printed_twice_count_once():
+    text = FELL_OFF_ROWS + FELL_OFF_ROWS + out.H100_ROWS + REMAP_MARKER + "\n" + out.REMAP_ROWS
+    sample = roundtrip(parse_agentless_output(text, 1, 1.0))
+    assert [gpu.index for gpu in sample.gpus] == [0, 1] and sample.gpu_count == 2
+    assert sample.gpus[1].remap_corrected == 3
+    assert [gpu.index for gpu in roundtrip(parse_agentless_hello(text, 1.0)).gpus] == [0, 1]
 
 
 def test_no_nvidia_smi_reads_as_driver_unavailable(tmp_path):

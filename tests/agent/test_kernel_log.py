@@ -154,6 +154,28 @@ def test_kmsg_records_are_read_back_to_boot_then_only_new_ones(tmp_path):
     reader.close()
 
 
+def test_kmsg_times_are_the_same_for_every_reader_of_a_record(tmp_path):
+    """An agent restarted later reads the ring buffer back to boot again: each record must
+    get the time it got the first time, to the microsecond, from whole-second boot time."""
+    path = tmp_path / "kmsg"
+    path.write_bytes(
+        b"3,7,86399600001,-;NVRM: Xid (PCI:0000:18:00): 48, pid=2, DBE\n"
+        b"3,8,86400123457,-;NVRM: Xid (PCI:0000:18:00): 63, pid=2, remap\n"
+    )
+    first = KmsgReader(btime=1_700_000_000.0, path=str(path))
+    later = KmsgReader(btime=1_700_000_000.4, path=str(path))  # btime read another way
+    times = [ts for ts, _ in first.read()]
+    assert times == [ts for ts, _ in later.read()]
+    assert times == [1_700_086_399.600001, 1_700_086_400.123457]
+    first.close(), later.close()
+
+
+def test_boot_time_without_btime_is_the_clock_less_uptime_to_the_second():
+    fs = DictFs({"/proc/uptime": "86400.62 1000.0"})
+    assert boot_time(fs, clock=lambda: 1_800_000_000.9) == 1_799_913_600.0
+    assert boot_time(fs, clock=lambda: 1_800_000_001.1) == 1_799_913_600.0
+
+
 def test_the_real_kmsg_reads_without_blocking():
     if not os.access("/dev/kmsg", os.R_OK):
         pytest.skip("/dev/kmsg is not readable here")

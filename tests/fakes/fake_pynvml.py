@@ -10,6 +10,7 @@ made to hang on a `threading.Event` (to exercise the watchdog) or removed altoge
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from types import SimpleNamespace
 
 import pynvml as real
@@ -23,6 +24,19 @@ LibraryNotFound = real.NVMLError_LibraryNotFound
 Unknown = real.NVMLError_Unknown
 Timeout = real.NVMLError_Timeout
 NotFound = real.NVMLError_NotFound
+
+# Field id -> (link, NVML_NVLINK_ERROR_DL_* counter) for the per-link NVLink error counter
+# fields the real module names (links 0-11).
+NVLINK_FIELDS = {
+    getattr(real, f"NVML_FI_DEV_NVLINK_{name}_ERROR_COUNT_L{link}"): (link, counter)
+    for name, counter in (
+        ("REPLAY", real.NVML_NVLINK_ERROR_DL_REPLAY),
+        ("RECOVERY", real.NVML_NVLINK_ERROR_DL_RECOVERY),
+        ("CRC_FLIT", real.NVML_NVLINK_ERROR_DL_CRC_FLIT),
+        ("CRC_DATA", real.NVML_NVLINK_ERROR_DL_CRC_DATA),
+    )
+    for link in range(12)
+}
 
 
 class FakeGpu:
@@ -52,6 +66,7 @@ class FakeGpu:
         self.nvlinks = 18
         self.nvlink_down: set[int] = set()
         self.nvlink_errors: dict[tuple[int, int], int] = {(3, 2): 7}  # (link, counter) -> n
+        self.nvlink_fields = True  # False: nvmlDeviceGetFieldValues refuses the counter ids
         self.mig_instances: list[dict] | None = None  # [{"gi":, "ci":, "uuid":, "used_mib":}]
         self.processes = [(4242 + index, 60000)]  # (host pid, used MiB)
         self.lost = False
@@ -75,6 +90,7 @@ class FakeNvml:
         self.hangs: dict[tuple[str, int | None], threading.Event] = {}
         self.queued_xids: list[tuple[int, int]] = []  # (gpu index, xid)
         self.calls = 0
+        self.counts: Counter[str] = Counter()  # calls by function name
         self.registered: set[int] = set()
 
     def __getattribute__(self, name):
@@ -100,6 +116,7 @@ class FakeNvml:
 
     def _enter(self, function: str, handle=None) -> None:
         self.calls += 1
+        self.counts[function] += 1
         index = getattr(handle, "index", None)
         for key in ((function, index), (function, None)):
             if key in self.hangs:
@@ -251,7 +268,16 @@ class FakeNvml:
         for slot, field_id in enumerate(fieldIds):
             values[slot].fieldId = field_id
             values[slot].valueType = real.NVML_VALUE_TYPE_UNSIGNED_INT
-            if known.get(field_id) is None:
+            link_counter = NVLINK_FIELDS.get(field_id)
+            if (
+                link_counter is not None
+                and handle.nvlink_fields
+                and link_counter[0] < handle.nvlinks
+            ):
+                values[slot].valueType = real.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG
+                values[slot].nvmlReturn = real.NVML_SUCCESS
+                values[slot].value.ullVal = handle.nvlink_errors.get(link_counter, 0)
+            elif known.get(field_id) is None:
                 values[slot].nvmlReturn = real.NVML_ERROR_NOT_SUPPORTED
             else:
                 values[slot].nvmlReturn = real.NVML_SUCCESS

@@ -89,11 +89,6 @@ def test_a_lost_gpu_has_no_row_and_nvidia_smi_exits_15(host):
     assert len([line for line in out.splitlines() if line[:1].isdigit()]) == 7
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="agentless `a || b`: nvidia-smi exits 15 with a lost GPU, so the legacy query "
-    "runs too and every row is printed twice (reported to the agent owner)",
-)
 def test_agentless_with_a_lost_gpu_counts_seven(host):
     host.inject("xid79", gpu=2)
     sample = parse_agentless_output(run(host, AGENTLESS_COMMAND)[1], 1, T0)
