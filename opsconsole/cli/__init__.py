@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "opsconsole.cli.check_config",
     "opsconsole.cli.poll",
     "opsconsole.cli.sim",
+    "opsconsole.cli.console",
+    "opsconsole.cli.demo",
 )
 
 

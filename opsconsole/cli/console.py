@@ -1,0 +1,96 @@
+"""`opsconsole console`: the live console on a real config.
+
+The store is opened here, before the app: a store that cannot be opened (locked, read-only
+disk) is not a reason to refuse to show the fleet, so the console runs without recording
+and says so in its header. Logging goes to a file (or nowhere): a log line written to the
+terminal would tear through the screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from opsconsole.cli.check_config import add_config_argument
+from opsconsole.config import Fleet, load_fleet
+from opsconsole.errors import StoreError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("console", help="open the live rack status console")
+    add_config_argument(parser)
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="for NOC wall screens: refuse every action that changes anything",
+    )
+    parser.add_argument("--log", metavar="FILE", help="write collection logs to FILE")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    fleet = load_fleet(args.config)
+    return run_console(
+        fleet, read_only=args.read_only, log_path=Path(args.log) if args.log else None
+    )
+
+
+def route_logs(log_path: Path | None) -> None:
+    """Send every log record to a file, or drop them; never to the terminal."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    if log_path is None:
+        root.addHandler(logging.NullHandler())
+        return
+    handler = logging.FileHandler(log_path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | None = None):
+    """The console app on `fleet` with the real poller and store, and a function that
+    releases the store afterwards. A store that cannot be opened becomes a header note."""
+    from opsconsole.collect.poller import Poller
+    from opsconsole.collect.state import FleetState
+    from opsconsole.store import TelemetryIngest, open_store
+    from opsconsole.ui.app import make_app
+
+    path = store_path or fleet.store_path
+    db, ingest, store_note = None, None, ""
+    try:
+        db = open_store(path)
+        ingest = TelemetryIngest(db)
+    except StoreError as exc:
+        store_note = f"not recording: {exc}"
+    state = FleetState.from_fleet(fleet, now_ts=time.time())
+
+    def poller_factory(fleet: Fleet, state: FleetState) -> Poller:
+        return Poller(fleet, state, ingest=ingest)
+
+    app = make_app(
+        fleet, state, read_only=read_only, poller_factory=poller_factory, store_note=store_note
+    )
+    return app, (db.close if db is not None else lambda: None)
+
+
+def run_console(
+    fleet: Fleet,
+    *,
+    read_only: bool = False,
+    store_path: Path | None = None,
+    log_path: Path | None = None,
+) -> int:
+    from opsconsole.ui.runtime import tune_garbage_collector
+
+    route_logs(log_path)
+    app, release_store = build_console(fleet, read_only=read_only, store_path=store_path)
+    tune_garbage_collector()
+    try:
+        app.run()
+    finally:
+        release_store()
+    return app.return_code or 0

@@ -1,0 +1,1 @@
+"""The Textual console. `make_app()` is the only way in."""

@@ -1,0 +1,248 @@
+"""The console app and its one factory, `make_app`, used by the CLI, the tests and the
+benchmark alike (posting's `make_posting()` pattern)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
+
+from opsconsole.collect.state import FleetState
+from opsconsole.config import Fleet
+from opsconsole.ui.command_line import CommandError, command_suggestions, parse_command
+from opsconsole.ui.drivers import FeedDriver, InlineDriver, PollerFactory, PollingThread
+from opsconsole.ui.feed import FeedNotes, FleetFeed
+from opsconsole.ui.fleet_rows import SORT_KEYS
+from opsconsole.ui.guard import changes_state, is_state_changing
+from opsconsole.ui.messages import FleetBatchReady
+from opsconsole.ui.metrics import METRICS
+from opsconsole.ui.model import FleetModel
+from opsconsole.ui.palette import ConsoleCommands
+from opsconsole.ui.screens.confirm import ConfirmScreen
+from opsconsole.ui.screens.fleet import FleetScreen
+from opsconsole.ui.screens.help import HelpScreen, key_label
+from opsconsole.ui.screens.host import HostScreen
+from opsconsole.ui.screens.prompt import PromptScreen
+
+log = logging.getLogger("opsconsole.ui")
+
+
+class OpsConsoleApp(App):
+    CSS_PATH: ClassVar[list[str]] = ["app.tcss"]
+    TITLE = "opsconsole"
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("colon", "command_mode", "Command", key_display=":"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+    ]
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        driver: FeedDriver,
+        *,
+        read_only: bool = False,
+        clock: Callable[[], float] = time.time,
+        publish_interval_s: float | None = None,
+    ):
+        super().__init__()
+        self.fleet = fleet
+        self.driver = driver
+        self.read_only = read_only
+        self.clock = clock
+        self.model = FleetModel(fleet)
+        self.publish_interval_s = publish_interval_s or fleet.config.polling.interval_s
+        self.refusals: list[str] = []
+        """What the read-only guard refused, newest last (tests and the help read it)."""
+
+    def get_default_screen(self) -> FleetScreen:
+        return FleetScreen()
+
+    def on_mount(self) -> None:
+        if self.read_only:
+            self.sub_title = "read-only"
+        self.driver.start(lambda: self.post_message(FleetBatchReady()))
+        if not self.driver.threaded:
+            self.call_after_refresh(self.publish_now)
+            self.set_interval(self.publish_interval_s, self.publish_now)
+
+    def on_unmount(self) -> None:
+        self.driver.stop()
+
+    # --- batches ----------------------------------------------------------------------
+    def publish_now(self) -> None:
+        """Collect and apply at once (inline) or ask the polling thread to publish."""
+        self.driver.publish_now()
+        if not self.driver.threaded:
+            self.apply_pending()
+
+    def on_fleet_batch_ready(self, message: FleetBatchReady) -> None:
+        self.apply_pending()
+
+    def apply_pending(self) -> None:
+        batch = self.driver.mailbox.take()
+        if batch is None:
+            return
+        changed = self.model.apply(batch)
+        # Only the screen in view draws; hidden ones catch up in on_screen_resume. Under a
+        # modal (prompt, help) the screen beneath is still in view.
+        for candidate in reversed(self.screen_stack):
+            if getattr(candidate, "ready", False):  # screens that draw batches
+                try:
+                    candidate.fleet_changed(changed)
+                except NoMatches:
+                    pass  # the screen is being taken down (quit, pop) as the batch arrived
+                except Exception:  # a drawing bug must not take the console down
+                    log.exception("drawing a batch on %s failed", candidate)
+                break
+
+    # --- navigation -------------------------------------------------------------------
+    @property
+    def fleet_screen(self) -> FleetScreen:
+        return next(s for s in self.screen_stack if isinstance(s, FleetScreen))
+
+    def go_fleet(self) -> None:
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, FleetScreen):
+            self.pop_screen()
+        self.driver.feed.watch(None)
+
+    def open_host(self, name: str) -> None:
+        if name not in self.model.host_versions:
+            self.notify(f"No host named {name!r} in this fleet.", severity="error")
+            return
+        self.go_fleet()
+        self.fleet_screen.grid.move_to(("host", name))
+        self.driver.feed.watch(name)
+        self.push_screen(HostScreen(name))
+        self.publish_now()
+
+    def close_host(self) -> None:
+        self.go_fleet()
+
+    # --- command mode -----------------------------------------------------------------
+    def action_command_mode(self) -> None:
+        names = [h.name for h in self.fleet.hosts]
+        self.push_screen(
+            PromptScreen(
+                ":", placeholder="fleet · host NAME · help", suggestions=command_suggestions(names)
+            ),
+            lambda text: self.run_command(text) if text else None,
+        )
+
+    def run_command(self, text: str) -> None:
+        try:
+            command = parse_command(text)
+        except CommandError as exc:
+            self.notify(str(exc), title="Command", severity="error")
+            return
+        verb, argument = command.verb, command.argument
+        if verb == "fleet":
+            self.go_fleet()
+        elif verb == "host":
+            self.open_host(argument)
+        elif verb == "help":
+            self.action_help()
+        elif verb == "quit":
+            self.exit()
+        elif verb == "reconnect":
+            self.action_reconnect_current(argument or None)
+        elif verb == "metric":
+            if argument not in METRICS:
+                self.notify(f"metric is one of: {', '.join(METRICS)}", severity="error")
+                return
+            self.go_fleet()
+            self.fleet_screen.set_metric(argument)
+        elif verb == "sort":
+            key, _, order = argument.partition(" ")
+            if key not in SORT_KEYS:
+                self.notify(f"sort by one of: {', '.join(SORT_KEYS)}", severity="error")
+                return
+            self.go_fleet()
+            descending = {"desc": True, "asc": False}.get(order.strip())
+            self.fleet_screen.set_sort(key, descending)
+        elif verb == "filter":
+            self.go_fleet()
+            self.fleet_screen.set_filter(argument, remember=True)
+
+    def run_command_on_fleet(self, method: str) -> None:
+        self.go_fleet()
+        getattr(self.fleet_screen, method)()
+
+    def action_help(self) -> None:
+        """Every key bound on the screen in view, grouped by what it does."""
+        grouped: dict[tuple[int, str], list[str]] = {}
+        described: dict[tuple[int, str], tuple[str, bool]] = {}
+        for key, active in self.screen.active_bindings.items():
+            binding = active.binding
+            what = (id(active.node), binding.action)
+            label = binding.key_display or key_label(key)
+            if label not in grouped.setdefault(what, []):
+                grouped[what].append(label)
+            method = getattr(active.node, f"action_{binding.action.split('(')[0]}", None)
+            changes = method is not None and is_state_changing(method)
+            described[what] = (binding.description or binding.action, changes)
+        keys = [(", ".join(labels), *described[what]) for what, labels in grouped.items()]
+        self.push_screen(HelpScreen(keys, self.read_only))
+
+    # --- state-changing actions ---------------------------------------------------------
+    def refuse_read_only(self, what: str) -> None:
+        self.refusals.append(what)
+        self.notify(
+            f"This console is read-only: {what} is disabled.", title="Refused", severity="warning"
+        )
+
+    @changes_state("reconnect host")
+    def action_reconnect_current(self, name: str | None = None) -> None:
+        """Reconnect the host in view (host screen) or under the cursor (fleet)."""
+        if name is None:
+            screen = self.screen
+            name = getattr(screen, "host_name", None) or self.fleet_screen.grid.current_host
+        if name is None:
+            self.notify("No host selected.", severity="warning")
+            return
+        self.request_reconnect(name)
+
+    @changes_state("reconnect host")
+    def request_reconnect(self, name: str) -> None:
+        if name not in self.model.host_versions:
+            self.notify(f"No host named {name!r} in this fleet.", severity="error")
+            return
+        self.push_screen(
+            ConfirmScreen(f"Drop and reopen the SSH connection to {name} now?"),
+            lambda yes: self.reconnect_host(name) if yes else None,
+        )
+
+    @changes_state("reconnect host")
+    def reconnect_host(self, name: str) -> None:
+        self.notify(self.driver.reconnect(name), title="Reconnect")
+
+
+def make_app(
+    fleet: Fleet,
+    state: FleetState,
+    *,
+    read_only: bool = False,
+    poller_factory: PollerFactory | None = None,
+    clock: Callable[[], float] = time.time,
+    store_note: str = "",
+    publish_interval_s: float | None = None,
+) -> OpsConsoleApp:
+    """The console on `state`. With `poller_factory(fleet, state)` the poller runs on its
+    own thread and owns the state; without one, the caller drives the state on the UI
+    thread (tests, benchmarks) and the app publishes it every interval."""
+    feed = FleetFeed(state, clock)
+    interval_s = publish_interval_s or fleet.config.polling.interval_s
+    if poller_factory is None:
+        driver: FeedDriver = InlineDriver(feed, FeedNotes(store=store_note))
+    else:
+        driver = PollingThread(
+            fleet, feed, poller_factory, interval_s=interval_s, store_note=store_note
+        )
+    return OpsConsoleApp(
+        fleet, driver, read_only=read_only, clock=clock, publish_interval_s=interval_s
+    )

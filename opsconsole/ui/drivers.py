@@ -1,0 +1,187 @@
+"""Who owns the FleetState and when batches are published.
+
+`InlineDriver`: nothing collects; the caller (a test, a replay) mutates the state on the
+UI thread and the app publishes on a timer or on `publish_now()`.
+`PollingThread`: the Poller runs on its own asyncio loop in a daemon thread, so SSH,
+decoding and snapshot building never take the UI thread; it publishes once per interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from opsconsole.collect.state import FleetState
+from opsconsole.config import Fleet
+from opsconsole.ui.feed import BatchMailbox, FeedNotes, FleetFeed, ssh_agent_note
+
+log = logging.getLogger("opsconsole.ui")
+
+PollerFactory = Callable[[Fleet, FleetState], Any]
+"""Builds an object with `async run()` and `async stop()` (and optionally `reconnect(name)`)."""
+
+
+class FeedDriver(Protocol):
+    feed: FleetFeed
+    mailbox: BatchMailbox
+    threaded: bool
+
+    def start(self, wake_ui: Callable[[], None]) -> None: ...
+    def stop(self) -> None: ...
+    def publish_now(self) -> None: ...
+    def reconnect(self, name: str) -> str: ...
+
+
+class InlineDriver:
+    threaded = False
+
+    def __init__(self, feed: FleetFeed, notes: FeedNotes | None = None):
+        self.feed = feed
+        self.mailbox = BatchMailbox()
+        self.notes = notes or FeedNotes()
+        self._wake_ui: Callable[[], None] = lambda: None
+        self._sent_notes: FeedNotes | None = None
+
+    def start(self, wake_ui: Callable[[], None]) -> None:
+        self._wake_ui = wake_ui
+
+    def stop(self) -> None:
+        self.feed.close()
+
+    def publish_now(self) -> None:
+        notes = self.notes if self.notes != self._sent_notes else None
+        batch = self.feed.collect(notes)
+        if batch is not None:
+            self._sent_notes = batch.notes or self._sent_notes
+            if self.mailbox.put(batch):
+                self._wake_ui()
+
+    def reconnect(self, name: str) -> str:
+        return "no poller is running in this console; nothing to reconnect"
+
+
+class PollingThread:
+    threaded = True
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        feed: FleetFeed,
+        poller_factory: PollerFactory,
+        *,
+        interval_s: float,
+        store_note: str = "",
+    ):
+        self.fleet = fleet
+        self.feed = feed
+        self.mailbox = BatchMailbox()
+        self.poller_factory = poller_factory
+        self.interval_s = interval_s
+        self.store_note = store_note
+        self.poller: Any = None
+        self.collection_note = ""
+        self._wake_ui: Callable[[], None] = lambda: None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._publish: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sent_notes: FeedNotes | None = None
+
+    def start(self, wake_ui: Callable[[], None]) -> None:
+        self._wake_ui = wake_ui
+        self._thread = threading.Thread(target=self._run, name="opsconsole-poller", daemon=True)
+        self._thread.start()
+        self._ready.wait(10.0)
+
+    def _run(self) -> None:
+        loop = self._loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self._main())
+        except Exception:
+            log.exception("polling thread failed")
+        finally:
+            loop.close()
+
+    async def _main(self) -> None:
+        self._stop, self._publish = asyncio.Event(), asyncio.Event()
+        self._ready.set()
+        poll_task = None
+        try:
+            self.poller = self.poller_factory(self.fleet, self.feed.state)
+            poll_task = asyncio.create_task(self.poller.run(), name="poller")
+        except Exception as exc:
+            self.collection_note = f"collection could not start: {exc}"
+        while not self._stop.is_set():
+            if poll_task is not None and poll_task.done() and not self.collection_note:
+                exc = poll_task.exception() if not poll_task.cancelled() else None
+                self.collection_note = f"collection stopped: {exc or 'poller ended'}"
+            if self.collection_note:
+                self.feed.state.tick(self.feed.clock())  # the poller's ticker is gone too
+            self._publish_batch()
+            try:
+                await asyncio.wait_for(self._publish.wait(), self.interval_s)
+            except TimeoutError:
+                pass
+            self._publish.clear()
+        if self.poller is not None:
+            try:
+                await asyncio.wait_for(self.poller.stop(), 15.0)
+            except Exception:
+                log.exception("poller did not stop cleanly")
+        if poll_task is not None:
+            poll_task.cancel()
+            await asyncio.gather(poll_task, return_exceptions=True)
+
+    def _notes(self) -> FeedNotes:
+        store = self.store_note
+        writer = getattr(self.poller, "writer", None)
+        if writer is not None and getattr(writer, "last_error", ""):
+            store = f"store: {writer.last_error}"
+            if getattr(writer, "dropped_calls", 0):
+                store += f" ({writer.dropped_calls} samples dropped)"
+        return FeedNotes(self.collection_note, store, ssh_agent_note())
+
+    def _publish_batch(self) -> None:
+        notes = self._notes()
+        batch = self.feed.collect(notes if notes != self._sent_notes else None)
+        if batch is not None:
+            self._sent_notes = batch.notes or self._sent_notes
+            if self.mailbox.put(batch):
+                self._wake_ui()
+
+    def publish_now(self) -> None:
+        """Publish at once (a host view opened and wants its detail); any thread."""
+        if self._loop is not None and self._publish is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._publish.set)
+
+    def reconnect(self, name: str) -> str:
+        """Ask the poller to drop and re-open one host's connection; never blocks."""
+        reconnect = getattr(self.poller, "reconnect", None)
+        if reconnect is None or self._loop is None:
+            return "this poller cannot reconnect a host on demand"
+
+        async def call() -> None:
+            result = reconnect(name)
+            if inspect.isawaitable(result):
+                await result
+
+        future = asyncio.run_coroutine_threadsafe(call(), self._loop)
+        future.add_done_callback(
+            lambda f: f.exception() and log.error("reconnect %s: %s", name, f.exception())
+        )
+        return f"reconnecting {name}"
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self._stop.set)
+            except RuntimeError:
+                pass
+        if self._thread is not None:
+            self._thread.join(20.0)
+        self.feed.close()

@@ -1,0 +1,214 @@
+"""Turns one fleet-grid line (site, rack or host) into a Strip of styled segments.
+
+Kept apart from the widget so the widget is only about scrolling, caching and keys; the
+painter is about what a line says. Styles are built once and reused: a frame of 40 lines
+allocates segments, never Style objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+
+from opsconsole.config import Fleet, Host
+from opsconsole.ui.fleet_rows import RackPower
+from opsconsole.ui.formatting import age_text, kw, number
+from opsconsole.ui.metrics import Metric, cell_style, gpu_cell
+from opsconsole.ui.snapshot import HostSnapshot
+
+STATE_STYLES = {
+    "fresh": Style(color="#5fd75f"),
+    "degraded": Style(color="#ffd75f"),
+    "stale": Style(color="#ffd75f", bold=True),
+    "down": Style(color="#ff5f5f", bold=True),
+    "pending": Style(color="#8a8a8a"),
+}
+STATE_MARKS = {"fresh": "●", "stale": "▲", "down": "✖", "pending": "…"}
+PLAIN = Style(color="#d0d0d0")
+DIM = Style(color="#6c6c6c")
+HEADER = Style(color="#87afd7", bold=True)
+SITE = Style(color="#ffffff", bold=True, bgcolor="#1c2b3a")
+RACK = Style(color="#afd7ff", bold=True)
+GAP = Segment(" ")
+BAR_OK, BAR_WARN, BAR_OVER = Style(color="#5fd75f"), Style(color="#ffd75f"), Style(color="#ff5f5f")
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Column widths for one widget width (each includes its trailing space)."""
+
+    width: int
+    host: int
+    rack: int
+    state: int
+    gpu_slots: int
+    util: int = 5
+    temp: int = 5
+    power: int = 8
+    mem: int = 5
+    health: int = 9
+
+    @classmethod
+    def fit(cls, fleet: Fleet, width: int) -> Columns:
+        host_w = min(24, max([8, *(len(h.name) for h in fleet.hosts)]) + 1)
+        rack_w = min(14, max([4, *(len(r) for r in fleet.racks)]) + 1)
+        slots = min(16, max([1, *(h.expected_gpus for h in fleet.hosts)]))
+        fixed = 2 + host_w + rack_w + 5 + 5 + 8 + 5 + 9
+        while slots > 8 and width - fixed - 4 * slots - 1 < 14:
+            slots -= 1  # narrow terminal: show fewer GPU cells before squeezing state
+        state_w = min(40, max(14, width - fixed - 4 * slots - 1))
+        return cls(width, host_w, rack_w, state_w, slots)
+
+
+def _fit(text: str, width: int) -> str:
+    """Pad or cut to exactly `width` cells, keeping one space at the end."""
+    if len(text) >= width:
+        return text[: max(0, width - 2)] + "… " if width > 1 else text[:width]
+    return text.ljust(width)
+
+
+class _NothingLive:
+    """Aggregates of a host that is not fresh: none (they would be old numbers)."""
+
+    util_avg_pct = temp_max_c = power_w = mem_used_pct = None
+
+
+_NOTHING_LIVE = _NothingLive()
+
+
+class FleetPainter:
+    def __init__(self, fleet: Fleet):
+        self.fleet = fleet
+
+    def header(self, cols: Columns, metric: Metric, sort_key: str, descending: bool) -> Strip:
+        arrow = "▼" if descending else "▲"
+
+        def title(name: str, key: str, width: int) -> Segment:
+            label = f"{name}{arrow}" if key == sort_key else name
+            return Segment(_fit(label, width), HEADER)
+
+        gpus = f"GPUS · {metric.label}" + (f" {metric.unit}" if metric.unit else "")
+        segments = [
+            Segment("  "),
+            title("HOST", "host", cols.host),
+            title("RACK", "rack", cols.rack),
+            title("STATE", "state", cols.state),
+            Segment(_fit(gpus, cols.gpu_slots * 4 + 1), HEADER),
+            title("UTIL", "util", cols.util),
+            title("TEMP", "temp", cols.temp),
+            title("POWER", "power", cols.power),
+            title("MEM", "memory", cols.mem),
+            title("HEALTH", "health", cols.health),
+        ]
+        return Strip(segments).adjust_cell_length(cols.width)
+
+    def site_line(self, cols: Columns, site: str, counts: dict[str, int], racks: int) -> Strip:
+        hosts = sum(counts.values())
+        text = f"■ {site} · {racks} rack{'s' if racks != 1 else ''} · {hosts} hosts"
+        segments = [Segment(" " + text + "  ", SITE)]
+        for status in ("fresh", "stale", "down", "pending"):
+            if counts.get(status):
+                segments.append(Segment(f"{counts[status]} {status}  ", STATE_STYLES[status]))
+        return Strip(segments).adjust_cell_length(cols.width)
+
+    def rack_line(
+        self, cols: Columns, rack: str, leaf: str | None, power: RackPower, hosts: int, down: int
+    ) -> Strip:
+        text = f" ▾ {rack}" + (f" · leaf {leaf}" if leaf else "") + f" · {hosts} hosts"
+        segments = [Segment(text, RACK)]
+        if down:
+            segments.append(Segment(f" ({down} not fresh)", STATE_STYLES["stale"]))
+        segments.append(Segment(f" · power {power.now_kw:.1f}", PLAIN))
+        fraction = power.fraction
+        if fraction is None:
+            segments.append(Segment(" kW · no budget set", DIM))
+        else:
+            style = BAR_OVER if fraction > 1.0 else BAR_WARN if fraction > 0.9 else BAR_OK
+            filled = min(10, round(fraction * 10))
+            segments += [
+                Segment(f" / {power.budget_kw:g} kW ", PLAIN),
+                Segment("█" * filled, style),
+                Segment("░" * (10 - filled), DIM),
+                Segment(f" {fraction * 100:.0f}%", style),
+            ]
+            if fraction > 1.0:
+                segments.append(Segment(" OVER BUDGET", BAR_OVER))
+        if power.unknown_hosts:
+            segments.append(Segment(f" (+{power.unknown_hosts} hosts unknown)", DIM))
+        return Strip(segments).adjust_cell_length(cols.width)
+
+    def host_line(
+        self, cols: Columns, host: Host, snap: HostSnapshot | None, metric: Metric, now_ts: float
+    ) -> Strip:
+        segments = [Segment("  "), Segment(_fit(host.name, cols.host), PLAIN)]
+        segments.append(Segment(_fit(host.rack, cols.rack), DIM))
+        state_text, state_style = self._state(snap, now_ts)
+        segments.append(Segment(_fit(state_text, cols.state), state_style))
+        segments += self._gpu_cells(cols, host, snap, metric)
+        fresh = snap is not None and snap.is_fresh
+        style = PLAIN if fresh else DIM
+        live = snap if fresh else _NOTHING_LIVE
+        segments += [
+            Segment(_fit(number(live.util_avg_pct, "{:.0f}%"), cols.util), style),
+            Segment(_fit(number(live.temp_max_c, "{:.0f}°"), cols.temp), style),
+            Segment(_fit(kw(live.power_w), cols.power), style),
+            Segment(_fit(number(live.mem_used_pct, "{:.0f}%"), cols.mem), style),
+            self._health(cols, host, snap),
+        ]
+        return Strip(segments).adjust_cell_length(cols.width)
+
+    def _state(self, snap: HostSnapshot | None, now_ts: float) -> tuple[str, Style]:
+        if snap is None:
+            return "… pending", STATE_STYLES["pending"]
+        status = snap.status
+        mark = STATE_MARKS.get(status, "?")
+        why = snap.reason  # the detail is one Enter away, in the host view
+        if status == "fresh":
+            if snap.reason:
+                return f"{mark} fresh · {snap.reason}", STATE_STYLES["degraded"]
+            return f"{mark} fresh", STATE_STYLES["fresh"]
+        if status == "pending":
+            return f"{mark} {why or 'pending'}", STATE_STYLES["pending"]
+        reference = snap.last_sample_ts if snap.last_sample_ts is not None else snap.since_ts
+        text = f"{mark} {status} {age_text(now_ts - reference)}" + (f" · {why}" if why else "")
+        return text, STATE_STYLES.get(status, PLAIN)
+
+    def _gpu_cells(
+        self, cols: Columns, host: Host, snap: HostSnapshot | None, metric: Metric
+    ) -> list[Segment]:
+        slots = cols.gpu_slots
+        gpus = snap.gpus if snap is not None else ()
+        health = snap.health if snap is not None else ()
+        shown = max(len(gpus), host.expected_gpus)
+        overflow = shown > slots
+        out: list[Segment] = []
+        for i in range(slots):
+            if overflow and i == slots - 1:
+                out.append(Segment(_fit(f"+{shown - slots + 1}", 4), DIM))
+                break
+            if i < len(gpus):
+                text, style = gpu_cell(
+                    metric, gpus[i], snap.status, health[i] if i < len(health) else None
+                )
+                out += [Segment(text, style), GAP]
+            elif i < host.expected_gpus and snap is not None and snap.is_fresh:
+                out += [Segment(" ✖ ", cell_style("#c62828")), GAP]  # expected, not reported
+            elif i < host.expected_gpus:
+                out += [Segment(" · ", DIM), GAP]
+            else:
+                out.append(Segment("    "))
+        out.append(GAP)
+        return out
+
+    def _health(self, cols: Columns, host: Host, snap: HostSnapshot | None) -> Segment:
+        if snap is None or not snap.is_fresh:
+            return Segment(_fit("—", cols.health), DIM)
+        faults = snap.faults + snap.missing_gpus
+        if faults:
+            return Segment(_fit(f"{faults} fault", cols.health), STATE_STYLES["down"])
+        if snap.warnings:
+            return Segment(_fit(f"{snap.warnings} warn", cols.health), STATE_STYLES["stale"])
+        return Segment(_fit(f"{len(snap.gpus)} ok", cols.health), STATE_STYLES["fresh"])

@@ -1,0 +1,56 @@
+"""Textual's command palette (Ctrl+P) offering the same actions as keys and `:` commands.
+
+Every entry calls the same app or screen method a key would, so the read-only guard on
+those methods covers the palette too; guarded entries say so in their help text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from opsconsole.ui.fleet_rows import SORT_KEYS
+from opsconsole.ui.metrics import METRICS
+
+Entry = tuple[str, Callable[[], object], str]
+
+
+def palette_entries(app) -> list[Entry]:
+    refused = "  (refused: read-only console)" if app.read_only else ""
+    entries: list[Entry] = [
+        ("Fleet view", partial(app.run_command, "fleet"), "sites → racks → hosts"),
+        ("Help: keys and commands", app.action_help, "every key of this screen"),
+        ("Filter fleet…", partial(app.run_command_on_fleet, "action_filter"), "/"),
+        ("Clear fleet filter", partial(app.run_command, "filter"), "show every host"),
+        (
+            "Reconnect host",
+            app.action_reconnect_current,
+            "drop and reopen the SSH connection of the host in view" + refused,
+        ),
+    ]
+    for key, metric in METRICS.items():
+        entries.append(
+            (f"Colour GPUs by {metric.label}", partial(app.run_command, f"metric {key}"), "")
+        )
+    for key in SORT_KEYS:
+        entries.append((f"Sort fleet by {key}", partial(app.run_command, f"sort {key}"), ""))
+    for host in app.model.fleet.hosts:
+        entries.append(
+            (f"Open host {host.name}", partial(app.open_host, host.name), f"rack {host.rack}")
+        )
+    return entries
+
+
+class ConsoleCommands(Provider):
+    async def discover(self) -> Hits:
+        for title, callback, help_text in palette_entries(self.app)[: 5 + len(METRICS)]:
+            yield DiscoveryHit(title, callback, help=help_text or None)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, callback, help_text in palette_entries(self.app):
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text or None)

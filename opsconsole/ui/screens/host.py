@@ -1,0 +1,108 @@
+"""One host in detail: per-GPU table, the selected GPU's history, fabric ports, and how
+the console is hearing the host. Opened with Enter on the fleet or `:host NAME`."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer
+
+from opsconsole.ui.guard import changes_state
+from opsconsole.ui.widgets.fleet_summary import FleetSummary
+from opsconsole.ui.widgets.gpu_history import GpuHistory
+from opsconsole.ui.widgets.gpu_table import GpuTable
+from opsconsole.ui.widgets.host_facts import HostFacts
+from opsconsole.ui.widgets.link_table import LinkTable
+
+
+class HostScreen(Screen):
+    ready = False
+    """True once composed and drawn: from then on batches are drawn here."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("r", "reconnect", "Reconnect"),
+    ]
+
+    def __init__(self, host_name: str) -> None:
+        super().__init__(classes="host-screen")
+        self.host_name = host_name
+
+    def compose(self) -> ComposeResult:
+        yield FleetSummary(id="summary")
+        yield HostFacts(id="host-facts")
+        yield GpuTable(id="gpu-table")
+        with Horizontal(id="host-lower"):
+            yield GpuHistory(id="gpu-history")
+            yield LinkTable(id="link-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.host_name
+        self.query_one(GpuTable).focus()
+        self.set_interval(1.0, self._tick)
+        # Widgets inside containers are mounted after this handler; draw once they are.
+        self.call_after_refresh(self._first_show)
+
+    def _first_show(self) -> None:
+        self.show()
+        self.ready = True  # composed: batches may now be drawn here
+
+    def on_unmount(self) -> None:
+        self.ready = False
+
+    def _tick(self) -> None:
+        if self.is_current and getattr(
+            self, "ready", False
+        ):  # ages move even when no batch arrives
+            self._show_facts()
+
+    def fleet_changed(self, changed: set[str]) -> None:
+        self.query_one(FleetSummary).update_summary()
+        if self.host_name in changed or self.app.model.detail_for(self.host_name) is not None:
+            self.show()
+
+    def on_screen_resume(self) -> None:
+        if self.ready:
+            self.show()
+
+    def show(self) -> None:
+        model = self.app.model
+        snap = model.hosts.get(self.host_name)
+        detail = model.detail_for(self.host_name)
+        if detail is not None and snap is not None and detail.snapshot is not snap:
+            detail = None if detail.snapshot.last_sample_ts != snap.last_sample_ts else detail
+        self._show_facts()
+        table = self.query_one(GpuTable)
+        views = detail.gpu_views if detail is not None else snap.gpu_views() if snap else ()
+        table.show(snap, views)
+        self.query_one(LinkTable).show(detail)
+        self._show_history(detail, table.current_gpu)
+
+    def _show_facts(self) -> None:
+        model = self.app.model
+        host = model.fleet.host(self.host_name)
+        self.query_one(HostFacts).show(host, model.hosts.get(self.host_name), self.app.clock())
+
+    def _show_history(self, detail, gpu_index: int | None) -> None:
+        interval_s = self.app.model.fleet.config.polling.interval_s
+        self.query_one(GpuHistory).show(detail, gpu_index, interval_s, self.app.clock())
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if (
+            self.ready
+            and event.data_table is self.query_one(GpuTable)
+            and event.row_key.value is not None
+        ):
+            self._show_history(self.app.model.detail_for(self.host_name), int(event.row_key.value))
+
+    def action_back(self) -> None:
+        self.app.close_host()
+
+    @changes_state("reconnect host")
+    def action_reconnect(self) -> None:
+        self.app.request_reconnect(self.host_name)

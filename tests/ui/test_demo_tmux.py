@@ -1,0 +1,92 @@
+"""`opsconsole demo` in a real terminal (tmux): the fleet, then a host, then a clean exit
+that stops the simulator and removes the temp directory. Waits poll the pane with a
+deadline; nothing here asserts on time."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Pane:
+    def __init__(self, session: str):
+        self.session = session
+
+    def text(self) -> str:
+        result = subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", self.session],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        return result.stdout
+
+    def send(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.session, *keys], check=True)
+
+    def wait_for(self, *needles: str, timeout_s: float = 90.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            text = self.text()
+            if all(needle in text for needle in needles):
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{needles} not on screen within {timeout_s} s:\n{text}")
+            time.sleep(0.2)
+
+
+def simulators_under(directory: Path) -> list[int]:
+    """PIDs of `opsconsole sim serve` processes writing under `directory`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            if "serve" in argv and any(str(directory) in arg for arg in argv):
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.timeout(240)
+def test_demo_shows_the_fleet_then_a_host_and_cleans_up(tmp_path):
+    session = f"opsconsole-test-{uuid.uuid4().hex[:8]}"
+    workdir = tmp_path / "tmp"
+    workdir.mkdir()
+    command = (
+        f"cd {REPO} && TMPDIR={workdir} {sys.executable} -m opsconsole demo --hosts 16;"
+        " echo DEMO-EXITED $?; sleep 600"
+    )
+    env = {**os.environ, "TERM": "xterm-256color"}
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "40", command],
+        check=True, env=env,
+    )  # fmt: skip
+    pane = Pane(session)
+    try:
+        pane.wait_for("16 fresh", "sg1-r01-n16", "■ SG1")
+        assert len(simulators_under(workdir)) == 1  # the simulator runs as a subprocess
+        pane.send(":")
+        pane.wait_for("fleet · host NAME")
+        pane.send("host sg1-r01-n03", "Enter")
+        text = pane.wait_for("sg1-r01-n03  site SG1", "FRESH", "mlx5_0/1")
+        assert "LAST XID" in text
+        pane.send("Escape")
+        pane.wait_for("■ SG1", "metric utilisation")
+        pane.send(":")
+        pane.wait_for("fleet · host NAME")
+        pane.send("quit", "Enter")
+        pane.wait_for("DEMO-EXITED 0", timeout_s=60)
+        assert list(workdir.iterdir()) == []  # the demo's temp directory is gone
+        assert simulators_under(workdir) == []  # and the simulator was stopped
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)

@@ -1,0 +1,62 @@
+"""What the operator sees, pixel for pixel: the fleet and host views on deterministic data
+(synthetic fleet, fixed clock, no polling). Update with `pytest tests/ui --snapshot-update`
+after an intended change, and look at the SVGs before committing them."""
+
+from __future__ import annotations
+
+import pytest
+
+from opsconsole.ui.app import make_app
+from tests.ui.conftest import SIZE, FakeClock
+from tests.ui.synthetic import feed_all, synthetic_fleet, warm_fleet, xid_event
+
+STALE, DOWN, XID_HOST = "sg1-r01-n02", "sg1-r01-n05", "sg1-r01-n03"
+
+
+def troubled_app(metric: str = "util"):
+    """32 hosts: one stale, one down, one with a GPU that fell off the bus."""
+    clock = FakeClock()
+    fleet = synthetic_fleet(32)
+    state = warm_fleet(fleet, samples=5, now_ts=clock())
+    for seq in range(20):  # 40 s on: DOWN silent all along, STALE for the last 14 s
+        silent = {DOWN} | ({STALE} if seq >= 13 else set())
+        feed_all(state, clock.advance(2), 10 + seq, skip=silent)
+        state.tick(clock())
+    host = state.hosts[XID_HOST]
+    host._note_events([xid_event(clock() - 20, gpu=5, code=79)])
+    state.changed(host, "sample")
+    return make_app(fleet, state, clock=clock, publish_interval_s=3600)
+
+
+class TestFleetView:
+    def test_overview(self, snap_compare):
+        fleet = synthetic_fleet(32)
+        app = make_app(fleet, warm_fleet(fleet, 5), clock=FakeClock(), publish_interval_s=3600)
+        assert snap_compare(app, terminal_size=SIZE)
+
+    def test_trouble_by_temperature(self, snap_compare):
+        assert snap_compare(troubled_app(), press=["2", "down", "down", "down"], terminal_size=SIZE)
+
+    def test_health_sorted_worst_first(self, snap_compare):
+        async def sort_by_health(pilot):
+            pilot.app.run_command("sort health")
+            pilot.app.run_command("metric health")
+            await pilot.pause()
+
+        assert snap_compare(troubled_app(), run_before=sort_by_health, terminal_size=SIZE)
+
+
+class TestHostView:
+    @pytest.mark.parametrize("host", [XID_HOST, STALE, DOWN])
+    def test_host(self, snap_compare, host):
+        async def open_host(pilot):
+            pilot.app.open_host(host)
+            await pilot.pause()
+            await pilot.pause()
+
+        assert snap_compare(troubled_app(), run_before=open_host, terminal_size=SIZE)
+
+
+class TestOverlays:
+    def test_help(self, snap_compare):
+        assert snap_compare(troubled_app(), press=["question_mark"], terminal_size=SIZE)
