@@ -31,11 +31,16 @@ _ESCAPES = re.compile(
 
 def clean_text(value: str, max_len: int = 256) -> str:
     """Strip terminal escapes and control characters and bound the length."""
+    if value.isprintable():  # every escape starts with a non-printable: nothing to strip
+        return value[:max_len]
     return _ESCAPES.sub("", value)[:max_len]
 
 
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 """Indices, sequence numbers and error counters: a negative one is a broken sender."""
+NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+"""A GPU reading (percent, MiB, degrees C, W, MHz): never negative. Checked while decoding,
+in C: a sample carries ~200 of them and is decoded for every host every interval."""
 
 
 class ProtocolError(Exception):
@@ -108,30 +113,30 @@ class GpuSample(Base):
     index: NonNegative
     uuid: str | None = None
     state: Literal["ok", "lost", "unresponsive", "error"] = "ok"
-    util_gpu_pct: float | None = None
-    util_mem_pct: float | None = None
-    mem_used_mib: float | None = None
-    mem_total_mib: float | None = None
-    temp_c: float | None = None
-    power_w: float | None = None
-    power_limit_w: float | None = None
-    sm_clock_mhz: float | None = None
-    mem_clock_mhz: float | None = None
-    clock_event_reasons: int | None = None
-    ecc_volatile_corrected: int | None = None
-    ecc_volatile_uncorrected: int | None = None
-    ecc_aggregate_corrected: int | None = None
-    ecc_aggregate_uncorrected: int | None = None
-    remap_corrected: int | None = None
-    remap_uncorrected: int | None = None
+    util_gpu_pct: NonNegativeFloat | None = None
+    util_mem_pct: NonNegativeFloat | None = None
+    mem_used_mib: NonNegativeFloat | None = None
+    mem_total_mib: NonNegativeFloat | None = None
+    temp_c: NonNegativeFloat | None = None
+    power_w: NonNegativeFloat | None = None
+    power_limit_w: NonNegativeFloat | None = None
+    sm_clock_mhz: NonNegativeFloat | None = None
+    mem_clock_mhz: NonNegativeFloat | None = None
+    clock_event_reasons: NonNegative | None = None
+    ecc_volatile_corrected: NonNegative | None = None
+    ecc_volatile_uncorrected: NonNegative | None = None
+    ecc_aggregate_corrected: NonNegative | None = None
+    ecc_aggregate_uncorrected: NonNegative | None = None
+    remap_corrected: NonNegative | None = None
+    remap_uncorrected: NonNegative | None = None
     remap_pending: bool | None = None
     remap_failed: bool | None = None
-    retired_pages_sbe: int | None = None
-    retired_pages_dbe: int | None = None
+    retired_pages_sbe: NonNegative | None = None
+    retired_pages_dbe: NonNegative | None = None
     retired_pages_pending: bool | None = None
-    pcie_replay: int | None = None
-    fan_pct: float | None = None
-    recovery_action: int | None = None
+    pcie_replay: NonNegative | None = None
+    fan_pct: NonNegativeFloat | None = None
+    recovery_action: NonNegative | None = None
     nvlink: list[NvLink] = []
     mig: list[MigInstance] = []
     processes: list[GpuProcess] = []
@@ -246,22 +251,19 @@ def _validate(message: Hello | Sample | AgentError) -> None:
         message.message = clean_text(message.message, 512)
 
 
-_GPU_NUMBERS = tuple(
-    name
-    for name, kind in GpuSample.__annotations__.items()
-    if kind in ("float | None", "int | None") and name != "index"
-)
-
-
 def _check_gpu(gpu: GpuSample) -> None:
-    for name in _GPU_NUMBERS:
-        value = getattr(gpu, name)
-        if value is not None:
-            _check_number(f"gpus[{gpu.index}].{name}", value)
+    """Numbers were range-checked by the decoder (JSON has no NaN); clean the strings."""
     if gpu.uuid is not None:
         gpu.uuid = clean_text(gpu.uuid, 96)
-    if gpu.na:
-        gpu.na = {clean_text(k, 40): clean_text(v, 120) for k, v in list(gpu.na.items())[:64]}
+    na = gpu.na
+    if na and not (
+        len(na) <= 64
+        and "".join(na).isprintable()
+        and "".join(na.values()).isprintable()
+        and max(map(len, na)) <= 40
+        and max(map(len, na.values())) <= 120
+    ):
+        gpu.na = {clean_text(k, 40): clean_text(v, 120) for k, v in list(na.items())[:64]}
     for proc in gpu.processes:
         if proc.name is not None:
             proc.name = clean_text(proc.name, 64)
@@ -280,14 +282,24 @@ def _check_number(where: str, value: float) -> None:
 def _check_counters(where: str, counters: dict[str, int]) -> dict[str, int]:
     """Refuse negative counters; return them with names fit for the screen (names are
     sysfs file names, so cleaning changes nothing for an honest agent)."""
-    for key, value in counters.items():
-        if value < 0:
-            raise ProtocolError(f"{where}.{clean_text(key, 40)}: negative counter {value}")
+    if counters and min(counters.values()) < 0:
+        key, value = next((k, v) for k, v in counters.items() if v < 0)
+        raise ProtocolError(f"{where}.{clean_text(key, 40)}: negative counter {value}")
+    if len(counters) <= 256 and "".join(counters).isprintable() and max(map(len, counters)) <= 64:
+        return counters  # the honest case, checked in C: names are sysfs file names
     return {clean_text(key, 64): value for key, value in list(counters.items())[:256]}
 
 
 def _clean_struct(struct: msgspec.Struct) -> None:
-    for field in struct.__struct_fields__:
+    fields = _STRING_FIELDS.get(type(struct))
+    if fields is None:  # found once per struct type: the fields that may hold a string
+        fields = _STRING_FIELDS[type(struct)] = tuple(
+            name for name, kind in type(struct).__annotations__.items() if kind.startswith("str")
+        )
+    for field in fields:
         value = getattr(struct, field)
-        if isinstance(value, str):
+        if isinstance(value, str) and not (value.isprintable() and len(value) <= 256):
             setattr(struct, field, clean_text(value))
+
+
+_STRING_FIELDS: dict[type, tuple[str, ...]] = {}

@@ -1,0 +1,140 @@
+"""`opsconsole poll`: collect from the fleet without the UI.
+
+`--once` connects to every host, waits for each one's first sample (or the timeout),
+prints one snapshot (JSON with `--json`) and exits 0 however many hosts are down: a
+down host is a finding, not a failure of the command. Exit 1 means the config or the
+store could not be used. Without `--once` it runs until SIGINT/SIGTERM, writing into the
+store and printing one status line a minute; on a signal it flushes and exits cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+
+from opsconsole.cli.check_config import add_config_argument
+from opsconsole.collect.poller import Poller
+from opsconsole.collect.state import FleetState
+from opsconsole.config import Fleet, load_fleet
+from opsconsole.errors import OpsconsoleError
+from opsconsole.store import TelemetryIngest, open_store
+
+STATUS_LINE_INTERVAL_S = 60.0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "poll", help="collect from every host without the UI (headless, or --once)"
+    )
+    add_config_argument(parser)
+    parser.add_argument(
+        "--once", action="store_true", help="wait for one sample from each host, report, exit"
+    )
+    parser.add_argument("--json", action="store_true", help="with --once: print JSON")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="with --once: give up on hosts silent after S seconds (default 30)",
+    )
+    parser.add_argument(
+        "--no-store", action="store_true", help="do not write to the store (--once only)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if (args.json or args.no_store) and not args.once:
+        raise OpsconsoleError("--json and --no-store go with --once")
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+        )
+    fleet = load_fleet(args.config)
+    ingest = None
+    if not (args.once and args.no_store):
+        ingest = TelemetryIngest(open_store(fleet.store_path))
+    if args.once:
+        snapshot = asyncio.run(_poll_once(fleet, ingest, args.timeout))
+        print(json.dumps(snapshot, indent=2) if args.json else describe_snapshot(snapshot))
+        return 0
+    return asyncio.run(_poll_forever(fleet, ingest))
+
+
+async def _poll_once(fleet: Fleet, ingest: object | None, timeout_s: float) -> dict:
+    state = FleetState.from_fleet(fleet, now_ts=time.time())
+    return await Poller(fleet, state, ingest=ingest).poll_once(timeout_s)
+
+
+async def _poll_forever(fleet: Fleet, ingest: object) -> int:
+    state = FleetState.from_fleet(fleet, now_ts=time.time())
+    poller = Poller(fleet, state, ingest=ingest)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    await poller.start()
+    print(status_line(poller), flush=True)
+    try:
+        while not stopping.is_set():
+            try:
+                async with asyncio.timeout(STATUS_LINE_INTERVAL_S):
+                    await stopping.wait()
+            except TimeoutError:
+                print(status_line(poller), flush=True)
+    finally:
+        await poller.stop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    print(status_line(poller) + " (stopped)", flush=True)
+    return 0
+
+
+def status_line(poller: Poller) -> str:
+    """One line for a log: host counts, GPUs seen vs expected, store health."""
+    state = poller.state
+    counts = state.counts()
+    gpus_seen = sum(h.gpu_count or 0 for h in state.hosts.values() if h.status == "fresh")
+    gpus_expected = sum(h.expected_gpus for h in state.hosts.values())
+    bad_lines = sum(h.protocol_errors for h in state.hosts.values())
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    line = (
+        f"{now} hosts {len(state.hosts)}: {counts['fresh']} fresh, {counts['stale']} stale,"
+        f" {counts['down']} down, {counts['pending']} pending;"
+        f" GPUs {gpus_seen}/{gpus_expected}; refused lines {bad_lines}"
+    )
+    writer = poller.writer
+    if writer is not None:
+        line += f"; store queue {writer.pending_calls}"
+        if writer.dropped_calls:
+            line += f", {writer.dropped_calls} samples dropped"
+        if writer.last_error:
+            line += f", error: {writer.last_error}"
+    return line
+
+
+def describe_snapshot(snapshot: dict) -> str:
+    """A table for people: one line per host, problems first."""
+    order = {"down": 0, "stale": 1, "pending": 2, "fresh": 3}
+    hosts = sorted(snapshot["hosts"].values(), key=lambda h: (order[h["status"]], h["name"]))
+    width = max((len(h["name"]) for h in hosts), default=4)
+    lines = []
+    for h in hosts:
+        gpus = f"{h['gpu_count'] if h['gpu_count'] is not None else '-'}/{h['expected_gpus']}"
+        why = f"{h['reason']}: {h['detail']}" if h["detail"] else h["reason"]
+        events = f"  {len(h['events'])} XID/SXID" if h["events"] else ""
+        line = f"{h['name']:<{width}}  {h['status']:<7} GPUs {gpus:<6} {why}{events}"
+        lines.append(line.rstrip())
+    counts = snapshot["counts"]
+    lines.append(
+        f"{len(hosts)} hosts: {counts['fresh']} fresh, {counts['stale']} stale,"
+        f" {counts['down']} down"
+    )
+    return "\n".join(lines)

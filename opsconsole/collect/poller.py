@@ -1,0 +1,203 @@
+"""The poller: one task per host, a status ticker, and the store's flush cadence.
+
+Why a task per host rather than a loop over hosts: a loop is only as fast as its slowest
+host and a single exception stops everyone; with a task each, a host that hangs, floods or
+lies costs its own task only. Connects go through a semaphore (OpenSSH's MaxStartups drops
+connection storms) after a random jitter, so a console start at 1,000 hosts is a ramp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from opsconsole.collect.commands import AgentCommands, HostCommands
+from opsconsole.collect.host_events import HostEventRecorder
+from opsconsole.collect.ingest_writer import IngestWriter
+from opsconsole.collect.session import HostSession, SessionContext
+from opsconsole.collect.snapshot import fleet_snapshot
+from opsconsole.collect.ssh import SshConnector
+from opsconsole.collect.state import FleetState, Listener
+from opsconsole.config import Fleet
+
+log = logging.getLogger("opsconsole.collect")
+
+TICK_INTERVAL_S = 1.0
+"""How often statuses are aged (fresh -> stale -> down)."""
+DRAIN_INTERVAL_S = 1.0
+"""How often queued samples are handed to the store's thread."""
+FLUSH_INTERVAL_S = 60.0
+"""How often finished minutes are written to SQLite."""
+STOP_ATTEMPTS = 10
+STOP_WAIT_S = 1.0
+"""stop() cancels again what is still running after each wait: a cancellation that races
+a completion inside asyncio.wait_for (Python 3.11, asyncssh uses it) can be lost."""
+
+
+class Poller:
+    """Collects from every host of `fleet` into `state` (and `ingest`, if given).
+
+    `clock` gives UTC epoch seconds (tests may pass their own); `on_update(host_state,
+    change)` is called on every state change, on the loop, and must be quick."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        state: FleetState,
+        *,
+        ingest: object | None = None,
+        clock: Callable[[], float] = time.time,
+        on_update: Listener | None = None,
+        commands: HostCommands | None = None,
+        connector: SshConnector | None = None,
+    ):
+        self.fleet = fleet
+        self.state = state
+        self.clock = clock
+        self.writer = IngestWriter(ingest) if ingest is not None else None
+        self.commands = commands or AgentCommands()
+        self._connector = connector
+        self._on_update = on_update
+        self._host_events = HostEventRecorder(self.writer, clock) if self.writer else None
+        self.sessions: dict[str, HostSession] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._stopped = asyncio.Event()
+        self._running = False
+        self.started_ts: float | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    async def start(self) -> None:
+        """Start every host's session and the background tasks; returns at once."""
+        if self._running:
+            return
+        if self._connector is None:
+            self._connector = SshConnector(self.fleet.config.ssh, self.fleet.path.parent)
+        self._running = True
+        self._stopped.clear()
+        self.started_ts = self.clock()
+        if self._on_update is not None:
+            self.state.add_listener(self._on_update)
+        if self._host_events is not None:
+            self.state.add_listener(self._host_events)
+        if self.writer is not None:
+            self.writer.submit("sync_inventory", self.fleet)
+        polling = self.fleet.config.polling
+        ctx = SessionContext(
+            connector=self._connector,
+            state=self.state,
+            polling=polling,
+            commands=self.commands,
+            clock=self.clock,
+            connect_slots=asyncio.Semaphore(polling.connect_concurrency),
+            writer=self.writer,
+            rtt_probe_interval_s=self.fleet.config.ssh.keepalive_interval_s,
+        )
+        self._ctx = ctx
+        for host_state in self.state.hosts.values():
+            session = self.sessions[host_state.name] = HostSession(host_state, ctx)
+            self._tasks.append(
+                asyncio.create_task(session.run(), name=f"collect {host_state.name}")
+            )
+        self._tasks.append(asyncio.create_task(self._tick_loop(), name="collect ticker"))
+        if self.writer is not None:
+            self._tasks.append(asyncio.create_task(self._store_loop(), name="collect store"))
+
+    async def run(self) -> None:
+        """Collect until stop() is called (from another task or a signal handler)."""
+        await self.start()
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        """Close every channel and connection (the agents exit on EOF), write what the
+        store has pending, and return. Safe to call twice."""
+        if not self._running:
+            self._stopped.set()
+            return
+        self._running = False
+        for session in self.sessions.values():
+            session.stopping = True
+        tasks, self._tasks = self._tasks, []
+        pending = set(tasks)
+        for _ in range(STOP_ATTEMPTS):
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=STOP_WAIT_S)
+            if not pending:
+                break
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.error("%s ended with %r", task.get_name(), task.exception())
+        if pending:
+            log.error("%d collection tasks did not stop", len(pending))
+        if self._connector is not None:
+            await self._connector.close()
+        if self.writer is not None:
+            await self.writer.close(self.clock())
+        for listener in (self._on_update, self._host_events):
+            if listener is not None:
+                self.state.remove_listener(listener)
+        self._stopped.set()
+
+    def reconnect(self, name: str) -> None:
+        """Drop and re-open one host's connection now, skipping any backoff wait."""
+        session = self.sessions.get(name)
+        if session is None:
+            raise KeyError(f"no host named {name!r} is being collected")
+        if self._connector is not None:
+            self._connector.reload_known_hosts()
+        session.reconnect()
+
+    async def poll_once(self, timeout_s: float) -> dict:
+        """Connect to every host, wait until each has sent a sample or failed (or until
+        `timeout_s`), and return a snapshot. Stops again if it was not already running."""
+        started_here = not self._running
+        await self.start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        try:
+            while not all(s.has_result for s in self.sessions.values()):
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                self._ctx.progress.clear()
+                try:
+                    async with asyncio.timeout(remaining):
+                        await self._ctx.progress.wait()
+                except TimeoutError:
+                    break
+            now = self.clock()
+            self.state.tick(now)
+            for session in self.sessions.values():
+                if not session.has_result:
+                    connected = "connected, " if session.host_state.connected else ""
+                    session.host_state.mark_connect_failed(
+                        "timeout", f"{connected}no sample within {timeout_s:g} s", now
+                    )
+            return fleet_snapshot(self.state, now)
+        finally:
+            if started_here:
+                await self.stop()
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_INTERVAL_S)
+            self.state.tick(self.clock())
+
+    async def _store_loop(self) -> None:
+        assert self.writer is not None
+        next_flush = asyncio.get_running_loop().time() + FLUSH_INTERVAL_S
+        while True:
+            await asyncio.sleep(DRAIN_INTERVAL_S)
+            try:
+                if asyncio.get_running_loop().time() >= next_flush:
+                    next_flush += FLUSH_INTERVAL_S
+                    await self.writer.flush(self.clock())
+                else:
+                    await self.writer.drain()
+            except Exception:  # never let the store stop collection
+                log.exception("store hand-off failed")

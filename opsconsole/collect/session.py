@@ -1,0 +1,304 @@
+"""One host's collection loop: connect, stream (or poll agentless), reconnect with backoff.
+
+Each host runs this in its own task, so a slow, silent or hostile host only ever delays
+itself. Every way a session can end is turned into a reason on the host's state; nothing
+that goes wrong with one host propagates to the poller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+import asyncssh
+import msgspec
+
+from opsconsole.collect.backoff import Backoff
+from opsconsole.collect.commands import HostCommands
+from opsconsole.collect.ingest_writer import IngestWriter
+from opsconsole.collect.protocol import AgentError, Hello, ProtocolError, Sample, decode_line
+from opsconsole.collect.ssh import (
+    AGENT_ERROR,
+    CONNECTION_LOST,
+    PROTOCOL_ERROR,
+    TIMEOUT,
+    ConnectFailure,
+    SshConnector,
+    classify_failure,
+    measure_rtt_ms,
+)
+from opsconsole.collect.state import FleetState, HostState
+from opsconsole.collect.stream import read_messages
+from opsconsole.config import PollingSettings
+
+log = logging.getLogger("opsconsole.collect")
+
+MAX_CONSECUTIVE_BAD_LINES = 5
+"""Bad lines in a row after which the channel is restarted: one bad line is a glitch to
+count, a run of them means the stream is out of step or the agent is not ours."""
+STDERR_TAIL_BYTES = 2048
+WARN_INTERVAL_S = 60.0
+
+
+@dataclass
+class SessionContext:
+    """What every host session of one poller shares."""
+
+    connector: SshConnector
+    state: FleetState
+    polling: PollingSettings
+    commands: HostCommands
+    clock: Callable[[], float]
+    connect_slots: asyncio.Semaphore
+    writer: IngestWriter | None = None
+    progress: asyncio.Event = field(default_factory=asyncio.Event)
+    rtt_probe_interval_s: float = 15.0
+
+
+class HostSession:
+    def __init__(self, host_state: HostState, ctx: SessionContext):
+        self.host_state = host_state
+        self.host = host_state.host
+        self.ctx = ctx
+        self.samples = 0
+        self.failures = 0
+        self.connects = 0
+        self.stopping = False
+        """Set by the poller before it cancels the task: asyncio.wait_for in Python 3.11
+        can swallow a cancellation that races a completion, so the loop checks this too."""
+        self._warned_ts = float("-inf")
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._wake = asyncio.Event()
+
+    @property
+    def has_result(self) -> bool:
+        """A sample arrived, or at least one attempt failed with a reason to report."""
+        return self.samples > 0 or self.failures > 0
+
+    async def run(self) -> None:
+        polling = self.ctx.polling
+        backoff = Backoff(polling.reconnect_backoff_min_s, polling.reconnect_backoff_max_s)
+        while not self.stopping:
+            slow = False
+            try:
+                slow = await self._one_connection(backoff)
+            except Exception as exc:  # a bug here must cost one host, not the fleet
+                log.exception("collection of %s failed", self.host.name)
+                self._failed(ConnectFailure(PROTOCOL_ERROR, f"internal error: {exc}"), False)
+            delay_s = backoff.slow_s() if slow else backoff.next_s()
+            try:
+                async with asyncio.timeout(delay_s):
+                    await self._wake.wait()
+                backoff.reset()  # an operator asked for a reconnect: go now
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    def reconnect(self) -> None:
+        """Drop the current connection (if any) and connect again without waiting out
+        the backoff: the operator fixed something (a host key, a user) and wants to see."""
+        self._wake.set()
+        if self._conn is not None:
+            self._conn.close()
+
+    async def _one_connection(self, backoff: Backoff) -> bool:
+        """Connect and collect until the session ends; returns whether to retry slowly."""
+        try:
+            conn = await self._connect()
+        except ConnectFailure as failure:
+            self._failed(failure, connect=True)
+            return failure.retry_slowly
+        self.connects += 1
+        self._conn = conn
+        self.host_state.mark_connected(self.ctx.clock())
+        self.ctx.state.changed(self.host_state, "connection")
+        samples_before = self.samples
+        rtt_task = asyncio.create_task(self._probe_rtt(conn))
+        try:
+            if self.host.mode == "agentless":
+                await self._poll_agentless(conn)
+            else:
+                await self._stream_agent(conn)
+        except ConnectFailure as failure:
+            self._failed(failure, connect=False)
+        except (asyncssh.Error, OSError, TimeoutError) as exc:
+            self._failed(classify_failure(exc), connect=False)
+        finally:
+            rtt_task.cancel()
+            self._conn = None
+            await _close(conn)
+        if self.samples > samples_before:
+            backoff.reset()
+        return False
+
+    async def _connect(self) -> asyncssh.SSHClientConnection:
+        await asyncio.sleep(random.uniform(0, self.ctx.polling.connect_jitter_s))
+        async with self.ctx.connect_slots:
+            return await self.ctx.connector.connect(self.host)
+
+    def _failed(self, failure: ConnectFailure, connect: bool) -> None:
+        self.failures += 1
+        now = self.ctx.clock()
+        changed = False
+        if connect:
+            changed = self.host_state.mark_connect_failed(failure.reason, failure.detail, now)
+        else:
+            self.host_state.mark_disconnected(failure.reason, failure.detail, now)
+        log.info("%s: %s", self.host.name, failure)
+        self.ctx.state.changed(self.host_state, "status" if changed else "connection")
+        self.ctx.progress.set()
+
+    # --- agent mode -------------------------------------------------------------------
+    async def _stream_agent(self, conn: asyncssh.SSHClientConnection) -> None:
+        """Run the agent on one long-lived channel and apply what it sends until the
+        channel ends; raises ConnectFailure saying why it ended."""
+        command = self.ctx.commands.agent_command(self.host, self.ctx.polling.interval_s)
+        process = await conn.create_process(command, encoding=None)
+        stderr_tail = bytearray()
+        stderr_task = asyncio.create_task(_keep_tail(process.stderr, stderr_tail))
+        silence_s = self.ctx.polling.down_after_s
+        loop = asyncio.get_running_loop()
+        ended = False
+        try:
+            async with asyncio.timeout(silence_s) as window:
+                async for message in read_messages(process.stdout):
+                    window.reschedule(loop.time() + silence_s)
+                    if not self._apply(message):
+                        raise ConnectFailure(
+                            PROTOCOL_ERROR,
+                            f"{MAX_CONSECUTIVE_BAD_LINES} bad lines in a row "
+                            f"(last: {self.host_state.last_protocol_error})",
+                        )
+            ended = True
+        except TimeoutError:
+            raise ConnectFailure(
+                TIMEOUT, f"no line for {silence_s:g} s; restarting the agent"
+            ) from None
+        finally:
+            if not ended:
+                process.close()  # the agent exits when its stdin reaches EOF
+                stderr_task.cancel()
+        # The agent's stdout ended: collect its exit status and last words, if any.
+        try:
+            async with asyncio.timeout(2.0):
+                await asyncio.gather(process.wait_closed(), stderr_task)
+        except (TimeoutError, asyncssh.Error, OSError):
+            pass
+        process.close()
+        stderr_task.cancel()
+        if conn.is_closed():
+            raise ConnectFailure(CONNECTION_LOST, "connection closed")
+        status = process.exit_status
+        tail = bytes(stderr_tail).decode("utf-8", "replace").strip().splitlines()
+        detail = f"agent exited with status {status}" if status is not None else "channel closed"
+        if tail:
+            detail += f": {tail[-1][:200]}"
+        raise ConnectFailure(AGENT_ERROR, detail)
+
+    def _apply(self, message: Hello | Sample | AgentError | ProtocolError) -> bool:
+        """Apply one decoded line; False when too many bad lines came in a row."""
+        hs, state, now = self.host_state, self.ctx.state, self.ctx.clock()
+        writer = self.ctx.writer
+        if isinstance(message, Sample):
+            changed = hs.apply_sample(message, now)
+            self.samples += 1
+            if writer is not None:
+                writer.submit("add_sample", hs.name, message)
+                if message.events:
+                    writer.submit("record_events", hs.name, message.events)
+            state.changed(hs, "status" if changed else "sample")
+            if self.samples == 1:
+                self.ctx.progress.set()
+        elif isinstance(message, Hello):
+            hs.apply_hello(message, now)
+            if writer is not None:
+                writer.submit("record_hello", hs.name, message)
+            state.changed(hs, "hello")
+        elif isinstance(message, AgentError):
+            hs.record_agent_error(message.message, now)
+            state.changed(hs, "error")
+        else:
+            hs.record_protocol_error(str(message), now)
+            if now - self._warned_ts >= WARN_INTERVAL_S:  # a flooding host floods no log
+                self._warned_ts = now
+                log.warning("%s: refused a line: %s", hs.name, message)
+            state.changed(hs, "error")
+            return hs.consecutive_bad_lines < MAX_CONSECUTIVE_BAD_LINES
+        return True
+
+    # --- agentless mode ---------------------------------------------------------------
+    async def _poll_agentless(self, conn: asyncssh.SSHClientConnection) -> None:
+        """Run the agentless command on wall-clock ticks; the next run starts only after
+        the last one finished (a slow host skips ticks rather than piling runs up)."""
+        interval_s = self.ctx.polling.interval_s
+        timeout_s = max(self.ctx.polling.down_after_s, interval_s)
+        commands = self.ctx.commands
+        seq = 0
+        while True:
+            now = self.ctx.clock()
+            tick_ts = (math.floor(now / interval_s) + 1) * interval_s
+            await asyncio.sleep(tick_ts - now)
+            try:
+                async with asyncio.timeout(timeout_s):
+                    result = await conn.run(
+                        commands.agentless_command, check=False, errors="replace"
+                    )
+            except TimeoutError:
+                raise ConnectFailure(
+                    TIMEOUT, f"agentless command ran over {timeout_s:g} s"
+                ) from None
+            stdout = result.stdout if isinstance(result.stdout, str) else ""
+            if not stdout.strip() and result.exit_status:
+                stderr = result.stderr if isinstance(result.stderr, str) else ""
+                last = (stderr.strip().splitlines() or [""])[-1][:200]
+                self._apply(AgentError(ts=tick_ts, message=f"exit {result.exit_status}: {last}"))
+                continue
+            if seq == 0:  # inventory and host facts, once per connection, from the same run
+                hello = _parse(partial(commands.parse_agentless_hello, stdout, tick_ts))
+                if isinstance(hello, Hello):
+                    self._apply(hello)
+            message = _parse(partial(commands.parse_agentless, stdout, seq, tick_ts))
+            seq += 1
+            if not self._apply(message):
+                raise ConnectFailure(PROTOCOL_ERROR, self.host_state.last_protocol_error)
+
+    async def _probe_rtt(self, conn: asyncssh.SSHClientConnection) -> None:
+        while True:
+            rtt_ms = await measure_rtt_ms(conn, timeout_s=self.ctx.polling.stale_after_s)
+            if rtt_ms is not None:
+                self.host_state.rtt_ms = rtt_ms
+            await asyncio.sleep(self.ctx.rtt_probe_interval_s)
+
+
+def _parse(build: Callable[[], dict]) -> Hello | Sample | AgentError | ProtocolError:
+    """Agentless output through the same strict decoder as an agent's line."""
+    try:
+        return decode_line(msgspec.json.encode(build()))
+    except ProtocolError as exc:
+        return exc
+    except Exception as exc:  # the parser met output it did not expect
+        return ProtocolError(f"agentless output not understood: {type(exc).__name__}: {exc}")
+
+
+async def _keep_tail(reader: asyncssh.SSHReader, tail: bytearray) -> None:
+    """Drain a channel's stderr keeping only its last bytes (why the agent died)."""
+    try:
+        while chunk := await reader.read(4096):
+            tail += chunk if isinstance(chunk, bytes) else chunk.encode()
+            del tail[:-STDERR_TAIL_BYTES]
+    except (asyncssh.Error, OSError):
+        pass
+
+
+async def _close(conn: asyncssh.SSHClientConnection) -> None:
+    conn.close()
+    try:
+        async with asyncio.timeout(5.0):
+            await conn.wait_closed()
+    except (TimeoutError, asyncssh.Error, OSError):
+        pass

@@ -1,0 +1,286 @@
+"""SSH connections to the fleet: one set of options built once, one shared bastion tunnel,
+and connection failures classified into the few reasons an operator acts on.
+
+Why options are built once: asyncssh re-reads a `known_hosts` path and identity files on
+every connect when given paths, which at 1,000 hosts is 1,000 parses of the same files.
+Parsed objects are passed instead. The OpenSSH client config is the exception: its `Host`
+blocks match per host, so its path is handed to each connect (a small file, read at
+connect time only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+
+from opsconsole.config import Host, SshSettings
+from opsconsole.errors import CollectError
+
+log = logging.getLogger("opsconsole.collect")
+
+HOST_KEY_CHANGED = "host key changed"
+HOST_KEY_UNKNOWN = "host key unknown"
+AUTH_REFUSED = "auth refused"
+TIMEOUT = "timeout"
+REFUSED = "refused"
+UNREACHABLE = "unreachable"
+CONNECTION_LOST = "connection lost"
+AGENT_ERROR = "agent error"
+PROTOCOL_ERROR = "protocol error"
+
+SECURITY_REASONS = frozenset({HOST_KEY_CHANGED, HOST_KEY_UNKNOWN, AUTH_REFUSED})
+"""Failures that retrying cannot fix and that lock-out tools punish: retried slowly."""
+
+_UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENONET}
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectFailure(Exception):
+    """Why a host could not be reached, as a short `reason` plus the library's `detail`."""
+
+    reason: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason
+
+    @property
+    def retry_slowly(self) -> bool:
+        return self.reason in SECURITY_REASONS
+
+
+def classify_failure(exc: BaseException, known_hosts: object = None, host: Host | None = None):
+    """Map an exception from connecting (or from a live connection) to a ConnectFailure."""
+    if isinstance(exc, ConnectFailure):
+        return exc
+    detail = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, asyncssh.HostKeyNotVerifiable):
+        reason = HOST_KEY_CHANGED
+        if isinstance(known_hosts, asyncssh.SSHKnownHosts) and host is not None:
+            trusted = known_hosts.match(host.address, "", host.port)
+            if not any(trusted[:2]):
+                reason = HOST_KEY_UNKNOWN
+        return ConnectFailure(reason, detail)
+    if isinstance(exc, asyncssh.PermissionDenied):
+        return ConnectFailure(AUTH_REFUSED, detail)
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return ConnectFailure(TIMEOUT, detail if detail != "TimeoutError" else "")
+    if isinstance(exc, ConnectionRefusedError):
+        return ConnectFailure(REFUSED, detail)
+    if isinstance(exc, asyncssh.ChannelOpenError):
+        # Through a bastion the TCP connect is the bastion's, reported only as text.
+        lowered = detail.lower()
+        if "refused" in lowered:
+            return ConnectFailure(REFUSED, detail)
+        return ConnectFailure(UNREACHABLE, detail)
+    if isinstance(exc, asyncssh.ConnectionLost | ConnectionResetError | BrokenPipeError):
+        return ConnectFailure(CONNECTION_LOST, detail)
+    if isinstance(exc, asyncssh.DisconnectError):
+        return ConnectFailure(PROTOCOL_ERROR, detail)
+    if isinstance(exc, socket.gaierror):
+        return ConnectFailure(UNREACHABLE, f"name lookup failed: {detail}")
+    if isinstance(exc, OSError) and exc.errno in _UNREACHABLE_ERRNOS:
+        return ConnectFailure(UNREACHABLE, detail)
+    if isinstance(exc, OSError):
+        # A name with IPv4 and IPv6 addresses fails with one OSError listing every try.
+        if exc.errno is None and f"[Errno {errno.ECONNREFUSED}]" in detail:
+            return ConnectFailure(REFUSED, detail)
+        if exc.errno is None and f"[Errno {errno.ETIMEDOUT}]" in detail:
+            return ConnectFailure(TIMEOUT, detail)
+        return ConnectFailure(UNREACHABLE, detail)
+    if isinstance(exc, asyncssh.Error):
+        return ConnectFailure(PROTOCOL_ERROR, detail)
+    return ConnectFailure(PROTOCOL_ERROR, f"{type(exc).__name__}: {detail}")
+
+
+def _expand(path: str, base_dir: Path) -> Path:
+    expanded = Path(os.path.expanduser(path))
+    return expanded if expanded.is_absolute() else base_dir / expanded
+
+
+def _read_known_hosts(ssh: SshSettings, base_dir: Path) -> asyncssh.SSHKnownHosts | tuple | None:
+    """Parsed known_hosts; None only for the explicit insecure opt-out; () leaves the choice
+    to the OpenSSH client config (UserKnownHostsFile), checked per host at connect."""
+    if ssh.accept_unknown_host_keys_insecure:
+        log.warning("host keys are NOT checked (accept_unknown_host_keys_insecure)")
+        return None
+    if ssh.known_hosts is None:
+        return ()
+    path = _expand(ssh.known_hosts, base_dir)
+    try:
+        return asyncssh.read_known_hosts(str(path))
+    except FileNotFoundError:
+        raise CollectError(f"known_hosts file {path} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise CollectError(f"known_hosts file {path} cannot be read: {exc}") from None
+
+
+def _ssh_config_paths(ssh: SshSettings, base_dir: Path) -> list[str]:
+    if not ssh.use_ssh_config:
+        return []
+    if ssh.ssh_config_path is not None:
+        path = _expand(ssh.ssh_config_path, base_dir)
+        if not os.access(path, os.R_OK):
+            raise CollectError(f"ssh config file {path} cannot be read")
+        return [str(path)]
+    default = Path("~/.ssh/config").expanduser()
+    return [str(default)] if os.access(default, os.R_OK) else []
+
+
+class SshConnector:
+    """Opens SSH connections to hosts with options prepared once, through one shared bastion
+    connection when `proxy_jump` is set. (A ProxyJump in the OpenSSH config is honoured
+    too, but asyncssh then opens one bastion connection per host: set ssh.proxy_jump.)"""
+
+    def __init__(self, ssh: SshSettings, base_dir: Path):
+        self.settings = ssh
+        self._base_dir = base_dir
+        self.known_hosts = _read_known_hosts(ssh, base_dir)
+        self.config_paths = _ssh_config_paths(ssh, base_dir)
+        options: dict = {
+            "agent_forwarding": False,
+            "x11_forwarding": False,
+            "connect_timeout": ssh.connect_timeout_s,
+            "keepalive_interval": ssh.keepalive_interval_s,
+            "keepalive_count_max": ssh.keepalive_count_max,
+            "config": [],  # evaluated per host at connect, see the module docstring
+        }
+        if self.known_hosts != ():
+            options["known_hosts"] = self.known_hosts
+        if ssh.identity_files:
+            paths = [str(_expand(p, base_dir)) for p in ssh.identity_files]
+            try:
+                options["client_keys"] = asyncssh.load_keypairs(paths)
+            except (OSError, asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
+                raise CollectError(f"identity file cannot be loaded: {exc}") from None
+        try:
+            self.options = asyncssh.SSHClientConnectionOptions(**options)
+        except (OSError, ValueError, asyncssh.Error) as exc:
+            raise CollectError(f"SSH options are invalid: {exc}") from None
+        self._bastion = _BastionTunnel(self, ssh.proxy_jump) if ssh.proxy_jump else None
+        self._checked: set[tuple[str, int]] = set()
+
+    def reload_known_hosts(self) -> None:
+        """Re-read known_hosts (an operator fixed an entry and asked to reconnect); on a
+        read error the previous copy stays in use."""
+        if not isinstance(self.known_hosts, asyncssh.SSHKnownHosts):
+            return
+        try:
+            self.known_hosts = _read_known_hosts(self.settings, self._base_dir)
+        except CollectError as exc:
+            log.warning("%s; keeping the known_hosts read earlier", exc)
+            return
+        self.options = asyncssh.SSHClientConnectionOptions(
+            self.options, known_hosts=self.known_hosts
+        )
+
+    async def connect(self, host: Host) -> asyncssh.SSHClientConnection:
+        """Connect and authenticate, or raise ConnectFailure with a classified reason."""
+        tunnel: object = ()
+        if self._bastion is not None:
+            tunnel = await self._bastion.connection()
+        try:
+            conn = await self._open(host.address, host.port, host.user, tunnel)
+        except ConnectFailure:
+            raise
+        except Exception as exc:
+            failure = classify_failure(exc, self.known_hosts, host)
+            if self._bastion is not None and isinstance(exc, asyncssh.ChannelOpenError):
+                failure = ConnectFailure(failure.reason, f"via bastion: {failure.detail}")
+            raise failure from None
+        return conn
+
+    async def _open(self, address: str, port: int, user: str | None, tunnel: object):
+        kwargs: dict = {"config": self.config_paths}
+        if user:
+            kwargs["username"] = user
+        if self.known_hosts == () and (address, port) not in self._checked:
+            await self._refuse_unchecked_host_keys(address, port, kwargs)
+        return await asyncssh.connect(address, port, options=self.options, tunnel=tunnel, **kwargs)
+
+    async def _refuse_unchecked_host_keys(self, address: str, port: int, kwargs: dict) -> None:
+        """With known_hosts left to the OpenSSH config, `UserKnownHostsFile none` there
+        would silently turn host-key checking off; only the explicit opt-out may do that."""
+        options = await asyncio.to_thread(
+            asyncssh.SSHClientConnectionOptions, self.options, host=address, port=port, **kwargs
+        )
+        if options.known_hosts is None:
+            raise ConnectFailure(
+                HOST_KEY_UNKNOWN,
+                "the ssh config disables host-key checking for this host; set ssh.known_hosts",
+            )
+        self._checked.add((address, port))
+
+    async def close(self) -> None:
+        if self._bastion is not None:
+            await self._bastion.close()
+
+
+class _BastionTunnel:
+    """One connection to the bastion that carries every host's channel: opening 1,000
+    connections to one jump host is exactly the storm MaxStartups exists to drop."""
+
+    def __init__(self, connector: SshConnector, spec: str):
+        self._connector = connector
+        user, _, rest = spec.rpartition("@")
+        host, _, port = rest.partition(":")
+        self.user = user or None
+        self.address = host
+        self.port = int(port) if port else 22
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._lock = asyncio.Lock()
+        self._failure: ConnectFailure | None = None
+        self._failed_at = 0.0
+
+    async def connection(self) -> asyncssh.SSHClientConnection:
+        async with self._lock:
+            if self._conn is not None and not self._conn.is_closed():
+                return self._conn
+            retry_after_s = self._connector.settings.connect_timeout_s
+            if self._failure is not None and time.monotonic() - self._failed_at < retry_after_s:
+                raise self._failure  # one bastion attempt per period, not one per host
+            try:
+                self._conn = await self._connector._open(self.address, self.port, self.user, ())
+            except Exception as exc:
+                failure = classify_failure(exc)
+                self._failure = ConnectFailure(failure.reason, f"bastion {self.address}: {failure}")
+                self._failed_at = time.monotonic()
+                self._conn = None
+                raise self._failure from None
+            self._failure = None
+            log.info("bastion %s connected", self.address)
+            return self._conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            await self._conn.wait_closed()
+            self._conn = None
+
+
+def measure_rtt_ms_supported(conn: asyncssh.SSHClientConnection) -> bool:
+    return hasattr(conn, "_make_global_request")
+
+
+async def measure_rtt_ms(conn: asyncssh.SSHClientConnection, timeout_s: float) -> float | None:
+    """Round trip of an OpenSSH keepalive request on the live connection.
+
+    asyncssh has no public call for this; its own keepalive uses `_make_global_request`.
+    Any reply (success or failure) is a round trip. None if unsupported or timed out."""
+    if not measure_rtt_ms_supported(conn):
+        return None
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout_s):
+            await conn._make_global_request(b"keepalive@openssh.com")
+    except (TimeoutError, asyncssh.Error, OSError):
+        return None
+    return (time.perf_counter() - start) * 1000.0

@@ -1,0 +1,97 @@
+"""Lines from a host's agent channel, size-capped, then decoded by `protocol`.
+
+Why not `readline()`: asyncssh's readline buffers until it sees a newline, so a host that
+never sends one (broken agent, hostile peer) grows the console's memory without bound. Here
+the channel is read in chunks in bytes mode; a line past the cap is dropped as it streams
+in and reading resumes at the next newline. Bytes mode also means invalid UTF-8 is a
+rejected line, never a decode exception in the reader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from opsconsole.collect.protocol import (
+    MAX_LINE_BYTES,
+    AgentError,
+    Hello,
+    ProtocolError,
+    Sample,
+    decode_line,
+)
+
+CHUNK_BYTES = 64 * 1024
+
+
+class ByteReader(Protocol):
+    async def read(self, n: int = -1) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LineTooLong:
+    """A line that was dropped for exceeding the cap; `length_bytes` is what was seen."""
+
+    length_bytes: int
+
+
+async def read_lines(
+    reader: ByteReader, *, max_line_bytes: int = MAX_LINE_BYTES, chunk_bytes: int = CHUNK_BYTES
+) -> AsyncIterator[bytes | LineTooLong]:
+    """Yield each complete line (without its newline) or a LineTooLong note; stops at EOF.
+
+    At most `max_line_bytes + chunk_bytes` are held at any time. A final line without a
+    newline (the channel closed mid-write) is not a whole message and is discarded."""
+    partial = bytearray()
+    skipped_bytes = 0  # > 0 while discarding the rest of an over-long line
+    while True:
+        chunk = await reader.read(chunk_bytes)
+        if not chunk:
+            return
+        if isinstance(chunk, str):  # a channel opened in text mode by mistake
+            chunk = chunk.encode("utf-8", "surrogateescape")
+        start = 0
+        while True:
+            newline = chunk.find(b"\n", start)
+            piece = chunk[start:] if newline < 0 else chunk[start:newline]
+            start = newline + 1
+            if skipped_bytes:
+                skipped_bytes += len(piece)
+            elif len(partial) + len(piece) > max_line_bytes:
+                skipped_bytes = len(partial) + len(piece)
+                partial.clear()
+            elif newline < 0:
+                partial += piece
+            else:
+                line = bytes(partial) + piece if partial else piece
+                partial.clear()
+                line = line.rstrip(b"\r")
+                if line.strip():
+                    yield line
+                continue
+            if newline < 0:
+                break
+            if skipped_bytes:
+                yield LineTooLong(skipped_bytes)
+                skipped_bytes = 0
+
+
+Message = Hello | Sample | AgentError
+
+
+async def read_messages(
+    reader: ByteReader, *, max_line_bytes: int = MAX_LINE_BYTES
+) -> AsyncIterator[Message | ProtocolError]:
+    """Decoded messages from a channel; a refused line comes out as a ProtocolError value
+    (not raised) so one bad line never ends the stream."""
+    async for line in read_lines(reader, max_line_bytes=max_line_bytes):
+        if isinstance(line, LineTooLong):
+            yield ProtocolError(
+                f"line of {line.length_bytes} bytes exceeds the {max_line_bytes}-byte cap"
+            )
+            continue
+        try:
+            yield decode_line(line)
+        except ProtocolError as exc:
+            yield exc

@@ -1,0 +1,75 @@
+"""`opsconsole poll` as an operator runs it, in a subprocess, against a simulated fleet
+served by this test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sqlite3
+import sys
+
+from opsconsole.sim.server import SimServer
+
+
+async def run_cli(*args: str, timeout_s: float = 60.0) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "opsconsole",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout_s)
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_poll_once_json_reports_every_host_and_exits_0(tmp_path):
+    async with SimServer(3, seed=2) as server:
+        down = next(iter(server.hosts))
+        await server.inject(down, "host_unreachable")
+        config = server.write_files(tmp_path, interval_s=0.5)
+        code, out, err = await run_cli(
+            "poll", "--config", str(config), "--once", "--json", "--timeout", "20"
+        )
+    assert code == 0, err
+    snapshot = json.loads(out)
+    assert snapshot["counts"]["fresh"] == 2
+    assert (snapshot["hosts"][down]["status"], snapshot["hosts"][down]["reason"]) == (
+        "down",
+        "refused",
+    )
+    with sqlite3.connect(tmp_path / "opsconsole.db") as db:  # --once records too
+        assert db.execute("SELECT count(*) FROM hosts").fetchone()[0] == 3
+
+
+async def test_poll_with_unusable_config_exits_1(tmp_path):
+    code, out, err = await run_cli("poll", "--config", str(tmp_path / "missing.toml"), "--once")
+    assert code == 1 and out == ""
+    assert "no such config file" in err and "Traceback" not in err
+
+
+async def test_headless_poll_stops_cleanly_on_sigterm(tmp_path):
+    async with SimServer(2, seed=4) as server:
+        config = server.write_files(tmp_path, interval_s=0.5)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "opsconsole",
+            "poll",
+            "--config",
+            str(config),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        first = await asyncio.wait_for(process.stdout.readline(), 30)
+        assert b"hosts 2:" in first
+        await asyncio.sleep(3)  # let samples arrive
+        process.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    assert b"(stopped)" in out and b"2 fresh" in out
+    with sqlite3.connect(tmp_path / "opsconsole.db") as db:
+        seen = db.execute("SELECT count(*) FROM hosts WHERE last_seen_ts IS NOT NULL")
+        assert seen.fetchone()[0] == 2
