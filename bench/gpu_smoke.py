@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         gpu = last["gpus"][0]
         print(
             f"GPU 0 now: {gpu['util_gpu_pct']}% util, {gpu['temp_c']} C, {gpu['power_w']} W, "
-            f"{len(gpu['nvlink'])} NVLinks, {len(gpu['mig'])} MIG, {len(gpu['processes'])} procs"
+            f"{len(gpu.get('nvlink', {}).get('up', []))} NVLinks, {len(gpu['mig'])} MIG, "
+            f"{len(gpu['processes'])} procs"
         )
     print(f"events in the samples: {sum(len(s['events']) for s in messages[1:])}")
     print(f"ib ports: {len(last['ib'])}, eth: {len(last['eth'])}, load: {last['load']}")

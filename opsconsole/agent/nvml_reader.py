@@ -14,6 +14,7 @@ from .watchdog import DriverUnresponsive
 
 MIB = 1024.0 * 1024.0
 MAX_EVENTS_PER_POLL = 64
+MAX_NVLINKS = 64  # the protocol's bound on a GPU's NVLink lists
 XID_CRITICAL_ERROR = 0x8  # nvmlEventTypeXidCriticalError
 
 
@@ -33,7 +34,7 @@ class GpuHandle:
         self.uuid = uuid
         self.pci_bus_id = pci_bus_id
         self.links = list(links)
-        self.nvlink_counters = None  # {link: {counter: value}}, None until first read
+        self.nvlink_counters = None  # {counter: [value by link]}, None until first read
         self.nvlink_fields = None  # [(link, counter, NVML field id)], worked out once
         self.nvlink_read_at = None
 
@@ -107,9 +108,9 @@ class NvmlReader:
             values = _quiet(get_fields, handle, [link_count])
             count = _quiet(field_value, values[0]) if values else None
             if count is not None:
-                return list(range(int(count)))
+                return list(range(min(int(count), MAX_NVLINKS)))
         links = []
-        for link in range(int(const(nvml, "NVML_NVLINK_MAX_LINKS", 18))):
+        for link in range(min(int(const(nvml, "NVML_NVLINK_MAX_LINKS", 18)), MAX_NVLINKS)):
             try:
                 nvml.nvmlDeviceGetNvLinkState(handle, link)
             except Exception:

@@ -39,7 +39,7 @@ def empty_gpu(index, uuid, state, reason):
     """A GPU with every reading null for one reason: lost, unresponsive, error."""
     sample = {"index": index, "uuid": uuid, "state": state}
     sample.update(dict.fromkeys(READING_FIELDS))
-    sample.update({"nvlink": [], "mig": [], "processes": []})
+    sample.update({"mig": [], "processes": []})  # no "nvlink": not read
     sample["na"] = dict.fromkeys(READING_FIELDS, reason)
     return sample
 
@@ -136,7 +136,9 @@ def read_gpu(nvml, gpu, fs=None, read_counters=True):
         return empty_gpu(gpu.index, gpu.uuid, "lost", "lost")
     sample = {"index": gpu.index, "uuid": gpu.uuid, "state": "ok"}
     sample.update(reader.sample)
-    sample.update({"nvlink": nvlink, "mig": mig, "processes": processes, "na": reader.na})
+    if nvlink is not None:  # a GPU without NVLink sends none
+        sample["nvlink"] = nvlink
+    sample.update({"mig": mig, "processes": processes, "na": reader.na})
     return sample
 
 
@@ -219,26 +221,28 @@ def _optional(convert, fn, *args):
 
 def read_nvlink(nvml, handle, links, counters=None):
     """Per-link state (one call per link) with the links' DL error counters, never summed
-    across links. `counters` is what read_nvlink_counters() returned, now or earlier."""
+    across links, column-wise: {"up": [...], "replay_errors": [...], ...} where a list's
+    position is the link number and None is "not read". None for a GPU without NVLink.
+    `counters` is what read_nvlink_counters() returned, now or earlier."""
     if not links:
-        return []
-    if counters is None:
+        return None
+    width = max(links) + 1
+    if counters is None or len(counters[COUNTER_KEYS[0]]) != width:
         counters = read_nvlink_counters(nvml, handle, links)
     enabled = const(nvml, "NVML_FEATURE_ENABLED", 1)
     get_state = nvml.nvmlDeviceGetNvLinkState
-    out = []
+    up = [None] * width
     for link in links:
-        entry = {"link": link, "up": None}
         try:
-            entry["up"] = get_state(handle, link) == enabled
+            up[link] = get_state(handle, link) == enabled
         except Exception as exc:
             _lost_or_none(exc)
-        entry.update(counters.get(link) or _UNREAD)
-        out.append(entry)
-    return out
+    nvlink = {"up": up}
+    nvlink.update(counters)  # the counter lists are never changed once read: shared
+    return nvlink
 
 
-_UNREAD = {key: None for key, _, _, _ in NVLINK_COUNTERS}
+COUNTER_KEYS = tuple(key for key, _, _, _ in NVLINK_COUNTERS)
 
 
 def nvlink_fields(nvml, links):
@@ -259,14 +263,16 @@ def _counter(value):
 
 
 def read_nvlink_counters(nvml, handle, links, fields=None):
-    """{link: {counter key: value or None}} for every link.
+    """{counter key: [value or None, by link number]}, in the protocol's order.
 
     One nvmlDeviceGetFieldValues call covers every counter the binding has a field id for
     (`fields`, as nvlink_fields() gives them); a counter without one, a field NVML answers
     with an error, or a failed call falls back to nvmlDeviceGetNvLinkErrorCounter, one
     call per counter. A lost GPU aborts.
     """
-    out = {link: {} for link in links}
+    width = max(links) + 1 if links else 0
+    out = {key: [None] * width for key in COUNTER_KEYS}
+    read = set()  # (link, counter key) answered by the field values call
     wanted = nvlink_fields(nvml, links) if fields is None else fields
     get_fields = getattr(nvml, "nvmlDeviceGetFieldValues", None)
     if wanted and get_fields is not None:
@@ -277,23 +283,21 @@ def read_nvlink_counters(nvml, handle, links, fields=None):
             values = ()
         for (link, key, _), field in zip(wanted, values):  # noqa: B905 (Python 3.8)
             try:
-                out[link][key] = _counter(field_value(field))
+                out[key][link] = _counter(field_value(field))
             except Exception:  # this field failed: read it the slow way below
                 continue
+            read.add((link, key))
     get_counter = getattr(nvml, "nvmlDeviceGetNvLinkErrorCounter", None)
+    if get_counter is None:
+        return out
     for link in links:
-        entry = out[link]
         for key, name, default, _ in NVLINK_COUNTERS:
-            if key in entry:
-                continue
-            entry[key] = None
-            if get_counter is None:
+            if (link, key) in read:
                 continue
             try:
-                entry[key] = _counter(get_counter(handle, link, const(nvml, name, default)))
+                out[key][link] = _counter(get_counter(handle, link, const(nvml, name, default)))
             except Exception as exc:
                 _lost_or_none(exc)
-        out[link] = {key: entry[key] for key in _UNREAD}  # the protocol's order
     return out
 
 

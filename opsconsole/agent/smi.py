@@ -156,7 +156,7 @@ def _sample_from_row(row):
     if "lost" in na.values():
         sample["state"] = "lost"
         na = {field: "lost" for field in na}
-    sample.update({"nvlink": [], "mig": [], "processes": [], "na": na})
+    sample.update({"mig": [], "processes": [], "na": na})  # nvidia-smi: no NVLink read
     return sample
 
 

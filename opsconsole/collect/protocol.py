@@ -83,13 +83,23 @@ class Hello(Base, tag="hello", tag_field="type"):
     gpus: list[GpuInventory] = []
 
 
-class NvLink(Base):
-    link: NonNegative
-    up: bool | None = None
-    replay_errors: NonNegative | None = None
-    recovery_errors: NonNegative | None = None
-    crc_flit_errors: NonNegative | None = None
-    crc_data_errors: NonNegative | None = None
+MAX_NVLINKS = 64
+"""Links per GPU (NVML knows 18 today); a longer NVLink list is a broken sender."""
+
+LinkFlags = Annotated[list[bool | None], msgspec.Meta(max_length=MAX_NVLINKS)]
+LinkCounters = Annotated[list[NonNegative | None], msgspec.Meta(max_length=MAX_NVLINKS)]
+
+
+class NvLinks(Base):
+    """A GPU's NVLinks column-wise: position in each list = link number, null = not read
+    or not supported (never 0). Every list has the same length; all are empty (or the
+    whole object absent) for a GPU without NVLink. Counters are per link, never summed."""
+
+    up: LinkFlags = []
+    replay_errors: LinkCounters = []
+    recovery_errors: LinkCounters = []
+    crc_flit_errors: LinkCounters = []
+    crc_data_errors: LinkCounters = []
 
 
 class MigInstance(Base):
@@ -137,7 +147,7 @@ class GpuSample(Base):
     pcie_replay: NonNegative | None = None
     fan_pct: NonNegativeFloat | None = None
     recovery_action: NonNegative | None = None
-    nvlink: list[NvLink] = []
+    nvlink: NvLinks = msgspec.field(default_factory=NvLinks)
     mig: list[MigInstance] = []
     processes: list[GpuProcess] = []
     na: dict[str, str] = {}
@@ -264,6 +274,18 @@ def _check_gpu(gpu: GpuSample) -> None:
         and max(map(len, na.values())) <= 120
     ):
         gpu.na = {clean_text(k, 40): clean_text(v, 120) for k, v in list(na.items())[:64]}
+    nvlink = gpu.nvlink
+    if not (
+        len(nvlink.up)
+        == len(nvlink.replay_errors)
+        == len(nvlink.recovery_errors)
+        == len(nvlink.crc_flit_errors)
+        == len(nvlink.crc_data_errors)
+    ):
+        lengths = ", ".join(
+            f"{key} {len(getattr(nvlink, key))}" for key in nvlink.__struct_fields__
+        )
+        raise ProtocolError(f"GPU {gpu.index} nvlink: lists of different lengths ({lengths})")
     for proc in gpu.processes:
         if proc.name is not None:
             proc.name = clean_text(proc.name, 64)
@@ -282,12 +304,28 @@ def _check_number(where: str, value: float) -> None:
 def _check_counters(where: str, counters: dict[str, int]) -> dict[str, int]:
     """Refuse negative counters; return them with names fit for the screen (names are
     sysfs file names, so cleaning changes nothing for an honest agent)."""
-    if counters and min(counters.values()) < 0:
+    if not counters:  # a port or interface whose counters the agent could not read
+        return counters
+    if min(counters.values()) < 0:
         key, value = next((k, v) for k, v in counters.items() if v < 0)
         raise ProtocolError(f"{where}.{clean_text(key, 40)}: negative counter {value}")
-    if len(counters) <= 256 and "".join(counters).isprintable() and max(map(len, counters)) <= 64:
+    names = tuple(counters)
+    if names in _CLEAN_NAME_SETS:
+        return counters
+    if len(names) <= 256 and "".join(names).isprintable() and max(map(len, names)) <= 64:
+        if len(_CLEAN_NAME_SETS) >= MAX_CLEAN_NAME_SETS:
+            _CLEAN_NAME_SETS.clear()
+        _CLEAN_NAME_SETS.add(names)
         return counters  # the honest case, checked in C: names are sysfs file names
     return {clean_text(key, 64): value for key, value in list(counters.items())[:256]}
+
+
+MAX_CLEAN_NAME_SETS = 64
+_CLEAN_NAME_SETS: set[tuple[str, ...]] = set()
+"""Counter-name sets already found fit for the screen. A fleet sends a handful (one per
+NIC and driver kind), the same every sample, so the check is one set lookup (msgspec
+reuses the key strings, their hashes cached) instead of a scan of ~20 names on each of
+~10 ports per line. Bounded: a host sending new names every line only refills it."""
 
 
 def _clean_struct(struct: msgspec.Struct) -> None:

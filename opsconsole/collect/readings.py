@@ -89,7 +89,7 @@ class GpuView:
     uuid: str | None
     state: str  # the agent's GPU state, or "stale"/"unreachable" when the host is
     readings: dict[str, Reading]
-    nvlink_errors: dict[int, dict[str, int | None]]
+    nvlink_errors: dict[int, dict[str, bool | int | None]]  # by link number
     mig: list[dict]
     processes: list[dict]
 
@@ -106,16 +106,7 @@ def gpu_view(gpu: GpuSample, host_status: str, as_of_ts: float | None) -> GpuVie
         uuid=gpu.uuid,
         state=state,
         readings=readings,
-        nvlink_errors={
-            link.link: {
-                "up": link.up,
-                "replay_errors": link.replay_errors,
-                "recovery_errors": link.recovery_errors,
-                "crc_flit_errors": link.crc_flit_errors,
-                "crc_data_errors": link.crc_data_errors,
-            }
-            for link in gpu.nvlink
-        },
+        nvlink_errors=nvlink_by_link(gpu),
         mig=[
             {
                 "gi": m.gi,
@@ -130,6 +121,31 @@ def gpu_view(gpu: GpuSample, host_status: str, as_of_ts: float | None) -> GpuVie
             {"pid": p.pid, "mem_used_mib": p.mem_used_mib, "name": p.name} for p in gpu.processes
         ],
     )
+
+
+def nvlink_by_link(gpu: GpuSample) -> dict[int, dict[str, bool | int | None]]:
+    """{link number: {"up", "replay_errors", ...}} from the protocol's per-GPU columns
+    (the decoder checked that they are the same length)."""
+    nvlink = gpu.nvlink
+    return {
+        link: {
+            "up": up,
+            "replay_errors": replay,
+            "recovery_errors": recovery,
+            "crc_flit_errors": crc_flit,
+            "crc_data_errors": crc_data,
+        }
+        for link, (up, replay, recovery, crc_flit, crc_data) in enumerate(
+            zip(
+                nvlink.up,
+                nvlink.replay_errors,
+                nvlink.recovery_errors,
+                nvlink.crc_flit_errors,
+                nvlink.crc_data_errors,
+                strict=True,
+            )
+        )
+    }
 
 
 class HistoryRing:

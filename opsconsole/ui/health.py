@@ -55,7 +55,7 @@ def gpu_health(gpu: GpuSample, last_xid: GpuEvent | None, now_ts: float) -> GpuH
         return GpuHealth("warn", "row remap pending (reset to apply)")
     if gpu.retired_pages_pending:
         return GpuHealth("warn", "page retirement pending")
-    links_down = sum(1 for link in gpu.nvlink if link.up is False)
+    links_down = gpu.nvlink.up.count(False)  # bools and nulls only: null is not down
     if links_down:
         return GpuHealth("warn", f"{links_down} NVLink{'s' if links_down > 1 else ''} down")
     if recent_xid:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from opsconsole.agent.agent import Agent, encode
-from opsconsole.collect.protocol import NvLink
+from opsconsole.collect.protocol import NvLinks
 from tests.agent.wire import roundtrip
 from tests.fakes.fake_pynvml import FakeGpu, FakeNvml, GpuIsLost, NotSupported
 
@@ -27,7 +27,13 @@ def make_agent(fake, fs, clock, **kwargs) -> Agent:
 
 
 def link_counters(sample, gpu=0):
-    return [tuple(link[key] for key in COUNTERS) for link in sample["gpus"][gpu]["nvlink"]]
+    """(replay, recovery, crc_flit, crc_data) by link number, from the per-GPU columns."""
+    nvlink = sample["gpus"][gpu]["nvlink"]
+    return list(zip(*(nvlink[key] for key in COUNTERS), strict=True))
+
+
+def links_down(sample, gpu=0):
+    return [link for link, up in enumerate(sample["gpus"][gpu]["nvlink"]["up"]) if not up]
 
 
 def test_counters_are_read_every_30_s_and_link_state_every_sample(host_fs):
@@ -41,8 +47,7 @@ def test_counters_are_read_every_30_s_and_link_state_every_sample(host_fs):
     fake.counts.clear()
     clock.now += 2
     cached = agent.sample()
-    links = cached["gpus"][0]["nvlink"]
-    assert [link["link"] for link in links if not link["up"]] == [16]  # state: at once
+    assert links_down(cached) == [16]  # state: at once
     assert link_counters(cached) == link_counters(first)  # counters: from the cache
     assert fake.counts["nvmlDeviceGetNvLinkErrorCounter"] == 0
     assert fake.counts["nvmlDeviceGetNvLinkState"] == 8 * 18
@@ -123,11 +128,11 @@ def test_unread_counters_are_null_never_zero(host_fs):
     fake.gpus[0].nvlink_fields = False
     fake.fail("nvmlDeviceGetNvLinkErrorCounter", NotSupported)
     sample = make_agent(fake, host_fs, Clock()).sample()
-    links = sample["gpus"][0]["nvlink"]
-    assert len(links) == 18 and all(link["up"] is True for link in links)
+    assert sample["gpus"][0]["nvlink"]["up"] == [True] * 18
     assert set(link_counters(sample)) == {(None, None, None, None)}
-    decoded = roundtrip(sample).gpus[0].nvlink[4]
-    assert decoded == NvLink(link=4, up=True)  # nulls: "not read", not a healthy 0
+    decoded = roundtrip(sample).gpus[0].nvlink
+    unread = [None] * 18  # nulls: "not read", not a healthy 0
+    assert decoded == NvLinks([True] * 18, unread, unread, unread, unread)
 
 
 def test_a_gpu_lost_while_reading_counters_is_lost_and_read_afresh_later(host_fs):
@@ -145,8 +150,19 @@ def test_a_gpu_lost_while_reading_counters_is_lost_and_read_afresh_later(host_fs
     assert link_counters(sample, 0)[3] == (0, 0, 7, 0)
 
 
-def test_link_entries_go_out_as_compact_json(host_fs):
+def test_links_go_out_column_wise_as_compact_json(host_fs):
     sample = make_agent(FakeNvml(count=1), host_fs, Clock()).sample()
     line = encode(sample)
     assert ", " not in line and ": " not in line
-    assert '{"link":0,"up":true,"replay_errors":0,"recovery_errors":0,' in line
+    assert '"nvlink":{"up":[true,true,' in line and '"replay_errors":[0,0,' in line
+    assert '"crc_flit_errors":[0,0,0,7,0,' in line  # position = link number
+    nvlink = sample["gpus"][0]["nvlink"]
+    assert list(nvlink) == ["up", *COUNTERS] and {len(v) for v in nvlink.values()} == {18}
+    assert roundtrip(sample).gpus[0].nvlink.crc_flit_errors[3] == 7
+
+
+def test_a_link_count_past_the_protocol_bound_is_capped_so_the_line_stays_valid(host_fs):
+    fake = FakeNvml([FakeGpu(0, nvlinks=100)])  # a confused driver
+    sample = make_agent(fake, host_fs, Clock()).sample()
+    assert {len(values) for values in sample["gpus"][0]["nvlink"].values()} == {64}
+    assert roundtrip(sample).gpus[0].nvlink.up == [True] * 64

@@ -41,7 +41,7 @@ def test_a_calm_host_reads_like_an_h200_box(watched):
     assert sample["driver"] == "ok" and sample["gpu_count"] == 8
     gpu = sample["gpus"][0]
     assert gpu["state"] == "ok" and gpu["mem_total_mib"] == 143_771
-    assert gpu["power_limit_w"] == 700 and len(gpu["nvlink"]) == 18
+    assert gpu["power_limit_w"] == 700 and len(gpu["nvlink"]["up"]) == 18
     assert gpu["processes"][0]["name"] == "python3"
     # An SXM H200 has no fan of its own and no page retirement: never a fake 0.
     assert gpu["fan_pct"] is None and gpu["na"]["fan_pct"] == "not_supported"
@@ -124,12 +124,12 @@ def test_xid64_marks_remapping_failed(watched):
 def test_nvlink_down_takes_one_link_down(watched, link):
     host, agent, clock = watched
     host.inject("nvlink_down", gpu=6, link=link)
-    links = step(host, agent, clock)["gpus"][6]["nvlink"]
-    assert [entry["link"] for entry in links if not entry["up"]] == [link]  # every sample
+    nvlink = step(host, agent, clock)["gpus"][6]["nvlink"]
+    assert [n for n, up in enumerate(nvlink["up"]) if not up] == [link]  # every sample
     # Error counters are re-read every 30 s (agent.nvml.nvlink_counters_every_s).
-    links = step(host, agent, clock, 30)["gpus"][6]["nvlink"]
-    assert links[link]["recovery_errors"] >= 1 and links[10]["recovery_errors"] == 0
-    assert [entry["link"] for entry in links if not entry["up"]] == [link]
+    nvlink = step(host, agent, clock, 30)["gpus"][6]["nvlink"]
+    assert nvlink["recovery_errors"][link] >= 1 and nvlink["recovery_errors"][10] == 0
+    assert [n for n, up in enumerate(nvlink["up"]) if not up] == [link]
 
 
 def test_ib_port_down(watched):

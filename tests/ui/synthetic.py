@@ -15,7 +15,7 @@ from opsconsole.collect.protocol import (
     Hello,
     HostFacts,
     IbPort,
-    NvLink,
+    NvLinks,
     Sample,
 )
 from opsconsole.collect.state import FleetState
@@ -111,8 +111,14 @@ def _gpu(host_i: int, i: int, seq: int) -> GpuSample:
         remap_uncorrected=0,
         remap_pending=False,
         remap_failed=False,
-        nvlink=[NvLink(link=n, up=True) for n in range(18)],
+        nvlink=nvlinks([True] * 18),
     )
+
+
+def nvlinks(up: list[bool | None]) -> NvLinks:
+    """A GPU's NVLinks with these link states and their error counters not read."""
+    unread = [None] * len(up)
+    return NvLinks(up, unread, unread, unread, unread)
 
 
 def synthetic_sample(host_i: int, seq: int, ts: float, gpus: int = 8) -> Sample:

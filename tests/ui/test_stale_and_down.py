@@ -116,11 +116,10 @@ class TestHostView:
             assert "1 faulty" in text
 
     async def test_nvlinks_down_are_counted_and_warn(self, app, state, clock):
-        from opsconsole.collect.protocol import NvLink
-        from tests.ui.synthetic import synthetic_sample
+        from tests.ui.synthetic import nvlinks, synthetic_sample
 
         sample = synthetic_sample(0, 50, clock.advance(2))
-        sample.gpus[4].nvlink = [NvLink(link=n, up=n >= 2) for n in range(18)]
+        sample.gpus[4].nvlink = nvlinks([n >= 2 for n in range(18)])
         host = state.hosts["sg1-r01-n01"]
         host.apply_sample(sample, clock())
         state.changed(host, "sample")
