@@ -19,3 +19,7 @@ class CollectError(OpsconsoleError):
 
 class SimError(OpsconsoleError):
     """The simulated fleet could not be started."""
+
+
+class LeaseError(OpsconsoleError):
+    """A tenant, lease, drain or audit request cannot be honoured; nothing was written."""

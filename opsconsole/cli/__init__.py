@@ -18,6 +18,11 @@ COMMAND_MODULES = (
     "opsconsole.cli.sim",
     "opsconsole.cli.console",
     "opsconsole.cli.demo",
+    "opsconsole.cli.tenant",
+    "opsconsole.cli.lease",
+    "opsconsole.cli.drain",
+    "opsconsole.cli.usage",
+    "opsconsole.cli.audit",
 )
 
 

@@ -8,6 +8,7 @@ since this version would misread (or damage) whatever that migration changed.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 
@@ -66,6 +67,20 @@ def _run(db: sqlite_utils.Database, script: str) -> None:
     for statement in script.split(";"):
         if statement.strip():
             db.conn.execute(statement)
+
+
+def _run_with_triggers(db: sqlite_utils.Database, script: str) -> None:
+    """Like `_run`, but a statement ends only where SQLite says it is complete, so trigger
+    bodies (which hold `;` between BEGIN and END) stay whole."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                db.conn.execute(pending)
+            pending = ""
+    if pending.strip(" \n;"):
+        db.conn.execute(pending)
 
 
 @migration
@@ -174,5 +189,110 @@ def m0002_telemetry(db: sqlite_utils.Database) -> None:
         );
         CREATE INDEX events_ts ON events(ts);
         CREATE INDEX events_host_ts ON events(host, ts);
+        """,
+    )
+
+
+@migration
+def m0003_leases(db: sqlite_utils.Database) -> None:
+    """Tenants, leases over GPU slots, drains and the hash-chained audit log.
+
+    `lease_slots` is the booking index: one row per (lease, host, GPU index) carrying the
+    lease's booked window, shortened on release and emptied (end = start) on cancel, so
+    "is this slot free from s to e" is one indexed range query inside the write
+    transaction. The triggers re-check that on every insert and window change: a bug in
+    the placement code, or a second program writing the file, still cannot double-book.
+    `lease_slots_window` covers "what is booked in this window" (placement's main read)
+    without touching the table. The audit log refuses UPDATE and DELETE; `audit_head`
+    holds the last row's id and hash so removing the newest rows is noticed too.
+    """
+    overlap = """
+        SELECT 1 FROM lease_slots s
+        WHERE s.host = NEW.host AND s.gpu_index = NEW.gpu_index AND s.lease_id != NEW.lease_id
+          AND s.end_ts > s.start_ts AND s.end_ts > NEW.start_ts AND s.start_ts < NEW.end_ts
+    """
+    _run_with_triggers(
+        db,
+        f"""
+        CREATE TABLE tenants (
+            name TEXT PRIMARY KEY,
+            contact TEXT NOT NULL DEFAULT '',
+            colour TEXT NOT NULL DEFAULT '',
+            allowed_sites TEXT,
+            gpu_quota INTEGER NOT NULL CHECK (gpu_quota >= 0),
+            created_ts REAL NOT NULL,
+            archived_ts REAL
+        );
+        CREATE TABLE leases (
+            id INTEGER PRIMARY KEY,
+            tenant TEXT NOT NULL REFERENCES tenants(name),
+            start_ts REAL NOT NULL,
+            end_ts REAL NOT NULL,
+            gpu_count INTEGER NOT NULL CHECK (gpu_count > 0),
+            request TEXT NOT NULL,
+            placement TEXT NOT NULL DEFAULT '',
+            note TEXT NOT NULL DEFAULT '',
+            override_reason TEXT,
+            created_ts REAL NOT NULL,
+            created_by TEXT NOT NULL,
+            released_ts REAL,
+            cancelled_ts REAL,
+            CHECK (end_ts > start_ts)
+        );
+        CREATE INDEX leases_tenant ON leases(tenant, end_ts);
+        CREATE INDEX leases_end ON leases(end_ts);
+        CREATE TABLE lease_slots (
+            lease_id INTEGER NOT NULL REFERENCES leases(id),
+            host TEXT NOT NULL,
+            gpu_index INTEGER NOT NULL,
+            start_ts REAL NOT NULL,
+            end_ts REAL NOT NULL,
+            PRIMARY KEY (lease_id, host, gpu_index),
+            CHECK (end_ts >= start_ts)
+        );
+        CREATE INDEX lease_slots_slot ON lease_slots(host, gpu_index, end_ts);
+        CREATE INDEX lease_slots_window ON lease_slots(end_ts, start_ts, host, gpu_index, lease_id);
+        CREATE TRIGGER lease_slots_no_overlap_insert BEFORE INSERT ON lease_slots
+        WHEN NEW.end_ts > NEW.start_ts AND EXISTS ({overlap})
+        BEGIN SELECT RAISE(ABORT, 'GPU slot already leased in that window'); END;
+        CREATE TRIGGER lease_slots_no_overlap_update BEFORE UPDATE OF start_ts, end_ts, host,
+            gpu_index ON lease_slots
+        WHEN NEW.end_ts > NEW.start_ts AND EXISTS ({overlap})
+        BEGIN SELECT RAISE(ABORT, 'GPU slot already leased in that window'); END;
+        CREATE TABLE drains (
+            id INTEGER PRIMARY KEY,
+            host TEXT NOT NULL,
+            gpu_index INTEGER,
+            reason TEXT NOT NULL,
+            start_ts REAL NOT NULL,
+            end_ts REAL,
+            created_ts REAL NOT NULL,
+            created_by TEXT NOT NULL,
+            lifted_ts REAL,
+            lifted_by TEXT
+        );
+        CREATE INDEX drains_host ON drains(host, gpu_index);
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            operator TEXT NOT NULL,
+            action TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            before TEXT,
+            after TEXT,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE INDEX audit_log_subject ON audit_log(subject);
+        CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TABLE audit_head (
+            one INTEGER PRIMARY KEY CHECK (one = 1),
+            id INTEGER NOT NULL,
+            hash TEXT NOT NULL
+        );
+        INSERT INTO audit_head (one, id, hash) VALUES (1, 0, '{"0" * 64}')
         """,
     )

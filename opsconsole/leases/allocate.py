@@ -1,0 +1,273 @@
+"""Allocating a lease: by explicit slots, by GPU count or by whole nodes.
+
+Everything (tenant, window, placement, quota, the inserts and the audit row) happens in
+one BEGIN IMMEDIATE transaction: a second console or process allocating at the same time
+waits for the write lock, then sees this lease's slots as booked. A refusal raises
+LeaseError inside the transaction, which rolls it back, so nothing is written; a crash
+(kill -9, power loss) before COMMIT leaves no trace of the lease either.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import hostlist
+import sqlite_utils
+
+from opsconsole.config import Fleet
+from opsconsole.errors import LeaseError
+from opsconsole.leases import booking
+from opsconsole.leases.audit import append_audit
+from opsconsole.leases.model import GpuSlot, Lease, Placement, RequestKind, Tenant
+from opsconsole.leases.placement import place_request
+from opsconsole.leases.tenants import read_tenant
+from opsconsole.leases.times import format_window
+from opsconsole.store.transaction import write_transaction
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRequest:
+    """What the operator asks for; exactly one of `gpus`, `nodes`, `slots`."""
+
+    tenant: str
+    start_ts: float
+    end_ts: float
+    gpus: int | None = None
+    nodes: int | None = None
+    slots: tuple[GpuSlot, ...] | None = None
+    gpu_model: str | None = None
+    """Only hosts whose configured model matches (e.g. "H200")."""
+    override_reason: str | None = None
+    """Lets drained or unhealthy slots be leased; recorded on the lease and in the audit."""
+    note: str = ""
+
+    @property
+    def kind(self) -> RequestKind:
+        given = [k for k in ("gpus", "nodes", "slots") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise LeaseError("ask for exactly one of: a GPU count, a node count, or slots")
+        kind: RequestKind = given[0]  # type: ignore[assignment]
+        if kind != "slots" and getattr(self, kind) < 1:
+            raise LeaseError(f"the {kind} count must be at least 1")
+        return kind
+
+
+def preview_lease(
+    db: sqlite_utils.Database,
+    fleet: Fleet,
+    request: LeaseRequest,
+    *,
+    health: booking.Health | None = None,
+    now_ts: float | None = None,
+) -> Placement:
+    """The slots `allocate_lease` would choose now, and why; writes nothing. Raises the
+    same LeaseError allocation would."""
+    now_ts = time.time() if now_ts is None else now_ts
+    with booking.read_snapshot(db) as conn:
+        return plan_lease(conn, fleet, request, health, now_ts)[1]
+
+
+def allocate_lease(
+    db: sqlite_utils.Database,
+    fleet: Fleet,
+    request: LeaseRequest,
+    *,
+    operator: str,
+    health: booking.Health | None = None,
+    now_ts: float | None = None,
+) -> Lease:
+    """Place and book the lease, all or nothing; LeaseError (nothing written) if refused."""
+    now_ts = time.time() if now_ts is None else now_ts
+    with write_transaction(db, f"allocating a lease for {request.tenant}") as tx:
+        start_ts, placement = plan_lease(tx, fleet, request, health, now_ts)
+        cursor = tx.execute(
+            "INSERT INTO leases (tenant, start_ts, end_ts, gpu_count, request, placement, note,"
+            " override_reason, created_ts, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                request.tenant,
+                start_ts,
+                request.end_ts,
+                len(placement.slots),
+                request.kind,
+                placement.explanation,
+                request.note,
+                request.override_reason,
+                now_ts,
+                operator,
+            ),
+        )
+        lease_id = int(cursor.lastrowid or 0)
+        tx.executemany(
+            "INSERT INTO lease_slots (lease_id, host, gpu_index, start_ts, end_ts)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(lease_id, s.host, s.gpu_index, start_ts, request.end_ts) for s in placement.slots],
+        )
+        lease = Lease(
+            id=lease_id,
+            tenant=request.tenant,
+            start_ts=start_ts,
+            end_ts=request.end_ts,
+            gpu_count=len(placement.slots),
+            request=request.kind,
+            slots=placement.slots,
+            placement=placement.explanation,
+            note=request.note,
+            override_reason=request.override_reason,
+            created_ts=now_ts,
+            created_by=operator,
+        )
+        append_audit(
+            tx,
+            ts=now_ts,
+            operator=operator,
+            action="lease.allocate",
+            subject=f"lease:{lease_id}",
+            after={**audit_record(lease), "warnings": list(placement.warnings)},
+        )
+    return lease
+
+
+def audit_record(lease: Lease) -> dict:
+    """The lease as the audit log keeps it (no derived fields: they depend on the clock)."""
+    return {
+        "id": lease.id,
+        "tenant": lease.tenant,
+        "start_ts": lease.start_ts,
+        "end_ts": lease.end_ts,
+        "gpu_count": lease.gpu_count,
+        "request": lease.request,
+        "slots": [str(s) for s in lease.slots],
+        "placement": lease.placement,
+        "note": lease.note,
+        "override_reason": lease.override_reason,
+        "released_ts": lease.released_ts,
+        "cancelled_ts": lease.cancelled_ts,
+    }
+
+
+def plan_lease(
+    conn: sqlite3.Connection,
+    fleet: Fleet,
+    request: LeaseRequest,
+    health: booking.Health | None,
+    now_ts: float,
+) -> tuple[float, Placement]:
+    """Check the request and choose its slots against the database as `conn` sees it;
+    returns the (possibly clamped) start and the placement."""
+    kind = request.kind
+    tenant = read_tenant(conn, request.tenant)
+    if tenant.archived:
+        raise LeaseError(f'tenant "{tenant.name}" is archived')
+    start_ts, end_ts = booking.check_window(request.start_ts, request.end_ts, now_ts)
+    window = format_window(start_ts, end_ts)
+    if kind == "gpus":
+        _check_quota(conn, tenant, start_ts, end_ts, request.gpus or 0, window)
+    booked = booking.booked_slots(conn, start_ts, end_ts)
+    drained = booking.drained_slots(conn, start_ts, end_ts)
+    unhealthy = booking.normalise_health(health)
+    if kind == "slots":
+        placement = _explicit(conn, fleet, tenant, request, booked, drained, unhealthy)
+    else:
+        placement = _placed(fleet, tenant, request, booked, drained, unhealthy, window)
+    if kind != "gpus":
+        _check_quota(conn, tenant, start_ts, end_ts, len(placement.slots), window)
+    return start_ts, placement
+
+
+def _check_quota(
+    conn: sqlite3.Connection, tenant: Tenant, start_ts: float, end_ts: float, gpus: int, window: str
+) -> None:
+    peak = booking.tenant_peak_gpus(conn, tenant.name, start_ts, end_ts)
+    if peak + gpus > tenant.gpu_quota:
+        raise LeaseError(
+            f"quota exceeded: {tenant.name} may hold {tenant.gpu_quota} GPUs at once and already"
+            f" holds up to {peak} in {window}; {gpus} more would make {peak + gpus}"
+        )
+
+
+def _eligible(fleet: Fleet, tenant: Tenant, request: LeaseRequest):
+    hosts = booking.placement_hosts(fleet)
+    if tenant.allowed_sites is not None:
+        allowed = set(tenant.allowed_sites)
+        hosts = tuple(h for h in hosts if h.site in allowed)
+    if request.gpu_model is not None:
+        hosts = tuple(h for h in hosts if (h.model or "").lower() == request.gpu_model.lower())
+    return hosts
+
+
+def _placed(fleet, tenant, request, booked, drained, unhealthy, window) -> Placement:
+    """Placement by count; with an override, drained or unhealthy GPUs are used only when
+    the request cannot be met without them (and each one used is listed as a warning)."""
+    hosts = _eligible(fleet, tenant, request)
+    excluded = booking.excluded_map(hosts, drained, unhealthy)
+    limits = f" (sites {', '.join(tenant.allowed_sites)})" if tenant.allowed_sites else ""
+
+    def place(unavailable) -> Placement:
+        try:
+            return place_request(hosts, unavailable, gpus=request.gpus, nodes=request.nodes)
+        except LeaseError as exc:
+            raise LeaseError(f"{tenant.name}, {window}{limits}: {exc}") from None
+
+    try:
+        return place(booking.merge(booked, excluded))
+    except LeaseError as exc:
+        held = sum(len(idx - booked.get(host, {}).keys()) for host, idx in excluded.items())
+        if not held:
+            raise
+        if request.override_reason is None:
+            raise LeaseError(
+                f"{exc}; {held} more GPU(s) are drained or unhealthy"
+                " (an override reason would let them be used)"
+            ) from None
+    placement = place(booking.merge(booked))
+    overridden = sorted(
+        f"{s}: {booking.slot_exclusion(s.host, s.gpu_index, drained, unhealthy)}"
+        for s in placement.slots
+        if s.gpu_index in excluded.get(s.host, ())
+    )
+    return Placement(placement.slots, placement.explanation, tuple(overridden))
+
+
+def _explicit(conn, fleet, tenant, request, booked, drained, unhealthy) -> Placement:
+    slots: Sequence[GpuSlot] = request.slots or ()
+    if len(set(slots)) != len(slots):
+        dupe = next(s for i, s in enumerate(slots) if s in slots[:i])
+        raise LeaseError(f"slot {dupe} is named twice")
+    allowed = set(tenant.allowed_sites) if tenant.allowed_sites is not None else None
+    clashes: dict[GpuSlot, int] = {}
+    warnings = []
+    for slot in slots:
+        try:
+            host = fleet.host(slot.host)
+        except KeyError:
+            raise LeaseError(f'unknown host "{slot.host}"') from None
+        if not 0 <= slot.gpu_index < host.expected_gpus:
+            raise LeaseError(
+                f"{host.name} has {host.expected_gpus} GPU(s); no GPU {slot.gpu_index}"
+            )
+        if allowed is not None and host.site not in allowed:
+            raise LeaseError(
+                f"{slot} is in site {host.site}; {tenant.name} may use"
+                f" {', '.join(sorted(allowed))} only"
+            )
+        if slot.gpu_index in booked.get(slot.host, {}):
+            clashes[slot] = booked[slot.host][slot.gpu_index]
+        why = booking.slot_exclusion(slot.host, slot.gpu_index, drained, unhealthy)
+        if why and request.override_reason is None:
+            raise LeaseError(f"{slot} is {why}; give an override reason to lease it anyway")
+        if why:
+            warnings.append(f"{slot}: {why}")
+    if clashes:
+        slot, lease_id = next(iter(clashes.items()))
+        owner = booking.lease_tenants(conn, {lease_id}).get(lease_id, "?")
+        more = f" (and {len(clashes) - 1} more slot(s))" if len(clashes) > 1 else ""
+        raise LeaseError(
+            f"{slot} is already leased in that window by lease {lease_id} ({owner}){more}"
+        )
+    hosts = hostlist.collect_hostlist(list(dict.fromkeys(s.host for s in slots)))
+    return Placement(
+        tuple(slots), f"{len(slots)} slot(s) named by the operator on {hosts}", tuple(warnings)
+    )

@@ -1,0 +1,45 @@
+"""Health as the store last recorded it, for callers without live state (the CLI).
+
+The console's own live state is fresher and is what the UI should pass to placement; this
+reads the event log the poller writes: a host whose latest host event is `host_down` is
+"down", and a GPU with a `gpu_lost` since the host last came up, and no utilisation
+reading since, is "critical". It knows nothing the poller did not see while running.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+DEFAULT_LOOKBACK_S = 7 * 86_400
+
+
+def health_from_events(
+    db: sqlite_utils.Database, now_ts: float, lookback_s: float = DEFAULT_LOOKBACK_S
+) -> dict[object, str]:
+    """{host: "down", (host, gpu_index): "critical"} from the last `lookback_s` of events."""
+    conn = db.conn
+    down: dict[str, bool] = {}
+    lost: dict[tuple[str, int], float] = {}
+    for host, gpu_index, kind, ts in conn.execute(
+        "SELECT host, gpu_index, kind, ts FROM events WHERE ts >= ? AND ts <= ?"
+        " AND kind IN ('host_down', 'host_up', 'gpu_lost') ORDER BY ts, id",
+        (now_ts - lookback_s, now_ts),
+    ):
+        if kind == "host_down":
+            down[host] = True
+        elif kind == "host_up":
+            down[host] = False
+            for key in [k for k in lost if k[0] == host]:
+                del lost[key]
+        elif gpu_index is not None:
+            lost[(host, gpu_index)] = ts
+    health: dict[object, str] = {host: "down" for host, is_down in down.items() if is_down}
+    for (host, gpu_index), lost_ts in lost.items():
+        recovered = conn.execute(
+            "SELECT 1 FROM gpu_minute WHERE host = ? AND gpu_index = ? AND minute_ts >= ?"
+            " AND util_pct_n > 0 LIMIT 1",
+            (host, gpu_index, lost_ts),
+        ).fetchone()
+        if recovered is None:
+            health[(host, gpu_index)] = "critical"
+    return health

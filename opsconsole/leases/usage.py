@@ -1,0 +1,197 @@
+"""Accounting per tenant and period: what was leased, how hard it was used, and how long
+the leased GPUs were unhealthy or not reporting.
+
+Method (also in notes/leases.md):
+  * leased GPU-hours: each booked slot's window clipped to [since, min(until, now)):
+    hours not yet lived are not billed, and a released lease counts to its release;
+  * utilisation: the `gpu_minute` rows of the leased slots whose minute starts inside the
+    clipped windows, averaged by util_pct_avg weighted with util_pct_n (a minute with
+    more readings weighs more; a minute without readings weighs nothing, never 0 %);
+  * unhealthy GPU-hours (events): the host between `host_down` and the next `host_up`,
+    and a GPU from `gpu_lost` until the host's next `host_up` or the GPU's next minute
+    with a reading, intersected with the leased windows;
+  * unreported GPU-hours (rollups): leased GPU-minutes with no utilisation reading stored.
+    It includes the unhealthy time, and time the console itself was not collecting, so
+    it is an upper bound; the two are reported side by side, never added.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+import sqlite_utils
+
+from opsconsole.leases.booking import read_snapshot
+
+HOUR_S = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class TenantUsage:
+    tenant: str
+    since_ts: float
+    until_ts: float
+    leases: int
+    gpu_hours: float
+    util_pct_avg: float | None
+    """None when no reading was stored for the leased GPUs in the period."""
+    unhealthy_gpu_hours: float
+    unreported_gpu_hours: float
+
+
+def tenant_usage(
+    db: sqlite_utils.Database,
+    since_ts: float,
+    until_ts: float,
+    *,
+    tenant: str | None = None,
+    now_ts: float | None = None,
+) -> list[TenantUsage]:
+    """One row per tenant (every tenant, or `tenant` alone), by name."""
+    now_ts = time.time() if now_ts is None else now_ts
+    end = min(until_ts, now_ts)
+    with read_snapshot(db) as conn:
+        names = [
+            n
+            for (n,) in conn.execute(
+                "SELECT name FROM tenants WHERE (? IS NULL OR name = ?) AND"
+                " (archived_ts IS NULL OR archived_ts > ?) ORDER BY name",
+                (tenant, tenant, since_ts),
+            )
+        ]
+        windows = conn.execute(
+            "SELECT l.tenant, ls.lease_id, ls.host, ls.gpu_index, max(ls.start_ts, :s),"
+            " min(ls.end_ts, :e) FROM lease_slots ls JOIN leases l ON l.id = ls.lease_id"
+            " WHERE ls.end_ts > :s AND ls.start_ts < :e AND ls.end_ts > ls.start_ts"
+            " AND (:t IS NULL OR l.tenant = :t)",
+            {"s": since_ts, "e": end, "t": tenant},
+        ).fetchall()
+        readings = _readings(conn, windows)
+        bad = _bad_intervals(conn, {(w[2], w[3]) for w in windows}, end)
+    per: dict[str, dict] = {n: defaultdict(float, leases=set()) for n in names}
+    for name, lease_id, host, index, start, stop in windows:
+        acc = per.setdefault(name, defaultdict(float, leases=set()))
+        acc["leases"].add(lease_id)
+        acc["seconds"] += stop - start
+        acc["unhealthy"] += _overlap(bad.get((host, index), ()), start, stop)
+        weighted, n, minutes_read = readings.get((lease_id, host, index), (0.0, 0, 0))
+        minutes = math.ceil(stop / 60) - math.ceil(start / 60)  # minute starts in the window
+        acc["unreported"] += max(0, minutes - minutes_read)
+        acc["util_sum"] += weighted
+        acc["util_n"] += n
+    return [
+        TenantUsage(
+            tenant=name,
+            since_ts=since_ts,
+            until_ts=until_ts,
+            leases=len(acc["leases"]),
+            gpu_hours=round(acc["seconds"] / HOUR_S, 4),
+            util_pct_avg=round(acc["util_sum"] / acc["util_n"], 2) if acc["util_n"] else None,
+            unhealthy_gpu_hours=round(acc["unhealthy"] / HOUR_S, 4),
+            unreported_gpu_hours=round(acc["unreported"] * 60 / HOUR_S, 4),
+        )
+        for name, acc in sorted(per.items())
+    ]
+
+
+def _readings(conn, windows) -> dict[tuple, tuple[float, int, int]]:
+    """(lease, host, gpu) → (Σ avg·n, Σ n, minutes with a reading), in one query joining
+    the windows (as JSON) to the rollups on their primary key."""
+    if not windows:
+        return {}
+    payload = json.dumps([w[1:] for w in windows])
+    rows = conn.execute(
+        "WITH w AS (SELECT json_extract(value, '$[0]') AS lease,"
+        " json_extract(value, '$[1]') AS host, json_extract(value, '$[2]') AS gpu,"
+        " json_extract(value, '$[3]') AS s, json_extract(value, '$[4]') AS e"
+        " FROM json_each(?))"
+        " SELECT w.lease, w.host, w.gpu, sum(g.util_pct_avg * g.util_pct_n),"
+        " sum(g.util_pct_n), count(*) FROM w JOIN gpu_minute g ON g.host = w.host"
+        " AND g.gpu_index = w.gpu AND g.minute_ts >= w.s AND g.minute_ts < w.e"
+        " AND g.util_pct_n > 0 GROUP BY w.lease, w.host, w.gpu",
+        (payload,),
+    )
+    return {(lease, h, g): (weighted or 0.0, n or 0, m) for lease, h, g, weighted, n, m in rows}
+
+
+def _bad_intervals(conn, slots: set[tuple[str, int]], until_ts: float) -> dict:
+    """(host, gpu) → merged [start, end) intervals when it was down or lost (see module)."""
+    hosts = sorted({h for h, _ in slots})
+    if not hosts:
+        return {}
+    marks = ", ".join("?" for _ in hosts)
+    host_down: dict[str, list[list[float]]] = defaultdict(list)
+    lost: dict[tuple[str, int], list[list[float]]] = defaultdict(list)
+    for host, index, kind, ts in conn.execute(
+        f"SELECT host, gpu_index, kind, ts FROM events WHERE host IN ({marks}) AND ts < ?"
+        " AND kind IN ('host_down', 'host_up', 'gpu_lost') ORDER BY ts, id",
+        [*hosts, until_ts],
+    ):
+        downs = host_down[host]
+        if kind == "host_down" and not (downs and downs[-1][1] == math.inf):
+            downs.append([ts, math.inf])
+        elif kind == "host_up":
+            if downs and downs[-1][1] == math.inf:
+                downs[-1][1] = ts
+            for (h, _i), spans in lost.items():
+                if h == host and spans[-1][1] == math.inf:
+                    spans[-1][1] = ts
+        elif kind == "gpu_lost" and index is not None:
+            spans = lost[(host, index)]
+            if not (spans and spans[-1][1] == math.inf):
+                spans.append([ts, math.inf])
+    for (host, index), spans in lost.items():
+        for span in spans:
+            back = conn.execute(
+                "SELECT min(minute_ts) FROM gpu_minute WHERE host = ? AND gpu_index = ?"
+                " AND minute_ts > ? AND util_pct_n > 0",
+                (host, index, span[0]),
+            ).fetchone()[0]
+            if back is not None:
+                span[1] = min(span[1], back)
+    out = {}
+    for host, index in slots:
+        spans = sorted([*host_down.get(host, []), *lost.get((host, index), [])])
+        merged: list[list[float]] = []
+        for start, stop in spans:
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], stop)
+            else:
+                merged.append([start, stop])
+        if merged:
+            out[(host, index)] = merged
+    return out
+
+
+def _overlap(spans, start: float, stop: float) -> float:
+    return sum(max(0.0, min(stop, b) - max(start, a)) for a, b in spans)
+
+
+CSV_COLUMNS = tuple(TenantUsage.__dataclass_fields__)
+
+
+def usage_csv(rows: list[TenantUsage]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in asdict(row).items()})
+    return out.getvalue()
+
+
+def usage_json(rows: list[TenantUsage]) -> str:
+    return json.dumps({"tenants": [asdict(r) for r in rows], "method": METHOD}, indent=2)
+
+
+METHOD = (
+    "gpu_hours: booked slot windows clipped to [since, min(until, now)); util_pct_avg:"
+    " gpu_minute util_pct_avg weighted by util_pct_n over those windows; unhealthy_gpu_hours:"
+    " host_down..host_up and gpu_lost..(host_up or next reading) events; unreported_gpu_hours:"
+    " leased GPU-minutes with no stored reading (includes unhealthy time and console downtime)"
+)
