@@ -11,34 +11,41 @@ import sys
 from opsconsole import __version__
 from opsconsole.errors import OpsconsoleError
 
-# Sub-command modules, imported lazily so `opsconsole --help` stays fast.
-COMMAND_MODULES = (
-    "opsconsole.cli.check_config",
-    "opsconsole.cli.poll",
-    "opsconsole.cli.sim",
-    "opsconsole.cli.console",
-    "opsconsole.cli.demo",
-    "opsconsole.cli.tenant",
-    "opsconsole.cli.lease",
-    "opsconsole.cli.drain",
-    "opsconsole.cli.usage",
-    "opsconsole.cli.audit",
-)
+# Each command and the module that registers it. Only the module of the command being run
+# is imported (asyncssh, pydantic and sqlite-utils cost ~0.5 s to import; a lease command
+# should not pay for the poller); `opsconsole --help` imports them all to list them.
+COMMANDS = {
+    "check-config": "opsconsole.cli.check_config",
+    "poll": "opsconsole.cli.poll",
+    "sim": "opsconsole.cli.sim",
+    "console": "opsconsole.cli.console",
+    "demo": "opsconsole.cli.demo",
+    "tenant": "opsconsole.cli.tenant",
+    "lease": "opsconsole.cli.lease",
+    "drain": "opsconsole.cli.drain",
+    "undrain": "opsconsole.cli.drain",
+    "usage": "opsconsole.cli.usage",
+    "audit": "opsconsole.cli.audit",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`: just the named command's module when there is one."""
     parser = argparse.ArgumentParser(
         prog="opsconsole", description="NOC console for leased GPU fleets."
     )
     parser.add_argument("--version", action="version", version=f"opsconsole {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    command = next((a for a in argv or () if not a.startswith("-")), None)
+    modules = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in modules:
         importlib.import_module(name).register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
