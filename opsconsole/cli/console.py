@@ -52,29 +52,45 @@ def route_logs(log_path: Path | None) -> None:
 
 
 def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | None = None):
-    """The console app on `fleet` with the real poller and store, and a function that
-    releases the store afterwards. A store that cannot be opened becomes a header note."""
+    """The console app on `fleet` with the real poller and store (telemetry and leases),
+    and a function that releases the store afterwards. A store that cannot be opened
+    becomes a header note."""
     from opsconsole.collect.poller import Poller
     from opsconsole.collect.state import FleetState
     from opsconsole.store import TelemetryIngest, open_store
     from opsconsole.ui.app import make_app
 
     path = store_path or fleet.store_path
-    db, ingest, store_note = None, None, ""
+    db, lease_db, ingest, store_note = None, None, None, ""
     try:
         db = open_store(path)
         ingest = TelemetryIngest(db)
+        # Leases get their own connection: SQLite transactions belong to a connection,
+        # and the ingest thread's telemetry writes must not share a lease's transaction.
+        lease_db = open_store(path)
     except StoreError as exc:
-        store_note = f"not recording: {exc}"
+        store_note = f"not recording: {exc}" if db is None else f"no leases: {exc}"
     state = FleetState.from_fleet(fleet, now_ts=time.time())
 
     def poller_factory(fleet: Fleet, state: FleetState) -> Poller:
         return Poller(fleet, state, ingest=ingest)
 
     app = make_app(
-        fleet, state, read_only=read_only, poller_factory=poller_factory, store_note=store_note
+        fleet,
+        state,
+        read_only=read_only,
+        poller_factory=poller_factory,
+        store_note=store_note,
+        store=lease_db,
     )
-    return app, (db.close if db is not None else lambda: None)
+
+    def release_store() -> None:
+        if app.lease_desk is not None:
+            app.lease_desk.close()  # waits for a lease worker still inside a call
+        if db is not None:
+            db.close()
+
+    return app, release_store
 
 
 def run_console(

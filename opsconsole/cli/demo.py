@@ -4,6 +4,9 @@ The simulator runs as a SUBPROCESS (its SSH servers and simulated hardware cost 
 must not compete with the console for one interpreter's GIL). Everything lives in a temp
 directory: the simulator's config, keys and known_hosts, a throw-away store, the logs; on
 exit the simulator is stopped by its PID and the directory removed.
+
+The store starts with demo tenants (and a lease and a reservation where the fleet has
+room), so a new user can open the Leases screen (`l`) and allocate at once.
 """
 
 from __future__ import annotations
@@ -15,8 +18,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from opsconsole.errors import SimError
+from opsconsole.errors import LeaseError, SimError
+
+if TYPE_CHECKING:
+    from opsconsole.config import Fleet
 
 READY_TIMEOUT_S = 60.0
 """Time for the simulator to open its listeners; scaled up for big fleets."""
@@ -59,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = wait_for_ready(simulator, ready, workdir / "sim.log", args.hosts)
         fleet = load_fleet(config)
+        seed_demo_leases(workdir / "demo.db", fleet, time.time())
         return run_console(
             fleet,
             read_only=args.read_only,
@@ -69,6 +77,48 @@ def run(args: argparse.Namespace) -> int:
         stop_simulator(simulator)
         sim_log.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+DEMO_TENANTS = (
+    # name, colour, share of the fleet's GPUs as quota, first site only
+    ("aurora-labs", "#5fafff", 0.5, True),
+    ("kestrel-ai", "#d787ff", 0.25, False),
+    ("tern-research", "#87d787", 0.125, False),
+)
+
+
+def seed_demo_leases(store_path: Path, fleet: Fleet, now_ts: float) -> None:
+    """Demo tenants with quotas and allowed sites, an active lease and a reservation."""
+    from opsconsole.leases import LeaseRequest, allocate_lease, create_tenant
+    from opsconsole.store import open_store
+
+    total = sum(host.expected_gpus for host in fleet.hosts)
+    sites = list(fleet.sites)
+    db = open_store(store_path)
+    try:
+        for name, colour, share, first_site_only in DEMO_TENANTS:
+            create_tenant(
+                db,
+                name,
+                gpu_quota=max(8, int(total * share)),
+                contact=f"noc@{name}.example",
+                colour=colour,
+                allowed_sites=sites[:1] if first_site_only else None,
+                known_sites=sites,
+                operator="demo",
+                now_ts=now_ts,
+            )
+        for tenant, gpus, start_s, end_s in (
+            ("aurora-labs", 16, 0, 10 * 86_400),
+            ("kestrel-ai", 8, 2 * 86_400, 9 * 86_400),
+        ):
+            request = LeaseRequest(tenant, now_ts + start_s, now_ts + end_s, gpus=gpus)
+            try:
+                allocate_lease(db, fleet, request, operator="demo", now_ts=now_ts)
+            except LeaseError:
+                pass  # a fleet too small for the example lease: tenants are enough
+    finally:
+        db.close()
 
 
 def wait_for_ready(simulator: subprocess.Popen, ready: Path, log: Path, hosts: int) -> Path:

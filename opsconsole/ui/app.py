@@ -8,17 +8,21 @@ import time
 from collections.abc import Callable
 from typing import ClassVar
 
+import sqlite_utils
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 
 from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet
+from opsconsole.leases import operator_name
+from opsconsole.ui.app_leases import LeasesMixin
 from opsconsole.ui.command_line import CommandError, command_suggestions, parse_command
 from opsconsole.ui.drivers import FeedDriver, InlineDriver, PollerFactory, PollingThread
 from opsconsole.ui.feed import FeedNotes, FleetFeed
 from opsconsole.ui.fleet_rows import SORT_KEYS
 from opsconsole.ui.guard import changes_state, is_state_changing
+from opsconsole.ui.lease_desk import LeaseDesk
 from opsconsole.ui.messages import FleetBatchReady
 from opsconsole.ui.metrics import METRICS
 from opsconsole.ui.model import FleetModel
@@ -32,13 +36,14 @@ from opsconsole.ui.screens.prompt import PromptScreen
 log = logging.getLogger("opsconsole.ui")
 
 
-class OpsConsoleApp(App):
+class OpsConsoleApp(LeasesMixin, App):
     CSS_PATH: ClassVar[list[str]] = ["app.tcss"]
     TITLE = "opsconsole"
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("colon", "command_mode", "Command", key_display=":"),
         Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("l", "leases", "Leases"),
     ]
 
     def __init__(
@@ -49,6 +54,7 @@ class OpsConsoleApp(App):
         read_only: bool = False,
         clock: Callable[[], float] = time.time,
         publish_interval_s: float | None = None,
+        lease_desk: LeaseDesk | None = None,
     ):
         super().__init__()
         self.fleet = fleet
@@ -59,6 +65,7 @@ class OpsConsoleApp(App):
         self.publish_interval_s = publish_interval_s or fleet.config.polling.interval_s
         self.refusals: list[str] = []
         """What the read-only guard refused, newest last (tests and the help read it)."""
+        self.init_leases(lease_desk)
 
     def get_default_screen(self) -> FleetScreen:
         return FleetScreen()
@@ -70,6 +77,12 @@ class OpsConsoleApp(App):
         if not self.driver.threaded:
             self.call_after_refresh(self.publish_now)
             self.set_interval(self.publish_interval_s, self.publish_now)
+        self.start_leases()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leases":  # without a lease store the key is hidden (`:leases` says why)
+            return self.lease_desk is not None
+        return True
 
     def on_unmount(self) -> None:
         self.driver.stop()
@@ -127,9 +140,13 @@ class OpsConsoleApp(App):
     # --- command mode -----------------------------------------------------------------
     def action_command_mode(self) -> None:
         names = [h.name for h in self.fleet.hosts]
+        board = self.lease_board
+        tenants = [t.name for t in board.tenants] if board is not None else []
         self.push_screen(
             PromptScreen(
-                ":", placeholder="fleet · host NAME · help", suggestions=command_suggestions(names)
+                ":",
+                placeholder="fleet · host NAME · leases · help",
+                suggestions=command_suggestions(names, tenants),
             ),
             lambda text: self.run_command(text) if text else None,
         )
@@ -168,6 +185,10 @@ class OpsConsoleApp(App):
         elif verb == "filter":
             self.go_fleet()
             self.fleet_screen.set_filter(argument, remember=True)
+        elif verb == "leases":
+            self.go_leases(argument or None)
+        elif verb == "allocate":
+            self.open_allocate(argument or None)
 
     def run_command_on_fleet(self, method: str) -> None:
         self.go_fleet()
@@ -231,10 +252,16 @@ def make_app(
     clock: Callable[[], float] = time.time,
     store_note: str = "",
     publish_interval_s: float | None = None,
+    store: sqlite_utils.Database | None = None,
+    operator: str | None = None,
 ) -> OpsConsoleApp:
     """The console on `state`. With `poller_factory(fleet, state)` the poller runs on its
     own thread and owns the state; without one, the caller drives the state on the UI
-    thread (tests, benchmarks) and the app publishes it every interval."""
+    thread (tests, benchmarks) and the app publishes it every interval.
+
+    `store`: an open store connection for leases, used only by the console's lease
+    workers (give it its own connection, not the poller's); without one the console has
+    no lease views. `operator`: who audit records name (default: config, else login)."""
     feed = FleetFeed(state, clock)
     interval_s = publish_interval_s or fleet.config.polling.interval_s
     if poller_factory is None:
@@ -243,6 +270,15 @@ def make_app(
         driver = PollingThread(
             fleet, feed, poller_factory, interval_s=interval_s, store_note=store_note
         )
+    desk = None
+    if store is not None:
+        who = operator or operator_name(fleet.config)
+        desk = LeaseDesk(store, fleet, operator=who, clock=clock)
     return OpsConsoleApp(
-        fleet, driver, read_only=read_only, clock=clock, publish_interval_s=interval_s
+        fleet,
+        driver,
+        read_only=read_only,
+        clock=clock,
+        publish_interval_s=interval_s,
+        lease_desk=desk,
     )

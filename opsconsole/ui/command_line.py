@@ -6,6 +6,7 @@ does. Verbs of later issues are known, so they answer "not yet" instead of "unkn
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 VERBS: dict[str, str] = {
@@ -15,11 +16,22 @@ VERBS: dict[str, str] = {
     "sort": "sort the fleet by a column: sort COLUMN [asc|desc]",
     "filter": "filter the fleet: filter EXPRESSION (empty clears)",
     "reconnect": "drop and reopen a host's SSH connection: reconnect [NAME]",
+    "leases": "leases and the calendar: leases [TENANT|all]",
+    "allocate": "allocate GPUs to a tenant: allocate [TENANT]",
     "help": "list every key and command",
     "quit": "leave the console",
 }
-ALIASES = {"f": "fleet", "h": "host", "q": "quit", "q!": "quit", "?": "help", "hosts": "fleet"}
-LATER = {"leases": "leases", "alerts": "alerts", "capacity": "capacity"}
+ALIASES = {
+    "f": "fleet",
+    "h": "host",
+    "q": "quit",
+    "q!": "quit",
+    "?": "help",
+    "hosts": "fleet",
+    "lease": "leases",
+    "l": "leases",
+}
+LATER = {"alerts": "alerts", "capacity": "capacity"}
 """Screens announced by the issue tracker but not built yet."""
 
 
@@ -49,10 +61,12 @@ def parse_command(text: str) -> Command:
     return Command(verb, argument)
 
 
-def command_suggestions(host_names: list[str]) -> list[str]:
+def command_suggestions(host_names: list[str], tenant_names: Sequence[str] = ()) -> list[str]:
     """Completions offered while typing in command mode."""
     return [
         *VERBS,
         *(f"host {name}" for name in host_names),
         *(f"metric {m}" for m in ("util", "temp", "power", "memory", "health")),
+        *(f"leases {name}" for name in tenant_names),
+        *(f"allocate {name}" for name in tenant_names),
     ]

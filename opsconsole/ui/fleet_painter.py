@@ -7,6 +7,7 @@ allocates segments, never Style objects.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from rich.segment import Segment
@@ -16,6 +17,7 @@ from textual.strip import Strip
 from opsconsole.config import Fleet, Host
 from opsconsole.ui.fleet_rows import RackPower
 from opsconsole.ui.formatting import age_text, kw, number
+from opsconsole.ui.lease_board import GpuTenant
 from opsconsole.ui.metrics import Metric, cell_style, gpu_cell
 from opsconsole.ui.snapshot import HostSnapshot
 
@@ -33,6 +35,8 @@ HEADER = Style(color="#87afd7", bold=True)
 SITE = Style(color="#ffffff", bold=True, bgcolor="#1c2b3a")
 RACK = Style(color="#afd7ff", bold=True)
 GAP = Segment(" ")
+TENANT_WIDTH = 16
+"""A tenant name of up to ~12 characters, its GPU count and others' count."""
 BAR_OK, BAR_WARN, BAR_OVER = Style(color="#5fd75f"), Style(color="#ffd75f"), Style(color="#ff5f5f")
 
 
@@ -50,17 +54,20 @@ class Columns:
     power: int = 8
     mem: int = 5
     health: int = 9
+    tenant: int = 0
+    """0 when the console has no lease store: no TENANT column."""
 
     @classmethod
-    def fit(cls, fleet: Fleet, width: int) -> Columns:
+    def fit(cls, fleet: Fleet, width: int, *, tenants: bool = False) -> Columns:
         host_w = min(24, max([8, *(len(h.name) for h in fleet.hosts)]) + 1)
         rack_w = min(14, max([4, *(len(r) for r in fleet.racks)]) + 1)
         slots = min(16, max([1, *(h.expected_gpus for h in fleet.hosts)]))
-        fixed = 2 + host_w + rack_w + 5 + 5 + 8 + 5 + 9
+        tenant_w = TENANT_WIDTH if tenants else 0
+        fixed = 2 + host_w + rack_w + 5 + 5 + 8 + 5 + 9 + tenant_w
         while slots > 8 and width - fixed - 4 * slots - 1 < 14:
             slots -= 1  # narrow terminal: show fewer GPU cells before squeezing state
         state_w = min(40, max(14, width - fixed - 4 * slots - 1))
-        return cls(width, host_w, rack_w, state_w, slots)
+        return cls(width, host_w, rack_w, state_w, slots, tenant=tenant_w)
 
 
 def _fit(text: str, width: int) -> str:
@@ -103,6 +110,8 @@ class FleetPainter:
             title("MEM", "memory", cols.mem),
             title("HEALTH", "health", cols.health),
         ]
+        if cols.tenant:
+            segments.append(Segment(_fit("TENANT", cols.tenant), HEADER))
         return Strip(segments).adjust_cell_length(cols.width)
 
     def site_line(self, cols: Columns, site: str, counts: dict[str, int], racks: int) -> Strip:
@@ -141,8 +150,15 @@ class FleetPainter:
         return Strip(segments).adjust_cell_length(cols.width)
 
     def host_line(
-        self, cols: Columns, host: Host, snap: HostSnapshot | None, metric: Metric, now_ts: float
+        self,
+        cols: Columns,
+        host: Host,
+        snap: HostSnapshot | None,
+        metric: Metric,
+        now_ts: float,
+        holders: dict[int, GpuTenant] | None = None,
     ) -> Strip:
+        """`holders`: who holds this host's GPUs now (TENANT column); None: not known yet."""
         segments = [Segment("  "), Segment(_fit(host.name, cols.host), PLAIN)]
         segments.append(Segment(_fit(host.rack, cols.rack), DIM))
         state_text, state_style = self._state(snap, now_ts)
@@ -158,6 +174,8 @@ class FleetPainter:
             Segment(_fit(number(live.mem_used_pct, "{:.0f}%"), cols.mem), style),
             self._health(cols, host, snap),
         ]
+        if cols.tenant:
+            segments += tenant_segments(holders, cols.tenant)
         return Strip(segments).adjust_cell_length(cols.width)
 
     def _state(self, snap: HostSnapshot | None, now_ts: float) -> tuple[str, Style]:
@@ -212,3 +230,33 @@ class FleetPainter:
         if snap.warnings:
             return Segment(_fit(f"{snap.warnings} warn", cols.health), STATE_STYLES["stale"])
         return Segment(_fit(f"{len(snap.gpus)} ok", cols.health), STATE_STYLES["fresh"])
+
+
+def tenant_segments(holders: dict[int, GpuTenant] | None, width: int) -> list[Segment]:
+    """ "aurora-labs 8", or "aurora-labs 4 +2" (2 GPUs held by other tenants), or "free":
+    the host's main tenant in its colour, the detail one Enter away in the host view."""
+    if holders is None:
+        return [Segment(_fit("…", width), DIM)]
+    if not holders:
+        return [Segment(_fit("free", width), DIM)]
+    counts: dict[str, int] = {}
+    for holder in holders.values():
+        counts[holder.tenant] = counts.get(holder.tenant, 0) + 1
+    main = max(counts, key=lambda name: (counts[name], name))
+    colour = next(h.colour for h in holders.values() if h.tenant == main)
+    tail = f" {counts[main]}"
+    others = len(holders) - counts[main]
+    if others:
+        tail += f" +{others}"
+    name = main[: max(1, width - 1 - len(tail))]
+    if len(name) < len(main):
+        name = name[:-1] + "…"
+    return [
+        Segment(name, _tenant_style(colour)),
+        Segment(_fit(tail, width - len(name)), PLAIN),
+    ]
+
+
+@functools.cache
+def _tenant_style(colour: str) -> Style:
+    return Style(color=colour, bold=True)

@@ -1,8 +1,15 @@
-"""Messages between the collecting side and the UI."""
+"""Messages between the collecting side, the lease workers and the UI."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from opsconsole.leases import Lease, Placement
+    from opsconsole.ui.lease_board import LeaseBoard
+    from opsconsole.ui.lease_form import AllocateForm
 
 
 class FleetBatchReady(Message):
@@ -16,3 +23,46 @@ class ReconnectRequested(Message):
     def __init__(self, host_name: str) -> None:
         super().__init__()
         self.host_name = host_name
+
+
+class LeasesLoaded(Message):
+    """A worker read the leases; the board replaces the app's whole picture of them."""
+
+    def __init__(self, board: LeaseBoard) -> None:
+        super().__init__()
+        self.board = board
+
+
+class LeaseStoreTrouble(Message):
+    """A worker could not read the leases (locked, missing or corrupt store): a state the
+    console shows, keeping the last board it had."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class LeasePreviewed(Message):
+    def __init__(self, placement: Placement, form: AllocateForm) -> None:
+        super().__init__()
+        self.placement = placement
+        self.form = form
+        """The form the placement was computed for: a later edit makes it stale."""
+
+
+class LeaseWritten(Message):
+    """The leases layer committed a change (allocate, extend, release, cancel)."""
+
+    def __init__(self, lease: Lease, action: str) -> None:
+        super().__init__()
+        self.lease = lease
+        self.action = action
+
+
+class LeaseRefused(Message):
+    """LeaseError or StoreError as one line; nothing was written."""
+
+    def __init__(self, text: str, action: str = "") -> None:
+        super().__init__()
+        self.text = text
+        self.action = action

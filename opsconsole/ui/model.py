@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from opsconsole.config import Fleet
 from opsconsole.ui.feed import FeedNotes, FleetBatch
+from opsconsole.ui.lease_board import GpuTenant
 from opsconsole.ui.snapshot import HostDetail, HostSnapshot
 
 
@@ -38,6 +39,24 @@ class FleetModel:
         self.generation = 0
         self.last_batch_ts: float | None = None
         self._totals: FleetTotals | None = None
+        self.leases_shown = False
+        """The console has a lease store: the grid gets a TENANT column."""
+        self.tenancy: dict[str, dict[int, GpuTenant]] | None = None
+        """host → {GPU index: who holds it now}; None until the first lease board."""
+
+    def apply_tenancy(self, by_host: dict[str, dict[int, GpuTenant]]) -> set[str]:
+        """Take who holds which GPU; returns the hosts whose holders changed (their
+        version moves, so cached grid lines repaint)."""
+        old = self.tenancy
+        if old is None:
+            changed = set(self.host_versions)
+        else:
+            changed = {h for h in old.keys() | by_host.keys() if old.get(h) != by_host.get(h)}
+            changed &= self.host_versions.keys()  # a lease may name a host no longer configured
+        self.tenancy = by_host
+        for name in changed:
+            self.host_versions[name] = self.host_versions.get(name, 0) + 1
+        return changed
 
     def apply(self, batch: FleetBatch) -> set[str]:
         """Take a batch; returns the names of the hosts whose snapshot changed."""

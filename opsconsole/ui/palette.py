@@ -30,6 +30,11 @@ def palette_entries(app) -> list[Entry]:
             "drop and reopen the SSH connection of the host in view" + refused,
         ),
     ]
+    if app.lease_desk is not None:
+        entries[2:2] = [
+            ("Leases", partial(app.go_leases), "table of leases and the calendar per site"),
+            ("Allocate GPUs…", app.open_allocate, "book GPUs for a tenant" + refused),
+        ]
     for key, metric in METRICS.items():
         entries.append(
             (f"Colour GPUs by {metric.label}", partial(app.run_command, f"metric {key}"), "")
@@ -40,12 +45,17 @@ def palette_entries(app) -> list[Entry]:
         entries.append(
             (f"Open host {host.name}", partial(app.open_host, host.name), f"rack {host.rack}")
         )
+    board = app.lease_board
+    for tenant in board.tenants if board is not None else ():
+        entries.append((f"Leases of {tenant.name}", partial(app.go_leases, tenant.name), ""))
     return entries
 
 
 class ConsoleCommands(Provider):
     async def discover(self) -> Hits:
-        for title, callback, help_text in palette_entries(self.app)[: 5 + len(METRICS)]:
+        entries = palette_entries(self.app)
+        shown = 5 + len(METRICS) + (2 if self.app.lease_desk is not None else 0)
+        for title, callback, help_text in entries[:shown]:
             yield DiscoveryHit(title, callback, help=help_text or None)
 
     async def search(self, query: str) -> Hits:

@@ -47,3 +47,36 @@ def test_stop_simulator_terminates_by_pid():
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     stop_simulator(process)
     assert process.returncode is not None
+
+
+def test_console_gives_leases_a_connection_of_their_own(tmp_path):
+    from opsconsole.cli.console import build_console
+    from tests.ui.synthetic import synthetic_fleet
+
+    app, release_store = build_console(synthetic_fleet(4), store_path=tmp_path / "store.db")
+    try:
+        assert app.lease_desk is not None and app.model.leases_shown
+        # not the ingest thread's connection: transactions belong to a connection
+        assert app.lease_desk.db.conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        release_store()
+
+
+def test_demo_seeds_tenants_a_lease_and_a_reservation(tmp_path):
+    from opsconsole.cli.demo import seed_demo_leases
+    from opsconsole.leases import list_leases, list_tenants
+    from opsconsole.store import open_store
+    from tests.ui.synthetic import T0, synthetic_fleet
+
+    seed_demo_leases(tmp_path / "demo.db", synthetic_fleet(64), T0)
+    db = open_store(tmp_path / "demo.db")
+    try:
+        tenants = {t.name: t for t in list_tenants(db)}
+        assert set(tenants) == {"aurora-labs", "kestrel-ai", "tern-research"}
+        assert tenants["aurora-labs"].allowed_sites == ("SG1",)
+        assert tenants["aurora-labs"].gpu_quota == 256
+        states = [lease.state(T0) for lease in list_leases(db, now_ts=T0)]
+        assert states == ["active", "reserved"]
+    finally:
+        db.close()
+    seed_demo_leases(tmp_path / "tiny.db", synthetic_fleet(1), T0)  # too small to lease: fine

@@ -81,6 +81,10 @@ def test_demo_shows_the_fleet_then_a_host_and_cleans_up(tmp_path):
         text = pane.wait_for("sg1-r01-n03  site SG1", "FRESH", "mlx5_0/1")
         assert "LAST XID" in text
         pane.send("Escape")
+        pane.wait_for("■ SG1", "metric utilisation", "TENANT", "aurora-labs 8")
+        pane.send("l")  # the demo's seeded tenants, a lease and a reservation
+        pane.wait_for("reserved + active", "kestrel-ai", "peak GPUs/day", "■ SG1 · 128 GPUs")
+        pane.send("Escape")
         pane.wait_for("■ SG1", "metric utilisation")
         pane.send(":")
         pane.wait_for("fleet · host NAME")

@@ -37,7 +37,7 @@ class TestCommandMode:
 
     async def test_unknown_and_later_commands_say_so(self, app):
         async with app.run_test(size=SIZE) as pilot:
-            app.run_command("leases")
+            app.run_command("alerts")
             app.run_command("frobnicate")
             app.run_command("host no-such-host")
             await pilot.pause()

@@ -1,14 +1,18 @@
-"""What the operator sees, pixel for pixel: the fleet and host views on deterministic data
-(synthetic fleet, fixed clock, no polling). Update with `pytest tests/ui --snapshot-update`
-after an intended change, and look at the SVGs before committing them."""
+"""What the operator sees, pixel for pixel: the fleet, host and lease views on deterministic
+data (synthetic fleet, fixed clock, no polling, leases booked at that clock). Update with
+`pytest tests/ui --snapshot-update` after an intended change, and look at the SVGs before
+committing them."""
 
 from __future__ import annotations
 
 import pytest
 
+from opsconsole.leases import LeaseRequest, allocate_lease
+from opsconsole.store import open_store
 from opsconsole.ui.app import make_app
-from tests.ui.conftest import SIZE, FakeClock
-from tests.ui.synthetic import feed_all, synthetic_fleet, warm_fleet, xid_event
+from opsconsole.ui.screens.leases import LeasesScreen
+from tests.ui.conftest import OPERATOR, SIZE, FakeClock, add_tenants, wait_until
+from tests.ui.synthetic import T0, feed_all, synthetic_fleet, warm_fleet, xid_event
 
 STALE, DOWN, XID_HOST = "sg1-r01-n02", "sg1-r01-n05", "sg1-r01-n03"
 
@@ -60,3 +64,39 @@ class TestHostView:
 class TestOverlays:
     def test_help(self, snap_compare):
         assert snap_compare(troubled_app(), press=["question_mark"], terminal_size=SIZE)
+
+
+class TestLeasesView:
+    def test_leases_table_and_calendar(self, snap_compare, tmp_path):
+        """Two tenants, active and reserved leases, one released: fixed clock, fixed ids."""
+        db = open_store(tmp_path / "leases.db")
+        add_tenants(db)
+        fleet = synthetic_fleet(32)
+        day = 86_400
+        for tenant, gpus, start_day, end_day in (
+            ("aurora-labs", 16, 0, 10),
+            ("kestrel-ai", 8, 2, 9),
+            ("aurora-labs", 4, 0, 3),
+            ("kestrel-ai", 16, 12, 20),
+        ):
+            request = LeaseRequest(tenant, T0 + start_day * day, T0 + end_day * day, gpus=gpus)
+            allocate_lease(db, fleet, request, operator=OPERATOR, now_ts=T0)
+        app = make_app(
+            fleet,
+            warm_fleet(fleet, 5),
+            clock=FakeClock(),
+            publish_interval_s=3600,
+            store=db,
+            operator=OPERATOR,
+        )
+
+        async def open_leases(pilot):
+            await pilot.press("l")
+            await wait_until(pilot, lambda: isinstance(pilot.app.screen, LeasesScreen))
+            await wait_until(pilot, lambda: pilot.app.lease_board is not None)
+            await pilot.pause()
+
+        try:
+            assert snap_compare(app, run_before=open_leases, terminal_size=SIZE)
+        finally:
+            db.close()

@@ -76,6 +76,12 @@ class FleetScreen(Screen):
         if self.grid.row_filter.dynamic:
             self.update_view_status()
 
+    def leases_changed(self, changed_hosts: set[str]) -> None:
+        """Holders changed on these hosts: repaint their lines (TENANT) and the header."""
+        if self.ready:
+            self.grid.fleet_changed(changed_hosts)
+            self.query_one(FleetSummary).update_summary()
+
     def on_screen_resume(self) -> None:
         """Batches were not drawn while hidden; catch up in one go."""
         self.grid.rebuild()

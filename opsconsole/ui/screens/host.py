@@ -16,6 +16,7 @@ from opsconsole.ui.widgets.fleet_summary import FleetSummary
 from opsconsole.ui.widgets.gpu_history import GpuHistory
 from opsconsole.ui.widgets.gpu_table import GpuTable
 from opsconsole.ui.widgets.host_facts import HostFacts
+from opsconsole.ui.widgets.host_leases import HostLeases
 from opsconsole.ui.widgets.link_table import LinkTable
 
 
@@ -35,6 +36,8 @@ class HostScreen(Screen):
     def compose(self) -> ComposeResult:
         yield FleetSummary(id="summary")
         yield HostFacts(id="host-facts")
+        if self.app.lease_desk is not None:
+            yield HostLeases(id="host-leases")
         yield GpuTable(id="gpu-table")
         with Horizontal(id="host-lower"):
             yield GpuHistory(id="gpu-history")
@@ -70,6 +73,16 @@ class HostScreen(Screen):
         if self.ready:
             self.show()
 
+    def leases_changed(self, changed_hosts: set[str]) -> None:
+        if self.ready:
+            self._show_leases()
+            self.query_one(FleetSummary).update_summary()
+
+    def _show_leases(self) -> None:
+        for widget in self.query(HostLeases):
+            app = self.app
+            widget.show(app.model.fleet.host(self.host_name), app.lease_board, app.lease_trouble)
+
     def show(self) -> None:
         model = self.app.model
         snap = model.hosts.get(self.host_name)
@@ -77,6 +90,7 @@ class HostScreen(Screen):
         if detail is not None and snap is not None and detail.snapshot is not snap:
             detail = None if detail.snapshot.last_sample_ts != snap.last_sample_ts else detail
         self._show_facts()
+        self._show_leases()
         table = self.query_one(GpuTable)
         views = detail.gpu_views if detail is not None else snap.gpu_views() if snap else ()
         table.show(snap, views)

@@ -163,7 +163,7 @@ class FleetGrid(ScrollView, can_focus=True):
     def _columns(self) -> Columns:
         width = self.scrollable_content_region.width or self.size.width
         if self._cols is None or self._cols.width != width:
-            self._cols = Columns.fit(self.model.fleet, width)
+            self._cols = Columns.fit(self.model.fleet, width, tenants=self.model.leases_shown)
             self._cache.clear()
         return self._cols
 
@@ -203,7 +203,11 @@ class FleetGrid(ScrollView, can_focus=True):
         self.lines_painted += 1
         if kind == "host":
             host = model.fleet.host(name)
-            strip = self.painter.host_line(cols, host, model.hosts.get(name), self.metric, now)
+            tenancy = model.tenancy
+            holders = tenancy.get(name, {}) if tenancy is not None else None
+            strip = self.painter.host_line(
+                cols, host, model.hosts.get(name), self.metric, now, holders
+            )
         elif kind == "rack":
             strip = self._rack_strip(cols, name)
         else:

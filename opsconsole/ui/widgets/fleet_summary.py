@@ -1,5 +1,6 @@
-"""The header line on every screen: fleet totals, data age, and console conditions
-(read-only, store trouble, a lost SSH agent) that concern the whole console."""
+"""The header line on every screen: fleet totals, leased and free GPUs, data age, and
+console conditions (read-only, store trouble, a lost SSH agent) that concern the whole
+console."""
 
 from __future__ import annotations
 
@@ -42,6 +43,11 @@ class FleetSummary(Static):
             text.append(f" · {totals.gpus_warn} warn", "#ffd75f")
         if totals.gpus_unknown:
             text.append(f" · {totals.gpus_unknown} unknown", "#8a8a8a")
+        board = app.lease_board
+        if model.leases_shown and board is not None:
+            text.append(" · ")
+            text.append(f"{board.leased_gpus} leased", "#87afd7")
+            text.append(f" · {board.free_gpus} free", "#d0d0d0")
         text.append("   data ", "#8a8a8a")
         if totals.newest_sample_ts is None:
             text.append("none yet", "#8a8a8a")
@@ -51,7 +57,8 @@ class FleetSummary(Static):
                 "#d0d0d0" if age_s < model.fleet.config.polling.stale_after_s else "bold #ff5f5f"
             )
             text.append(f"{age_text(age_s)} old", style)
-        notes = [n for n in (model.notes.collection, model.notes.store, model.notes.ssh_agent) if n]
+        notes = [model.notes.collection, model.notes.store, model.notes.ssh_agent]
+        notes = [n for n in (*notes, app.lease_trouble) if n]
         if notes:
             text.append("\n ⚠ " + " · ".join(notes), "bold #ffd75f")
         self.update(text)

@@ -1,0 +1,137 @@
+"""What the console knows about leases at one moment, built on a worker thread from the
+leases layer's records and handed to the UI whole (like a fleet batch): the leases the
+table shows, the open ones the calendar draws, and who holds each GPU right now.
+
+Why derive "who holds this GPU" here and not in SQL per host: the fleet grid draws a
+thousand host lines; one pass over the open leases on the worker is cheaper than any
+per-line lookup on the UI thread.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+from textual.color import Color, ColorParseError
+
+from opsconsole.config import Fleet
+from opsconsole.leases import LEASE_STATES, Lease, LeaseState, Tenant
+from opsconsole.leases.model import OPEN_STATES
+
+STATE_CHOICES: tuple[tuple[LeaseState, ...], ...] = (
+    OPEN_STATES,
+    *((state,) for state in LEASE_STATES),
+    LEASE_STATES,
+)
+"""What `s` cycles through on the Leases screen: open leases first, then each state, all."""
+
+FALLBACK_COLOURS = ("#5fafff", "#d787ff", "#87d787", "#ffaf5f", "#5fd7d7", "#ff87af", "#d7d75f")
+"""For tenants created without a colour: picked by name, so a tenant keeps its colour."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseFilter:
+    tenant: str | None = None
+    states: tuple[LeaseState, ...] = OPEN_STATES
+
+    @property
+    def states_label(self) -> str:
+        if self.states == LEASE_STATES:
+            return "all"
+        return " + ".join(self.states)
+
+    def next_states(self) -> LeaseFilter:
+        index = STATE_CHOICES.index(self.states) if self.states in STATE_CHOICES else -1
+        return LeaseFilter(self.tenant, STATE_CHOICES[(index + 1) % len(STATE_CHOICES)])
+
+
+@dataclass(frozen=True, slots=True)
+class GpuTenant:
+    """Who holds one GPU slot now."""
+
+    tenant: str
+    lease_id: int
+    end_ts: float
+    colour: str
+
+
+@dataclass(frozen=True)
+class LeaseBoard:
+    now_ts: float
+    lease_filter: LeaseFilter
+    tenants: tuple[Tenant, ...]
+    open_leases: tuple[Lease, ...]
+    """Reserved and active leases: what the calendar, the fleet grid and the host view draw."""
+    listed: tuple[Lease, ...]
+    """The leases the table shows under `lease_filter`."""
+    by_host: dict[str, dict[int, GpuTenant]] = field(default_factory=dict)
+    """host → {GPU index: holder}, for leases active at `now_ts`."""
+    colours: dict[str, str] = field(default_factory=dict)
+    total_gpus: int = 0
+
+    @property
+    def leased_gpus(self) -> int:
+        return sum(len(gpus) for gpus in self.by_host.values())
+
+    @property
+    def free_gpus(self) -> int:
+        return max(0, self.total_gpus - self.leased_gpus)
+
+    def colour(self, tenant: str) -> str:
+        return self.colours.get(tenant) or fallback_colour(tenant)
+
+    def lease(self, lease_id: int) -> Lease | None:
+        for lease in (*self.listed, *self.open_leases):
+            if lease.id == lease_id:
+                return lease
+        return None
+
+    def host_leases(self, host: str) -> list[Lease]:
+        """Open leases holding a GPU of `host`, by start."""
+        return sorted(
+            (lease for lease in self.open_leases if host in lease.hosts),
+            key=lambda lease: (lease.start_ts, lease.id),
+        )
+
+
+def fallback_colour(name: str) -> str:
+    return FALLBACK_COLOURS[zlib.crc32(name.encode()) % len(FALLBACK_COLOURS)]
+
+
+def tenant_colour(tenant: Tenant) -> str:
+    """The tenant's own colour as #rrggbb (names like "teal" too), else one by name."""
+    if tenant.colour:
+        try:
+            return Color.parse(tenant.colour).hex
+        except ColorParseError:
+            pass
+    return fallback_colour(tenant.name)
+
+
+def build_board(
+    fleet: Fleet,
+    now_ts: float,
+    lease_filter: LeaseFilter,
+    tenants: list[Tenant],
+    open_leases: list[Lease],
+    listed: list[Lease],
+) -> LeaseBoard:
+    colours = {tenant.name: tenant_colour(tenant) for tenant in tenants}
+    by_host: dict[str, dict[int, GpuTenant]] = {}
+    for lease in open_leases:
+        if lease.state(now_ts) != "active":
+            continue
+        colour = colours.get(lease.tenant) or fallback_colour(lease.tenant)
+        holder = GpuTenant(lease.tenant, lease.id, lease.end_ts, colour)
+        for slot in lease.slots:
+            by_host.setdefault(slot.host, {})[slot.gpu_index] = holder
+    return LeaseBoard(
+        now_ts=now_ts,
+        lease_filter=lease_filter,
+        tenants=tuple(tenants),
+        open_leases=tuple(open_leases),
+        listed=tuple(listed),
+        by_host=by_host,
+        colours=colours,
+        total_gpus=sum(host.expected_gpus for host in fleet.hosts),
+    )

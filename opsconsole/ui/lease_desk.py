@@ -1,0 +1,191 @@
+"""The console's one door to the leases layer. Screens call it only from thread workers;
+it never touches Textual.
+
+Why a lock: the console's lease connection is shared by every worker thread, and SQLite
+transactions belong to a connection, not a thread: two workers inside one connection
+would share (and commit) each other's transaction. One call at a time keeps each
+leases-layer function in its own transaction.
+
+Why its own connection (see `cli/console.py`): the poller's ingest thread writes
+telemetry through the other one, in transactions of its own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import sqlite_utils
+
+from opsconsole.config import Fleet
+from opsconsole.errors import LeaseError, StoreError
+from opsconsole.leases import (
+    Lease,
+    LeaseRequest,
+    Placement,
+    allocate_lease,
+    cancel_lease,
+    extend_lease,
+    get_tenant,
+    list_leases,
+    list_tenants,
+    preview_lease,
+    release_lease,
+)
+from opsconsole.leases.model import OPEN_STATES
+from opsconsole.store.transaction import database_path, describe_error
+from opsconsole.ui.lease_board import LeaseBoard, LeaseFilter, build_board
+
+T = TypeVar("T")
+Health = dict[object, str]
+
+
+class LeaseDesk:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        fleet: Fleet,
+        *,
+        operator: str,
+        clock: Callable[[], float],
+    ) -> None:
+        self.db = db
+        self.fleet = fleet
+        self.operator = operator
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._site_fleets: dict[str, Fleet] = {}
+
+    def _call(self, doing: str, call: Callable[[], T]) -> T:
+        """Run one leases-layer call alone on the connection; a raw sqlite3 error (a
+        locked or vanished file) becomes the store's one-line StoreError."""
+        with self._lock:
+            try:
+                return call()
+            except sqlite3.Error as exc:
+                raise StoreError(describe_error(database_path(self.db), exc, doing)) from None
+
+    def close(self) -> None:
+        """Close the connection once no worker is inside a call (at console exit)."""
+        with self._lock:
+            self.db.close()
+
+    # --- reading ----------------------------------------------------------------------
+    def load_board(self, lease_filter: LeaseFilter) -> LeaseBoard:
+        now_ts = self.clock()
+
+        def read() -> LeaseBoard:
+            tenants = list_tenants(self.db)
+            open_leases = list_leases(self.db, states=OPEN_STATES, now_ts=now_ts)
+            if lease_filter == LeaseFilter():
+                listed = open_leases
+            else:
+                listed = list_leases(
+                    self.db, tenant=lease_filter.tenant, states=lease_filter.states, now_ts=now_ts
+                )
+            return build_board(self.fleet, now_ts, lease_filter, tenants, open_leases, listed)
+
+        return self._call("reading leases", read)
+
+    # --- allocating -------------------------------------------------------------------
+    def preview(
+        self,
+        request: LeaseRequest,
+        health: Health,
+        *,
+        site: str | None = None,
+        locality: str | None = None,
+    ) -> Placement:
+        """The slots allocation would choose now, within `site` and one `locality`."""
+        now_ts = self.clock()
+
+        def plan() -> Placement:
+            fleet = self._placement_fleet(request.tenant, site)
+            placement = preview_lease(self.db, fleet, request, health=health, now_ts=now_ts)
+            self._check_locality(placement, locality)
+            return placement
+
+        return self._call(f"previewing a lease for {request.tenant}", plan)
+
+    def allocate(
+        self,
+        request: LeaseRequest,
+        health: Health,
+        *,
+        site: str | None = None,
+        locality: str | None = None,
+    ) -> Lease:
+        """Book the lease. The locality is checked on a preview inside the same lock, so
+        a refusal writes nothing; the write itself re-places in its own transaction."""
+        now_ts = self.clock()
+
+        def book() -> Lease:
+            fleet = self._placement_fleet(request.tenant, site)
+            if locality is not None:
+                placement = preview_lease(self.db, fleet, request, health=health, now_ts=now_ts)
+                self._check_locality(placement, locality)
+            return allocate_lease(
+                self.db, fleet, request, operator=self.operator, health=health, now_ts=now_ts
+            )
+
+        return self._call(f"allocating a lease for {request.tenant}", book)
+
+    def _placement_fleet(self, tenant: str, site: str | None) -> Fleet:
+        """The fleet placement may choose from: all of it, or one site's hosts. Placement
+        reads only the fleet's hosts, so a site limit is a smaller fleet, not new rules."""
+        if site is None:
+            return self.fleet
+        allowed = get_tenant(self.db, tenant).allowed_sites
+        if allowed is not None and site not in allowed:
+            raise LeaseError(f"{tenant} may use {', '.join(allowed)} only, not {site}")
+        if site not in self._site_fleets:
+            hosts = [host for host in self.fleet.hosts if host.site == site]
+            self._site_fleets[site] = Fleet(
+                self.fleet.config, self.fleet.path, hosts, self.fleet.racks
+            )
+        return self._site_fleets[site]
+
+    def _check_locality(self, placement: Placement, locality: str | None) -> None:
+        if locality is None:
+            return
+        groups = set()
+        for host_name in placement.hosts:
+            host = self.fleet.host(host_name)
+            groups.add((host.leaf or host.rack) if locality == "leaf" else getattr(host, locality))
+        if len(groups) > 1:
+            raise LeaseError(
+                f"no single {locality} has room on the fewest nodes: the best placement spans"
+                f" {', '.join(sorted(groups))} (ask for less, or drop the locality)"
+            )
+
+    # --- changing ---------------------------------------------------------------------
+    def extend(self, lease_id: int, end_ts: float, health: Health) -> Lease:
+        now_ts = self.clock()
+        return self._call(
+            f"extending lease {lease_id}",
+            lambda: extend_lease(
+                self.db,
+                self.fleet,
+                lease_id,
+                end_ts,
+                operator=self.operator,
+                health=health,
+                now_ts=now_ts,
+            ),
+        )
+
+    def release(self, lease_id: int) -> Lease:
+        now_ts = self.clock()
+        return self._call(
+            f"releasing lease {lease_id}",
+            lambda: release_lease(self.db, lease_id, operator=self.operator, now_ts=now_ts),
+        )
+
+    def cancel(self, lease_id: int) -> Lease:
+        now_ts = self.clock()
+        return self._call(
+            f"cancelling lease {lease_id}",
+            lambda: cancel_lease(self.db, lease_id, operator=self.operator, now_ts=now_ts),
+        )

@@ -1,0 +1,244 @@
+"""Leases: who holds which GPUs, in a table filtered by tenant and state, and the next
+weeks per site in a calendar. Opened with `l`, `:leases [TENANT]` or the palette.
+
+Everything here reads `app.lease_board`, which a worker rebuilds after every change and
+on a timer; the screen never queries the store itself. Changes (allocate, extend,
+release, cancel) ask first and pass the read-only guard.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from opsconsole.errors import LeaseError, StoreError
+from opsconsole.leases import Lease
+from opsconsole.ui.guard import changes_state
+from opsconsole.ui.lease_board import LeaseFilter
+from opsconsole.ui.lease_text import DIM, lease_title, short_ts, slot_ranges
+from opsconsole.ui.messages import LeaseRefused, LeaseWritten
+from opsconsole.ui.screens.confirm import ConfirmScreen
+from opsconsole.ui.screens.extend import ExtendScreen
+from opsconsole.ui.screens.prompt import PromptScreen
+from opsconsole.ui.widgets.fleet_summary import FleetSummary
+from opsconsole.ui.widgets.lease_calendar import LeaseCalendar
+from opsconsole.ui.widgets.lease_table import LeaseTable
+
+NO_STORE = (
+    " This console has no lease store (started without one, or it could not be opened);"
+    " leases cannot be shown or changed here."
+)
+
+
+class LeasesScreen(Screen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("a", "allocate", "Allocate"),
+        Binding("e", "extend", "Extend"),
+        Binding("x", "release", "Release"),
+        Binding("c", "cancel_lease", "Cancel lease"),
+        Binding("t", "tenant_filter", "Tenant"),
+        Binding("s", "next_states", "State"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="leases")
+
+    def compose(self) -> ComposeResult:
+        yield FleetSummary(id="summary")
+        yield Static(id="lease-status")
+        yield LeaseTable(id="lease-table")
+        yield Static(id="lease-detail")
+        yield LeaseCalendar(self.app.model.fleet, id="lease-calendar")
+        yield Footer()
+
+    @property
+    def table(self) -> LeaseTable:
+        return self.query_one(LeaseTable)
+
+    def on_mount(self) -> None:
+        self.sub_title = "leases"
+        self.table.focus()
+        self.leases_changed()
+        self.app.refresh_leases()
+
+    def on_screen_resume(self) -> None:
+        self.leases_changed()
+
+    # --- drawing ----------------------------------------------------------------------
+    def leases_changed(self, changed_hosts: set[str] | None = None) -> None:
+        """The app has a new board (or new trouble): redraw everything from it."""
+        app = self.app
+        board = app.lease_board
+        self._show_status()
+        if board is not None:
+            self.table.show(board)
+        self.query_one(LeaseCalendar).show(board)
+        self._show_detail()
+        self.query_one(FleetSummary).update_summary()
+
+    def _show_status(self) -> None:
+        app = self.app
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if app.lease_desk is None:
+            text.append(NO_STORE, "#ffd75f")
+            self.query_one("#lease-status", Static).update(text)
+            return
+        lease_filter = app.lease_filter
+        text.append(" tenant ", DIM)
+        text.append(lease_filter.tenant or "all", "bold #ffd75f" if lease_filter.tenant else "bold")
+        text.append("   state ", DIM)
+        text.append(lease_filter.states_label, "bold")
+        board = app.lease_board
+        if board is not None:
+            text.append(f"   {len(board.listed)} lease(s)", DIM)
+            text.append(f"   as of {short_ts(board.now_ts)}", DIM)
+        elif not app.lease_trouble:
+            text.append("   loading…", DIM)
+        if app.lease_trouble:
+            text.append(f"   ⚠ {app.lease_trouble}", "bold #ffd75f")
+        self.query_one("#lease-status", Static).update(text)
+
+    def _show_detail(self) -> None:
+        lease = self.current_lease
+        board = self.app.lease_board
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if lease is not None and board is not None:
+            text.append(" " + lease_title(lease, board.now_ts), "bold")
+            text.append(f" · by {lease.created_by} {short_ts(lease.created_ts)}", DIM)
+            if lease.note:
+                text.append(f" · {lease.note}", DIM)
+            text.append(f"\n {lease.placement}\n {slot_ranges(lease.slots)}")
+        self.query_one("#lease-detail", Static).update(text)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    @property
+    def current_lease(self) -> Lease | None:
+        board = self.app.lease_board
+        lease_id = self.table.current_lease_id
+        return board.lease(lease_id) if board is not None and lease_id is not None else None
+
+    # --- filters ----------------------------------------------------------------------
+    def set_filter(self, lease_filter: LeaseFilter) -> None:
+        self.app.lease_filter = lease_filter
+        self._show_status()
+        self.app.refresh_leases()
+
+    def action_next_states(self) -> None:
+        self.set_filter(self.app.lease_filter.next_states())
+
+    def action_tenant_filter(self) -> None:
+        board = self.app.lease_board
+        names = [t.name for t in board.tenants] if board is not None else []
+        current = self.app.lease_filter
+
+        def done(text: str | None) -> None:
+            if text is not None:
+                self.set_filter(LeaseFilter(text.strip() or None, current.states))
+
+        self.app.push_screen(
+            PromptScreen(
+                "tenant", value=current.tenant or "", placeholder="empty: all", suggestions=names
+            ),
+            done,
+        )
+
+    def action_back(self) -> None:
+        self.app.go_fleet()
+
+    # --- changes ------------------------------------------------------------------------
+    @changes_state("allocate lease")
+    def action_allocate(self) -> None:
+        self.app.open_allocate()
+
+    def _selected(self, doing: str, states: tuple[str, ...], hint: str) -> Lease | None:
+        """The lease under the cursor if `doing` fits its state, else a message."""
+        lease = self.current_lease
+        board = self.app.lease_board
+        if lease is None or board is None:
+            self.notify(f"Move the cursor to a lease to {doing}.", severity="warning")
+            return None
+        state = lease.state(board.now_ts)
+        if state not in states:
+            self.notify(
+                f"Lease {lease.id} is {state}: cannot {doing} it{hint}.", severity="warning"
+            )
+            return None
+        return lease
+
+    @changes_state("extend lease")
+    def action_extend(self) -> None:
+        lease = self._selected("extend", ("reserved", "active"), "; allocate a new lease")
+        if lease is not None:
+            self.app.push_screen(ExtendScreen(lease), self._written("extend"))
+
+    @changes_state("release lease")
+    def action_release(self) -> None:
+        lease = self._selected("release", ("active",), " (a reservation is cancelled: c)")
+        if lease is None:
+            return
+        question = (
+            f"Release lease {lease.id} ({lease.tenant}, {lease.gpu_count} GPUs) now?"
+            " Its GPUs are free from this moment."
+        )
+        self.app.push_screen(
+            ConfirmScreen(question),
+            lambda yes: self.release_now(lease.id) if yes else None,
+        )
+
+    @changes_state("cancel lease")
+    def action_cancel_lease(self) -> None:
+        lease = self._selected("cancel", ("reserved",), " (an active lease is released: x)")
+        if lease is None:
+            return
+        question = (
+            f"Cancel reservation {lease.id} ({lease.tenant}, {lease.gpu_count} GPUs from"
+            f" {short_ts(lease.start_ts)})? It will never start."
+        )
+        self.app.push_screen(
+            ConfirmScreen(question),
+            lambda yes: self.cancel_now(lease.id) if yes else None,
+        )
+
+    def _written(self, action: str):
+        def done(lease: Lease | None) -> None:
+            if lease is not None:
+                self.app.lease_written(lease, action)
+
+        return done
+
+    @changes_state("release lease")
+    def release_now(self, lease_id: int) -> None:
+        self._change_in_thread("release", lease_id)
+
+    @changes_state("cancel lease")
+    def cancel_now(self, lease_id: int) -> None:
+        self._change_in_thread("cancel", lease_id)
+
+    @work(thread=True, group="lease-change", exit_on_error=False)
+    def _change_in_thread(self, action: str, lease_id: int) -> None:
+        desk = self.app.lease_desk
+        try:
+            lease = desk.release(lease_id) if action == "release" else desk.cancel(lease_id)
+        except (LeaseError, StoreError) as exc:
+            self.post_message(LeaseRefused(str(exc), action))
+            return
+        self.post_message(LeaseWritten(lease, action))
+
+    def on_lease_written(self, message: LeaseWritten) -> None:
+        message.stop()
+        self.app.lease_written(message.lease, message.action)
+
+    def on_lease_refused(self, message: LeaseRefused) -> None:
+        message.stop()
+        self.notify(
+            message.text, title=f"Lease {message.action} refused", severity="error", markup=False
+        )
