@@ -42,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="what goes wrong, about 30 s in (default calm)",
     )
     parser.add_argument("--read-only", action="store_true", help="open the console read-only")
+    parser.add_argument(
+        "--dir",
+        metavar="DIR",
+        help="keep the simulated fleet's config, keys and store here (default: a temporary "
+        "directory removed on exit)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -51,7 +57,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.hosts < 1:
         raise SimError("--hosts must be at least 1")
-    workdir = Path(tempfile.mkdtemp(prefix="opsconsole-demo-"))
+    keep = args.dir is not None
+    workdir = Path(args.dir) if keep else Path(tempfile.mkdtemp(prefix="opsconsole-demo-"))
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SimError(f"--dir {workdir}: cannot create: {exc.strerror}") from None
     sim_log = (workdir / "sim.log").open("wb")
     ready = workdir / "ready"
     command = [
@@ -66,17 +77,22 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = wait_for_ready(simulator, ready, workdir / "sim.log", args.hosts)
         fleet = load_fleet(config)
-        seed_demo_leases(workdir / "demo.db", fleet, time.time())
+        # The fleet's own store, so CLI commands pointed at this config (`opsconsole usage
+        # --config ... --json`, `opsconsole lease list`) see what the console does.
+        if not fleet.store_path.exists():
+            seed_demo_leases(fleet.store_path, fleet, time.time())
+        print(f"config: {config}  (other commands: opsconsole COMMAND --config {config})")
         return run_console(
             fleet,
             read_only=args.read_only,
-            store_path=workdir / "demo.db",
+            store_path=fleet.store_path,
             log_path=workdir / "console.log",
         )
     finally:
         stop_simulator(simulator)
         sim_log.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 DEMO_TENANTS = (

@@ -4,6 +4,7 @@ deadline; nothing here asserts on time."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -92,5 +93,49 @@ def test_demo_shows_the_fleet_then_a_host_and_cleans_up(tmp_path):
         pane.wait_for("DEMO-EXITED 0", timeout_s=60)
         assert list(workdir.iterdir()) == []  # the demo's temp directory is gone
         assert simulators_under(workdir) == []  # and the simulator was stopped
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+
+
+@pytest.mark.timeout(240)
+def test_demo_with_dir_shares_its_store_with_the_cli(tmp_path):
+    """`demo --dir` keeps the fleet's config and store, so `lease list` and `usage --json`
+    pointed at that config see the demo's leases while it runs, and after it exits."""
+    session = f"opsconsole-test-{uuid.uuid4().hex[:8]}"
+    demo_dir = tmp_path / "demo"
+    command = (
+        f"cd {REPO} && {sys.executable} -m opsconsole demo --hosts 16 --dir {demo_dir};"
+        " echo DEMO-EXITED $?; sleep 600"
+    )
+    env = {**os.environ, "TERM": "xterm-256color"}
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "40", command],
+        check=True, env=env,
+    )  # fmt: skip
+    pane = Pane(session)
+    config = demo_dir / "fleet" / "config.toml"
+
+    def cli(*args: str):
+        result = subprocess.run(
+            [sys.executable, "-m", "opsconsole", *args, "--config", str(config), "--json"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    try:
+        pane.wait_for("16 fresh", "aurora-labs 8")
+        leases = cli("lease", "list")
+        tenants = {lease["tenant"] for lease in leases}
+        assert tenants == {"aurora-labs", "kestrel-ai"}
+        usage = {row["tenant"]: row for row in cli("usage")["tenants"]}
+        assert usage["aurora-labs"]["leases"] == 1
+        assert usage["aurora-labs"]["gpu_hours"] > 0
+        pane.send(":")
+        pane.wait_for("fleet · host NAME")
+        pane.send("quit", "Enter")
+        pane.wait_for("DEMO-EXITED 0", timeout_s=60)
+        assert config.exists()  # kept: --dir is the operator's directory
+        assert {lease["tenant"] for lease in cli("lease", "list")} == tenants
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], check=False)
