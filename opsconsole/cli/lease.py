@@ -12,7 +12,6 @@ from opsconsole.cli.lease_common import (
     HEALTH_NOTE,
     Context,
     add_common,
-    compact_slots,
     describe_lease,
     emit,
     lease_line,
@@ -35,7 +34,7 @@ from opsconsole.leases import (
     shorten_lease,
 )
 from opsconsole.leases.model import OPEN_STATES
-from opsconsole.leases.slotspec import parse_slots
+from opsconsole.leases.slotspec import format_slots, parse_slots
 from opsconsole.leases.times import format_ts
 
 
@@ -103,6 +102,13 @@ def _add_request(parser: argparse.ArgumentParser) -> None:
         help="explicit slots, repeatable: sg1-r01-n01:0-3, sg1-r01-n[02-03]",
     )
     parser.add_argument("--model", help="only hosts of this GPU model (e.g. H200)")
+    parser.add_argument("--site", help="only hosts of this site (one the tenant may use)")
+    parser.add_argument(
+        "--within",
+        choices=("leaf", "rack", "node"),
+        default="any",
+        help="the whole lease in one leaf switch, rack or node (refused if none has room)",
+    )
     parser.add_argument(
         "--override", metavar="REASON", help="allow drained or unhealthy GPUs, recording why"
     )
@@ -118,6 +124,8 @@ def _request(args: argparse.Namespace, ctx: Context) -> LeaseRequest:
         nodes=args.nodes,
         slots=tuple(parse_slots(args.slot, ctx.fleet)) if args.slot else None,
         gpu_model=args.model,
+        site=args.site,
+        locality=args.within,
         override_reason=_reason(args.override),
         note=args.note,
     )
@@ -137,7 +145,7 @@ def run_preview(args: argparse.Namespace) -> int:
     )
     lines = [
         f"would lease {len(placement.slots)} GPU(s) to {request.tenant}: "
-        f"{compact_slots(placement.slots)}",
+        f"{format_slots(placement.slots)}",
         f"  {placement.explanation}",
         *[f"  override: {w}" for w in placement.warnings],
         f"  ({HEALTH_NOTE}; nothing was written)",
@@ -178,7 +186,7 @@ def run_list(args: argparse.Namespace) -> int:
             format_ts(lease.start_ts),
             format_ts(lease.end_ts),
             "drained" if lease.affected_by_drains else "",
-            compact_slots(lease.slots),
+            format_slots(lease.slots),
         ]
         for lease in leases
     ]

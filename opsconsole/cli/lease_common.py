@@ -17,6 +17,7 @@ import sqlite_utils
 from opsconsole.cli.check_config import add_config_argument
 from opsconsole.config import Fleet, load_fleet
 from opsconsole.leases import Lease, operator_name, parse_time
+from opsconsole.leases.slotspec import format_slots
 from opsconsole.leases.times import format_ts, format_window
 from opsconsole.store import open_store
 
@@ -61,25 +62,6 @@ def table(headers: list[str], rows: list[list[object]]) -> str:
     )
 
 
-def compact_slots(lease_slots) -> str:
-    """ "sg1-r01-n01:0-7 sg1-r01-n02:0-2" for a table cell."""
-    by_host: dict[str, list[int]] = {}
-    for slot in lease_slots:
-        by_host.setdefault(slot.host, []).append(slot.gpu_index)
-    parts = []
-    for host, indexes in by_host.items():
-        indexes.sort()
-        runs: list[list[int]] = []
-        for index in indexes:
-            if runs and index == runs[-1][1] + 1:
-                runs[-1][1] = index
-            else:
-                runs.append([index, index])
-        shown = ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
-        parts.append(f"{host}:{shown}")
-    return " ".join(parts)
-
-
 def lease_line(lease: Lease, now_ts: float) -> str:
     return (
         f"lease {lease.id} for {lease.tenant}: {lease.gpu_count} GPU(s),"
@@ -90,7 +72,7 @@ def lease_line(lease: Lease, now_ts: float) -> str:
 def describe_lease(lease: Lease, now_ts: float) -> str:
     lines = [
         lease_line(lease, now_ts),
-        f"  slots      {compact_slots(lease.slots)}",
+        f"  slots      {format_slots(lease.slots)}",
         f"  placement  {lease.placement}",
         f"  created    {format_ts(lease.created_ts)} by {lease.created_by}",
     ]

@@ -22,7 +22,7 @@ from opsconsole.errors import LeaseError
 from opsconsole.leases import booking
 from opsconsole.leases.audit import append_audit
 from opsconsole.leases.model import GpuSlot, Lease, Placement, RequestKind, Tenant
-from opsconsole.leases.placement import place_request
+from opsconsole.leases.placement import LOCALITIES, Locality, place_request
 from opsconsole.leases.tenants import read_tenant
 from opsconsole.leases.times import format_window
 from opsconsole.store.transaction import write_transaction
@@ -43,6 +43,10 @@ class LeaseRequest:
     override_reason: str | None = None
     """Lets drained or unhealthy slots be leased; recorded on the lease and in the audit."""
     note: str = ""
+    site: str | None = None
+    """Only hosts of this site (any case); it must be one the tenant may use."""
+    locality: Locality = "any"
+    """The whole lease within one leaf switch, one rack or one node; "any" prefers that."""
 
     @property
     def kind(self) -> RequestKind:
@@ -158,9 +162,16 @@ def plan_lease(
     """Check the request and choose its slots against the database as `conn` sees it;
     returns the (possibly clamped) start and the placement."""
     kind = request.kind
+    if request.locality not in LOCALITIES:
+        raise LeaseError(f'locality "{request.locality}" is not one of {", ".join(LOCALITIES)}')
     tenant = read_tenant(conn, request.tenant)
     if tenant.archived:
         raise LeaseError(f'tenant "{tenant.name}" is archived')
+    site = resolve_site(fleet, request.site)
+    if site is not None and tenant.allowed_sites is not None and site not in tenant.allowed_sites:
+        raise LeaseError(
+            f"site {site}: {tenant.name} may use {', '.join(sorted(tenant.allowed_sites))} only"
+        )
     start_ts, end_ts = booking.check_window(request.start_ts, request.end_ts, now_ts)
     window = format_window(start_ts, end_ts)
     if kind == "gpus":
@@ -188,11 +199,25 @@ def _check_quota(
         )
 
 
+def resolve_site(fleet: Fleet, text: str | None) -> str | None:
+    """The config's spelling of a site named in any case; None for none (or "any")."""
+    text = (text or "").strip()
+    if not text or text.lower() == "any":
+        return None
+    for name in fleet.sites:
+        if name.lower() == text.lower():
+            return name
+    raise LeaseError(f'unknown site "{text}" (the config has: {", ".join(fleet.sites)})')
+
+
 def _eligible(fleet: Fleet, tenant: Tenant, request: LeaseRequest):
     hosts = booking.placement_hosts(fleet)
     if tenant.allowed_sites is not None:
         allowed = set(tenant.allowed_sites)
         hosts = tuple(h for h in hosts if h.site in allowed)
+    site = resolve_site(fleet, request.site)
+    if site is not None:
+        hosts = tuple(h for h in hosts if h.site == site)
     if request.gpu_model is not None:
         hosts = tuple(h for h in hosts if (h.model or "").lower() == request.gpu_model.lower())
     return hosts
@@ -203,11 +228,20 @@ def _placed(fleet, tenant, request, booked, drained, unhealthy, window) -> Place
     the request cannot be met without them (and each one used is listed as a warning)."""
     hosts = _eligible(fleet, tenant, request)
     excluded = booking.excluded_map(hosts, drained, unhealthy)
-    limits = f" (sites {', '.join(tenant.allowed_sites)})" if tenant.allowed_sites else ""
+    site = resolve_site(fleet, request.site)
+    limits = f" (site {site})" if site else ""
+    if not limits and tenant.allowed_sites:
+        limits = f" (sites {', '.join(tenant.allowed_sites)})"
 
     def place(unavailable) -> Placement:
         try:
-            return place_request(hosts, unavailable, gpus=request.gpus, nodes=request.nodes)
+            return place_request(
+                hosts,
+                unavailable,
+                gpus=request.gpus,
+                nodes=request.nodes,
+                locality=request.locality,
+            )
         except LeaseError as exc:
             raise LeaseError(f"{tenant.name}, {window}{limits}: {exc}") from None
 
@@ -237,6 +271,7 @@ def _explicit(conn, fleet, tenant, request, booked, drained, unhealthy) -> Place
         dupe = next(s for i, s in enumerate(slots) if s in slots[:i])
         raise LeaseError(f"slot {dupe} is named twice")
     allowed = set(tenant.allowed_sites) if tenant.allowed_sites is not None else None
+    site = resolve_site(fleet, request.site)
     clashes: dict[GpuSlot, int] = {}
     warnings = []
     for slot in slots:
@@ -248,6 +283,8 @@ def _explicit(conn, fleet, tenant, request, booked, drained, unhealthy) -> Place
             raise LeaseError(
                 f"{host.name} has {host.expected_gpus} GPU(s); no GPU {slot.gpu_index}"
             )
+        if site is not None and host.site != site:
+            raise LeaseError(f"{slot} is in site {host.site}, not {site}")
         if allowed is not None and host.site not in allowed:
             raise LeaseError(
                 f"{slot} is in site {host.site}; {tenant.name} may use"
@@ -267,6 +304,14 @@ def _explicit(conn, fleet, tenant, request, booked, drained, unhealthy) -> Place
         raise LeaseError(
             f"{slot} is already leased in that window by lease {lease_id} ({owner}){more}"
         )
+    if request.locality != "any":
+        placed = {h.name: h for h in booking.placement_hosts(fleet)}
+        groups = sorted({placed[s.host].group(request.locality) for s in slots})
+        if len(groups) > 1:
+            raise LeaseError(
+                f"the slots span {len(groups)} {request.locality}s ({', '.join(groups)});"
+                f" the lease must be within one {request.locality}"
+            )
     hosts = hostlist.collect_hostlist(list(dict.fromkeys(s.host for s in slots)))
     return Placement(
         tuple(slots), f"{len(slots)} slot(s) named by the operator on {hosts}", tuple(warnings)

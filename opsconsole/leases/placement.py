@@ -11,6 +11,10 @@ Rules, in order:
 Whole-node requests take only nodes with every GPU free. A placed lease never mixes GPU
 models (a job runs at the pace of its slowest GPU); without a model asked for, the models
 are tried smallest free pool first, the best fit again.
+
+A locality ("node", "rack", "leaf") makes "one group" a requirement instead of a
+preference: each group of that level is a candidate on its own, so a request that fits in
+one rack only on more nodes than the fleet-wide fewest still finds that rack.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import hostlist
 
@@ -25,6 +30,8 @@ from opsconsole.errors import LeaseError
 from opsconsole.leases.model import GpuSlot, Placement
 
 LEVELS = ("rack", "leaf", "site")
+Locality = Literal["any", "leaf", "rack", "node"]
+LOCALITIES: tuple[Locality, ...] = ("any", "leaf", "rack", "node")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,8 @@ class PlacementHost:
     def group(self, level: str) -> str:
         if level == "leaf":  # racks without a known leaf share none with other racks
             return self.leaf or f"(no leaf: {self.rack})"
+        if level == "node":
+            return self.name
         return getattr(self, level)
 
 
@@ -64,14 +73,18 @@ def place_request(
     *,
     gpus: int | None = None,
     nodes: int | None = None,
+    locality: Locality = "any",
 ) -> Placement:
-    """Place `gpus` GPUs or `nodes` whole nodes on hosts of one GPU model."""
+    """Place `gpus` GPUs or `nodes` whole nodes on hosts of one GPU model (and, with a
+    `locality`, within one node, rack or leaf switch)."""
     free = free_map(hosts, unavailable)
     by_model: dict[str, dict[PlacementHost, list[int]]] = defaultdict(dict)
     for host, indexes in free.items():
         by_model[host.model or "unknown model"][host] = indexes
 
     def place(pool: Mapping[PlacementHost, list[int]]) -> Placement:
+        if locality != "any":
+            return place_within(pool, locality, gpus=gpus, nodes=nodes)
         return place_nodes(pool, nodes) if nodes is not None else place_gpus(pool, gpus or 0)
 
     if len(by_model) <= 1:
@@ -90,6 +103,63 @@ def place_request(
 
 def _gpu_count(pool: Mapping[PlacementHost, list[int]]) -> int:
     return sum(len(indexes) for indexes in pool.values())
+
+
+def place_within(
+    free: Mapping[PlacementHost, list[int]],
+    level: str,
+    *,
+    gpus: int | None = None,
+    nodes: int | None = None,
+) -> Placement:
+    """The whole request inside one group of `level` ("node", "rack" or "leaf"): every
+    group that can hold it is a candidate; the one needing the fewest nodes wins, then the
+    best fit (fewest free there), then the name. Within it the usual rules apply."""
+    groups = _group(free, level)
+    best: tuple | None = None
+    most, most_key = -1, ""  # the largest placement one group allows, for a refusal
+    for key in sorted(groups):
+        members = groups[key]
+        if nodes is not None:
+            size = sum(1 for h in members if len(free[h]) == h.gpus)
+            candidate = (size, key) if size >= nodes else None
+        else:
+            counts = sorted((len(free[h]) for h in members), reverse=True)
+            size = sum(counts)
+            candidate = (_min_nodes(counts, gpus or 0), size, key) if size >= (gpus or 0) else None
+        if candidate is not None and (best is None or candidate < best):
+            best = candidate
+        if size > most:
+            most, most_key = size, key
+    if best is not None:
+        pool = {h: free[h] for h in groups[best[-1]]}
+        return place_nodes(pool, nodes) if nodes is not None else place_gpus(pool, gpus or 0)
+    if nodes is not None:
+        whole = [h for h in free if len(free[h]) == h.gpus]
+        if len(whole) < nodes:
+            raise LeaseError(_short_of_nodes(free, whole, nodes))
+        names = [h.name for h in groups.get(most_key, ()) if len(free[h]) == h.gpus]
+        raise LeaseError(
+            f"cannot place {nodes} whole node(s) within one {level}: at most {max(most, 0)}"
+            f" whole node(s) free in one {level}{_in_group(level, most_key, names)}"
+        )
+    total = sum(len(idx) for idx in free.values())
+    if total < (gpus or 0):
+        raise LeaseError(_short_of_gpus(free, total, gpus or 0))
+    names = [h.name for h in groups.get(most_key, ())]
+    raise LeaseError(
+        f"cannot place {gpus} GPU(s) within one {level}: at most {max(most, 0)} free in one"
+        f" {level}{_in_group(level, most_key, names)}"
+    )
+
+
+def _in_group(level: str, key: str, names: Sequence[str]) -> str:
+    """ " (rack sg1-r02: sg1-r02-n[01-04])", or " (sg1-r01-n03)" for a node."""
+    if not names:
+        return ""
+    if level == "node":
+        return f" ({names[0]})"
+    return f" ({level} {key}: {hostlist.collect_hostlist(sorted(names))})"
 
 
 def place_nodes(free: Mapping[PlacementHost, list[int]], nodes: int) -> Placement:

@@ -1,16 +1,41 @@
 """Slot and drain targets as operators write them: `HOSTS[:GPUS]`, where HOSTS is a host or
 a hostlist range ("sg1-r01-n[01-04]") and GPUS indexes or ranges ("0-3,6"); no GPUS
 means every GPU of those hosts. Checked against the fleet so a typo is an error, not an
-empty lease.
+empty lease. `format_slots` writes slots back in that form, for tables and previews.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import hostlist
 
 from opsconsole.config import Fleet
 from opsconsole.errors import LeaseError
 from opsconsole.leases.model import GpuSlot
+
+
+def format_indexes(indexes: Iterable[int]) -> str:
+    """[0, 1, 2, 3, 6] → "0-3,6"."""
+    runs: list[list[int]] = []
+    for index in sorted(set(indexes)):
+        if runs and index == runs[-1][1] + 1:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def format_slots(slots: Iterable[GpuSlot]) -> str:
+    """ "sg1-r01-n[01-04]:0-7 sg1-r01-n05:0-3": hosts holding the same GPUs collapse
+    into one hostlist range; `parse_slots` reads it back (one spec per word)."""
+    by_host: dict[str, list[int]] = {}
+    for slot in slots:
+        by_host.setdefault(slot.host, []).append(slot.gpu_index)
+    by_gpus: dict[str, list[str]] = {}
+    for host, indexes in by_host.items():
+        by_gpus.setdefault(format_indexes(indexes), []).append(host)
+    return " ".join(f"{hostlist.collect_hostlist(hosts)}:{gpus}" for gpus, hosts in by_gpus.items())
 
 
 def _host_names(text: str) -> list[str]:

@@ -20,7 +20,7 @@ from typing import TypeVar
 import sqlite_utils
 
 from opsconsole.config import Fleet
-from opsconsole.errors import LeaseError, StoreError
+from opsconsole.errors import StoreError
 from opsconsole.leases import (
     Lease,
     LeaseRequest,
@@ -28,7 +28,6 @@ from opsconsole.leases import (
     allocate_lease,
     cancel_lease,
     extend_lease,
-    get_tenant,
     list_leases,
     list_tenants,
     preview_lease,
@@ -56,7 +55,6 @@ class LeaseDesk:
         self.operator = operator
         self.clock = clock
         self._lock = threading.Lock()
-        self._site_fleets: dict[str, Fleet] = {}
 
     def _call(self, doing: str, call: Callable[[], T]) -> T:
         """Run one leases-layer call alone on the connection; a raw sqlite3 error (a
@@ -90,75 +88,23 @@ class LeaseDesk:
         return self._call("reading leases", read)
 
     # --- allocating -------------------------------------------------------------------
-    def preview(
-        self,
-        request: LeaseRequest,
-        health: Health,
-        *,
-        site: str | None = None,
-        locality: str | None = None,
-    ) -> Placement:
-        """The slots allocation would choose now, within `site` and one `locality`."""
+    def preview(self, request: LeaseRequest, health: Health) -> Placement:
+        """The slots allocation would choose now (within the request's site and
+        locality, which the leases layer applies)."""
         now_ts = self.clock()
+        return self._call(
+            f"previewing a lease for {request.tenant}",
+            lambda: preview_lease(self.db, self.fleet, request, health=health, now_ts=now_ts),
+        )
 
-        def plan() -> Placement:
-            fleet = self._placement_fleet(request.tenant, site)
-            placement = preview_lease(self.db, fleet, request, health=health, now_ts=now_ts)
-            self._check_locality(placement, locality)
-            return placement
-
-        return self._call(f"previewing a lease for {request.tenant}", plan)
-
-    def allocate(
-        self,
-        request: LeaseRequest,
-        health: Health,
-        *,
-        site: str | None = None,
-        locality: str | None = None,
-    ) -> Lease:
-        """Book the lease. The locality is checked on a preview inside the same lock, so
-        a refusal writes nothing; the write itself re-places in its own transaction."""
+    def allocate(self, request: LeaseRequest, health: Health) -> Lease:
         now_ts = self.clock()
-
-        def book() -> Lease:
-            fleet = self._placement_fleet(request.tenant, site)
-            if locality is not None:
-                placement = preview_lease(self.db, fleet, request, health=health, now_ts=now_ts)
-                self._check_locality(placement, locality)
-            return allocate_lease(
-                self.db, fleet, request, operator=self.operator, health=health, now_ts=now_ts
-            )
-
-        return self._call(f"allocating a lease for {request.tenant}", book)
-
-    def _placement_fleet(self, tenant: str, site: str | None) -> Fleet:
-        """The fleet placement may choose from: all of it, or one site's hosts. Placement
-        reads only the fleet's hosts, so a site limit is a smaller fleet, not new rules."""
-        if site is None:
-            return self.fleet
-        allowed = get_tenant(self.db, tenant).allowed_sites
-        if allowed is not None and site not in allowed:
-            raise LeaseError(f"{tenant} may use {', '.join(allowed)} only, not {site}")
-        if site not in self._site_fleets:
-            hosts = [host for host in self.fleet.hosts if host.site == site]
-            self._site_fleets[site] = Fleet(
-                self.fleet.config, self.fleet.path, hosts, self.fleet.racks
-            )
-        return self._site_fleets[site]
-
-    def _check_locality(self, placement: Placement, locality: str | None) -> None:
-        if locality is None:
-            return
-        groups = set()
-        for host_name in placement.hosts:
-            host = self.fleet.host(host_name)
-            groups.add((host.leaf or host.rack) if locality == "leaf" else getattr(host, locality))
-        if len(groups) > 1:
-            raise LeaseError(
-                f"no single {locality} has room on the fewest nodes: the best placement spans"
-                f" {', '.join(sorted(groups))} (ask for less, or drop the locality)"
-            )
+        return self._call(
+            f"allocating a lease for {request.tenant}",
+            lambda: allocate_lease(
+                self.db, self.fleet, request, operator=self.operator, health=health, now_ts=now_ts
+            ),
+        )
 
     # --- changing ---------------------------------------------------------------------
     def extend(self, lease_id: int, end_ts: float, health: Health) -> Lease:

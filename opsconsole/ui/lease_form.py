@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from opsconsole.config import Fleet
 from opsconsole.errors import LeaseError
 from opsconsole.leases import LeaseRequest, parse_duration, parse_time
+from opsconsole.leases.allocate import resolve_site
+from opsconsole.leases.placement import Locality
 from opsconsole.ui.model import FleetModel
 
-LOCALITIES = ("rack", "leaf", "site")
-"""How close together every GPU of a lease must be: one rack, one leaf switch, one site."""
+LOCALITIES: tuple[Locality, ...] = ("node", "rack", "leaf")
+"""How close together every GPU of a lease must be (the leases layer's `locality`)."""
 
 _AMOUNT = re.compile(r"^(\d+)\s*(gpus?|g|nodes?|n)?$")
 
@@ -42,7 +44,9 @@ def parse_amount(text: str) -> tuple[str, int]:
     return ("nodes" if unit.startswith("n") else "gpus"), count
 
 
-def build_request(form: AllocateForm, now_ts: float) -> LeaseRequest:
+def build_request(form: AllocateForm, now_ts: float, fleet: Fleet) -> LeaseRequest:
+    """The whole form as one request: the site and locality are the leases layer's
+    constraints, applied by placement itself."""
     tenant = form.tenant.strip()
     if not tenant:
         raise LeaseError("name a tenant")
@@ -55,27 +59,24 @@ def build_request(form: AllocateForm, now_ts: float) -> LeaseRequest:
         end_ts=parse_time(form.end, now_ts),
         gpus=count if kind == "gpus" else None,
         nodes=count if kind == "nodes" else None,
+        site=parse_site(form.site, fleet),
+        locality=parse_locality(form.locality),
     )
 
 
 def parse_site(text: str, fleet: Fleet) -> str | None:
     """A site of the config (any case), or None for "anywhere the tenant may use"."""
-    text = text.strip()
-    if not text or text.lower() == "any":
-        return None
-    for name in fleet.sites:
-        if name.lower() == text.lower():
-            return name
-    raise LeaseError(f'unknown site "{text}" (the config has: {", ".join(fleet.sites)})')
+    return resolve_site(fleet, text)
 
 
-def parse_locality(text: str) -> str | None:
+def parse_locality(text: str) -> Locality:
     text = text.strip().lower()
     if not text or text == "any":
-        return None
-    if text not in LOCALITIES:
-        raise LeaseError(f"locality is one of {', '.join(LOCALITIES)} (or empty for any)")
-    return text
+        return "any"
+    for locality in LOCALITIES:
+        if text == locality:
+            return locality
+    raise LeaseError(f"locality is one of {', '.join(LOCALITIES)} (or empty for any)")
 
 
 def parse_new_end(text: str, end_ts: float, now_ts: float) -> float:

@@ -1,14 +1,12 @@
-"""Leases in few characters: GPU index ranges, slots per host, short UTC times, state
-colours. Shared by the Leases screen, the dialogs, the fleet grid and the host view."""
+"""Leases in few characters: short UTC times, state colours. Shared by the Leases screen,
+the dialogs, the fleet grid and the host view. (Slot and GPU index ranges are the leases
+layer's: `leases.slotspec.format_slots` and `format_indexes`, shared with the CLI.)"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
-import hostlist
-
-from opsconsole.leases import GpuSlot, Lease
+from opsconsole.leases import Lease
 
 STATE_STYLES = {
     "reserved": "#87afd7",
@@ -18,29 +16,6 @@ STATE_STYLES = {
     "cancelled": "#6c6c6c",
 }
 DIM = "#8a8a8a"
-
-
-def index_ranges(indexes: Iterable[int]) -> str:
-    """[0, 1, 2, 3, 6] → "0-3,6"."""
-    runs: list[list[int]] = []
-    for index in sorted(set(indexes)):
-        if runs and index == runs[-1][1] + 1:
-            runs[-1][1] = index
-        else:
-            runs.append([index, index])
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
-
-
-def slot_ranges(slots: Iterable[GpuSlot]) -> str:
-    """ "sg1-r01-n[01-04]:0-7 sg1-r01-n05:0-3": hosts holding the same GPUs collapse
-    into one hostlist range (the form `lease allocate --slot` accepts)."""
-    by_host: dict[str, list[int]] = {}
-    for slot in slots:
-        by_host.setdefault(slot.host, []).append(slot.gpu_index)
-    by_gpus: dict[str, list[str]] = {}
-    for host, indexes in by_host.items():
-        by_gpus.setdefault(index_ranges(indexes), []).append(host)
-    return " ".join(f"{hostlist.collect_hostlist(hosts)}:{gpus}" for gpus, hosts in by_gpus.items())
 
 
 def short_ts(ts: float | None) -> str:

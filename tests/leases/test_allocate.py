@@ -120,6 +120,57 @@ def test_allowed_sites_limit_placement_and_explicit_slots(db, fleet):
     assert not any(h.startswith("my1") for h in lease.hosts)
 
 
+def test_a_site_limits_placement_to_its_hosts(db, fleet):
+    lease = allocate(db, fleet, LeaseRequest("globex", NOW, NOW + DAY, gpus=16, site="my1"))
+    assert {h[:3] for h in lease.hosts} == {"my1"}  # any case; both MY1 nodes
+    message = refused(
+        db, fleet, LeaseRequest("globex", NOW, NOW + DAY, gpus=1, site="MY1"), "only 0 free"
+    )
+    assert "(site MY1)" in message
+    refused(
+        db,
+        fleet,
+        LeaseRequest("globex", NOW, NOW + DAY, gpus=1, site="XX1"),
+        'unknown site "XX1" \\(the config has: SG1, MY1\\)',
+    )
+    refused(  # a site the tenant may not use: the allowed-sites refusal
+        db,
+        fleet,
+        LeaseRequest("acme", NOW, NOW + DAY, gpus=1, site="MY1"),
+        "site MY1: acme may use SG1 only",
+    )
+    refused(
+        db,
+        fleet,
+        LeaseRequest("acme", NOW, NOW + DAY, slots=_node("sg1-r01-n01"), site="MY1"),
+        "site MY1: acme may use SG1 only",
+    )
+
+
+def test_locality_is_applied_by_placement_and_checked_on_explicit_slots(db, fleet):
+    lease = allocate(
+        db, fleet, LeaseRequest("globex", NOW, NOW + DAY, gpus=20, site="SG1", locality="rack")
+    )
+    assert len({h.rsplit("-", 1)[0] for h in lease.hosts}) == 1
+    message = refused(
+        db,
+        fleet,
+        LeaseRequest("globex", NOW, NOW + DAY, nodes=6, gpu_model="H200", locality="leaf"),
+        "cannot place 6 whole node",
+    )
+    assert "within one leaf: at most 5 whole node(s) free in one leaf (leaf leaf-01: " in message
+    slots = _node("sg1-r01-n02") + _node("sg1-r02-n02")
+    refused(
+        db,
+        fleet,
+        LeaseRequest("globex", NOW + DAY, NOW + 2 * DAY, slots=slots, locality="rack"),
+        "the slots span 2 racks",
+    )
+    allocate(
+        db, fleet, LeaseRequest("globex", NOW + DAY, NOW + 2 * DAY, slots=slots, locality="leaf")
+    )
+
+
 def test_explicit_slot_already_leased_names_the_lease(db, fleet):
     first = allocate(
         db, fleet, LeaseRequest("globex", NOW, NOW + DAY, slots=_slots("sg1-r01-n01", 0, 4))

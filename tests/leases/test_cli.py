@@ -150,6 +150,15 @@ def test_a_day_of_operations(cli):
          "sg1-r01-n01:3 is drained (drain 1); give an override reason"),
         (("lease", "allocate", "--tenant", "acme", "--end", "+1d", "--slot", "my1-r01-n01"),
          "is in site MY1; acme may use SG1 only"),
+        (("lease", "allocate", "--tenant", "globex", "--end", "+1d", "--gpus", "9",
+          "--within", "node"),
+         "cannot place 9 GPU(s) within one node: at most 8 free in one node (my1-r01-n01)"),
+        (("lease", "preview", "--tenant", "globex", "--end", "+1d", "--nodes", "5",
+          "--within", "rack", "--site", "SG1"),
+         "cannot place 5 whole node(s) within one rack: at most 4 whole node(s) free in one rack"
+         " (rack sg1-r02: sg1-r02-n[01-04])"),
+        (("lease", "allocate", "--tenant", "acme", "--end", "+1d", "--gpus", "1", "--site", "MY1"),
+         "site MY1: acme may use SG1 only"),
         (("lease", "allocate", "--tenant", "acme", "--end", "tomorrow", "--gpus", "1"),
          '"tomorrow" is not a time'),
         (("lease", "allocate", "--tenant", "acme", "--end", "+1d", "--slot", "gpu-host-9"),
@@ -172,6 +181,16 @@ def test_bad_input_is_one_line_exit_1_and_writes_nothing(tmp_path, prepared_stor
     assert result.stderr.startswith("opsconsole: ") and message in result.stderr
     assert result.stdout == ""
     assert counts(cli.db_path) == before
+
+
+def test_preview_within_a_site_and_rack(tmp_path, prepared_store):
+    cli = make_cli(tmp_path)
+    shutil.copy(prepared_store, cli.db_path)
+    args = ("--tenant", "globex", "--end", "+1d", "--gpus", "24", "--site", "sg1")
+    data = json.loads(ok(cli("lease", "preview", *args, "--within", "rack", "--json")))
+    assert data["gpu_count"] == 24 and "in rack sg1-r01" in data["explanation"]
+    text = ok(cli("lease", "preview", *args, "--within", "rack"))
+    assert "sg1-r01-n[02-04]:0-7" in text  # the leases layer's slot ranges
 
 
 def test_audit_verify_names_a_tampered_row(cli):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -144,3 +145,87 @@ def test_a_placed_lease_takes_one_gpu_model(scenario, count, whole):
     _check_slots(placement, hosts, taken)
     by_name = {h.name: h for h in hosts}
     assert len({by_name[name].model for name in placement.hosts}) == 1
+
+
+def _fits_in_one_rack(hosts, taken, gpus: int | None, nodes: int | None) -> bool:
+    """Brute force, independent of placement: some rack holds the request on one model."""
+    free = free_map(hosts, taken)
+    pools: dict[tuple, list] = {}
+    for host, idx in free.items():
+        pools.setdefault((host.rack, host.model or "unknown model"), []).append((host, idx))
+    for members in pools.values():
+        if nodes is not None:
+            if sum(1 for h, idx in members if len(idx) == h.gpus) >= nodes:
+                return True
+        elif sum(len(idx) for _h, idx in members) >= gpus:
+            return True
+    return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenarios, st.integers(1, 40), st.booleans())
+def test_rack_locality_keeps_every_slot_in_one_rack_and_never_refuses_a_fit(scenario, count, whole):
+    hosts, taken = scenario
+    gpus, nodes = (None, max(1, count // 8)) if whole else (count, None)
+    fits = _fits_in_one_rack(hosts, taken, gpus, nodes)
+    try:
+        placement = place_request(hosts, taken, gpus=gpus, nodes=nodes, locality="rack")
+    except LeaseError as exc:
+        assert not fits, f"refused a rack-feasible request: {exc}"
+        assert "\n" not in str(exc)
+        return
+    assert fits
+    _check_slots(placement, hosts, taken)
+    by_name = {h.name: h for h in hosts}
+    assert len({by_name[name].rack for name in placement.hosts}) == 1
+    assert len(placement.slots) == (
+        gpus if nodes is None else sum(by_name[name].gpus for name in placement.hosts)
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenarios, st.integers(1, 40))
+def test_leaf_and_node_locality_stay_within_one_group(scenario, gpus):
+    hosts, taken = scenario
+    by_name = {h.name: h for h in hosts}
+    for level in ("leaf", "node"):
+        try:
+            placement = place_request(hosts, taken, gpus=gpus, locality=level)
+        except LeaseError as exc:
+            assert f"within one {level}" in str(exc) or "only" in str(exc)
+            continue
+        assert len(placement.slots) == gpus
+        assert len({by_name[name].group(level) for name in placement.hosts}) == 1
+
+
+def test_a_refusal_names_the_largest_placement_at_that_level():
+    hosts = [
+        PlacementHost(f"r{r}-n{n}", "S0", f"r{r}", "leaf0", 8, "H200")
+        for r in range(2)
+        for n in range(2)
+    ]
+    taken = {"r0-n0": {0, 1, 2}}
+    with pytest.raises(LeaseError) as exc:
+        place_request(hosts, taken, gpus=20, locality="rack")
+    assert str(exc.value) == (
+        "cannot place 20 GPU(s) within one rack: at most 16 free in one rack (rack r1: r1-n[0-1])"
+    )
+    with pytest.raises(LeaseError, match=r"at most 8 free in one node \(r0-n1\)"):
+        place_request(hosts, taken, gpus=9, locality="node")
+    with pytest.raises(LeaseError, match=r"at most 1 whole node\(s\) free in one rack \(rack r0"):
+        place_request(hosts, {"r1-n0": {0}, **taken}, nodes=2, locality="rack")
+
+
+def test_rack_locality_uses_more_nodes_when_only_that_fits_in_one_rack():
+    hosts = [
+        PlacementHost(f"r{r}-n{n}", "S0", f"r{r}", "leaf0", 8, "H200")
+        for r in range(2)
+        for n in range(3)
+    ]
+    # free: 6, 4, 4 in each rack; 12 GPUs take 2 nodes (6 + 6) only across the racks
+    taken = {f"r{r}-n{n}": set(range(2 if n == 0 else 4)) for r in range(2) for n in range(3)}
+    assert len(place_request(hosts, taken, gpus=12).hosts) == 2
+    placement = place_request(hosts, taken, gpus=12, locality="rack")
+    assert len(placement.slots) == 12 and len(placement.hosts) == 3
+    assert len({name.split("-")[0] for name in placement.hosts}) == 1
+    assert "in rack r0" in placement.explanation

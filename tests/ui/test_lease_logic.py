@@ -7,6 +7,7 @@ import pytest
 
 from opsconsole.errors import LeaseError
 from opsconsole.leases import GpuSlot, Lease, Tenant
+from opsconsole.leases.slotspec import format_indexes, format_slots
 from opsconsole.ui.feed import FleetFeed
 from opsconsole.ui.fleet_painter import tenant_segments
 from opsconsole.ui.lease_board import GpuTenant, LeaseFilter, build_board, tenant_colour
@@ -19,11 +20,12 @@ from opsconsole.ui.lease_form import (
     parse_site,
     placement_health,
 )
-from opsconsole.ui.lease_text import index_ranges, slot_ranges
 from opsconsole.ui.model import FleetModel
 from opsconsole.ui.widgets.lease_calendar import DAY_S, calendar_days, calendar_text, peak_gpus
 from tests.ui.conftest import FakeClock
 from tests.ui.synthetic import T0, feed_all, synthetic_fleet, warm_fleet, xid_event
+
+FLEET = synthetic_fleet(32)
 
 DAY = 86_400.0
 
@@ -55,17 +57,19 @@ class TestForm:
 
     def test_request_reads_times_like_the_cli(self):
         form = AllocateForm("aurora-labs", "2 nodes", "now", "+7d")
-        request = build_request(form, T0)
+        request = build_request(form, T0, FLEET)
         assert (request.start_ts, request.end_ts) == (T0, T0 + 7 * DAY)
         assert (request.gpus, request.nodes, request.kind) == (None, 2, "nodes")
-        iso = build_request(AllocateForm("x", "8", "2025-07-01T00:00", "2025-07-02T00:00Z"), T0)
+        iso = build_request(
+            AllocateForm("x", "8", "2025-07-01T00:00", "2025-07-02T00:00Z"), T0, FLEET
+        )
         assert iso.end_ts - iso.start_ts == DAY  # no offset: UTC, as in the CLI
 
     def test_missing_fields(self):
         with pytest.raises(LeaseError, match="name a tenant"):
-            build_request(AllocateForm(" ", "8", "now", "+1d"), T0)
+            build_request(AllocateForm(" ", "8", "now", "+1d"), T0, FLEET)
         with pytest.raises(LeaseError, match="give an end"):
-            build_request(AllocateForm("a", "8", "now", ""), T0)
+            build_request(AllocateForm("a", "8", "now", ""), T0, FLEET)
 
     def test_site_and_locality(self):
         fleet = synthetic_fleet(32)
@@ -73,9 +77,12 @@ class TestForm:
         assert parse_site("", fleet) is None and parse_site("any", fleet) is None
         with pytest.raises(LeaseError, match='unknown site "XX1"'):
             parse_site("XX1", fleet)
-        assert parse_locality("Rack") == "rack" and parse_locality("") is None
+        assert parse_locality("Rack") == "rack" and parse_locality("") == "any"
         with pytest.raises(LeaseError, match="locality is one of"):
             parse_locality("row")
+        form = AllocateForm("a", "2 nodes", "now", "+1d", site="sg1", locality="leaf")
+        request = build_request(form, T0, fleet)
+        assert (request.site, request.locality) == ("SG1", "leaf")  # for the leases layer
 
     def test_new_end_is_later_by_a_duration_or_an_absolute_time(self):
         end = T0 + 7 * DAY
@@ -116,10 +123,10 @@ class TestCalendar:
 
 class TestText:
     def test_ranges(self):
-        assert index_ranges([6, 0, 1, 2, 3]) == "0-3,6"
+        assert format_indexes([6, 0, 1, 2, 3]) == "0-3,6"
         slots = [GpuSlot("sg1-r01-n01", i) for i in range(8)]
         slots += [GpuSlot("sg1-r01-n02", i) for i in range(8)] + [GpuSlot("sg1-r01-n03", 0)]
-        assert slot_ranges(slots) == "sg1-r01-n[01-02]:0-7 sg1-r01-n03:0"
+        assert format_slots(slots) == "sg1-r01-n[01-02]:0-7 sg1-r01-n03:0"
 
     def test_tenant_cell(self):
         def cell(holders):

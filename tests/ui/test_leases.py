@@ -9,7 +9,8 @@ import sqlite3
 
 import pytest
 
-from opsconsole.leases import LeaseRequest, allocate_lease
+from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease, create_tenant
+from opsconsole.ui import lease_desk
 from opsconsole.ui.app import make_app
 from opsconsole.ui.screens.allocate import AllocateScreen
 from opsconsole.ui.screens.confirm import ConfirmScreen
@@ -27,6 +28,20 @@ DAY = 86_400.0
 def rows(store_path, sql: str, *params) -> list[tuple]:
     with sqlite3.connect(store_path) as conn:
         return conn.execute(sql, params).fetchall()
+
+
+def spy_requests(monkeypatch) -> list[LeaseRequest]:
+    """Every request the console hands to preview_lease / allocate_lease."""
+    seen: list[LeaseRequest] = []
+    for name in ("preview_lease", "allocate_lease"):
+        real = getattr(lease_desk, name)
+
+        def spy(db, fleet, request, *args, _real=real, **kwargs):
+            seen.append(request)
+            return _real(db, fleet, request, *args, **kwargs)
+
+        monkeypatch.setattr(lease_desk, name, spy)
+    return seen
 
 
 def book(db, fleet, tenant: str, gpus: int, start_ts: float = T0, days: float = 7):
@@ -93,8 +108,9 @@ class TestAllocate:
             line = next(line for line in text.splitlines() if "sg1-r01-n03" in line)
             assert "free" in line
 
-    async def test_whole_nodes_in_one_site(self, lease_app, store_path):
+    async def test_whole_nodes_in_one_site(self, lease_app, store_path, monkeypatch):
         app = lease_app
+        requests = spy_requests(monkeypatch)
         async with app.run_test(size=SIZE) as pilot:
             dialog = await open_allocate(pilot, app)
             await fill(pilot, "kestrel-ai", "2 nodes")
@@ -107,6 +123,41 @@ class TestAllocate:
             await pilot.press("enter")
             await wait_until(pilot, lambda: isinstance(app.screen, LeasesScreen))
             assert rows(store_path, "SELECT request, gpu_count FROM leases") == [("nodes", 16)]
+            # the dialog hands the constraints to the leases layer, which applies them
+            assert {(r.site, r.locality) for r in requests} == {("SG1", "rack")}
+            racks = rows(store_path, "SELECT DISTINCT substr(host, 1, 7) FROM lease_slots")
+            assert len(racks) == 1
+
+    async def test_one_rack_on_more_nodes_than_the_fewest(
+        self, lease_app, lease_store, fleet, store_path
+    ):
+        """12 GPUs fit on 2 nodes only across racks (6 + 6), and in one rack on 3 (6 + 4 +
+        2 of 4): placement searches per rack, so the rack constraint finds the fit."""
+        create_tenant(lease_store, "bulk", gpu_quota=1000, operator=OPERATOR, now_ts=T0 - DAY)
+        held = [
+            GpuSlot(h.name, i)
+            for h in fleet.hosts
+            for i in range(2 if h.name.endswith("-n01") else 4)
+        ]
+        request = LeaseRequest("bulk", T0, T0 + 30 * DAY, slots=tuple(held))
+        allocate_lease(lease_store, fleet, request, operator=OPERATOR, now_ts=T0)
+        app = lease_app
+        async with app.run_test(size=SIZE) as pilot:
+            dialog = await open_allocate(pilot, app)
+            await fill(pilot, "aurora-labs", "12")
+            await pilot.press("tab", "tab", "tab")
+            await type_text(pilot, "SG1")
+            await pilot.press("tab")
+            await type_text(pilot, "rack")
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: dialog.placement is not None)
+            assert len(dialog.placement.hosts) == 3
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, LeasesScreen))
+        hosts = rows(
+            store_path, "SELECT DISTINCT host FROM lease_slots WHERE lease_id = 2 ORDER BY host"
+        )
+        assert len(hosts) == 3 and len({h[:7] for (h,) in hosts}) == 1
 
     async def test_an_edit_after_the_preview_previews_again(self, lease_app, store_path):
         app = lease_app

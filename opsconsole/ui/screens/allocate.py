@@ -22,16 +22,15 @@ from textual.widgets import Input, Label, Static
 
 from opsconsole.errors import LeaseError, StoreError
 from opsconsole.leases import Lease, LeaseRequest, Placement
+from opsconsole.leases.slotspec import format_slots
 from opsconsole.ui.guard import changes_state
 from opsconsole.ui.lease_form import (
     LOCALITIES,
     AllocateForm,
     build_request,
-    parse_locality,
-    parse_site,
     placement_health,
 )
-from opsconsole.ui.lease_text import DIM, slot_ranges
+from opsconsole.ui.lease_text import DIM
 from opsconsole.ui.messages import LeasePreviewed, LeaseRefused, LeaseWritten
 
 FIELDS = (
@@ -123,46 +122,43 @@ class AllocateScreen(ModalScreen[Lease | None]):
         else:
             self.preview(form)
 
-    def _parse(self, form: AllocateForm) -> tuple[LeaseRequest, str | None, str | None] | None:
+    def _parse(self, form: AllocateForm) -> LeaseRequest | None:
         try:
-            request = build_request(form, self.app.clock())
-            site = parse_site(form.site, self.app.model.fleet)
-            locality = parse_locality(form.locality)
+            return build_request(form, self.app.clock(), self.app.model.fleet)
         except LeaseError as exc:
             self._refused(str(exc))
             return None
-        return request, site, locality
 
     def preview(self, form: AllocateForm) -> None:
-        parsed = self._parse(form)
-        if parsed is not None:
+        request = self._parse(form)
+        if request is not None:
             self._start("previewing…")
-            self._preview_in_thread(form, *parsed, placement_health(self.app.model))
+            self._preview_in_thread(form, request, placement_health(self.app.model))
 
     @changes_state("allocate lease")
     def allocate(self, form: AllocateForm) -> None:
-        parsed = self._parse(form)  # again: "now" and "+7d" move with the clock
-        if parsed is not None:
+        request = self._parse(form)  # again: "now" and "+7d" move with the clock
+        if request is not None:
             self._start("allocating…")
-            self._allocate_in_thread(*parsed, placement_health(self.app.model))
+            self._allocate_in_thread(request, placement_health(self.app.model))
 
     def _start(self, doing: str) -> None:
         self.busy = True
         self.query_one("#allocate-error", Label).update(f"[#8a8a8a]{doing}[/]")
 
     @work(thread=True, exclusive=True, group="allocate", exit_on_error=False)
-    def _preview_in_thread(self, form, request, site, locality, health) -> None:
+    def _preview_in_thread(self, form, request, health) -> None:
         try:
-            placement = self.app.lease_desk.preview(request, health, site=site, locality=locality)
+            placement = self.app.lease_desk.preview(request, health)
         except (LeaseError, StoreError) as exc:
             self.post_message(LeaseRefused(str(exc), "preview"))
             return
         self.post_message(LeasePreviewed(placement, form))
 
     @work(thread=True, exclusive=True, group="allocate", exit_on_error=False)
-    def _allocate_in_thread(self, request, site, locality, health) -> None:
+    def _allocate_in_thread(self, request, health) -> None:
         try:
-            lease = self.app.lease_desk.allocate(request, health, site=site, locality=locality)
+            lease = self.app.lease_desk.allocate(request, health)
         except (LeaseError, StoreError) as exc:
             self.post_message(LeaseRefused(str(exc), "allocate"))
             return
@@ -178,7 +174,7 @@ class AllocateScreen(ModalScreen[Lease | None]):
         self.previewed, self.placement = message.form, placement
         text = Text()
         text.append(f" {len(placement.slots)} GPU(s): ", "bold")
-        text.append(slot_ranges(placement.slots), "bold #5fd75f")
+        text.append(format_slots(placement.slots), "bold #5fd75f")
         text.append(f"\n {placement.explanation}")
         for warning in placement.warnings:
             text.append(f"\n override: {warning}", "#ffd75f")

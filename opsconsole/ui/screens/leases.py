@@ -19,9 +19,10 @@ from textual.widgets import DataTable, Footer, Static
 
 from opsconsole.errors import LeaseError, StoreError
 from opsconsole.leases import Lease
+from opsconsole.leases.slotspec import format_slots
 from opsconsole.ui.guard import changes_state
 from opsconsole.ui.lease_board import LeaseFilter
-from opsconsole.ui.lease_text import DIM, lease_title, short_ts, slot_ranges
+from opsconsole.ui.lease_text import DIM, lease_title, short_ts
 from opsconsole.ui.messages import LeaseRefused, LeaseWritten
 from opsconsole.ui.screens.confirm import ConfirmScreen
 from opsconsole.ui.screens.extend import ExtendScreen
@@ -114,7 +115,7 @@ class LeasesScreen(Screen):
             text.append(f" · by {lease.created_by} {short_ts(lease.created_ts)}", DIM)
             if lease.note:
                 text.append(f" · {lease.note}", DIM)
-            text.append(f"\n {lease.placement}\n {slot_ranges(lease.slots)}")
+            text.append(f"\n {lease.placement}\n {format_slots(lease.slots)}")
         self.query_one("#lease-detail", Static).update(text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -8,8 +8,9 @@ from rich.text import Text
 from textual.widgets import Static
 
 from opsconsole.config import Host
+from opsconsole.leases.slotspec import format_indexes
 from opsconsole.ui.lease_board import LeaseBoard
-from opsconsole.ui.lease_text import DIM, STATE_STYLES, index_ranges, short_ts
+from opsconsole.ui.lease_text import DIM, STATE_STYLES, short_ts
 
 SHOWN = 3
 """Leases listed before "+N more" (the Leases screen has them all)."""
@@ -27,12 +28,12 @@ class HostLeases(Static):
         held = board.by_host.get(host.name, {})
         free = [i for i in range(host.expected_gpus) if i not in held]
         if free:
-            text.append(f"GPU {index_ranges(free)} free now", "#5fd75f")
+            text.append(f"GPU {format_indexes(free)} free now", "#5fd75f")
         else:
             text.append("no GPU free now", DIM)
         for lease in leases[:SHOWN]:
             state = lease.state(board.now_ts)
-            gpus = index_ranges(s.gpu_index for s in lease.slots if s.host == host.name)
+            gpus = format_indexes(s.gpu_index for s in lease.slots if s.host == host.name)
             text.append(f"\n       GPU {gpus} ")
             text.append(lease.tenant, f"bold {board.colour(lease.tenant)}")
             text.append(f" · lease {lease.id} · ")

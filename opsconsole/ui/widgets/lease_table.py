@@ -8,8 +8,9 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
 from opsconsole.leases import Lease
+from opsconsole.leases.slotspec import format_slots
 from opsconsole.ui.lease_board import LeaseBoard
-from opsconsole.ui.lease_text import DIM, STATE_STYLES, short_ts, slot_ranges
+from opsconsole.ui.lease_text import DIM, STATE_STYLES, short_ts
 
 COLUMNS = (
     ("id", "ID", 5),
@@ -40,7 +41,7 @@ def lease_row(lease: Lease, board: LeaseBoard) -> tuple[Text, ...]:
         Text(short_ts(lease.start_ts)),
         Text(short_ts(lease.end_ts)),
         Text(" ".join(flags), "#ffd75f" if lease.affected_by_drains else DIM),
-        Text(slot_ranges(lease.slots), DIM if state not in ("reserved", "active") else ""),
+        Text(format_slots(lease.slots), DIM if state not in ("reserved", "active") else ""),
     )
 
 
