@@ -8,6 +8,7 @@ allocates segments, never Style objects.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 from rich.segment import Segment
@@ -163,7 +164,7 @@ class FleetPainter:
         segments.append(Segment(_fit(host.rack, cols.rack), DIM))
         state_text, state_style = self._state(snap, now_ts)
         segments.append(Segment(_fit(state_text, cols.state), state_style))
-        segments += self._gpu_cells(cols, host, snap, metric)
+        segments += self._gpu_cells(cols, host, snap, metric, holders)
         fresh = snap is not None and snap.is_fresh
         style = PLAIN if fresh else DIM
         live = snap if fresh else _NOTHING_LIVE
@@ -195,8 +196,15 @@ class FleetPainter:
         return text, STATE_STYLES.get(status, PLAIN)
 
     def _gpu_cells(
-        self, cols: Columns, host: Host, snap: HostSnapshot | None, metric: Metric
+        self,
+        cols: Columns,
+        host: Host,
+        snap: HostSnapshot | None,
+        metric: Metric,
+        holders: dict[int, GpuTenant] | None = None,
     ) -> list[Segment]:
+        if metric.key == "tenant":
+            return self._tenant_cells(cols, host, holders)
         slots = cols.gpu_slots
         gpus = snap.gpus if snap is not None else ()
         health = snap.health if snap is not None else ()
@@ -218,6 +226,26 @@ class FleetPainter:
                 out += [Segment(" · ", DIM), GAP]
             else:
                 out.append(Segment("    "))
+        out.append(GAP)
+        return out
+
+    def _tenant_cells(
+        self, cols: Columns, host: Host, holders: dict[int, GpuTenant] | None
+    ) -> list[Segment]:
+        """Each GPU slot as its tenant's initials in the tenant's colour; free slots dim.
+        Slots, not readings: a lease holds (host, index) even while the GPU is lost."""
+        out: list[Segment] = []
+        for index in range(cols.gpu_slots):
+            if index >= host.expected_gpus:
+                out.append(Segment("    "))
+                continue
+            holder = holders.get(index) if holders else None
+            if holders is None:
+                out += [Segment(" ? ", DIM), GAP]
+            elif holder is None:
+                out += [Segment(" · ", DIM), GAP]
+            else:
+                out += [Segment(tenant_initials(holder.tenant), _tenant_cell(holder.colour)), GAP]
         out.append(GAP)
         return out
 
@@ -260,3 +288,16 @@ def tenant_segments(holders: dict[int, GpuTenant] | None, width: int) -> list[Se
 @functools.cache
 def _tenant_style(colour: str) -> Style:
     return Style(color=colour, bold=True)
+
+
+def tenant_initials(name: str) -> str:
+    """Three cells for a tenant name: "aurora-labs" -> " AL", "kestrel" -> "KES"."""
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", name) if w]
+    if len(words) >= 2:
+        return f" {words[0][0]}{words[1][0]}".upper()
+    return (name[:3] or "?").upper().rjust(3)
+
+
+@functools.cache
+def _tenant_cell(colour: str) -> Style:
+    return Style(color="#000000", bgcolor=colour, bold=True)

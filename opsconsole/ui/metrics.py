@@ -51,6 +51,8 @@ METRICS: dict[str, Metric] = {
     "power": Metric("power", "power", "W", 60, 700, HEAT_RAMP),
     "memory": Metric("memory", "memory used", "%", 0, 100, COOL_RAMP),
     "health": Metric("health", "health", "", 0, 1, HEAT_RAMP),
+    # Coloured by who holds the GPU now (the lease board), not by a reading.
+    "tenant": Metric("tenant", "tenant", "", 0, 1, COOL_RAMP),
 }
 METRIC_ORDER = tuple(METRICS)
 

@@ -338,6 +338,17 @@ class TestViews:
             assert "GPU 0-3 aurora-labs · lease 1 · active until 06-22 15:06Z" in text
             assert "GPU 4-7 free now" in text
 
+    async def test_fleet_cells_coloured_by_tenant(self, lease_app, lease_store, fleet):
+        book(lease_store, fleet, "aurora-labs", 4)
+        app = lease_app
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.lease_board is not None)
+            await pilot.press("6")
+            await wait_until(pilot, lambda: "metric tenant" in screen_text(app))
+            line = next(t for t in screen_text(app).splitlines() if "sg1-r01-n01 " in t)
+            assert line.count(" AL") == 4  # GPUs 0-3 held by aurora-labs, in its colour
+            assert line.count(" · ") == 4  # GPUs 4-7 free
+
     async def test_the_palette_opens_leases(self, lease_app):
         app = lease_app
         async with app.run_test(size=SIZE) as pilot:

@@ -37,6 +37,7 @@ class FleetScreen(Screen):
         Binding("3", "metric('power')", "colour by power", show=False),
         Binding("4", "metric('memory')", "colour by memory used", show=False),
         Binding("5", "metric('health')", "colour by health", show=False),
+        Binding("6", "metric('tenant')", "colour by tenant (who holds each GPU)", show=False),
         Binding("s", "next_sort", "Sort"),
         Binding("S", "reverse_sort", "Reverse sort", show=False),
         Binding("r", "reconnect", "Reconnect"),
