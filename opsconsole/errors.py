@@ -23,3 +23,7 @@ class SimError(OpsconsoleError):
 
 class LeaseError(OpsconsoleError):
     """A tenant, lease, drain or audit request cannot be honoured; nothing was written."""
+
+
+class AlertError(OpsconsoleError):
+    """An alert, acknowledgement or silence request cannot be honoured; nothing was written."""

@@ -296,3 +296,74 @@ def m0003_leases(db: sqlite_utils.Database) -> None:
         INSERT INTO audit_head (one, id, hash) VALUES (1, 0, '{"0" * 64}')
         """,
     )
+
+
+@migration
+def m0004_alerts(db: sqlite_utils.Database) -> None:
+    """Alerts keyed by fingerprint, every state transition, and silences.
+
+    One row per fingerprint for its whole life: a condition that returns after being
+    resolved re-opens its row (`fire_count` goes up), so the history of one GPU's
+    overheating stays in one place. `notified_ts` is the time the current firing was
+    handed out for notification, written in the same transaction that decides it, so a
+    restart or a second console never notifies the same firing twice. Silences carry
+    their own CHECK on the window; "at least one matcher" is checked in Python with a
+    message for the operator.
+    """
+    _run(
+        db,
+        """
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            fingerprint TEXT NOT NULL UNIQUE,
+            rule TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            from_readings INTEGER NOT NULL DEFAULT 1,
+            keep_firing_for_s REAL NOT NULL DEFAULT 0,
+            state TEXT NOT NULL,
+            first_fired_ts REAL NOT NULL,
+            fired_ts REAL NOT NULL,
+            last_seen_ts REAL NOT NULL,
+            fire_count INTEGER NOT NULL DEFAULT 1,
+            notified_ts REAL,
+            silenced_by INTEGER,
+            acked_ts REAL,
+            acked_by TEXT,
+            ack_comment TEXT,
+            ack_expires_ts REAL,
+            resolved_ts REAL,
+            resolved_by TEXT,
+            resolve_comment TEXT
+        );
+        CREATE INDEX alerts_state ON alerts(state, fired_ts);
+        CREATE TABLE alert_history (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id),
+            ts REAL NOT NULL,
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            operator TEXT,
+            comment TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX alert_history_alert ON alert_history(alert_id, ts);
+        CREATE TABLE silences (
+            id INTEGER PRIMARY KEY,
+            site TEXT,
+            rack TEXT,
+            host TEXT,
+            gpu TEXT,
+            rule TEXT,
+            tenant TEXT,
+            start_ts REAL NOT NULL,
+            end_ts REAL NOT NULL,
+            created_ts REAL NOT NULL,
+            created_by TEXT NOT NULL,
+            comment TEXT NOT NULL DEFAULT '',
+            CHECK (end_ts > start_ts)
+        );
+        CREATE INDEX silences_end ON silences(end_ts);
+        """,
+    )

@@ -1,0 +1,39 @@
+"""Alerts: XID catalogue, built-in rules over the live state, and the alert lifecycle in
+the store. See ARCHITECTURE.md, "Alerts"."""
+
+from opsconsole.alerts.conditions import Condition, PendingTracker
+from opsconsole.alerts.rules import BUILTIN_RULES, AlertSettings, Rule, evaluate
+from opsconsole.alerts.silences import Silence, create_silence, expire_silence
+from opsconsole.alerts.store import (
+    Alert,
+    acknowledge,
+    active_conditions,
+    alert_history,
+    apply_conditions,
+    get_alert,
+    list_alerts,
+    resolve,
+)
+from opsconsole.alerts.xid_catalogue import XidInfo, xid_info
+
+__all__ = [
+    "BUILTIN_RULES",
+    "Alert",
+    "AlertSettings",
+    "Condition",
+    "PendingTracker",
+    "Rule",
+    "Silence",
+    "XidInfo",
+    "acknowledge",
+    "active_conditions",
+    "alert_history",
+    "apply_conditions",
+    "create_silence",
+    "evaluate",
+    "expire_silence",
+    "get_alert",
+    "list_alerts",
+    "resolve",
+    "xid_info",
+]
