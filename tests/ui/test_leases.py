@@ -344,10 +344,15 @@ class TestViews:
         async with app.run_test(size=SIZE) as pilot:
             await wait_until(pilot, lambda: app.lease_board is not None)
             await pilot.press("6")
-            await wait_until(pilot, lambda: "metric tenant" in screen_text(app))
-            line = next(t for t in screen_text(app).splitlines() if "sg1-r01-n01 " in t)
-            assert line.count(" AL") == 4  # GPUs 0-3 held by aurora-labs, in its colour
-            assert line.count(" · ") == 4  # GPUs 4-7 free
+
+            def host_line() -> str:
+                lines = screen_text(app).splitlines()
+                return next((t for t in lines if "sg1-r01-n01 " in t), "")
+
+            await wait_until(pilot, lambda: " AL" in host_line())
+            assert "metric tenant" in screen_text(app)
+            assert host_line().count(" AL") == 4  # GPUs 0-3 held by aurora-labs
+            assert host_line().count(" · ") == 4  # GPUs 4-7 free
 
     async def test_the_palette_opens_leases(self, lease_app):
         app = lease_app
