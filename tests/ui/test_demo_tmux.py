@@ -58,13 +58,12 @@ def simulators_under(directory: Path) -> list[int]:
     return found
 
 
-@pytest.mark.timeout(240)
-def test_demo_shows_the_fleet_then_a_host_and_cleans_up(tmp_path):
+def start_demo(env_prefix: str, arguments: str) -> tuple[str, Pane]:
+    """`opsconsole demo ARGUMENTS` in a new 140x40 tmux session; its exit status is
+    printed as DEMO-EXITED and the pane stays open to be read."""
     session = f"opsconsole-test-{uuid.uuid4().hex[:8]}"
-    workdir = tmp_path / "tmp"
-    workdir.mkdir()
     command = (
-        f"cd {REPO} && TMPDIR={workdir} {sys.executable} -m opsconsole demo --hosts 16;"
+        f"cd {REPO} && {env_prefix} {sys.executable} -m opsconsole demo {arguments};"
         " echo DEMO-EXITED $?; sleep 600"
     )
     env = {**os.environ, "TERM": "xterm-256color"}
@@ -72,7 +71,14 @@ def test_demo_shows_the_fleet_then_a_host_and_cleans_up(tmp_path):
         ["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "40", command],
         check=True, env=env,
     )  # fmt: skip
-    pane = Pane(session)
+    return session, Pane(session)
+
+
+@pytest.mark.timeout(240)
+def test_demo_shows_the_fleet_then_a_host_and_cleans_up(tmp_path):
+    workdir = tmp_path / "tmp"
+    workdir.mkdir()
+    session, pane = start_demo(f"TMPDIR={workdir}", "--hosts 16")
     try:
         pane.wait_for("16 fresh", "sg1-r01-n16", "■ SG1")
         assert len(simulators_under(workdir)) == 1  # the simulator runs as a subprocess
@@ -101,18 +107,8 @@ def test_demo_shows_the_fleet_then_a_host_and_cleans_up(tmp_path):
 def test_demo_with_dir_shares_its_store_with_the_cli(tmp_path):
     """`demo --dir` keeps the fleet's config and store, so `lease list` and `usage --json`
     pointed at that config see the demo's leases while it runs, and after it exits."""
-    session = f"opsconsole-test-{uuid.uuid4().hex[:8]}"
     demo_dir = tmp_path / "demo"
-    command = (
-        f"cd {REPO} && {sys.executable} -m opsconsole demo --hosts 16 --dir {demo_dir};"
-        " echo DEMO-EXITED $?; sleep 600"
-    )
-    env = {**os.environ, "TERM": "xterm-256color"}
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "40", command],
-        check=True, env=env,
-    )  # fmt: skip
-    pane = Pane(session)
+    session, pane = start_demo("", f"--hosts 16 --dir {demo_dir}")
     config = demo_dir / "fleet" / "config.toml"
 
     def cli(*args: str):
