@@ -26,6 +26,7 @@ COMMANDS = {
     "undrain": "opsconsole.cli.drain",
     "usage": "opsconsole.cli.usage",
     "audit": "opsconsole.cli.audit",
+    "alerts": "opsconsole.cli.alerts",
 }
 
 

@@ -1,0 +1,215 @@
+"""The alerts commands as an operator runs them (a real subprocess on a real SQLite
+file): results as text or JSON, and every refusal one line on stderr, exit 1, no
+traceback, nothing written."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from opsconsole.alerts import Condition, apply_conditions, resolve
+from opsconsole.store import open_store
+
+CONFIG = """
+operator = "{operator}"
+[store]
+path = "ops.db"
+[[sites]]
+name = "SG1"
+[[racks]]
+names = "sg1-r01"
+site = "SG1"
+leaf = "leaf-01"
+[host_classes.h200]
+gpus = 8
+gpu_model = "H200"
+[[hosts]]
+names = "sg1-r01-n[01-03]"
+rack = "sg1-r01"
+class = "h200"
+"""
+
+N1, N2, N3 = "sg1-r01-n01", "sg1-r01-n02", "sg1-r01-n03"
+
+
+def labels(host: str) -> dict[str, str]:
+    return {"site": "SG1", "rack": "sg1-r01", "host": host, "gpu": "0"}
+
+
+HOT = Condition("gpu_temp_high", "warning", "condition", labels(N1), f"{N1} GPU 0: hot")
+XID = Condition("xid_hardware", "critical", "event", labels(N2) | {"event": "79@1"}, "XID 79")
+OLD = Condition("xid_hardware", "critical", "event", labels(N3) | {"event": "48@1"}, "XID 48")
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory) -> Path:
+    """Alert 1: firing on n01; alert 2: firing XID on n02; alert 3: resolved on n03.
+    Seeded once through the API; each test gets a copy of the file."""
+    path = tmp_path_factory.mktemp("seed") / "ops.db"
+    db = open_store(path)
+    now = time.time() - 60
+    apply_conditions(db, [HOT, XID, OLD], now)
+    resolve(db, 3, "carol", "replaced the GPU", now_ts=now + 1)
+    db.close()
+    return path
+
+
+@pytest.fixture
+def cli(tmp_path: Path, seeded: Path):
+    shutil.copy(seeded, tmp_path / "ops.db")
+    for name in ("alice", "bob"):
+        (tmp_path / f"{name}.toml").write_text(CONFIG.format(operator=name))
+    env = {**os.environ, "OPSCONSOLE_CONFIG": str(tmp_path / "alice.toml")}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "opsconsole", "alerts", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            cwd=tmp_path,
+        )
+
+    run.db_path = tmp_path / "ops.db"  # type: ignore[attr-defined]
+    run.bob = str(tmp_path / "bob.toml")  # type: ignore[attr-defined]
+    return run
+
+
+def dump(path: Path) -> list[tuple]:
+    """Every row of the alert and silence tables, to show a refusal wrote nothing."""
+    with sqlite3.connect(path) as conn:
+        return [
+            row
+            for t in ("alerts", "alert_history", "silences")
+            for row in conn.execute(f"SELECT * FROM {t} ORDER BY rowid")
+        ]
+
+
+def ok_json(result: subprocess.CompletedProcess):
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def refused(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_list_json_fields_and_filters(cli):
+    alerts = ok_json(cli("list", "--json"))
+    assert sorted(a["id"] for a in alerts) == [1, 2]
+    one = next(a for a in alerts if a["id"] == 1)
+    assert one["rule"] == "gpu_temp_high"
+    assert one["state"] == "firing"
+    assert one["severity"] == "warning"
+    assert one["labels"] == labels(N1)
+    assert one["summary"] == f"{N1} GPU 0: hot"
+    assert one["acked_by"] is None and one["resolved_ts"] is None
+
+    assert [a["id"] for a in ok_json(cli("list", "--state", "resolved", "--json"))] == [3]
+    assert sorted(a["id"] for a in ok_json(cli("list", "--state", "all", "--json"))) == [1, 2, 3]
+    assert [a["id"] for a in ok_json(cli("list", "--host", N2, "--json"))] == [2]
+    text = cli("list")
+    assert text.returncode == 0 and "gpu_temp_high" in text.stdout and N1 in text.stdout
+
+
+def test_show_includes_history(cli):
+    shown = ok_json(cli("show", "3", "--json"))
+    assert shown["state"] == "resolved"
+    assert (shown["resolved_by"], shown["resolve_comment"]) == ("carol", "replaced the GPU")
+    steps = [(h["from_state"], h["to_state"], h["operator"]) for h in shown["history"]]
+    assert steps == [(None, "firing", None), ("firing", "resolved", "carol")]
+    text = cli("show", "3")
+    assert text.returncode == 0 and "replaced the GPU" in text.stdout
+
+
+def test_ack_then_list_shows_owner_and_comment(cli):
+    acked = ok_json(cli("ack", "1", "--comment", "looking at fans", "--timeout", "2h", "--json"))
+    assert (acked["state"], acked["acked_by"]) == ("acknowledged", "alice")
+    assert acked["ack_expires_ts"] == pytest.approx(acked["acked_ts"] + 7200)
+    (listed,) = [a for a in ok_json(cli("list", "--json")) if a["id"] == 1]
+    assert (listed["acked_by"], listed["ack_comment"]) == ("alice", "looking at fans")
+    text = cli("list", "--state", "acknowledged")
+    assert "alice" in text.stdout and "looking at fans" in text.stdout
+
+
+def test_ack_refusals_are_one_line_and_write_nothing(cli):
+    before = dump(cli.db_path)
+    refused(cli("ack", "99", "--comment", "x"), "no alert 99")
+    refused(cli("ack", "3", "--comment", "x"), "already resolved")
+    refused(cli("resolve", "3", "--comment", "x"), "already resolved")
+    refused(cli("ack", "1", "--comment", "x", "--timeout", "soon"), "not a duration")
+    refused(cli("show", "99"), "no alert 99")
+    assert dump(cli.db_path) == before
+
+
+def test_second_operator_is_told_who_acknowledged(cli):
+    ok_json(cli("ack", "2", "--comment", "RMA opened", "--json"))
+    before = dump(cli.db_path)
+    refused(cli("ack", "2", "--comment", "mine", "--config", cli.bob), "alice", "RMA opened")
+    assert dump(cli.db_path) == before
+
+
+def test_resolve(cli):
+    done = ok_json(cli("resolve", "2", "--comment", "reseated", "--config", cli.bob, "--json"))
+    assert (done["state"], done["resolved_by"], done["resolve_comment"]) == (
+        "resolved",
+        "bob",
+        "reseated",
+    )
+
+
+def test_bad_silences_are_refused(cli):
+    before = dump(cli.db_path)
+    refused(cli("silence", "--end", "+1h", "--comment", "x"), "at least one matcher")
+    refused(
+        cli("silence", "--match", f"host={N1}", "--start", "+2h", "--end", "+1h", "--comment", "x"),
+        "end after it starts",
+    )
+    refused(cli("silence", "--match", f"host={N1}", "--end", "now", "--comment", "x"))
+    refused(cli("silence", "--match", "colour=red", "--end", "+1h", "--comment", "x"), "colour")
+    refused(cli("silence", "--match", "host", "--end", "+1h", "--comment", "x"), "KEY=VALUE")
+    refused(cli("unsilence", "42"), "no silence 42")
+    assert dump(cli.db_path) == before
+
+
+def test_silence_list_and_unsilence(cli):
+    made = ok_json(
+        cli(
+            "silence",
+            "--match",
+            f"host={N1}",
+            "rule=gpu_temp_high",
+            "--end",
+            "+1h",
+            "--comment",
+            "fan swap",
+            "--json",
+        )
+    )
+    assert made["matchers"] == {"host": N1, "rule": "gpu_temp_high"}
+    (listed,) = ok_json(cli("silences", "--json"))
+    assert (listed["id"], listed["matchers"], listed["created_by"]) == (
+        made["id"],
+        made["matchers"],
+        "alice",
+    )
+    assert listed["comment"] == "fan swap" and listed["active"] is True
+    assert "fan swap" in cli("silences").stdout
+
+    assert cli("unsilence", str(made["id"])).returncode == 0
+    assert ok_json(cli("silences", "--json")) == []
+    refused(cli("unsilence", str(made["id"])), "already ended")
