@@ -15,7 +15,7 @@ from typing import Protocol
 
 from opsconsole.alerts.conditions import Condition, PendingTracker
 from opsconsole.alerts.xid_catalogue import xid_info
-from opsconsole.collect.ssh import HOST_KEY_CHANGED
+from opsconsole.collect.reasons import HOST_KEY_CHANGED
 from opsconsole.collect.state import HostState
 
 # NVML clock event reason bits (nvmlClocksEventReason*).

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from opsconsole.collect.ingest_writer import IngestWriter
-from opsconsole.collect.ssh import HOST_KEY_CHANGED
+from opsconsole.collect.reasons import HOST_KEY_CHANGED
 from opsconsole.collect.state import Change, HostState
 
 

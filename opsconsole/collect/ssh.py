@@ -21,23 +21,22 @@ from pathlib import Path
 
 import asyncssh
 
+from opsconsole.collect.reasons import (  # noqa: F401 - re-exported for callers
+    AGENT_ERROR,
+    AUTH_REFUSED,
+    CONNECTION_LOST,
+    HOST_KEY_CHANGED,
+    HOST_KEY_UNKNOWN,
+    PROTOCOL_ERROR,
+    REFUSED,
+    SECURITY_REASONS,
+    TIMEOUT,
+    UNREACHABLE,
+)
 from opsconsole.config import Host, SshSettings
 from opsconsole.errors import CollectError
 
 log = logging.getLogger("opsconsole.collect")
-
-HOST_KEY_CHANGED = "host key changed"
-HOST_KEY_UNKNOWN = "host key unknown"
-AUTH_REFUSED = "auth refused"
-TIMEOUT = "timeout"
-REFUSED = "refused"
-UNREACHABLE = "unreachable"
-CONNECTION_LOST = "connection lost"
-AGENT_ERROR = "agent error"
-PROTOCOL_ERROR = "protocol error"
-
-SECURITY_REASONS = frozenset({HOST_KEY_CHANGED, HOST_KEY_UNKNOWN, AUTH_REFUSED})
-"""Failures that retrying cannot fix and that lock-out tools punish: retried slowly."""
 
 _UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENONET}
 

@@ -10,7 +10,7 @@ import pytest
 from opsconsole.alerts.conditions import PendingTracker
 from opsconsole.alerts.rules import AlertSettings, evaluate
 from opsconsole.collect.protocol import IbPort
-from opsconsole.collect.ssh import HOST_KEY_CHANGED
+from opsconsole.collect.reasons import HOST_KEY_CHANGED
 from tests.alerts.fleet import HOST, T0, feed, fleet_state, gpu, healthy, xid
 
 # durations off, so one evaluation shows what a rule sees

@@ -6,7 +6,7 @@ import msgspec
 
 from opsconsole.collect.host_events import HostEventRecorder
 from opsconsole.collect.protocol import decode_line
-from opsconsole.collect.ssh import HOST_KEY_CHANGED
+from opsconsole.collect.reasons import HOST_KEY_CHANGED
 from opsconsole.collect.state import FleetState
 from tests.collect.conftest import sample_dict
 from tests.collect.test_state import make_host
