@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,22 +9,9 @@ import sqlite_utils
 
 from opsconsole.config import Fleet
 from opsconsole.leases import create_tenant
-from opsconsole.store import open_store
 from tests.leases.fleet import NOW, make_fleet
 
 OPERATOR = "test-operator"
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / "opsconsole.db"
-
-
-@pytest.fixture
-def db(store_path: Path) -> Iterator[sqlite_utils.Database]:
-    db = open_store(store_path)
-    yield db
-    db.close()
 
 
 @pytest.fixture

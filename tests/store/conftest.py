@@ -3,27 +3,14 @@ and builders for protocol messages."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlite_utils
 
 from opsconsole.config import Fleet, fleet_from_dict
-from opsconsole.store import TelemetryIngest, open_store
+from opsconsole.store import TelemetryIngest
 from tests.store.messages import FLEET
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / "opsconsole.db"
-
-
-@pytest.fixture
-def db(store_path: Path) -> Iterator[sqlite_utils.Database]:
-    db = open_store(store_path)
-    yield db
-    db.close()
 
 
 @pytest.fixture

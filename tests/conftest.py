@@ -1,0 +1,23 @@
+"""Fixtures shared by the store, leases and alerts tests: a real SQLite file per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from opsconsole.store import open_store
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    return tmp_path / "opsconsole.db"
+
+
+@pytest.fixture
+def db(store_path: Path) -> Iterator[sqlite_utils.Database]:
+    db = open_store(store_path)
+    yield db
+    db.close()
