@@ -19,6 +19,8 @@ from typing import Literal
 import hostlist
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from opsconsole.config_sections.alerts import AlertsConfig
+from opsconsole.config_sections.capacity import CapacityConfig
 from opsconsole.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "opsconsole.toml"
@@ -117,6 +119,8 @@ class Config(Section):
     racks: list[RackConfig] = []
     host_classes: dict[str, HostClass] = {}
     hosts: list[HostGroup] = []
+    alerts: AlertsConfig = AlertsConfig()
+    capacity: CapacityConfig = CapacityConfig()
 
 
 @dataclass(frozen=True, slots=True)
