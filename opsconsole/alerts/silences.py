@@ -4,7 +4,11 @@ tenant over a window of time.
 Why silences only hold back notification: the alert is still recorded, shown and kept in
 history, so a silenced fault is never an invisible one. Matchers are exact label values
 (no regexes): a console operator types a host name, and an exact match cannot silence
-more than was meant.
+more than was meant. The one list-valued label is `tenant` (a GPU shared by two tenants'
+leases carries `acme,globex`): a tenant matcher matches any one of its names.
+
+Ended silences stay in the table (what was silenced when stays answerable) until
+`opsconsole.alerts.retention.prune_alerts` removes those ended long enough ago.
 """
 
 from __future__ import annotations
@@ -28,13 +32,29 @@ class Silence:
     end_ts: float
     created_by: str
     comment: str
+    created_ts: float
 
     def matches(self, rule: str, labels: dict[str, str]) -> bool:
+        """Every matcher equals its label; `tenant` equals any one of the label's names."""
         values = labels | {"rule": rule}
-        return all(values.get(key) == want for key, want in self.matchers.items())
+        return all(
+            want in label_names(values.get(key)) if key == "tenant" else values.get(key) == want
+            for key, want in self.matchers.items()
+        )
 
     def active_at(self, ts: float) -> bool:
         return self.start_ts <= ts < self.end_ts
+
+    def state_at(self, ts: float) -> str:
+        """The operator's word for it at `ts`: in force, scheduled or ended."""
+        if ts >= self.end_ts:
+            return "ended"
+        return "in force" if ts >= self.start_ts else "scheduled"
+
+
+def label_names(value: str | None) -> list[str]:
+    """The names in a list-valued label (`tenant="acme,globex"`); [] when absent."""
+    return [name.strip() for name in (value or "").split(",") if name.strip()]
 
 
 def create_silence(
@@ -85,21 +105,38 @@ def expire_silence(db: sqlite_utils.Database, silence_id: int, *, now_ts: float)
         tx.execute("UPDATE silences SET end_ts = ? WHERE id = ?", (end_ts, silence_id))
 
 
+_SELECT = (
+    f"SELECT id, {', '.join(MATCHERS)}, start_ts, end_ts, created_by, comment, created_ts"
+    " FROM silences"
+)
+
+
+def _silence(row: tuple) -> Silence:
+    matchers = {k: v for k, v in zip(MATCHERS, row[1:7], strict=True) if v is not None}
+    return Silence(row[0], matchers, row[7], row[8], row[9], row[10], row[11])
+
+
 def active_silences(
     conn: sqlite3.Connection | sqlite_utils.Database, now_ts: float
 ) -> list[Silence]:
     """Silences in force at `now_ts` (readable inside an open transaction)."""
     conn = conn.conn if isinstance(conn, sqlite_utils.Database) else conn
     rows = conn.execute(
-        f"SELECT id, {', '.join(MATCHERS)}, start_ts, end_ts, created_by, comment FROM silences"
-        " WHERE end_ts > ? AND start_ts <= ? ORDER BY id",
-        (now_ts, now_ts),
+        f"{_SELECT} WHERE end_ts > ? AND start_ts <= ? ORDER BY id", (now_ts, now_ts)
     )
-    out = []
-    for row in rows:
-        matchers = {k: v for k, v in zip(MATCHERS, row[1:7], strict=True) if v is not None}
-        out.append(Silence(row[0], matchers, row[7], row[8], row[9], row[10]))
-    return out
+    return [_silence(row) for row in rows]
+
+
+def list_silences(
+    db: sqlite_utils.Database, *, now_ts: float, include_expired: bool = False
+) -> list[Silence]:
+    """Silences in force or scheduled at `now_ts`, earliest start first; with
+    `include_expired` also the ended ones retention has not removed yet, so an operator
+    can answer "why was nobody paged last night"."""
+    where = "" if include_expired else "WHERE end_ts > ?"
+    params = () if include_expired else (now_ts,)
+    rows = db.conn.execute(f"{_SELECT} {where} ORDER BY start_ts, id", params)
+    return [_silence(row) for row in rows]
 
 
 def silenced_by(silences: list[Silence], rule: str, labels: dict[str, str]) -> int | None:

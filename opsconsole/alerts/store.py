@@ -265,6 +265,29 @@ def resolve(
     return get_alert(db, alert_id)
 
 
+def unack(
+    db: sqlite_utils.Database, alert_id: int, operator: str, comment: str, *, now_ts: float
+) -> Alert:
+    """Withdraw an acknowledgement (the owner is off shift, it was the wrong alert): the
+    alert is firing and unowned again, and the history says who withdrew it and why.
+
+    `notified_ts` and `silenced_by` are left as they are: this firing was already handed
+    out, so `apply_conditions` does not notify it again. (A firing never notified because
+    a silence held it back is notified once that silence ends, as any silenced firing is.)
+    """
+    with write_transaction(db, f"withdrawing the acknowledgement of alert {alert_id}") as tx:
+        alert = _locked(tx, alert_id)
+        if alert.state != ACKNOWLEDGED:
+            raise AlertError(f"alert {alert_id} is not acknowledged (it is {alert.state})")
+        tx.execute(
+            "UPDATE alerts SET state = ?, acked_ts = NULL, acked_by = NULL, ack_comment = NULL,"
+            " ack_expires_ts = NULL WHERE id = ?",
+            (FIRING, alert_id),
+        )
+        _transition(tx, alert_id, now_ts, ACKNOWLEDGED, FIRING, operator, comment)
+    return get_alert(db, alert_id)
+
+
 def _locked(tx: sqlite3.Connection, alert_id: int) -> Alert:
     row = tx.execute(f"SELECT {_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
     if row is None:

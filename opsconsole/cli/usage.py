@@ -1,5 +1,6 @@
-"""`opsconsole usage`: leased GPU-hours, utilisation and unhealthy time per tenant for a
-period, as a table, CSV (`--csv`) or JSON (`--json`), optionally to a file."""
+"""`opsconsole usage`: leased GPU-hours, utilisation, unhealthy time and time under a
+critical alert per tenant for a period, as a table, CSV (`--csv`) or JSON (`--json`),
+optionally to a file."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from opsconsole.cli.lease_common import add_common, open_context, table
 from opsconsole.errors import LeaseError
-from opsconsole.leases import get_tenant, tenant_usage, usage_csv, usage_json
+from opsconsole.leases import TenantUsage, get_tenant, tenant_usage, usage_csv, usage_json
 from opsconsole.leases.times import format_ts
 
 
@@ -23,7 +24,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+HEADERS = (
+    "TENANT",
+    "LEASES",
+    "GPU-HOURS",
+    "UTIL %",
+    "UNHEALTHY GPU-H",
+    "UNREPORTED GPU-H",
+    "CRIT-ALERT GPU-H",
+)
+
+
 def run(args: argparse.Namespace) -> int:
+    """Validate the period and tenant before reading, so a typo is an error, not zeros."""
     if args.csv and args.json:
         raise LeaseError("choose one of --csv and --json")
     ctx = open_context(args)
@@ -38,24 +51,34 @@ def run(args: argparse.Namespace) -> int:
     elif args.csv:
         text = usage_csv(rows).rstrip("\n")
     else:
-        cells = [
-            [
-                r.tenant,
-                r.leases,
-                f"{r.gpu_hours:.1f}",
-                "-" if r.util_pct_avg is None else f"{r.util_pct_avg:.1f}",
-                f"{r.unhealthy_gpu_hours:.1f}",
-                f"{r.unreported_gpu_hours:.1f}",
-            ]
-            for r in rows
-        ]
-        headers = ["TENANT", "LEASES", "GPU-HOURS", "UTIL %", "UNHEALTHY GPU-H", "UNREPORTED GPU-H"]
-        text = f"usage {format_ts(since_ts)} → {format_ts(until_ts)}\n" + table(headers, cells)
-    if args.output:
-        try:
-            Path(args.output).write_text(text + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise LeaseError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-    else:
-        print(text)
+        text = f"usage {format_ts(since_ts)} → {format_ts(until_ts)}\n" + _table(rows)
+    _write(args.output, text)
     return 0
+
+
+def _table(rows: list[TenantUsage]) -> str:
+    """One line per tenant, hours to one decimal; "-" for utilisation never read."""
+    cells = [
+        [
+            r.tenant,
+            r.leases,
+            f"{r.gpu_hours:.1f}",
+            "-" if r.util_pct_avg is None else f"{r.util_pct_avg:.1f}",
+            f"{r.unhealthy_gpu_hours:.1f}",
+            f"{r.unreported_gpu_hours:.1f}",
+            f"{r.alert_affected_gpu_hours:.1f}",
+        ]
+        for r in rows
+    ]
+    return table(list(HEADERS), cells)
+
+
+def _write(output: str | None, text: str) -> None:
+    """To the file asked for (a billing export), else to stdout."""
+    if not output:
+        print(text)
+        return
+    try:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise LeaseError(f"cannot write {output}: {exc.strerror or exc}") from None

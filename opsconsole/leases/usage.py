@@ -1,7 +1,7 @@
 """Accounting per tenant and period: what was leased, how hard it was used, and how long
-the leased GPUs were unhealthy or not reporting.
+the leased GPUs were unhealthy, under a critical alert, or not reporting.
 
-Method (also in notes/leases.md):
+Method (also in ARCHITECTURE.md, "Usage accounting"):
   * leased GPU-hours: each booked slot's window clipped to [since, min(until, now)):
     hours not yet lived are not billed, and a released lease counts to its release;
   * utilisation: the `gpu_minute` rows of the leased slots whose minute starts inside the
@@ -13,6 +13,19 @@ Method (also in notes/leases.md):
   * unreported GPU-hours (rollups): leased GPU-minutes with no utilisation reading stored.
     It includes the unhealthy time, and time the console itself was not collecting, so
     it is an upper bound; the two are reported side by side, never added.
+  * alert-affected GPU-hours (alerts): leased time during which a *critical* alert was
+    open (firing or acknowledged) on the slot. Open spans come from `alert_history`: an
+    alert opens at a transition into firing or acknowledged and closes at one into
+    resolved; one still open counts up to now. An alert labelled host and gpu covers that
+    GPU; one with a host but no gpu (host down, IB port, host key) covers every GPU of
+    the host; alerts without a host (a rack's power) cover no slot. Spans are merged per
+    slot before they are clipped to the lease windows and the period, so two alerts open
+    at once on one GPU count its hour once. Severity is the alert's current one. This is
+    what a tenant can dispute ("our GPU was broken and you knew"), so it counts alerts,
+    which operators see and resolve, rather than raw events; it overlaps the unhealthy
+    hours and is reported beside them, never added. Alerts removed by alert retention
+    (resolved longer ago than `resolved_keep_days`) no longer count, so report a period
+    before then.
 """
 
 from __future__ import annotations
@@ -43,6 +56,8 @@ class TenantUsage:
     """None when no reading was stored for the leased GPUs in the period."""
     unhealthy_gpu_hours: float
     unreported_gpu_hours: float
+    alert_affected_gpu_hours: float
+    """Leased GPU-hours under an open critical alert (see the module docstring)."""
 
 
 def tenant_usage(
@@ -73,13 +88,16 @@ def tenant_usage(
             {"s": since_ts, "e": end, "t": tenant},
         ).fetchall()
         readings = _readings(conn, windows)
-        bad = _bad_intervals(conn, {(w[2], w[3]) for w in windows}, end)
+        slots = {(w[2], w[3]) for w in windows}
+        bad = _bad_intervals(conn, slots, end)
+        alerted = _alert_intervals(conn, slots, since_ts, end)
     per: dict[str, dict] = {n: defaultdict(float, leases=set()) for n in names}
     for name, lease_id, host, index, start, stop in windows:
         acc = per.setdefault(name, defaultdict(float, leases=set()))
         acc["leases"].add(lease_id)
         acc["seconds"] += stop - start
         acc["unhealthy"] += _overlap(bad.get((host, index), ()), start, stop)
+        acc["alerted"] += _overlap(alerted.get((host, index), ()), start, stop)
         weighted, n, minutes_read = readings.get((lease_id, host, index), (0.0, 0, 0))
         minutes = math.ceil(stop / 60) - math.ceil(start / 60)  # minute starts in the window
         acc["unreported"] += max(0, minutes - minutes_read)
@@ -95,6 +113,7 @@ def tenant_usage(
             util_pct_avg=round(acc["util_sum"] / acc["util_n"], 2) if acc["util_n"] else None,
             unhealthy_gpu_hours=round(acc["unhealthy"] / HOUR_S, 4),
             unreported_gpu_hours=round(acc["unreported"] * 60 / HOUR_S, 4),
+            alert_affected_gpu_hours=round(acc["alerted"] / HOUR_S, 4),
         )
         for name, acc in sorted(per.items())
     ]
@@ -157,16 +176,70 @@ def _bad_intervals(conn, slots: set[tuple[str, int]], until_ts: float) -> dict:
                 span[1] = min(span[1], back)
     out = {}
     for host, index in slots:
-        spans = sorted([*host_down.get(host, []), *lost.get((host, index), [])])
-        merged: list[list[float]] = []
-        for start, stop in spans:
-            if merged and start <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], stop)
-            else:
-                merged.append([start, stop])
+        merged = _merge([*host_down.get(host, []), *lost.get((host, index), [])])
         if merged:
             out[(host, index)] = merged
     return out
+
+
+def _merge(spans: list[list[float]]) -> list[list[float]]:
+    """Overlapping or touching [start, end) spans joined, so no second is counted twice."""
+    merged: list[list[float]] = []
+    for start, stop in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], stop)
+        else:
+            merged.append([start, stop])
+    return merged
+
+
+_CRITICAL_TRANSITIONS = (
+    "SELECT a.id, json_extract(a.labels, '$.host'), json_extract(a.labels, '$.gpu'), h.ts,"
+    " h.to_state FROM alerts a JOIN alert_history h ON h.alert_id = a.id"
+    " WHERE a.severity = 'critical' AND json_extract(a.labels, '$.host') IN ({marks})"
+    " AND (a.state != 'resolved' OR a.resolved_ts > ?) AND h.ts < ? ORDER BY a.id, h.id"
+)
+
+
+def _alert_intervals(conn, slots: set[tuple[str, int]], since_ts: float, until_ts: float) -> dict:
+    """(host, gpu) → merged [start, end) spans under an open critical alert (see module).
+    An alert last resolved before `since_ts` cannot overlap the period and is not read."""
+    by_host: dict[str, list[int]] = defaultdict(list)
+    for host, index in slots:
+        by_host[host].append(index)
+    if not by_host:
+        return {}
+    marks = ", ".join("?" for _ in by_host)
+    rows = conn.execute(_CRITICAL_TRANSITIONS.format(marks=marks), [*by_host, since_ts, until_ts])
+    spans: dict[tuple[str, int], list[list[float]]] = defaultdict(list)
+    for (host, gpu), opened in _open_spans(rows).items():
+        for index in _covered(by_host[host], gpu):
+            spans[(host, index)] += opened
+    return {slot: _merge(found) for slot, found in spans.items()}
+
+
+def _open_spans(rows) -> dict[tuple[str, object], list[list[float]]]:
+    """(host, gpu label) → the spans each alert was open, from its transitions in order:
+    into firing/acknowledged opens (a firing after an ack stays open), into resolved
+    closes; still open at the end of the rows means open until now (inf, clipped later)."""
+    out: dict[tuple[str, object], list[list[float]]] = defaultdict(list)
+    current: dict[int, list[float]] = {}
+    for alert_id, host, gpu, ts, to_state in rows:
+        if to_state == "resolved" and alert_id in current:
+            current.pop(alert_id)[1] = ts
+        elif to_state in ("firing", "acknowledged") and alert_id not in current:
+            current[alert_id] = [ts, math.inf]
+            out[(host, gpu)].append(current[alert_id])
+    return out
+
+
+def _covered(leased_gpus: list[int], gpu: object) -> list[int]:
+    """The leased GPU indexes an alert covers: its own GPU, or all of them for a host-wide
+    alert. A gpu label that is not an index (none today) covers nothing rather than all."""
+    if gpu is None:
+        return leased_gpus
+    text = str(gpu)
+    return [int(text)] if text.isdigit() and int(text) in leased_gpus else []
 
 
 def _overlap(spans, start: float, stop: float) -> float:
@@ -193,5 +266,8 @@ METHOD = (
     "gpu_hours: booked slot windows clipped to [since, min(until, now)); util_pct_avg:"
     " gpu_minute util_pct_avg weighted by util_pct_n over those windows; unhealthy_gpu_hours:"
     " host_down..host_up and gpu_lost..(host_up or next reading) events; unreported_gpu_hours:"
-    " leased GPU-minutes with no stored reading (includes unhealthy time and console downtime)"
+    " leased GPU-minutes with no stored reading (includes unhealthy time and console downtime);"
+    " alert_affected_gpu_hours: leased GPU-hours while a critical alert was firing or"
+    " acknowledged (alert_history; open ones up to now) on that GPU, or on its host with no"
+    " gpu label, overlapping alerts merged per GPU"
 )

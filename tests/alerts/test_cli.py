@@ -45,7 +45,10 @@ def labels(host: str) -> dict[str, str]:
 
 
 HOT = Condition("gpu_temp_high", "warning", "condition", labels(N1), f"{N1} GPU 0: hot")
-XID = Condition("xid_hardware", "critical", "event", labels(N2) | {"event": "79@1"}, "XID 79")
+IMPACT = {"event": "79@1", "code": "79", "cause": "hardware", "tenant": "acme,globex"}
+XID = Condition(
+    "xid_hardware", "critical", "event", labels(N2) | IMPACT | {"leases": "7,9"}, "XID 79"
+)
 OLD = Condition("xid_hardware", "critical", "event", labels(N3) | {"event": "48@1"}, "XID 48")
 
 
@@ -213,3 +216,81 @@ def test_silence_list_and_unsilence(cli):
     assert cli("unsilence", str(made["id"])).returncode == 0
     assert ok_json(cli("silences", "--json")) == []
     refused(cli("unsilence", str(made["id"])), "already ended")
+
+
+def test_list_filters_by_label_tenant_severity_and_state(cli):
+    def listed(*args: str) -> list[int]:
+        return sorted(a["id"] for a in ok_json(cli("list", *args, "--json")))
+
+    assert listed("--site", "SG1") == [1, 2]
+    assert listed("--rack", "sg1-r01", "--host", N1) == [1]
+    assert listed("--tenant", "globex") == [2]  # one of the names in "acme,globex"
+    assert listed("--tenant", "acm") == []
+    assert listed("--severity", "critical") == [2]  # 3 is critical too, but resolved
+    assert listed("--severity", "critical", "--state", "all") == [2, 3]
+    assert listed("--state", "silenced") == []
+    ok_json(cli("silence", "--match", f"host={N1}", "--end", "+1h", "--comment", "fans", "--json"))
+    assert listed("--state", "silenced") == [1]
+    (one,) = [a for a in ok_json(cli("list", "--json")) if a["id"] == 1]
+    assert one["silenced_now_by"] == 1 and one["silenced_by"] is None  # fired before it
+    text = cli("list", "--state", "silenced").stdout
+    assert "firing (silenced)" in text
+    refused_args = cli("list", "--severity", "loud")
+    assert refused_args.returncode != 0 and "Traceback" not in refused_args.stderr
+
+
+def test_show_names_tenants_leases_and_xid_advice(cli):
+    shown = ok_json(cli("show", "2", "--json"))
+    assert shown["labels"]["tenant"] == "acme,globex" and shown["labels"]["leases"] == "7,9"
+    assert shown["xid"] == {
+        "code": 79,
+        "meaning": "GPU has fallen off the bus",
+        "cause": "hardware",
+        "action": "reboot the node",
+        "severity": "critical",
+    }
+    text = cli("show", "2").stdout
+    for line in ("tenants    acme, globex", "leases     7, 9", "xid        79: GPU has fallen",
+                 "cause      hardware", "action     reboot the node", "history"):  # fmt: skip
+        assert line in text, text
+    assert ok_json(cli("show", "1", "--json"))["xid"] is None
+    assert "xid " not in cli("show", "1").stdout
+
+
+def test_unack_fires_again_and_is_in_the_history(cli):
+    ok_json(cli("ack", "2", "--comment", "RMA opened", "--json"))
+    back = ok_json(cli("unack", "2", "--comment", "wrong alert", "--config", cli.bob, "--json"))
+    assert (back["state"], back["acked_by"], back["ack_comment"]) == ("firing", None, None)
+    last = ok_json(cli("show", "2", "--json"))["history"][-1]
+    assert (last["from_state"], last["to_state"], last["operator"], last["comment"]) == (
+        "acknowledged",
+        "firing",
+        "bob",
+        "wrong alert",
+    )
+    text = cli("unack", "2", "--comment", "again")
+    refused(text, "alert 2 is not acknowledged (it is firing)")
+
+
+def test_unack_refusals_are_one_line_and_write_nothing(cli):
+    before = dump(cli.db_path)
+    refused(cli("unack", "99", "--comment", "x"), "no alert 99")
+    refused(cli("unack", "1", "--comment", "x"), "not acknowledged", "firing")
+    refused(cli("unack", "3", "--comment", "x"), "not acknowledged", "resolved")
+    refused(cli("unack", "1", "--comment", "  "), "needs a comment")
+    assert dump(cli.db_path) == before
+
+
+def test_silences_all_shows_ended_ones_kept(cli):
+    made = ok_json(
+        cli("silence", "--match", "rack=sg1-r01", "--end", "+1h", "--comment", "PDU", "--json")
+    )
+    assert made["created_by"] == "alice" and made["state"] == "in force"
+    assert cli("unsilence", str(made["id"])).returncode == 0
+    assert ok_json(cli("silences", "--json")) == []
+    (kept,) = ok_json(cli("silences", "--all", "--json"))
+    assert (kept["id"], kept["state"], kept["active"]) == (made["id"], "ended", False)
+    assert kept["created_ts"] == pytest.approx(made["created_ts"])
+    assert kept["end_ts"] < kept["start_ts"] + 3600
+    text = cli("silences", "--all").stdout
+    assert "ended" in text and "PDU" in text and "CREATED" in text

@@ -1,5 +1,6 @@
 """The alert lifecycle in a real SQLite file: firing → acknowledged → resolved, re-open,
-ack timeouts, silences, concurrent acknowledgement and restart."""
+ack timeouts, withdrawn acknowledgements, silences, concurrent acknowledgement and
+restart."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from opsconsole.alerts import (
     list_alerts,
     resolve,
 )
+from opsconsole.alerts.store import unack
 from opsconsole.errors import AlertError
 from opsconsole.store import open_store
 from tests.alerts.fleet import HOST, T0, feed, fleet_state, gpu, healthy, xid
@@ -138,6 +140,59 @@ def test_second_ack_names_the_first(db):
         acknowledge(db, alert.id, "bo", "mine too", now_ts=T0 + 2)
     with pytest.raises(AlertError, match="no alert 999"):
         acknowledge(db, 999, "bo", "?", now_ts=T0 + 2)
+
+
+def test_unack_makes_it_firing_again_without_renotifying(db):
+    (alert,) = apply_conditions(db, [HOT], T0)
+    acknowledge(db, alert.id, "ana", "mine", timeout_s=600, now_ts=T0 + 5)
+    back = unack(db, alert.id, "bo", "ana went home", now_ts=T0 + 10)
+    assert (back.state, back.acked_by, back.ack_comment, back.ack_expires_ts) == (
+        "firing",
+        None,
+        None,
+        None,
+    )
+    assert (back.notified_ts, back.fire_count, back.fired_ts) == (T0, 1, T0)  # same firing
+    assert alert_history(db, alert.id)[-1] == (
+        T0 + 10,
+        "acknowledged",
+        "firing",
+        "bo",
+        "ana went home",
+    )
+    assert apply_conditions(db, [HOT], T0 + 12) == []  # already notified: nobody paged
+    assert apply_conditions(db, [HOT], T0 + 700) == []  # the withdrawn ack's timeout is gone
+    again = acknowledge(db, alert.id, "bo", "mine now", now_ts=T0 + 701)
+    assert again.acked_by == "bo"
+    assert states(db, alert.id) == ["firing", "acknowledged", "firing", "acknowledged"]
+
+
+def test_unack_refusals_name_the_state_and_write_nothing(db):
+    (hot, xid79) = apply_conditions(db, [HOT, XID79], T0)
+    resolve(db, xid79.id, "ana", "node rebooted", now_ts=T0 + 1)
+    rows = db.conn.execute("SELECT count(*) FROM alert_history").fetchone()
+    with pytest.raises(AlertError, match="no alert 999"):
+        unack(db, 999, "bo", "?", now_ts=T0 + 2)
+    with pytest.raises(AlertError, match=r"alert \d+ is not acknowledged \(it is firing\)"):
+        unack(db, hot.id, "bo", "?", now_ts=T0 + 2)
+    with pytest.raises(AlertError, match=r"not acknowledged \(it is resolved\)"):
+        unack(db, xid79.id, "bo", "?", now_ts=T0 + 2)
+    assert db.conn.execute("SELECT count(*) FROM alert_history").fetchone() == rows
+    assert get_alert(db, hot.id).state == "firing"
+
+
+def test_unack_of_a_silenced_firing_notifies_once_its_silence_ends(db):
+    """Never handed out (held by a silence) is not "already notified": the first
+    notification still comes, once, when the silence ends."""
+    create_silence(db, {"host": HOST}, start_ts=T0, end_ts=T0 + 100, created_by="ana",
+                   comment="maintenance", now_ts=T0)  # fmt: skip
+    apply_conditions(db, [HOT], T0 + 1)
+    (alert,) = list_alerts(db)
+    acknowledge(db, alert.id, "ana", "mine", now_ts=T0 + 2)
+    unack(db, alert.id, "ana", "handing over", now_ts=T0 + 3)
+    assert apply_conditions(db, [HOT], T0 + 50) == []
+    assert [a.id for a in apply_conditions(db, [HOT], T0 + 100)] == [alert.id]
+    assert apply_conditions(db, [HOT], T0 + 102) == []
 
 
 def test_silence_records_but_does_not_notify_until_it_ends(db):
