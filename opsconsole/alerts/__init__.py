@@ -2,7 +2,17 @@
 the store. See ARCHITECTURE.md, "Alerts"."""
 
 from opsconsole.alerts.conditions import Condition, PendingTracker
+from opsconsole.alerts.impact import (
+    AlertContext,
+    IdleGpu,
+    LeaseView,
+    build_context,
+    idle_leased_gpus,
+    label_impact,
+    lease_view,
+)
 from opsconsole.alerts.rules import BUILTIN_RULES, AlertSettings, Rule, evaluate
+from opsconsole.alerts.settings import alert_settings, settings_from_config
 from opsconsole.alerts.silences import Silence, create_silence, expire_silence
 from opsconsole.alerts.store import (
     Alert,
@@ -19,8 +29,11 @@ from opsconsole.alerts.xid_catalogue import XidInfo, xid_info
 __all__ = [
     "BUILTIN_RULES",
     "Alert",
+    "AlertContext",
     "AlertSettings",
     "Condition",
+    "IdleGpu",
+    "LeaseView",
     "PendingTracker",
     "Rule",
     "Silence",
@@ -28,12 +41,18 @@ __all__ = [
     "acknowledge",
     "active_conditions",
     "alert_history",
+    "alert_settings",
     "apply_conditions",
+    "build_context",
     "create_silence",
     "evaluate",
     "expire_silence",
     "get_alert",
+    "idle_leased_gpus",
+    "label_impact",
+    "lease_view",
     "list_alerts",
     "resolve",
+    "settings_from_config",
     "xid_info",
 ]

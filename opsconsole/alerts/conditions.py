@@ -18,9 +18,12 @@ Kind = Literal["condition", "event"]
 """A "condition" resolves by itself when it clears; an "event" (an XID) happened once and
 is resolved only by an operator."""
 
-IDENTITY_LABELS = ("site", "rack", "host", "gpu", "port", "event")
+IDENTITY_LABELS = ("site", "rack", "host", "gpu", "port", "event", "lease")
 """Labels that say *which* thing is wrong; the fingerprint is built from these and the rule
-name only, so a changing detail (the reason a host is down) does not open a new alert."""
+name only, so a changing detail (the reason a host is down) does not open a new alert.
+`lease` names the subject of a lease rule (one alert per lease). `tenant` and `leases`,
+which lease impact adds to any alert, are deliberately not here: a lease starting or
+ending on a broken GPU must not turn its alert into a new one."""
 
 
 def fingerprint(rule: str, labels: dict[str, str]) -> str:

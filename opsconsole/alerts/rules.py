@@ -1,22 +1,32 @@
 """Built-in alert rules as data, and `evaluate()`: live state in, firing conditions out.
 
-Why rules as data: an operator tunes a threshold or a duration in the config (TOML wiring
-comes later) without touching code, and a test can shorten a `for_s` to zero. The checks
-themselves stay in Python, one small function per family, because each reads a different
-part of the live state.
+Why rules as data: an operator tunes a threshold or a duration in `[alerts.rules.NAME]`
+(`opsconsole.alerts.settings`) without touching code, and a test can shorten a `for_s` to
+zero. The checks themselves stay in Python, one small function per family, because each
+reads a different part of the live state.
+
+Rules about leases (ending soon, leased GPU idle) need what the live state does not hold;
+they read an `AlertContext` (`opsconsole.alerts.impact`) and simply do not fire without one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+import hostlist
 
 from opsconsole.alerts.conditions import Condition, PendingTracker
 from opsconsole.alerts.xid_catalogue import xid_info
 from opsconsole.collect.reasons import HOST_KEY_CHANGED
 from opsconsole.collect.state import HostState
+from opsconsole.config import Rack
+
+if TYPE_CHECKING:
+    from opsconsole.alerts.impact import AlertContext
 
 # NVML clock event reason bits (nvmlClocksEventReason*).
 SW_POWER_CAP = 0x4
@@ -27,6 +37,20 @@ HW_POWER_BRAKE = 0x80
 THERMAL_EVENTS = HW_SLOWDOWN | SW_THERMAL | HW_THERMAL
 POWER_EVENTS = SW_POWER_CAP | HW_POWER_BRAKE
 
+IB_ERROR_COUNTERS = (
+    "symbol_error",
+    "link_error_recovery",
+    "link_downed",
+    "port_rcv_errors",
+    "port_rcv_remote_physical_errors",
+    "port_xmit_discards",
+    "local_link_integrity_errors",
+    "excessive_buffer_overrun_errors",
+)
+"""IB counters that count faults (the host view sums the same ones as "errors/s");
+`port_xmit_wait` and the data counters measure load, not faults."""
+HOUR_S = 3600.0
+
 
 @dataclass(frozen=True, slots=True)
 class Rule:
@@ -34,15 +58,20 @@ class Rule:
     severity: str  # "info", "warning", "critical"
     summary: str
     threshold: float | None = None
+    """None: the rule takes no threshold (a fact such as "remap failed")."""
     for_s: float = 0.0
     keep_firing_for_s: float = 0.0
+    window_s: float | None = None
+    """How far the rule looks ahead or back (leases); None: it takes no window."""
+    unit: str = ""
+    """The threshold's unit, for the config's documentation and the summary."""
 
 
 BUILTIN_RULES: tuple[Rule, ...] = (
-    Rule("gpu_temp_high", "warning", "GPU temperature high", 85.0, 60.0, 120.0),
+    Rule("gpu_temp_high", "warning", "GPU temperature high", 85.0, 60.0, 120.0, unit="°C"),
     Rule("gpu_thermal_clock_events", "warning", "GPU clocks cut for heat", None, 300.0, 120.0),
     Rule("gpu_power_cap_clock_events", "info", "GPU held at its power cap", None, 600.0, 120.0),
-    Rule("gpu_ecc_uncorrected", "critical", "uncorrected volatile ECC errors", 0.0),
+    Rule("gpu_ecc_uncorrected", "critical", "uncorrected volatile ECC errors", 0.0, unit="errors"),
     Rule("gpu_row_remap_pending", "warning", "row remap pending (GPU reset needed)"),
     Rule("gpu_row_remap_failed", "critical", "row remap failed (return the GPU)"),
     Rule("gpu_nvlink_down", "critical", "NVLink link down", None, 30.0, 60.0),
@@ -53,9 +82,25 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     Rule("host_stale", "warning", "host stale"),
     Rule("host_down", "critical", "host down"),
     Rule("host_key_changed", "critical", "SSH host key changed (security)"),
-)
+    Rule("gpu_driver_unresponsive", "critical", "GPU driver not answering", None, 30.0, 60.0),
+    Rule(
+        "ib_errors_rising", "warning", "InfiniBand error counters rising", 1.0, 120.0, 300.0,
+        unit="errors/s",
+    ),
+    Rule("net_rtt_high", "warning", "SSH round trip high", 50.0, 60.0, 120.0, unit="ms"),
+    Rule(
+        "rack_power_high", "warning", "rack power near its budget", 90.0, 60.0, 300.0,
+        unit="% of budget",
+    ),
+    Rule("lease_ending_soon", "info", "lease ending soon", window_s=24 * HOUR_S),
+    Rule(
+        "gpu_leased_idle", "info", "leased GPU idle", 5.0, 0.0, 300.0, window_s=4 * HOUR_S,
+        unit="% utilisation",
+    ),
+)  # fmt: skip
 """`for_s`/`keep_firing_for_s` are zero where the fact is already settled when seen: the
-host status has its own stale/down delays, and ECC and remap counters do not flap."""
+host status has its own stale/down delays, ECC and remap counters do not flap, and the
+lease rules read facts (an end time, hours of rollups) that do not flicker."""
 
 XID_RULE_PREFIX = "xid_"
 """XID event alerts are named by code class: xid_application, xid_driver, xid_hardware,
@@ -64,13 +109,19 @@ xid_unknown (from the catalogue's likely cause)."""
 
 @dataclass(frozen=True)
 class AlertSettings:
-    """Thresholds and durations, with defaults. `rules` by name; `xid_ignore` lists XID
-    codes that never alert (a fleet whose users' jobs fault all day may ignore 13 and 43);
-    `xid_lookback_s` ignores XIDs older than this (the agent replays the log to boot)."""
+    """Thresholds and durations, with defaults. `rules` by name (a rule left out never
+    fires); `xid_ignore` lists XID codes that never alert (a fleet whose users' jobs fault
+    all day may ignore 13 and 43); `xid_lookback_s` ignores XIDs older than this (the agent
+    replays the log to boot); `xid_application_severity` is the severity of XIDs the
+    catalogue blames on the application. `racks` carries the power budgets
+    `rack_power_high` checks (from the fleet; a rack without a budget never fires).
+    Built from the config by `opsconsole.alerts.settings`."""
 
     rules: Mapping[str, Rule] = field(default_factory=lambda: {r.name: r for r in BUILTIN_RULES})
     xid_ignore: frozenset[int] = frozenset()
-    xid_lookback_s: float = 24 * 3600.0
+    xid_lookback_s: float = 24 * HOUR_S
+    xid_application_severity: str = "info"
+    racks: Mapping[str, Rack] = field(default_factory=dict)
 
     def with_rule(self, name: str, **changes: object) -> AlertSettings:
         """A copy with one rule changed, e.g. `with_rule("gpu_temp_high", threshold=80)`."""
@@ -90,19 +141,29 @@ def evaluate(
     now_ts: float,
     pending: PendingTracker,
     settings: AlertSettings | None = None,
+    context: AlertContext | None = None,
 ) -> list[Condition]:
     """The conditions firing at `now_ts`. Pure apart from `pending`, which remembers when
-    each condition started so `for_s` and `keep_firing_for_s` can be honoured."""
+    each condition started so `for_s` and `keep_firing_for_s` can be honoured. `context`
+    brings leases and idle GPUs from the store; without it the lease rules do not fire."""
     settings = settings or AlertSettings()
     raw: list[Condition] = []
     hold: set[str] = set()
+    racks = _RackPower(settings)
     for host in state_view.hosts.values():
         raw.extend(_host_conditions(host, settings))
         if host.status == "fresh" and host.sample is not None:
             raw.extend(_sample_conditions(host, settings))
+            raw.extend(_network_conditions(host, settings))
             raw.extend(_xid_conditions(host, now_ts, settings))
+            if context is not None:
+                raw.extend(_idle_conditions(host, settings, context))
         else:
             hold.add(host.name)  # readings unknown: neither start nor clear them
+        racks.add(host)
+    raw.extend(racks.conditions())
+    if context is not None:
+        raw.extend(_lease_conditions(context, now_ts, settings))
     return pending.update(raw, now_ts, frozenset(hold))
 
 
@@ -119,7 +180,7 @@ class _Emit:
     ) -> Condition | None:
         rule = self.rules.get(rule_name)
         if rule is None:
-            return None  # a rule removed in the settings
+            return None  # a rule disabled in the settings
         all_labels = self.base | {k: str(v) for k, v in labels.items()}
         where = self.host + (f" GPU {labels['gpu']}" if "gpu" in labels else "")
         where += f" {labels['port']}" if "port" in labels else ""
@@ -154,6 +215,9 @@ def _sample_conditions(host: HostState, settings: AlertSettings) -> Iterator[Con
     assert sample is not None
     rules = settings.rules
     found: list[Condition | None] = []
+    if sample.driver != "ok" and host.expected_gpus > 0:
+        detail = sample.driver + (f": {sample.driver_detail}" if sample.driver_detail else "")
+        found.append(emit("gpu_driver_unresponsive", detail, reason=sample.driver))
     count = host.gpu_count
     if count is not None and count < host.expected_gpus:
         found.append(emit("gpu_missing", f"{count} of {host.expected_gpus} GPUs visible"))
@@ -198,6 +262,36 @@ def _sample_conditions(host: HostState, settings: AlertSettings) -> Iterator[Con
     yield from (c for c in found if c is not None)
 
 
+def _network_conditions(host: HostState, settings: AlertSettings) -> Iterator[Condition]:
+    """The SSH round trip, and IB error counters as per-second rates over the state's
+    window (a raw counter only ever grows; its rate says whether it is growing now)."""
+    emit = _Emit(host, settings)
+    rtt_rule = settings.rules.get("net_rtt_high")
+    limit = rtt_rule.threshold if rtt_rule else None
+    if limit is not None and host.rtt_ms is not None and host.rtt_ms > limit:
+        cond = emit("net_rtt_high", f"{host.rtt_ms:.1f} ms > {limit:g} ms")
+        if cond is not None:
+            yield cond
+    ib_rule = settings.rules.get("ib_errors_rising")
+    limit = ib_rule.threshold if ib_rule else None
+    if limit is None or host.sample is None:
+        return
+    for port in host.sample.ib:
+        window = host.ib_rates.get((port.device, port.port))
+        rates = window.rates_per_s() if window is not None else {}
+        moving = {n: rates[n] for n in IB_ERROR_COUNTERS if rates.get(n)}
+        total = sum(moving.values())
+        if total > limit:
+            assert window is not None
+            worst = sorted(moving.items(), key=lambda kv: -kv[1])[:2]
+            detail = f"{total:.2g} errors/s over {window.span_s:.0f} s: " + ", ".join(
+                f"{n} {r:.2g}/s" for n, r in worst
+            )
+            cond = emit("ib_errors_rising", detail, port=f"{port.device}/{port.port}")
+            if cond is not None:
+                yield cond
+
+
 def _xid_conditions(host: HostState, now_ts: float, settings: AlertSettings) -> Iterator[Condition]:
     """Each XID its own event alert. The event label is the same identity the live state
     deduplicates replays by, so a replayed XID maps to the alert it already has."""
@@ -214,10 +308,112 @@ def _xid_conditions(host: HostState, now_ts: float, settings: AlertSettings) -> 
             labels["gpu"] = str(event.gpu)
             where += f" GPU {event.gpu}"
         labels["event"] = f"{event.code}@{round(event.ts)}@{event.pci_bus_id or event.gpu}"
+        severity = (
+            settings.xid_application_severity if info.cause == "application" else info.severity
+        )
         yield Condition(
             XID_RULE_PREFIX + info.cause,
-            info.severity,
+            severity,
             "event",
             labels,
             f"{where}: XID {event.code} {info.meaning}; {info.action}",
         )
+
+
+def _idle_conditions(
+    host: HostState, settings: AlertSettings, context: AlertContext
+) -> Iterator[Condition]:
+    """Leased GPUs the store's rollups show idle for the rule's window. The live reading
+    has the last word: a GPU busy right now is not reported idle from older minutes."""
+    rule = settings.rules.get("gpu_leased_idle")
+    if rule is None or not context.idle_gpus or host.sample is None:
+        return
+    emit = _Emit(host, settings)
+    limit = rule.threshold if rule.threshold is not None else 0.0
+    hours = (rule.window_s or 0.0) / HOUR_S
+    for gpu in host.sample.gpus:
+        idle = context.idle_gpus.get((host.name, gpu.index))
+        if idle is None or (gpu.util_gpu_pct is not None and gpu.util_gpu_pct >= limit):
+            continue
+        detail = f"under {limit:g} % for {hours:g} h, busiest minute {idle.util_pct_max:.0f} %"
+        cond = emit("gpu_leased_idle", detail, gpu=gpu.index)
+        if cond is not None:
+            yield cond
+
+
+def _lease_conditions(
+    context: AlertContext, now_ts: float, settings: AlertSettings
+) -> Iterator[Condition]:
+    """One alert per lease that ends within the rule's window. It resolves when the lease
+    ends or is extended past the window, so the alert list shows only what is coming."""
+    rule = settings.rules.get("lease_ending_soon")
+    if rule is None or context.leases is None or rule.window_s is None:
+        return
+    for lease in context.leases.ending:
+        if not now_ts < lease.end_ts <= now_ts + rule.window_s:
+            continue
+        end = time.strftime("%Y-%m-%d %H:%MZ", time.gmtime(lease.end_ts))
+        hosts = hostlist.collect_hostlist(list(lease.hosts))
+        yield Condition(
+            rule.name,
+            rule.severity,
+            "condition",
+            {"tenant": lease.tenant, "lease": str(lease.lease_id), "leases": str(lease.lease_id)},
+            f"{rule.summary}: {end}, {lease.gpus} GPU(s) on {hosts}"
+            f" (tenant {lease.tenant}, lease {lease.lease_id})",
+            rule.for_s,
+            rule.keep_firing_for_s,
+            from_readings=False,
+        )
+
+
+class _RackPower:
+    """Rack power as the fleet view draws it: the GPU power of fresh hosts plus the rack's
+    per-host overhead for each of them, against the rack's budget. Hosts whose draw is not
+    known are left out and counted; the sum is then a floor."""
+
+    def __init__(self, settings: AlertSettings):
+        self.rule = settings.rules.get("rack_power_high")
+        self.racks = settings.racks
+        self.watts: dict[str, float] = {}
+        self.unknown: dict[str, int] = {}
+
+    def add(self, host: HostState) -> None:
+        if self.rule is None:
+            return
+        rack = self.racks.get(host.host.rack)
+        if rack is None or not rack.power_budget_kw:
+            return
+        name = rack.name
+        powers: list[float] = []
+        if host.status == "fresh" and host.sample is not None:
+            powers = [g.power_w for g in host.sample.gpus if g.power_w is not None]
+        if not powers:
+            self.unknown[name] = self.unknown.get(name, 0) + 1
+            self.watts.setdefault(name, 0.0)
+            return
+        self.watts[name] = self.watts.get(name, 0.0) + sum(powers) + rack.host_overhead_w
+
+    def conditions(self) -> Iterator[Condition]:
+        rule = self.rule
+        if rule is None or rule.threshold is None:
+            return
+        for name, watts in self.watts.items():
+            rack = self.racks[name]
+            budget_kw = rack.power_budget_kw or 0.0
+            share_pct = watts / 10.0 / budget_kw  # W / (kW * 1000) * 100
+            if share_pct <= rule.threshold:
+                continue
+            unknown = self.unknown.get(name, 0)
+            detail = f"{watts / 1000:.1f} of {budget_kw:g} kW, {share_pct:.0f} %"
+            detail += f"; {unknown} host(s) not counted" if unknown else ""
+            yield Condition(
+                rule.name,
+                rule.severity,
+                "condition",
+                {"site": rack.site, "rack": name},
+                f"rack {name}: {rule.summary} ({detail})",
+                rule.for_s,
+                rule.keep_firing_for_s,
+                from_readings=False,
+            )

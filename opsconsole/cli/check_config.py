@@ -1,4 +1,7 @@
-"""`opsconsole check-config`: validate the config and print the fleet it resolves to."""
+"""`opsconsole check-config`: validate the config and print the fleet it resolves to.
+
+It also builds the alert settings, so a misspelt rule in `[alerts.rules]` is reported here
+and not first by a console at 3 a.m."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from collections import Counter
 
 import hostlist
 
+from opsconsole.alerts.rules import AlertSettings
+from opsconsole.alerts.settings import BUILTIN_BY_NAME, alert_settings
 from opsconsole.config import Fleet, load_fleet
 
 
@@ -31,11 +36,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     fleet = load_fleet(args.config)
+    settings = alert_settings(fleet)
     if args.json:
-        print(json.dumps(fleet_as_dict(fleet), indent=2))
+        print(json.dumps(fleet_as_dict(fleet) | {"alerts": alerts_as_dict(settings)}, indent=2))
     else:
         print(describe_fleet(fleet))
+        print(describe_alerts(settings))
     return 0
+
+
+def alerts_as_dict(settings: AlertSettings) -> dict:
+    return {
+        "rules": {
+            name: {
+                "severity": rule.severity,
+                "threshold": rule.threshold,
+                "unit": rule.unit or None,
+                "for_s": rule.for_s,
+                "keep_firing_for_s": rule.keep_firing_for_s,
+                "window_h": rule.window_s / 3600.0 if rule.window_s is not None else None,
+            }
+            for name, rule in sorted(settings.rules.items())
+        },
+        "disabled": sorted(set(BUILTIN_BY_NAME) - set(settings.rules)),
+        "xid_ignore": sorted(settings.xid_ignore),
+        "xid_application_severity": settings.xid_application_severity,
+        "xid_lookback_h": settings.xid_lookback_s / 3600.0,
+    }
+
+
+def describe_alerts(settings: AlertSettings) -> str:
+    """One line: how many rules run, which differ from the built-in ones, XID handling."""
+    changed = sorted(n for n, r in settings.rules.items() if BUILTIN_BY_NAME.get(n) != r)
+    off = sorted(set(BUILTIN_BY_NAME) - set(settings.rules))
+    parts = [f"{len(settings.rules)} rules"]
+    if changed:
+        parts.append(f"tuned: {', '.join(changed)}")
+    if off:
+        parts.append(f"off: {', '.join(off)}")
+    if settings.xid_ignore:
+        parts.append(f"XIDs ignored: {', '.join(map(str, sorted(settings.xid_ignore)))}")
+    return "alerts   " + "; ".join(parts)
 
 
 def fleet_as_dict(fleet: Fleet) -> dict:

@@ -55,6 +55,8 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
     """The console app on `fleet` with the real poller and store (telemetry and leases),
     and a function that releases the store afterwards. A store that cannot be opened
     becomes a header note."""
+    from opsconsole.alerts.engine import engine_for_fleet
+    from opsconsole.alerts.runner import AlertingPoller
     from opsconsole.collect.poller import Poller
     from opsconsole.collect.state import FleetState
     from opsconsole.store import TelemetryIngest, open_store
@@ -71,9 +73,13 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
     except StoreError as exc:
         store_note = f"not recording: {exc}" if db is None else f"no leases: {exc}"
     state = FleetState.from_fleet(fleet, now_ts=time.time())
+    # Built before the app: a bad [alerts] rule is a config error, reported before the
+    # screen opens. The engine writes to its own connection on its own thread.
+    engine = engine_for_fleet(fleet, store_path=path) if db is not None else None
 
-    def poller_factory(fleet: Fleet, state: FleetState) -> Poller:
-        return Poller(fleet, state, ingest=ingest)
+    def poller_factory(fleet: Fleet, state: FleetState) -> Poller | AlertingPoller:
+        poller = Poller(fleet, state, ingest=ingest)
+        return AlertingPoller(poller, engine) if engine is not None else poller
 
     app = make_app(
         fleet,
@@ -84,6 +90,9 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
         store=lease_db,
     )
 
+    if engine is not None:
+        engine.notify = _toaster(app)
+
     def release_store() -> None:
         if app.lease_desk is not None:
             app.lease_desk.close()  # waits for a lease worker still inside a call
@@ -91,6 +100,21 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
             db.close()
 
     return app, release_store
+
+
+def _toaster(app):
+    """Hands notified alerts to the console (toasts); called on the engine's thread."""
+
+    def notify(alerts: list) -> None:
+        handler = getattr(app, "alerts_notified", None)
+        if handler is None or not app.is_running:
+            return
+        try:
+            app.call_from_thread(handler, alerts)
+        except RuntimeError:
+            pass  # the app is closing; the alerts are in the store and the log
+
+    return notify
 
 
 def run_console(

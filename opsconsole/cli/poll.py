@@ -18,6 +18,9 @@ import sys
 import time
 from datetime import UTC, datetime
 
+from opsconsole.alerts.engine import AlertEngine, engine_for_fleet
+from opsconsole.alerts.runner import AlertingPoller
+from opsconsole.alerts.store import Alert
 from opsconsole.cli.check_config import add_config_argument
 from opsconsole.collect.poller import Poller
 from opsconsole.collect.state import FleetState
@@ -58,24 +61,59 @@ def run(args: argparse.Namespace) -> int:
             level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
         )
     fleet = load_fleet(args.config)
+    engine = None
+    if not (args.once and args.no_store):
+        engine = engine_for_fleet(fleet)  # a bad [alerts] rule stops here, with its key
     ingest = None
     if not (args.once and args.no_store):
         ingest = TelemetryIngest(open_store(fleet.store_path))
     if args.once:
-        snapshot = asyncio.run(_poll_once(fleet, ingest, args.timeout))
+        snapshot = asyncio.run(_poll_once(fleet, ingest, args.timeout, engine))
         print(json.dumps(snapshot, indent=2) if args.json else describe_snapshot(snapshot))
         return 0
-    return asyncio.run(_poll_forever(fleet, ingest))
+    return asyncio.run(_poll_forever(fleet, ingest, engine))
 
 
-async def _poll_once(fleet: Fleet, ingest: object | None, timeout_s: float) -> dict:
+async def _poll_once(
+    fleet: Fleet, ingest: object | None, timeout_s: float, engine: AlertEngine | None
+) -> dict:
+    """One snapshot; with a store, the rules are evaluated once on it and the open alerts
+    are part of the snapshot (rules with a `for` duration cannot fire from one sample)."""
     state = FleetState.from_fleet(fleet, now_ts=time.time())
-    return await Poller(fleet, state, ingest=ingest).poll_once(timeout_s)
+    snapshot = await Poller(fleet, state, ingest=ingest).poll_once(timeout_s)
+    if engine is not None:
+        snapshot["alerts"] = await asyncio.to_thread(_alerts_once, engine, state)
+    return snapshot
 
 
-async def _poll_forever(fleet: Fleet, ingest: object) -> int:
+def _alerts_once(engine: AlertEngine, state: FleetState) -> list[dict]:
+    now = time.time()
+    try:
+        engine.resume(now)
+        engine.step(state, now)
+        return [alert_summary(a) for a in engine.open_alerts()]
+    finally:
+        engine.close()
+
+
+def alert_summary(alert: Alert) -> dict:
+    return {
+        "id": alert.id,
+        "rule": alert.rule,
+        "severity": alert.severity,
+        "state": alert.state,
+        "summary": alert.summary,
+        "labels": alert.labels,
+        "acked_by": alert.acked_by,
+        "silenced_by": alert.silenced_by,
+    }
+
+
+async def _poll_forever(fleet: Fleet, ingest: object, engine: AlertEngine | None) -> int:
     state = FleetState.from_fleet(fleet, now_ts=time.time())
-    poller = Poller(fleet, state, ingest=ingest)
+    poller: Poller | AlertingPoller = Poller(fleet, state, ingest=ingest)
+    if engine is not None:
+        poller = AlertingPoller(poller, engine)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -97,7 +135,7 @@ async def _poll_forever(fleet: Fleet, ingest: object) -> int:
     return 0
 
 
-def status_line(poller: Poller) -> str:
+def status_line(poller: Poller | AlertingPoller) -> str:
     """One line for a log: host counts, GPUs seen vs expected, store health."""
     state = poller.state
     counts = state.counts()
@@ -110,6 +148,11 @@ def status_line(poller: Poller) -> str:
         f" {counts['down']} down, {counts['pending']} pending;"
         f" GPUs {gpus_seen}/{gpus_expected}; refused lines {bad_lines}"
     )
+    engine = getattr(poller, "engine", None)
+    if engine is not None:
+        line += f"; alerts notified {engine.notified_total}"
+        if engine.last_error:
+            line += f", alerts error: {engine.last_error}"
     writer = poller.writer
     if writer is not None:
         line += f"; store queue {writer.pending_calls}"

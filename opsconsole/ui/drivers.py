@@ -144,6 +144,9 @@ class PollingThread:
             store = f"store: {writer.last_error}"
             if getattr(writer, "dropped_calls", 0):
                 store += f" ({writer.dropped_calls} samples dropped)"
+        engine = getattr(self.poller, "engine", None)
+        if engine is not None and getattr(engine, "last_error", ""):
+            store = (store + "; " if store else "") + f"alerts: {engine.last_error}"
         return FeedNotes(self.collection_note, store, ssh_agent_note())
 
     def _publish_batch(self) -> None:

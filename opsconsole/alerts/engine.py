@@ -1,0 +1,206 @@
+"""The alert engine: live state in, alerts recorded and notified out, once per interval.
+
+It runs beside the poller, in `opsconsole poll` and in the console alike, so alerts exist
+whether or not a console is open. Two halves on two threads:
+
+* `evaluate()` reads the live state, so it runs on the thread that owns the state (the
+  poller's event loop) and never touches the store;
+* labelling with lease impact, `apply_conditions`, pruning and notification read and
+  write SQLite, so they run on one worker thread of their own. A store held by another
+  program (busy timeout) then delays alerts, never the poller. While a recording is still
+  running, the next evaluation's result replaces the waiting one instead of queueing.
+
+Nothing is remembered here that a restart would need: `start()` resumes the open alerts
+from the store, so a restarted console neither waits out `for_s` again nor re-notifies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import sqlite_utils
+
+from opsconsole.alerts.conditions import Condition, PendingTracker
+from opsconsole.alerts.impact import AlertContext, build_context, label_impact
+from opsconsole.alerts.retention import prune_alerts
+from opsconsole.alerts.rules import AlertSettings, StateView, evaluate
+from opsconsole.alerts.store import Alert, active_conditions, apply_conditions, list_alerts
+from opsconsole.errors import OpsconsoleError
+
+log = logging.getLogger("opsconsole.alerts")
+
+Notify = Callable[[list[Alert]], None]
+
+CONTEXT_EVERY_S = 30.0
+"""Leases and idle GPUs change slowly; re-reading them every poll would be wasted work."""
+PRUNE_EVERY_S = 3600.0
+DAY_S = 86400.0
+
+
+def describe(alert: Alert) -> str:
+    """The log line for a notification: severity, rule, summary, tenants."""
+    tenant = alert.labels.get("tenant")
+    line = f"ALERT {alert.severity.upper()} {alert.rule} #{alert.id}: {alert.summary}"
+    if tenant and tenant not in alert.summary:
+        line += f" [tenant {tenant}]"
+    return line
+
+
+class AlertEngine:
+    """Evaluates rules over a live state and records the result in the store at `path`."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        settings: AlertSettings | None = None,
+        *,
+        notify: Notify | None = None,
+        clock: Callable[[], float] = time.time,
+        interval_s: float = 2.0,
+        silence_keep_s: float = 30 * DAY_S,
+        resolved_keep_s: float = 180 * DAY_S,
+    ):
+        self.path = Path(path)
+        self.settings = settings or AlertSettings()
+        self.notify = notify
+        self.clock = clock
+        self.interval_s = interval_s
+        self.silence_keep_s = silence_keep_s
+        self.resolved_keep_s = resolved_keep_s
+        self.tracker = PendingTracker()
+        self.context: AlertContext | None = None
+        self.last_error = ""
+        self.notified_total = 0
+        self._db: sqlite_utils.Database | None = None
+        self._context_ts = float("-inf")
+        self._prune_ts = float("-inf")
+        self._lock = threading.Lock()  # one recording at a time on the store connection
+
+    # --- the store side (worker thread, or inline in tests and `poll --once`) ---
+
+    def _store(self) -> sqlite_utils.Database:
+        if self._db is None:
+            from opsconsole.store import open_store
+
+            self._db = open_store(self.path, check_same_thread=False)
+        return self._db
+
+    def resume(self, now_ts: float) -> int:
+        """Take the store's open alerts as already firing; returns how many."""
+        with self._lock:
+            conditions = active_conditions(self._store())
+            self.tracker.resume(conditions, now_ts)
+            self._refresh_context(now_ts, force=True)
+        return len(conditions)
+
+    def record(self, conditions: list[Condition], now_ts: float) -> list[Alert]:
+        """Label, record and notify one evaluation's conditions. Store errors are logged
+        and kept in `last_error`, never raised: the next interval tries again."""
+        with self._lock:
+            try:
+                self._refresh_context(now_ts)
+                labelled = label_impact(conditions, self.context)
+                notified = apply_conditions(self._store(), labelled, now_ts)
+                self._prune(now_ts)
+                self.last_error = ""
+            except (OpsconsoleError, OSError) as exc:
+                if str(exc) != self.last_error:
+                    log.error("alerts not recorded: %s", exc)
+                self.last_error = str(exc)
+                return []
+        self._announce(notified)
+        return notified
+
+    def open_alerts(self) -> list[Alert]:
+        """The store's alerts that are not resolved, newest first."""
+        with self._lock:
+            return list_alerts(self._store())
+
+    def _refresh_context(self, now_ts: float, *, force: bool = False) -> None:
+        if force or now_ts - self._context_ts >= CONTEXT_EVERY_S or now_ts < self._context_ts:
+            self.context = build_context(self._store(), now_ts, self.settings)
+            self._context_ts = now_ts
+
+    def _prune(self, now_ts: float) -> None:
+        if now_ts - self._prune_ts < PRUNE_EVERY_S:
+            return
+        self._prune_ts = now_ts
+        silences, alerts = prune_alerts(
+            self._store(),
+            now_ts,
+            silence_keep_s=self.silence_keep_s,
+            resolved_keep_s=self.resolved_keep_s,
+        )
+        if silences or alerts:
+            log.info("pruned %d expired silences and %d resolved alerts", silences, alerts)
+
+    def _announce(self, notified: list[Alert]) -> None:
+        for alert in notified:
+            log.warning("%s", describe(alert))
+        self.notified_total += len(notified)
+        if notified and self.notify is not None:
+            try:
+                self.notify(notified)
+            except Exception:  # a broken notifier must not stop the alerts
+                log.exception("notifier failed")
+
+    # --- the state side (the poller's thread) ---
+
+    def evaluate(self, state: StateView, now_ts: float) -> list[Condition]:
+        return evaluate(state, now_ts, self.tracker, self.settings, self.context)
+
+    def step(self, state: StateView, now_ts: float | None = None) -> list[Alert]:
+        """Evaluate and record inline: for tests and `poll --once`."""
+        now_ts = self.clock() if now_ts is None else now_ts
+        return self.record(self.evaluate(state, now_ts), now_ts)
+
+    async def run(self, state: StateView, stop: asyncio.Event) -> None:
+        """Evaluate every `interval_s` until `stop` is set; record on a worker thread."""
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(1, thread_name_prefix="opsconsole-alerts") as worker:
+            try:
+                await loop.run_in_executor(worker, self.resume, self.clock())
+            except (OpsconsoleError, OSError) as exc:
+                self.last_error = str(exc)
+                log.error("alerts cannot resume from the store: %s", exc)
+            recording: asyncio.Future | None = None
+            while not stop.is_set():
+                now_ts = self.clock()
+                if recording is None or recording.done():
+                    conditions = self.evaluate(state, now_ts)
+                    recording = loop.run_in_executor(worker, self.record, conditions, now_ts)
+                try:
+                    await asyncio.wait_for(stop.wait(), self.interval_s)
+                except TimeoutError:
+                    pass
+            if recording is not None:
+                await asyncio.gather(recording, return_exceptions=True)
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+def engine_for_fleet(fleet, *, notify: Notify | None = None, store_path: Path | None = None):
+    """An engine on the fleet's store with the `[alerts]` settings of its config (a bad
+    rule raises ConfigError naming the key)."""
+    from opsconsole.alerts.settings import alert_settings
+
+    config = fleet.config.alerts
+    return AlertEngine(
+        store_path or fleet.store_path,
+        alert_settings(fleet),
+        notify=notify,
+        interval_s=fleet.config.polling.interval_s,
+        silence_keep_s=config.silence_keep_days * DAY_S,
+        resolved_keep_s=config.resolved_keep_days * DAY_S,
+    )
