@@ -13,7 +13,7 @@ from opsconsole.alerts.impact import (
 )
 from opsconsole.alerts.rules import BUILTIN_RULES, AlertSettings, Rule, evaluate
 from opsconsole.alerts.settings import alert_settings, settings_from_config
-from opsconsole.alerts.silences import Silence, create_silence, expire_silence
+from opsconsole.alerts.silences import Silence, create_silence, expire_silence, list_silences
 from opsconsole.alerts.store import (
     Alert,
     acknowledge,
@@ -23,6 +23,7 @@ from opsconsole.alerts.store import (
     get_alert,
     list_alerts,
     resolve,
+    unack,
 )
 from opsconsole.alerts.xid_catalogue import XidInfo, xid_info
 
@@ -52,7 +53,9 @@ __all__ = [
     "label_impact",
     "lease_view",
     "list_alerts",
+    "list_silences",
     "resolve",
     "settings_from_config",
+    "unack",
     "xid_info",
 ]

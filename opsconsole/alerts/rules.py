@@ -89,6 +89,10 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     ),
     Rule("net_rtt_high", "warning", "SSH round trip high", 50.0, 60.0, 120.0, unit="ms"),
     Rule(
+        "net_loss_high", "warning", "SSH keepalive probes lost", 20.0, 0.0, 120.0,
+        unit="% of the last 20 probes",
+    ),
+    Rule(
         "rack_power_high", "warning", "rack power near its budget", 90.0, 60.0, 300.0,
         unit="% of budget",
     ),
@@ -270,6 +274,13 @@ def _network_conditions(host: HostState, settings: AlertSettings) -> Iterator[Co
     limit = rtt_rule.threshold if rtt_rule else None
     if limit is not None and host.rtt_ms is not None and host.rtt_ms > limit:
         cond = emit("net_rtt_high", f"{host.rtt_ms:.1f} ms > {limit:g} ms")
+        if cond is not None:
+            yield cond
+    loss_rule = settings.rules.get("net_loss_high")
+    limit = loss_rule.threshold if loss_rule else None
+    loss = host.probe_loss_pct
+    if limit is not None and loss is not None and loss > limit:
+        cond = emit("net_loss_high", f"{loss:.0f} % of probes unanswered > {limit:g} %")
         if cond is not None:
             yield cond
     ib_rule = settings.rules.get("ib_errors_rising")

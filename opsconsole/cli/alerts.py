@@ -72,7 +72,11 @@ def _register_lifecycle(sub: argparse._SubParsersAction) -> None:
     add_common(p)
     p.add_argument("id", type=int)
     p.add_argument("--comment", required=True, help="what you are doing about it")
-    p.add_argument("--timeout", help="fire again if still open this long after (2h, 30m)")
+    p.add_argument(
+        "--timeout",
+        help="fire again if still open this long after (2h, 30m; default: the config's"
+        " alerts.ack_timeout_default_s, else never)",
+    )
     p.set_defaults(handler=run_ack)
 
     p = sub.add_parser("unack", help="withdraw an acknowledgement: firing and unowned again")
@@ -269,7 +273,11 @@ def _lifecycle_lines(a: Alert, data: dict) -> list[str]:
 def run_ack(args: argparse.Namespace) -> int:
     ctx = open_context(args)
     comment = _comment(args.comment, "an acknowledgement")
-    timeout_s = parse_duration(args.timeout) if args.timeout else None
+    timeout_s = (
+        parse_duration(args.timeout)
+        if args.timeout
+        else ctx.fleet.config.alerts.ack_timeout_default_s
+    )
     a = acknowledge(ctx.db, args.id, ctx.operator, comment, timeout_s=timeout_s, now_ts=ctx.now_ts)
     until = f" until {format_ts(a.ack_expires_ts)}" if a.ack_expires_ts else ""
     text = f"acknowledged alert {a.id} ({a.rule}) as {a.acked_by}{until}: {a.ack_comment}"

@@ -31,6 +31,7 @@ from opsconsole.collect.ssh import (
     SshConnector,
     classify_failure,
     measure_rtt_ms,
+    measure_rtt_ms_supported,
 )
 from opsconsole.collect.state import FleetState, HostState
 from opsconsole.collect.stream import read_messages
@@ -269,9 +270,10 @@ class HostSession:
 
     async def _probe_rtt(self, conn: asyncssh.SSHClientConnection) -> None:
         while True:
+            if not measure_rtt_ms_supported(conn):
+                return
             rtt_ms = await measure_rtt_ms(conn, timeout_s=self.ctx.polling.stale_after_s)
-            if rtt_ms is not None:
-                self.host_state.rtt_ms = rtt_ms
+            self.host_state.record_rtt_probe(rtt_ms)
             await asyncio.sleep(self.ctx.rtt_probe_interval_s)
 
 

@@ -32,6 +32,11 @@ EVENTS_KEPT = 200
 """Recent XID/SXID events kept per host for display; the store keeps them all."""
 
 
+RTT_PROBES_KEPT = 20
+"""Probe loss is over the last 20 keepalive probes (5 minutes at the 15 s default)."""
+RTT_PROBES_MIN = 4
+
+
 class HostState:
     """One host as last seen. Every `*_ts` is UTC epoch seconds on the console's clock
     unless it says otherwise."""
@@ -48,6 +53,7 @@ class HostState:
         self.last_seen_ts: float | None = None  # any line or reply from the host
         self.last_sample_ts: float | None = None  # arrival of the latest sample
         self.rtt_ms: float | None = None
+        self.rtt_probes: deque[bool] = deque(maxlen=RTT_PROBES_KEPT)  # True: answered
         self.lag_ms: float | None = None  # sample arrival minus the host's sample ts
         self.hello: Hello | None = None
         self.sample: Sample | None = None
@@ -66,6 +72,20 @@ class HostState:
         self._views: tuple[tuple[int, str], list[GpuView]] | None = None
 
     # --- facts derived for readers -------------------------------------------------
+    @property
+    def probe_loss_pct(self) -> float | None:
+        """Share of the recent SSH keepalive probes that went unanswered within the stale
+        delay. SSH runs over TCP, which retransmits, so this is loss bad enough to stall
+        the connection, not raw packet loss; None before enough probes were sent."""
+        if len(self.rtt_probes) < RTT_PROBES_MIN:
+            return None
+        return 100.0 * self.rtt_probes.count(False) / len(self.rtt_probes)
+
+    def record_rtt_probe(self, rtt_ms: float | None) -> None:
+        self.rtt_probes.append(rtt_ms is not None)
+        if rtt_ms is not None:
+            self.rtt_ms = rtt_ms
+
     @property
     def mode(self) -> str:
         """How readings are collected: the agent's mode from its hello (nvml,

@@ -294,3 +294,11 @@ def test_silences_all_shows_ended_ones_kept(cli):
     assert kept["end_ts"] < kept["start_ts"] + 3600
     text = cli("silences", "--all").stdout
     assert "ended" in text and "PDU" in text and "CREATED" in text
+
+
+def test_ack_without_timeout_takes_the_configs_default(cli, tmp_path: Path):
+    config = tmp_path / "carol.toml"
+    config.write_text(CONFIG.format(operator="carol") + "[alerts]\nack_timeout_default_s = 900\n")
+    acked = ok_json(cli("ack", "1", "--comment", "on it", "--config", str(config), "--json"))
+    assert acked["acked_by"] == "carol"
+    assert acked["ack_expires_ts"] == pytest.approx(acked["acked_ts"] + 900)

@@ -144,7 +144,7 @@ def test_every_rule_issue_5_names_is_built_in():
         "gpu_ecc_uncorrected", "gpu_row_remap_pending", "gpu_row_remap_failed",
         "gpu_nvlink_down", "gpu_missing", "gpu_lost", "gpu_driver_unresponsive",
         "ib_port_down", "ib_rate_low", "ib_errors_rising", "host_stale", "host_down",
-        "host_key_changed", "net_rtt_high", "lease_ending_soon", "gpu_leased_idle",
+        "host_key_changed", "net_rtt_high", "net_loss_high", "lease_ending_soon", "gpu_leased_idle",
         "rack_power_high",
     }  # fmt: skip
     assert len(names) == len(BUILTIN_RULES)
@@ -173,6 +173,24 @@ def test_rtt_above_the_threshold_fires_and_at_it_clears():
     (cond,) = evaluate(state, T0 + 4, tracker, INSTANT)
     assert cond.labels == {"site": "SG1", "rack": "sg1-r01", "host": HOST}
     assert "80.0 ms" in cond.summary
+
+
+def test_probe_loss_needs_enough_probes_fires_above_the_threshold_and_clears():
+    state, tracker = fleet_state(), PendingTracker()
+    feed(state, T0)
+    host = state.hosts[HOST]
+    for _ in range(3):
+        host.record_rtt_probe(None)
+    assert evaluate(state, T0, tracker, INSTANT) == []  # three probes say too little
+    host.record_rtt_probe(4.0)  # 3 of 4 lost
+    (cond,) = evaluate(state, T0 + 2, tracker, INSTANT)
+    assert cond.rule == "net_loss_high" and "75 %" in cond.summary
+    assert host.rtt_ms == 4.0
+    for _ in range(20):
+        host.record_rtt_probe(4.0)  # the lost ones age out of the window
+    assert host.probe_loss_pct == 0.0
+    feed(state, T0 + 4)
+    assert evaluate(state, T0 + 4, tracker, INSTANT) == []
 
 
 def ib_sample(ts: float, symbol_errors: int, xmit_wait: int = 0):
