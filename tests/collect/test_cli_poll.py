@@ -42,6 +42,11 @@ async def test_poll_once_json_reports_every_host_and_exits_0(tmp_path):
     )
     with sqlite3.connect(tmp_path / "opsconsole.db") as db:  # --once records too
         assert db.execute("SELECT count(*) FROM hosts").fetchone()[0] == 3
+        stored = db.execute("SELECT rule, labels FROM alerts WHERE state = 'firing'").fetchall()
+    # ...and evaluates the rules once: the unreachable host is an alert, in the snapshot too
+    (alert,) = [a for a in snapshot["alerts"] if a["rule"] == "host_down"]
+    assert alert["labels"]["host"] == down and alert["severity"] == "critical"
+    assert [r for r, labels in stored if r == "host_down" and down in labels]
 
 
 async def test_poll_with_unusable_config_exits_1(tmp_path):
@@ -52,6 +57,8 @@ async def test_poll_with_unusable_config_exits_1(tmp_path):
 
 async def test_headless_poll_stops_cleanly_on_sigterm(tmp_path):
     async with SimServer(2, seed=4) as server:
+        faulty = next(iter(server.hosts))
+        await server.inject(faulty, "xid79", gpu=1)
         config = server.write_files(tmp_path, interval_s=0.5)
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -73,3 +80,10 @@ async def test_headless_poll_stops_cleanly_on_sigterm(tmp_path):
     with sqlite3.connect(tmp_path / "opsconsole.db") as db:
         seen = db.execute("SELECT count(*) FROM hosts WHERE last_seen_ts IS NOT NULL")
         assert seen.fetchone()[0] == 2
+        rules = {
+            r
+            for (r,) in db.execute("SELECT rule FROM alerts WHERE labels LIKE ?", (f"%{faulty}%",))
+        }
+    # the headless poller evaluates rules and notifies in its log (stderr)
+    assert {"gpu_lost", "xid_hardware"} <= rules
+    assert "ALERT CRITICAL gpu_lost" in err.decode()
