@@ -16,6 +16,8 @@ from textual.css.query import NoMatches
 from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet
 from opsconsole.leases import operator_name
+from opsconsole.ui.alert_desk import AlertDesk
+from opsconsole.ui.app_alerts import AlertsMixin
 from opsconsole.ui.app_leases import LeasesMixin
 from opsconsole.ui.command_line import CommandError, command_suggestions, parse_command
 from opsconsole.ui.drivers import FeedDriver, InlineDriver, PollerFactory, PollingThread
@@ -27,6 +29,7 @@ from opsconsole.ui.messages import FleetBatchReady
 from opsconsole.ui.metrics import METRICS
 from opsconsole.ui.model import FleetModel
 from opsconsole.ui.palette import ConsoleCommands
+from opsconsole.ui.screens.capacity import open_capacity
 from opsconsole.ui.screens.confirm import ConfirmScreen
 from opsconsole.ui.screens.fleet import FleetScreen
 from opsconsole.ui.screens.help import HelpScreen, key_label
@@ -36,7 +39,7 @@ from opsconsole.ui.screens.prompt import PromptScreen
 log = logging.getLogger("opsconsole.ui")
 
 
-class OpsConsoleApp(LeasesMixin, App):
+class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
     CSS_PATH: ClassVar[list[str]] = ["app.tcss"]
     TITLE = "opsconsole"
     COMMANDS = App.COMMANDS | {ConsoleCommands}
@@ -44,6 +47,7 @@ class OpsConsoleApp(LeasesMixin, App):
         Binding("colon", "command_mode", "Command", key_display=":"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("l", "leases", "Leases"),
+        Binding("c", "capacity", "Capacity"),
     ]
 
     def __init__(
@@ -55,6 +59,7 @@ class OpsConsoleApp(LeasesMixin, App):
         clock: Callable[[], float] = time.time,
         publish_interval_s: float | None = None,
         lease_desk: LeaseDesk | None = None,
+        alert_desk: AlertDesk | None = None,
     ):
         super().__init__()
         self.fleet = fleet
@@ -66,6 +71,7 @@ class OpsConsoleApp(LeasesMixin, App):
         self.refusals: list[str] = []
         """What the read-only guard refused, newest last (tests and the help read it)."""
         self.init_leases(lease_desk)
+        self.init_alerts(alert_desk)
 
     def get_default_screen(self) -> FleetScreen:
         return FleetScreen()
@@ -78,14 +84,20 @@ class OpsConsoleApp(LeasesMixin, App):
             self.call_after_refresh(self.publish_now)
             self.set_interval(self.publish_interval_s, self.publish_now)
         self.start_leases()
+        self.start_alerts()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "leases":  # without a lease store the key is hidden (`:leases` says why)
             return self.lease_desk is not None
+        if action == "alerts":  # likewise without an alert store
+            return self.alert_desk is not None
         return True
 
     def on_unmount(self) -> None:
         self.driver.stop()
+
+    def action_capacity(self) -> None:
+        open_capacity(self)
 
     # --- batches ----------------------------------------------------------------------
     def publish_now(self) -> None:
@@ -189,6 +201,8 @@ class OpsConsoleApp(LeasesMixin, App):
             self.go_leases(argument or None)
         elif verb == "allocate":
             self.open_allocate(argument or None)
+        elif verb == "alerts":
+            self.go_alerts()
 
     def run_command_on_fleet(self, method: str) -> None:
         self.go_fleet()
@@ -259,9 +273,10 @@ def make_app(
     own thread and owns the state; without one, the caller drives the state on the UI
     thread (tests, benchmarks) and the app publishes it every interval.
 
-    `store`: an open store connection for leases, used only by the console's lease
+    `store`: an open store connection for leases and alerts, used only by the console's
     workers (give it its own connection, not the poller's); without one the console has
-    no lease views. `operator`: who audit records name (default: config, else login)."""
+    no lease or alert views. `operator`: who audit records and acknowledgements name
+    (default: config, else login)."""
     feed = FleetFeed(state, clock)
     interval_s = publish_interval_s or fleet.config.polling.interval_s
     if poller_factory is None:
@@ -270,10 +285,11 @@ def make_app(
         driver = PollingThread(
             fleet, feed, poller_factory, interval_s=interval_s, store_note=store_note
         )
-    desk = None
+    desk = alert_desk = None
     if store is not None:
         who = operator or operator_name(fleet.config)
         desk = LeaseDesk(store, fleet, operator=who, clock=clock)
+        alert_desk = AlertDesk(desk)  # the same connection, so the same lock
     return OpsConsoleApp(
         fleet,
         driver,
@@ -281,4 +297,5 @@ def make_app(
         clock=clock,
         publish_interval_s=interval_s,
         lease_desk=desk,
+        alert_desk=alert_desk,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rich.segment import Segment
@@ -16,6 +17,7 @@ from rich.style import Style
 from textual.strip import Strip
 
 from opsconsole.config import Fleet, Host
+from opsconsole.ui.alert_board import HostMark
 from opsconsole.ui.fleet_rows import RackPower
 from opsconsole.ui.formatting import age_text, kw, number
 from opsconsole.ui.lease_board import GpuTenant
@@ -39,6 +41,18 @@ GAP = Segment(" ")
 TENANT_WIDTH = 16
 """A tenant name of up to ~12 characters, its GPU count and others' count."""
 BAR_OK, BAR_WARN, BAR_OVER = Style(color="#5fd75f"), Style(color="#ffd75f"), Style(color="#ff5f5f")
+ALERT_MARKS = {
+    # (worst severity, someone unacknowledged) -> marker style
+    ("critical", True): Style(color="#ffffff", bgcolor="#af0000", bold=True),
+    ("warning", True): Style(color="#000000", bgcolor="#ffd75f", bold=True),
+    ("info", True): Style(color="#87afd7", bold=True),
+    ("critical", False): Style(color="#d75f5f"),
+    ("warning", False): Style(color="#af8700"),
+    ("info", False): Style(color="#5f87af"),
+}
+"""A host with open alerts starts its line with `!`: loud while one of them is firing
+unacknowledged and unsilenced, muted once everything on it is acknowledged or silenced."""
+NO_MARK = Segment("  ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +104,8 @@ _NOTHING_LIVE = _NothingLive()
 class FleetPainter:
     def __init__(self, fleet: Fleet):
         self.fleet = fleet
+        self.alert_marks: Mapping[str, HostMark] = {}
+        """host → its alert marker; set by the fleet screen from the newest alert board."""
 
     def header(self, cols: Columns, metric: Metric, sort_key: str, descending: bool) -> Strip:
         arrow = "▼" if descending else "▲"
@@ -160,7 +176,7 @@ class FleetPainter:
         holders: dict[int, GpuTenant] | None = None,
     ) -> Strip:
         """`holders`: who holds this host's GPUs now (TENANT column); None: not known yet."""
-        segments = [Segment("  "), Segment(_fit(host.name, cols.host), PLAIN)]
+        segments = [*self._alert_marker(host.name), Segment(_fit(host.name, cols.host), PLAIN)]
         segments.append(Segment(_fit(host.rack, cols.rack), DIM))
         state_text, state_style = self._state(snap, now_ts)
         segments.append(Segment(_fit(state_text, cols.state), state_style))
@@ -178,6 +194,13 @@ class FleetPainter:
         if cols.tenant:
             segments += tenant_segments(holders, cols.tenant)
         return Strip(segments).adjust_cell_length(cols.width)
+
+    def _alert_marker(self, name: str) -> list[Segment]:
+        mark = self.alert_marks.get(name)
+        if mark is None:
+            return [NO_MARK]
+        style = ALERT_MARKS.get((mark.severity, mark.loud), ALERT_MARKS[("warning", mark.loud)])
+        return [Segment("!", style), GAP]
 
     def _state(self, snap: HostSnapshot | None, now_ts: float) -> tuple[str, Style]:
         if snap is None:

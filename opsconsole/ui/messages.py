@@ -1,4 +1,4 @@
-"""Messages between the collecting side, the lease workers and the UI."""
+"""Messages between the collecting side, the lease and alert workers and the UI."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from opsconsole.alerts import Silence
     from opsconsole.leases import Lease, Placement
+    from opsconsole.ui.alert_board import AlertBoard
     from opsconsole.ui.lease_board import LeaseBoard
     from opsconsole.ui.lease_form import AllocateForm
 
@@ -61,6 +63,54 @@ class LeaseWritten(Message):
 
 class LeaseRefused(Message):
     """LeaseError or StoreError as one line; nothing was written."""
+
+    def __init__(self, text: str, action: str = "") -> None:
+        super().__init__()
+        self.text = text
+        self.action = action
+
+
+class AlertsLoaded(Message):
+    """A worker read the alerts; the board replaces the app's whole picture of them."""
+
+    def __init__(self, board: AlertBoard) -> None:
+        super().__init__()
+        self.board = board
+
+
+class AlertStoreTrouble(Message):
+    """A worker could not read the alerts: the console keeps the last board and says why."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class AlertHistoryLoaded(Message):
+    """The transitions of one alert, for the Alerts screen's history pane."""
+
+    def __init__(self, alert_id: int, rows: list[tuple]) -> None:
+        super().__init__()
+        self.alert_id = alert_id
+        self.rows = rows
+
+
+class SilencesLoaded(Message):
+    def __init__(self, silences: list[Silence]) -> None:
+        super().__init__()
+        self.silences = silences
+
+
+class AlertWritten(Message):
+    """The alert store committed a change; `text` says what, for a toast."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class AlertRefused(Message):
+    """AlertError or StoreError as one line; nothing was written."""
 
     def __init__(self, text: str, action: str = "") -> None:
         super().__init__()

@@ -41,6 +41,7 @@ class FleetScreen(Screen):
         Binding("s", "next_sort", "Sort"),
         Binding("S", "reverse_sort", "Reverse sort", show=False),
         Binding("r", "reconnect", "Reconnect"),
+        Binding("a", "app.alerts", "Alerts"),
     ]
 
     def __init__(self) -> None:
@@ -58,6 +59,7 @@ class FleetScreen(Screen):
         return self.query_one(FleetGrid)
 
     def on_mount(self) -> None:
+        self.grid.painter.alert_marks = self.app.alert_marks
         self.grid.focus()
         self.update_view_status()
         self.set_interval(1.0, self._tick)
@@ -79,6 +81,13 @@ class FleetScreen(Screen):
 
     def leases_changed(self, changed_hosts: set[str]) -> None:
         """Holders changed on these hosts: repaint their lines (TENANT) and the header."""
+        if self.ready:
+            self.grid.fleet_changed(changed_hosts)
+            self.query_one(FleetSummary).update_summary()
+
+    def alerts_changed(self, changed_hosts: set[str]) -> None:
+        """Hosts whose alert marker changed: repaint their lines and the header."""
+        self.grid.painter.alert_marks = self.app.alert_marks
         if self.ready:
             self.grid.fleet_changed(changed_hosts)
             self.query_one(FleetSummary).update_summary()

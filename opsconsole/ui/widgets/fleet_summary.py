@@ -1,12 +1,13 @@
 """The header line on every screen: fleet totals, leased and free GPUs, data age, and
 console conditions (read-only, store trouble, a lost SSH agent) that concern the whole
-console."""
+console; open and unacknowledged alerts, when there are any, lead its second line."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import Static
 
+from opsconsole.ui.alert_text import counts_text
 from opsconsole.ui.formatting import age_text
 
 
@@ -58,7 +59,12 @@ class FleetSummary(Static):
             )
             text.append(f"{age_text(age_s)} old", style)
         notes = [model.notes.collection, model.notes.store, model.notes.ssh_agent]
-        notes = [n for n in (*notes, app.lease_trouble) if n]
+        notes = [n for n in (*notes, app.lease_trouble, app.alert_trouble) if n]
+        board = app.alert_board  # open alerts take the second line, before any notes
+        alerts = counts_text(board.counts()) if board is not None else Text()
+        if alerts:
+            text.append("\n")
+            text.append_text(alerts)
         if notes:
-            text.append("\n ⚠ " + " · ".join(notes), "bold #ffd75f")
+            text.append(("   ⚠ " if alerts else "\n ⚠ ") + " · ".join(notes), "bold #ffd75f")
         self.update(text)

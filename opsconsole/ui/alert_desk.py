@@ -1,0 +1,129 @@
+"""The console's one door to the alert store. Screens call it only from thread workers; it
+never touches Textual.
+
+Why it rides on the lease desk: both use the console's one store connection, and SQLite
+transactions belong to a connection, not a thread. Taking the lease desk's lock (through
+its `_call`) keeps an acknowledgement and a lease change each in a transaction of its
+own, and turns a raw sqlite3 error into the store's one-line StoreError the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from opsconsole.alerts import (
+    Alert,
+    Silence,
+    acknowledge,
+    alert_history,
+    create_silence,
+    expire_silence,
+    list_alerts,
+    resolve,
+)
+from opsconsole.alerts.silences import active_silences, list_silences
+from opsconsole.alerts.store import unack
+from opsconsole.ui.alert_board import AlertBoard, build_alert_board
+from opsconsole.ui.lease_desk import LeaseDesk
+
+T = TypeVar("T")
+History = list[tuple]
+"""(ts, from_state, to_state, operator, comment) oldest first."""
+
+
+class AlertDesk:
+    def __init__(self, lease_desk: LeaseDesk) -> None:
+        self.lease_desk = lease_desk
+
+    @property
+    def operator(self) -> str:
+        return self.lease_desk.operator
+
+    def _call(self, doing: str, call: Callable[[], T]) -> T:
+        return self.lease_desk._call(doing, call)
+
+    def now(self) -> float:
+        return self.lease_desk.clock()
+
+    # --- reading ----------------------------------------------------------------------
+    def load_board(self) -> AlertBoard:
+        now_ts = self.now()
+        db = self.lease_desk.db
+
+        def read() -> AlertBoard:
+            alerts = list_alerts(db, include_resolved=True)
+            return build_alert_board(alerts, active_silences(db, now_ts), now_ts)
+
+        return self._call("reading alerts", read)
+
+    def history(self, alert_id: int) -> History:
+        db = self.lease_desk.db
+        return self._call(
+            f"reading the history of alert {alert_id}", lambda: alert_history(db, alert_id)
+        )
+
+    def silences(self, *, include_expired: bool = False) -> list[Silence]:
+        """Silences in force and scheduled ones; ended ones too when asked."""
+        now_ts = self.now()
+        db = self.lease_desk.db
+        return self._call(
+            "reading silences",
+            lambda: list_silences(db, now_ts=now_ts, include_expired=include_expired),
+        )
+
+    # --- changing ---------------------------------------------------------------------
+    def acknowledge(self, alert_id: int, comment: str, timeout_s: float | None) -> Alert:
+        now_ts = self.now()
+        return self._call(
+            f"acknowledging alert {alert_id}",
+            lambda: acknowledge(
+                self.lease_desk.db,
+                alert_id,
+                self.operator,
+                comment,
+                timeout_s=timeout_s,
+                now_ts=now_ts,
+            ),
+        )
+
+    def unacknowledge(self, alert_id: int, comment: str) -> Alert:
+        now_ts = self.now()
+        return self._call(
+            f"withdrawing the acknowledgement of alert {alert_id}",
+            lambda: unack(self.lease_desk.db, alert_id, self.operator, comment, now_ts=now_ts),
+        )
+
+    def resolve(self, alert_id: int, comment: str) -> Alert:
+        now_ts = self.now()
+        return self._call(
+            f"resolving alert {alert_id}",
+            lambda: resolve(self.lease_desk.db, alert_id, self.operator, comment, now_ts=now_ts),
+        )
+
+    def silence(
+        self, matchers: dict[str, str], duration_s: float, comment: str
+    ) -> tuple[int, float]:
+        """A silence from now for `duration_s`; returns its id and end."""
+        now_ts = self.now()
+        end_ts = now_ts + duration_s
+        silence_id = self._call(
+            "creating a silence",
+            lambda: create_silence(
+                self.lease_desk.db,
+                dict(matchers),
+                start_ts=now_ts,
+                end_ts=end_ts,
+                created_by=self.operator,
+                comment=comment,
+                now_ts=now_ts,
+            ),
+        )
+        return silence_id, end_ts
+
+    def expire(self, silence_id: int) -> None:
+        now_ts = self.now()
+        self._call(
+            f"ending silence {silence_id}",
+            lambda: expire_silence(self.lease_desk.db, silence_id, now_ts=now_ts),
+        )

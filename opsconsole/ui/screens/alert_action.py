@@ -1,0 +1,172 @@
+"""Acknowledge, unacknowledge or resolve one alert, with a comment (and, for an
+acknowledgement, an optional timeout after which it fires again).
+
+Why the dialog is its own confirmation: it names the alert and who will be recorded, and
+nothing is written until Enter. The write runs in a thread worker through the read-only
+guard; a refusal from the store ("already acknowledged by alice") stays in the dialog as
+one line and nothing is written.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label
+
+from opsconsole.alerts import Alert
+from opsconsole.errors import AlertError, LeaseError, StoreError
+from opsconsole.leases.times import format_ts, parse_duration
+from opsconsole.ui.alert_board import where_text
+from opsconsole.ui.guard import changes_state
+from opsconsole.ui.messages import AlertRefused, AlertWritten
+
+ACTIONS = {
+    # action: (title verb, comment required, done verb)
+    "ack": ("Acknowledge", False, "Acknowledged"),
+    "unack": ("Withdraw the acknowledgement of", False, "Unacknowledged"),
+    "resolve": ("Resolve by hand", True, "Resolved"),
+}
+
+
+class AlertActionScreen(ModalScreen[str | None]):
+    """Dismissed with one line saying what was written, or None when cancelled."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Cancel")]
+
+    def __init__(self, action: str, alert: Alert) -> None:
+        super().__init__()
+        assert action in ACTIONS
+        self.action = action
+        self.alert = alert
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        alert = self.alert
+        verb, required, _ = ACTIONS[self.action]
+        operator = self.app.alert_desk.operator
+        with Vertical(id="alert-action-box", classes="dialog"):
+            yield Label(
+                Text(f"{verb} alert {alert.id}: {alert.rule} on {where_text(alert)}"),
+                classes="dialog-title",
+            )
+            yield Label(Text(alert.summary, "#8a8a8a"), id="alert-action-summary")
+            with Horizontal(classes="form-row"):
+                yield Label("Comment", classes="form-label")
+                yield Input(
+                    placeholder="what was done" if required else "ticket, who is on it",
+                    id="alert-comment",
+                )
+                yield Label("required" if required else "optional", classes="form-hint")
+            if self.action == "ack":
+                with Horizontal(classes="form-row"):
+                    yield Label("Timeout", classes="form-label")
+                    yield Input(placeholder="none, or 30m / 2h", id="alert-timeout")
+                    yield Label("fires again if still open after this", classes="form-hint")
+            yield Label(Text(f"recorded as {operator}", "#8a8a8a"), classes="dialog-keys")
+            yield Label(id="alert-action-error", classes="dialog-error")
+            yield Label(
+                "[b]Enter[/b] confirm    [b]Tab[/b] next field    [b]Esc[/b] cancel",
+                classes="dialog-keys",
+            )
+
+    def on_mount(self) -> None:
+        self.query_one("#alert-comment", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one("#alert-action-error", Label).update("")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.confirm()
+
+    def _error(self, text: str) -> None:
+        self.query_one("#alert-action-error", Label).update(Text(text))
+
+    def confirm(self) -> None:
+        if self.busy:
+            return
+        comment = self.query_one("#alert-comment", Input).value.strip()
+        if ACTIONS[self.action][1] and not comment:
+            self._error("a comment saying what was done is required")
+            return
+        timeout_s = None
+        for field in self.query("#alert-timeout").results(Input):
+            text = field.value.strip()
+            if text and text.lower() != "none":
+                try:
+                    timeout_s = parse_duration(text)
+                except LeaseError as exc:
+                    self._error(str(exc))
+                    return
+        self.write(comment, timeout_s)
+
+    def write(self, comment: str, timeout_s: float | None) -> None:
+        if self.action == "ack":
+            self.acknowledge(comment, timeout_s)
+        elif self.action == "unack":
+            self.unacknowledge(comment)
+        else:
+            self.resolve(comment)
+
+    @changes_state("acknowledge alert")
+    def acknowledge(self, comment: str, timeout_s: float | None) -> None:
+        self._start(comment, timeout_s)
+
+    @changes_state("unacknowledge alert")
+    def unacknowledge(self, comment: str) -> None:
+        self._start(comment, None)
+
+    @changes_state("resolve alert")
+    def resolve(self, comment: str) -> None:
+        self._start(comment, None)
+
+    def _start(self, comment: str, timeout_s: float | None) -> None:
+        self.busy = True
+        self.query_one("#alert-action-error", Label).update("[#8a8a8a]writing…[/]")
+        self._write_in_thread(comment, timeout_s)
+
+    @work(thread=True, exclusive=True, group="alert-action", exit_on_error=False)
+    def _write_in_thread(self, comment: str, timeout_s: float | None) -> None:
+        desk = self.app.alert_desk
+        alert_id = self.alert.id
+        try:
+            if self.action == "ack":
+                alert = desk.acknowledge(alert_id, comment, timeout_s)
+            elif self.action == "unack":
+                alert = desk.unacknowledge(alert_id, comment)
+            else:
+                alert = desk.resolve(alert_id, comment)
+        except (AlertError, StoreError) as exc:
+            self.post_message(AlertRefused(str(exc), self.action))
+            return
+        self.post_message(AlertWritten(_done_text(self.action, alert)))
+
+    def on_alert_refused(self, message: AlertRefused) -> None:
+        message.stop()
+        self.busy = False
+        self._error(message.text)
+
+    def on_alert_written(self, message: AlertWritten) -> None:
+        message.stop()
+        self.dismiss(message.text)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def _done_text(action: str, alert: Alert) -> str:
+    done = ACTIONS[action][2]
+    text = f"{done} alert {alert.id} ({alert.rule} on {where_text(alert)})"
+    if action == "ack":
+        text += f" as {alert.acked_by}"
+        if alert.ack_expires_ts is not None:
+            text += f" until {format_ts(alert.ack_expires_ts)}"
+    elif action == "resolve":
+        text += f" as {alert.resolved_by}"
+    return text

@@ -1,0 +1,252 @@
+"""Alerts: what is wrong now, worst first, who is on it, and what happened to it. Opened
+with `a` on the fleet (or `:alerts`).
+
+Everything drawn here reads `app.alert_board`, which a worker re-reads every two seconds
+and after every change; the history pane of the selected alert is read by a worker too.
+Acknowledge, unacknowledge, resolve and silence open dialogs that write through the
+read-only guard in thread workers; Enter jumps to the affected host.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from opsconsole.alerts import Alert
+from opsconsole.errors import AlertError, StoreError
+from opsconsole.ui.alert_board import AlertFilterError, parse_alert_filter
+from opsconsole.ui.alert_text import DIM, detail_text
+from opsconsole.ui.guard import changes_state
+from opsconsole.ui.lease_text import short_ts
+from opsconsole.ui.messages import AlertHistoryLoaded
+from opsconsole.ui.screens.alert_action import AlertActionScreen
+from opsconsole.ui.screens.prompt import PromptScreen
+from opsconsole.ui.screens.silence import SilenceScreen
+from opsconsole.ui.screens.silences import SilencesScreen
+from opsconsole.ui.widgets.alert_table import AlertTable
+from opsconsole.ui.widgets.fleet_summary import FleetSummary
+
+FILTER_HINT = "state=firing site=SG1 tenant=NAME severity=critical host~r01 …"
+NO_STORE = (
+    " This console has no alert store (started without one, or it could not be opened);"
+    " alerts cannot be shown here. `opsconsole alerts list` reads them from the store."
+)
+
+
+class AlertsScreen(Screen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("a", "acknowledge", "Ack"),
+        Binding("u", "unacknowledge", "Unack"),
+        Binding("r", "resolve", "Resolve"),
+        Binding("s", "silence", "Silence"),
+        Binding("S", "silences", "Silences"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="alerts")
+        self.history: tuple[int, list[tuple]] | None = None
+        """(alert id, its transitions) last read for the pane."""
+        self._detail_for: tuple | None = None
+        """What the pane's history was read for: the alert and the moves that add history."""
+
+    def compose(self) -> ComposeResult:
+        yield FleetSummary(id="summary")
+        yield Static(id="alert-status")
+        yield AlertTable(id="alert-table")
+        with VerticalScroll(id="alert-detail-box"):
+            yield Static(id="alert-detail")
+        yield Footer()
+
+    @property
+    def table(self) -> AlertTable:
+        return self.query_one(AlertTable)
+
+    def on_mount(self) -> None:
+        self.sub_title = "alerts"
+        self.table.focus()
+        self.alerts_changed()
+        self.app.refresh_alerts()
+
+    def on_screen_resume(self) -> None:
+        self.alerts_changed()
+
+    # --- drawing ----------------------------------------------------------------------
+    def alerts_changed(self, changed_hosts: set[str] | None = None) -> None:
+        """The app has a new board (or new trouble): redraw from it."""
+        board = self.app.alert_board
+        self._show_status()
+        if board is not None:
+            self.table.show(board, board.grouped(self.app.alert_filter))
+        self._show_detail()
+        self.query_one(FleetSummary).update_summary()
+
+    def _show_status(self) -> None:
+        app = self.app
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if app.alert_desk is None:
+            text.append(NO_STORE, "#ffd75f")
+            self.query_one("#alert-status", Static).update(text)
+            return
+        text.append(" filter ", DIM)
+        if app.alert_filter.text:
+            text.append(app.alert_filter.text, "bold #ffd75f")
+        else:
+            text.append("none", DIM)
+        board = app.alert_board
+        if board is not None:
+            listed = sum(len(alerts) for _, alerts in board.grouped(app.alert_filter))
+            resolved = sum(1 for a in board.alerts if a.state == "resolved")
+            text.append(f"   {listed} of {len(board.alerts)} alert(s)", DIM)
+            text.append(f" · {resolved} resolved in the last 24 h", DIM)
+            if board.silences:
+                text.append(f" · {len(board.silences)} silence(s) in force", DIM)
+            text.append(f"   as of {short_ts(board.now_ts)}", DIM)
+        elif not app.alert_trouble:
+            text.append("   loading…", DIM)
+        if app.alert_trouble:
+            text.append(f"   ⚠ {app.alert_trouble}", "bold #ffd75f")
+        self.query_one("#alert-status", Static).update(text)
+
+    def _show_detail(self) -> None:
+        alert = self.current_alert
+        board = self.app.alert_board
+        pane = self.query_one("#alert-detail", Static)
+        if alert is None or board is None:
+            self._detail_for = None
+            pane.update(Text(" No alert selected.", DIM) if board is not None else "")
+            return
+        moves = (alert.id, alert.state, alert.fired_ts, alert.acked_ts, alert.resolved_ts)
+        if self._detail_for != moves:  # new selection, or it moved: read its history again
+            self._detail_for = moves
+            self._load_history(alert.id)
+        history = self.history[1] if self.history and self.history[0] == alert.id else None
+        silence = board.silence(board.silenced.get(alert.id))
+        pane.update(detail_text(alert, board, history, silence))
+
+    @work(thread=True, exclusive=True, group="alert-history", exit_on_error=False)
+    def _load_history(self, alert_id: int) -> None:
+        try:
+            rows = self.app.alert_desk.history(alert_id)
+        except (AlertError, StoreError) as exc:
+            rows = [(None, None, "?", None, f"history cannot be read: {exc}")]
+        self.post_message(AlertHistoryLoaded(alert_id, rows))
+
+    def on_alert_history_loaded(self, message: AlertHistoryLoaded) -> None:
+        message.stop()
+        self.history = (message.alert_id, message.rows)
+        alert = self.current_alert
+        if alert is not None and alert.id == message.alert_id:
+            self._show_detail()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    @property
+    def current_alert(self) -> Alert | None:
+        board = self.app.alert_board
+        alert_id = self.table.current_alert_id
+        return board.alert(alert_id) if board is not None and alert_id is not None else None
+
+    # --- navigation and filter --------------------------------------------------------
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter: the affected host's screen."""
+        event.stop()
+        alert = self.current_alert
+        if alert is None:
+            return
+        host = alert.labels.get("host")
+        if not host:
+            self.notify(f"Alert {alert.id} names no host.", severity="warning")
+            return
+        self.app.open_host(host)
+
+    def set_filter(self, text: str) -> bool:
+        try:
+            self.app.alert_filter = parse_alert_filter(text)
+        except AlertFilterError as exc:
+            self.notify(str(exc), title="Filter", severity="error", markup=False)
+            return False
+        self.alerts_changed()
+        return True
+
+    def action_filter(self) -> None:
+        before = self.app.alert_filter.text
+
+        def live(text: str) -> None:
+            try:
+                self.app.alert_filter = parse_alert_filter(text)
+            except AlertFilterError:
+                return  # half-typed; the final text is checked on Enter
+            self.alerts_changed()
+
+        def done(text: str | None) -> None:
+            self.set_filter(before if text is None else text)
+
+        self.app.push_screen(
+            PromptScreen("/", value=before, placeholder=FILTER_HINT, on_change=live), done
+        )
+
+    def action_back(self) -> None:
+        """Esc: clear the filter first, then back to the fleet."""
+        if self.app.alert_filter.text:
+            self.set_filter("")
+        else:
+            self.app.go_fleet()
+
+    # --- changes ------------------------------------------------------------------------
+    def _selected(self, doing: str, states: tuple[str, ...]) -> Alert | None:
+        """The alert under the cursor if `doing` fits its state, else a message."""
+        alert = self.current_alert
+        if alert is None:
+            self.notify(f"Move the cursor to an alert to {doing} it.", severity="warning")
+            return None
+        if alert.state not in states:
+            self.notify(
+                f"Alert {alert.id} is {alert.state}: cannot {doing} it.", severity="warning"
+            )
+            return None
+        return alert
+
+    @changes_state("acknowledge alert")
+    def action_acknowledge(self) -> None:
+        alert = self._selected("acknowledge", ("firing",))
+        if alert is not None:
+            self.app.push_screen(AlertActionScreen("ack", alert), self._written)
+
+    @changes_state("unacknowledge alert")
+    def action_unacknowledge(self) -> None:
+        alert = self._selected("unacknowledge", ("acknowledged",))
+        if alert is not None:
+            self.app.push_screen(AlertActionScreen("unack", alert), self._written)
+
+    @changes_state("resolve alert")
+    def action_resolve(self) -> None:
+        alert = self._selected("resolve", ("firing", "acknowledged"))
+        if alert is not None:
+            self.app.push_screen(AlertActionScreen("resolve", alert), self._written)
+
+    @changes_state("silence alerts")
+    def action_silence(self) -> None:
+        alert = self.current_alert
+        if alert is None:
+            self.notify("Move the cursor to an alert to silence its like.", severity="warning")
+            return
+        self.app.push_screen(SilenceScreen(alert), self._written)
+
+    def action_silences(self) -> None:
+        """List silences (expiring one is guarded inside)."""
+        if self.app.alert_desk is not None:
+            self.app.push_screen(SilencesScreen())
+
+    def _written(self, text: str | None) -> None:
+        if text:
+            self.app.alert_written(text)
