@@ -78,10 +78,22 @@ def get_alert(db: sqlite_utils.Database, alert_id: int) -> Alert:
     return _alert(row)
 
 
-def list_alerts(db: sqlite_utils.Database, *, include_resolved: bool = False) -> list[Alert]:
-    """Alerts newest firing first; resolved ones only when asked."""
-    where = "" if include_resolved else f"WHERE state != '{RESOLVED}'"
-    rows = db.conn.execute(f"SELECT {_COLUMNS} FROM alerts {where} ORDER BY fired_ts DESC, id")
+def list_alerts(
+    db: sqlite_utils.Database,
+    *,
+    include_resolved: bool = False,
+    resolved_since_ts: float | None = None,
+) -> list[Alert]:
+    """Alerts newest firing first; resolved ones only when asked, and with
+    `resolved_since_ts` only those resolved since then (a screen showing the last day
+    need not read half a year of kept history every two seconds)."""
+    if resolved_since_ts is not None:
+        where, params = f"WHERE state != '{RESOLVED}' OR resolved_ts >= ?", (resolved_since_ts,)
+    else:
+        where, params = ("", ()) if include_resolved else (f"WHERE state != '{RESOLVED}'", ())
+    rows = db.conn.execute(
+        f"SELECT {_COLUMNS} FROM alerts {where} ORDER BY fired_ts DESC, id", params
+    )
     return [_alert(row) for row in rows]
 
 

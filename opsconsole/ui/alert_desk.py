@@ -24,7 +24,7 @@ from opsconsole.alerts import (
 )
 from opsconsole.alerts.silences import active_silences, list_silences
 from opsconsole.alerts.store import unack
-from opsconsole.ui.alert_board import AlertBoard, build_alert_board
+from opsconsole.ui.alert_board import RESOLVED_SHOWN_S, AlertBoard, build_alert_board
 from opsconsole.ui.lease_desk import LeaseDesk
 
 T = TypeVar("T")
@@ -41,7 +41,7 @@ class AlertDesk:
         return self.lease_desk.operator
 
     def _call(self, doing: str, call: Callable[[], T]) -> T:
-        return self.lease_desk._call(doing, call)
+        return self.lease_desk.call(doing, call)
 
     def now(self) -> float:
         return self.lease_desk.clock()
@@ -52,7 +52,7 @@ class AlertDesk:
         db = self.lease_desk.db
 
         def read() -> AlertBoard:
-            alerts = list_alerts(db, include_resolved=True)
+            alerts = list_alerts(db, resolved_since_ts=now_ts - RESOLVED_SHOWN_S)
             return build_alert_board(alerts, active_silences(db, now_ts), now_ts)
 
         return self._call("reading alerts", read)

@@ -203,6 +203,8 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
             self.open_allocate(argument or None)
         elif verb == "alerts":
             self.go_alerts()
+        elif verb == "capacity":
+            self.action_capacity()
 
     def run_command_on_fleet(self, method: str) -> None:
         self.go_fleet()

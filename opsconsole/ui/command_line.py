@@ -1,7 +1,7 @@
 """Command mode (`:`), k9s style: a verb and an optional argument.
 
 Parsing is pure so it can be tested without a terminal; the app decides what each verb
-does. Verbs of later issues are known, so they answer "not yet" instead of "unknown".
+does.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ VERBS: dict[str, str] = {
     "reconnect": "drop and reopen a host's SSH connection: reconnect [NAME]",
     "leases": "leases and the calendar: leases [TENANT|all]",
     "allocate": "allocate GPUs to a tenant: allocate [TENANT]",
+    "alerts": "alerts by severity: ack, silence, resolve",
+    "capacity": "capacity bottlenecks, power, fabric and the lease runway",
     "help": "list every key and command",
     "quit": "leave the console",
 }
@@ -30,9 +32,10 @@ ALIASES = {
     "hosts": "fleet",
     "lease": "leases",
     "l": "leases",
+    "a": "alerts",
+    "alert": "alerts",
+    "c": "capacity",
 }
-LATER = {"alerts": "alerts", "capacity": "capacity"}
-"""Screens announced by the issue tracker but not built yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +54,6 @@ def parse_command(text: str) -> Command:
         raise CommandError("empty command")
     verb, _, argument = text.partition(" ")
     verb = ALIASES.get(verb.lower(), verb.lower())
-    if verb in LATER:
-        raise CommandError(f":{verb} is not available yet (it comes with a later release)")
     if verb not in VERBS:
         raise CommandError(f"unknown command :{verb} (try :help)")
     argument = argument.strip()

@@ -56,7 +56,7 @@ class LeaseDesk:
         self.clock = clock
         self._lock = threading.Lock()
 
-    def _call(self, doing: str, call: Callable[[], T]) -> T:
+    def call(self, doing: str, call: Callable[[], T]) -> T:
         """Run one leases-layer call alone on the connection; a raw sqlite3 error (a
         locked or vanished file) becomes the store's one-line StoreError."""
         with self._lock:
@@ -64,6 +64,8 @@ class LeaseDesk:
                 return call()
             except sqlite3.Error as exc:
                 raise StoreError(describe_error(database_path(self.db), exc, doing)) from None
+
+    _call = call  # the capacity screen's name for it, until it moves to `call`
 
     def close(self) -> None:
         """Close the connection once no worker is inside a call (at console exit)."""
@@ -85,21 +87,21 @@ class LeaseDesk:
                 )
             return build_board(self.fleet, now_ts, lease_filter, tenants, open_leases, listed)
 
-        return self._call("reading leases", read)
+        return self.call("reading leases", read)
 
     # --- allocating -------------------------------------------------------------------
     def preview(self, request: LeaseRequest, health: Health) -> Placement:
         """The slots allocation would choose now (within the request's site and
         locality, which the leases layer applies)."""
         now_ts = self.clock()
-        return self._call(
+        return self.call(
             f"previewing a lease for {request.tenant}",
             lambda: preview_lease(self.db, self.fleet, request, health=health, now_ts=now_ts),
         )
 
     def allocate(self, request: LeaseRequest, health: Health) -> Lease:
         now_ts = self.clock()
-        return self._call(
+        return self.call(
             f"allocating a lease for {request.tenant}",
             lambda: allocate_lease(
                 self.db, self.fleet, request, operator=self.operator, health=health, now_ts=now_ts
@@ -109,7 +111,7 @@ class LeaseDesk:
     # --- changing ---------------------------------------------------------------------
     def extend(self, lease_id: int, end_ts: float, health: Health) -> Lease:
         now_ts = self.clock()
-        return self._call(
+        return self.call(
             f"extending lease {lease_id}",
             lambda: extend_lease(
                 self.db,
@@ -124,14 +126,14 @@ class LeaseDesk:
 
     def release(self, lease_id: int) -> Lease:
         now_ts = self.clock()
-        return self._call(
+        return self.call(
             f"releasing lease {lease_id}",
             lambda: release_lease(self.db, lease_id, operator=self.operator, now_ts=now_ts),
         )
 
     def cancel(self, lease_id: int) -> Lease:
         now_ts = self.clock()
-        return self._call(
+        return self.call(
             f"cancelling lease {lease_id}",
             lambda: cancel_lease(self.db, lease_id, operator=self.operator, now_ts=now_ts),
         )

@@ -279,3 +279,15 @@ def test_restart_keeps_state_and_does_not_renotify(path):
     )
     assert by_rule["xid_hardware"].state == "firing"
     db.close()
+
+
+def test_list_alerts_resolved_since_keeps_open_ones_and_recent_resolutions(db):
+    other = Condition("gpu_temp_high", "warning", "condition", LABELS | {"gpu": "1"}, "hot 1")
+    apply_conditions(db, [HOT, other], T0)
+    apply_conditions(db, [other], T0 + 10)  # HOT resolves at T0 + 10
+    apply_conditions(db, [], T0 + 100)  # other resolves at T0 + 100
+    listed = lambda since: {a.summary for a in list_alerts(db, resolved_since_ts=since)}  # noqa: E731
+    assert listed(T0 + 50) == {"hot 1"}
+    assert listed(T0) == {HOT.summary, "hot 1"}
+    apply_conditions(db, [HOT], T0 + 200)  # open again: listed whatever the cut-off
+    assert listed(T0 + 150) == {HOT.summary}

@@ -112,7 +112,7 @@ class TestCommands:
 
     @pytest.mark.parametrize(
         ("text", "why"),
-        [("", "empty"), ("alerts", "not available yet"), ("zap", "unknown"), ("host", "needs")],
+        [("", "empty"), ("zap", "unknown"), ("host", "needs")],
     )
     def test_refusals(self, text, why):
         with pytest.raises(CommandError, match=why):
