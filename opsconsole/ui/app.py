@@ -136,18 +136,26 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
             self.pop_screen()
         self.driver.feed.watch(None)
 
-    def open_host(self, name: str) -> None:
+    def open_host(self, name: str, *, over_current: bool = False) -> None:
+        """The host's screen, over the fleet view; `over_current` keeps the screen in
+        view underneath (the Alerts screen), so Esc from the host returns to it."""
         if name not in self.model.host_versions:
             self.notify(f"No host named {name!r} in this fleet.", severity="error")
             return
-        self.go_fleet()
+        if not over_current or isinstance(self.screen, HostScreen):
+            self.go_fleet()
         self.fleet_screen.grid.move_to(("host", name))
         self.driver.feed.watch(name)
         self.push_screen(HostScreen(name))
         self.publish_now()
 
     def close_host(self) -> None:
-        self.go_fleet()
+        """Back to whatever the host was opened from."""
+        if isinstance(self.screen, HostScreen) and len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.driver.feed.watch(None)
+        if isinstance(self.screen, HostScreen):
+            self.go_fleet()
 
     # --- command mode -----------------------------------------------------------------
     def action_command_mode(self) -> None:

@@ -281,6 +281,8 @@ class TestNavigation:
             await pilot.press("enter")
             await wait_until(pilot, lambda: isinstance(app.screen, HostScreen))
             assert app.screen.host_name == XID_HOST
+            await pilot.press("escape")  # back to the alerts it was opened from
+            await wait_until(pilot, lambda: isinstance(app.screen, AlertsScreen))
 
     async def test_filter_by_state_and_esc_clears_it(self, lease_app, alert_store):
         app = lease_app

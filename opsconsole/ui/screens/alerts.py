@@ -167,7 +167,7 @@ class AlertsScreen(Screen):
         if not host:
             self.notify(f"Alert {alert.id} names no host.", severity="warning")
             return
-        self.app.open_host(host)
+        self.app.open_host(host, over_current=True)
 
     def set_filter(self, text: str) -> bool:
         try:
