@@ -305,15 +305,19 @@ def _network_conditions(host: HostState, settings: AlertSettings) -> Iterator[Co
 
 def _xid_conditions(host: HostState, now_ts: float, settings: AlertSettings) -> Iterator[Condition]:
     """Each XID its own event alert. The event label is the same identity the live state
-    deduplicates replays by, so a replayed XID maps to the alert it already has."""
+    deduplicates replays by, so a replayed XID maps to the alert it already has. Each
+    carries its running count for that GPU and code in the look-back window (`count`), so
+    "the third XID 79 on this GPU today" is in the alert, never folded into one gauge."""
     emit = _Emit(host, settings)
+    counts: dict[tuple[int | None, int], int] = {}
     for event in host.events:
         if event.kind != "xid" or event.code in settings.xid_ignore:
             continue
         if now_ts - event.ts > settings.xid_lookback_s:
             continue
+        nth = counts[(event.gpu, event.code)] = counts.get((event.gpu, event.code), 0) + 1
         info = xid_info(event.code)
-        labels = dict(emit.base, code=str(event.code), cause=info.cause)
+        labels = dict(emit.base, code=str(event.code), cause=info.cause, count=str(nth))
         where = host.name
         if event.gpu is not None:
             labels["gpu"] = str(event.gpu)
@@ -327,7 +331,13 @@ def _xid_conditions(host: HostState, now_ts: float, settings: AlertSettings) -> 
             severity,
             "event",
             labels,
-            f"{where}: XID {event.code} {info.meaning}; {info.action}",
+            f"{where}: XID {event.code} {info.meaning}"
+            + (
+                f" (#{nth} on this GPU in {settings.xid_lookback_s / HOUR_S:g} h)"
+                if nth > 1
+                else ""
+            )
+            + f"; {info.action}",
         )
 
 

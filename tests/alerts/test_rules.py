@@ -114,6 +114,9 @@ def test_each_xid_is_its_own_event_alert_classed_by_the_catalogue_with_an_ignore
     assert len({c.fingerprint for c in conds}) == 3
     hw = next(c for c in conds if c.rule == "xid_hardware")
     assert hw.severity == "critical" and hw.labels["code"] == "79" and hw.labels["gpu"] == "0"
+    app = sorted((c for c in conds if c.rule == "xid_application"), key=lambda c: c.labels["count"])
+    assert [c.labels["count"] for c in app] == ["1", "2"]  # a repeat is counted, not hidden
+    assert "#2 on this GPU" in app[1].summary and "#" not in app[0].summary
 
 
 def test_for_holds_back_a_short_spike_and_keep_firing_rides_over_a_dip():
