@@ -199,13 +199,21 @@ def idle_leased_gpus(
 
 
 def build_context(
-    db: sqlite_utils.Database, now_ts: float, settings: AlertSettings | None = None
+    db: sqlite_utils.Database,
+    now_ts: float,
+    settings: AlertSettings | None = None,
+    *,
+    idle_gpus: Mapping[Slot, IdleGpu] | None = None,
 ) -> AlertContext:
     """The leases and idle GPUs the rules and `label_impact` need, for the rules' windows
-    in `settings`. Two queries; the idle one is skipped when its rule is off."""
+    in `settings`. Two queries; the idle one is skipped when its rule is off, or when
+    `idle_gpus` passes an earlier answer (it is the dearer query, over hours of rollups,
+    and changes by the minute at most)."""
     settings = settings or AlertSettings()
     ending = settings.rules.get("lease_ending_soon")
     view = lease_view(db, now_ts, (ending.window_s or 0.0) if ending else 0.0)
+    if idle_gpus is not None:
+        return AlertContext(view, idle_gpus)
     idle_rule = settings.rules.get("gpu_leased_idle")
     idle: dict[Slot, IdleGpu] = {}
     if idle_rule is not None and idle_rule.window_s and idle_rule.threshold is not None:

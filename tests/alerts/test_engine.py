@@ -1,0 +1,125 @@
+"""The alert engine's own duties, apart from the rules: notify once through the callback
+and the log, survive a broken notifier and an unusable store, pick up new leases, and
+run beside a poller on its loop (`AlertingPoller`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from opsconsole.alerts.engine import CONTEXT_EVERY_S, AlertEngine
+from opsconsole.alerts.rules import AlertSettings
+from opsconsole.alerts.runner import AlertingPoller
+from opsconsole.alerts.store import list_alerts
+from opsconsole.config import fleet_from_dict
+from opsconsole.leases.allocate import LeaseRequest, allocate_lease
+from opsconsole.leases.model import GpuSlot
+from opsconsole.leases.tenants import create_tenant
+from opsconsole.store import open_store
+from tests.alerts.fleet import HOST, RAW, T0, feed, fleet_state, gpu, healthy
+
+INSTANT = AlertSettings().with_rule("gpu_temp_high", for_s=0.0, keep_firing_for_s=0.0)
+
+
+def hot_state():
+    state = fleet_state()
+    feed(state, T0, healthy(T0, gpus=[gpu(0, temp_c=95.0), gpu(1)]))
+    return state
+
+
+def test_notifies_once_through_callback_and_log(tmp_path, caplog):
+    told: list[list] = []
+    engine = AlertEngine(tmp_path / "a.db", INSTANT, notify=told.append)
+    engine.resume(T0)
+    state = hot_state()
+    with caplog.at_level(logging.WARNING, logger="opsconsole.alerts"):
+        engine.step(state, T0)
+        engine.step(state, T0 + 2)
+    assert [[a.rule for a in batch] for batch in told] == [["gpu_temp_high"]]
+    lines = [r.getMessage() for r in caplog.records if "ALERT" in r.getMessage()]
+    assert len(lines) == 1 and "WARNING gpu_temp_high" in lines[0] and HOST in lines[0]
+    assert engine.notified_total == 1
+    engine.close()
+
+
+def test_a_broken_notifier_does_not_stop_recording(tmp_path):
+    def broken(alerts):
+        raise RuntimeError("pager down")
+
+    engine = AlertEngine(tmp_path / "a.db", INSTANT, notify=broken)
+    engine.resume(T0)
+    assert [a.rule for a in engine.step(hot_state(), T0)] == ["gpu_temp_high"]
+    assert engine.last_error == ""
+    engine.close()
+
+
+def test_an_unusable_store_is_reported_not_raised(tmp_path):
+    not_a_db = tmp_path / "garbage.db"
+    not_a_db.write_bytes(b"this is not sqlite" * 100)
+    engine = AlertEngine(not_a_db, INSTANT)
+    assert engine.step(hot_state(), T0) == []
+    assert "garbage.db" in engine.last_error
+    engine.close()
+
+
+def test_a_lease_made_after_start_labels_alerts_once_the_context_refreshes(tmp_path):
+    path = tmp_path / "a.db"
+    engine = AlertEngine(path, INSTANT)
+    engine.resume(T0)
+    state = hot_state()
+    (first,) = engine.step(state, T0)
+    assert "tenant" not in first.labels
+    fleet = fleet_from_dict(RAW, tmp_path / "x.toml")
+    db = open_store(path)
+    create_tenant(db, "acme", gpu_quota=8, operator="t", now_ts=T0)
+    request = LeaseRequest("acme", T0 + 1, T0 + 86400 * 7, slots=(GpuSlot(HOST, 0),))
+    allocate_lease(db, fleet, request, operator="t", now_ts=T0 + 1)
+
+    engine.step(state, T0 + 2)  # the lease view is not re-read every poll
+    assert "tenant" not in list_alerts(db)[0].labels
+    engine.step(state, T0 + 2 + CONTEXT_EVERY_S)
+    assert list_alerts(db)[0].labels["tenant"] == "acme"
+    engine.close()
+    db.close()
+
+
+class IdlePoller:
+    """The shape of a Poller that AlertingPoller relies on, collecting nothing."""
+
+    def __init__(self, state):
+        self.state = state
+        self.writer = None
+        self.running = False
+        self._stopped = asyncio.Event()
+
+    async def start(self):
+        self.running = True
+
+    async def run(self):
+        await self.start()
+        await self._stopped.wait()
+
+    async def stop(self):
+        self.running = False
+        self._stopped.set()
+
+    def reconnect(self, name):
+        return f"reconnecting {name}"
+
+
+async def test_alerting_poller_runs_the_engine_beside_the_poller_and_stops_with_it(tmp_path):
+    state = hot_state()
+    engine = AlertEngine(tmp_path / "a.db", INSTANT, clock=lambda: T0, interval_s=0.05)
+    poller = AlertingPoller(IdlePoller(state), engine)
+    task = asyncio.create_task(poller.run())
+    for _ in range(200):
+        if engine.notified_total:
+            break
+        await asyncio.sleep(0.05)
+    assert engine.notified_total == 1
+    assert poller.reconnect(HOST) == f"reconnecting {HOST}"
+    await poller.stop()
+    await asyncio.wait_for(task, 10)
+    db = open_store(tmp_path / "a.db")
+    assert [a.rule for a in list_alerts(db)] == ["gpu_temp_high"]
+    db.close()
