@@ -27,3 +27,7 @@ class LeaseError(OpsconsoleError):
 
 class AlertError(OpsconsoleError):
     """An alert, acknowledgement or silence request cannot be honoured; nothing was written."""
+
+
+class CapacityError(OpsconsoleError):
+    """A capacity request that cannot be answered (unknown site, bad window); one line."""

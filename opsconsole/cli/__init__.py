@@ -27,6 +27,7 @@ COMMANDS = {
     "usage": "opsconsole.cli.usage",
     "audit": "opsconsole.cli.audit",
     "alerts": "opsconsole.cli.alerts",
+    "capacity": "opsconsole.cli.capacity",
 }
 
 

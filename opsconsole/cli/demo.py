@@ -6,7 +6,9 @@ directory: the simulator's config, keys and known_hosts, a throw-away store, the
 exit the simulator is stopped by its PID and the directory removed.
 
 The store starts with demo tenants (and a lease and a reservation where the fleet has
-room), so a new user can open the Leases screen (`l`) and allocate at once.
+room), so a new user can open the Leases screen (`l`) and allocate at once. With
+`--scenario capacity` it gets the leases and drains that scenario's bottlenecks need
+(`seed_capacity_leases`), so the Capacity screen (`c`) has them to rank.
 """
 
 from __future__ import annotations
@@ -80,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         # The fleet's own store, so CLI commands pointed at this config (`opsconsole usage
         # --config ... --json`, `opsconsole lease list`) see what the console does.
         if not fleet.store_path.exists():
-            seed_demo_leases(fleet.store_path, fleet, time.time())
+            seed = seed_capacity_leases if args.scenario == "capacity" else seed_demo_leases
+            seed(fleet.store_path, fleet, time.time())
         print(f"config: {config}  (other commands: opsconsole COMMAND --config {config})")
         return run_console(
             fleet,
@@ -133,6 +136,89 @@ def seed_demo_leases(store_path: Path, fleet: Fleet, now_ts: float) -> None:
                 allocate_lease(db, fleet, request, operator="demo", now_ts=now_ts)
             except LeaseError:
                 pass  # a fleet too small for the example lease: tenants are enough
+    finally:
+        db.close()
+
+
+CAPACITY_TENANT = ("wren-inference", "#ffaf5f")
+"""The capacity demo's fourth tenant: small inference leases scattered over many nodes."""
+
+
+def capacity_demo_plan(now_ts: float) -> tuple[list[tuple], list[tuple]]:
+    """The capacity scenario's leases and drains on the default 64-host fleet:
+    (tenant, hosts, GPU indexes or None for all, start, end, note) and
+    (hosts, start, end, reason). Day N is the UTC midnight N days after today's.
+
+    r01 all aurora-labs (the simulator runs it flat out: over budget, power-capped);
+    r02 n01-08 kestrel-ai and r03 n01-08 aurora-labs (degraded IB under both);
+    r02 n09-12 tern-research (their job has ended: idle); 5 GPUs of every other node to
+    wren-inference until day 7 (3 GPUs free on each, no whole node anywhere); r04 reserved
+    whole by kestrel-ai from day 9 and drained for maintenance on days 10 and 11, so day 10
+    is over-committed by the 32 GPUs the maintenance takes beyond what is unbooked."""
+    from opsconsole.capacity.runway import day_starts
+    from opsconsole.sim.scenarios import CAPACITY_FULL_LOAD, CAPACITY_IDLE, rack_nodes
+
+    day = day_starts(now_ts, 31)
+    partial = range(5)
+    leases = [
+        ("aurora-labs", CAPACITY_FULL_LOAD, None, now_ts, day[30], "pretraining run"),
+        ("kestrel-ai", rack_nodes("sg1-r02", 1, 8), None, now_ts, day[30], "fine-tuning"),
+        ("tern-research", CAPACITY_IDLE, None, now_ts, day[30], "ablations"),
+        ("aurora-labs", rack_nodes("sg1-r03", 1, 8), None, now_ts, day[30], "eval cluster"),
+        ("wren-inference", rack_nodes("sg1-r02", 13, 16), partial, now_ts, day[7], "serving"),
+        ("wren-inference", rack_nodes("sg1-r03", 9, 16), partial, now_ts, day[7], "serving"),
+        ("wren-inference", rack_nodes("sg1-r04", 1, 16), partial, now_ts, day[7], "serving"),
+        ("kestrel-ai", rack_nodes("sg1-r04", 1, 16), None, day[9], day[16], "next training run"),
+    ]
+    drains = [(rack_nodes("sg1-r04", 1, 16), day[10], day[12], "PDU maintenance (planned)")]
+    return leases, drains
+
+
+def seed_capacity_leases(store_path: Path, fleet: Fleet, now_ts: float) -> None:
+    """Tenants and the leases and drains of `capacity_demo_plan`; parts whose hosts the
+    fleet lacks (a demo smaller than 64 hosts) are left out."""
+    from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease, create_tenant, drain
+    from opsconsole.store import open_store
+
+    total = sum(host.expected_gpus for host in fleet.hosts)
+    sites = list(fleet.sites)
+    known = {host.name: host for host in fleet.hosts}
+    db = open_store(store_path)
+    try:
+        tenants = [(name, colour, first) for name, colour, _share, first in DEMO_TENANTS]
+        for name, colour, first_site_only in [*tenants, (*CAPACITY_TENANT, False)]:
+            create_tenant(
+                db,
+                name,
+                gpu_quota=max(8, total),
+                contact=f"noc@{name}.example",
+                colour=colour,
+                allowed_sites=sites[:1] if first_site_only else None,
+                known_sites=sites,
+                operator="demo",
+                now_ts=now_ts,
+            )
+        leases, drains = capacity_demo_plan(now_ts)
+        for tenant, hosts, indexes, start_ts, end_ts, note in leases:
+            slots = tuple(
+                GpuSlot(h, i)
+                for h in hosts
+                if h in known
+                for i in (indexes if indexes is not None else range(known[h].expected_gpus))
+            )
+            if not slots:
+                continue
+            request = LeaseRequest(tenant, start_ts, end_ts, slots=slots, note=note)
+            try:
+                allocate_lease(db, fleet, request, operator="demo", now_ts=now_ts)
+            except LeaseError:
+                pass  # a fleet laid out differently: the rest of the demo still stands
+        for hosts, start_ts, end_ts, reason in drains:
+            for host in (h for h in hosts if h in known):
+                drain(
+                    db, fleet, host, reason=reason, operator="demo",
+                    start_ts=start_ts, end_ts=end_ts, now_ts=now_ts,
+                )  # fmt: skip
     finally:
         db.close()
 

@@ -201,6 +201,24 @@ def _gpus(host: SimHost, kw: dict) -> list[SimGpu]:
     return host.gpus if kw.get("gpu") is None else [host.gpus[kw["gpu"]]]
 
 
+def _workload_start(host: SimHost, fault: str, workload: str) -> None:
+    """Every GPU of the host runs `workload`; what ran before comes back on clear."""
+    host.saved_workloads[fault] = [(g.workload, list(g.processes)) for g in host.gpus]
+    base_pid = 30_000 + host.index * 16
+    for gpu in host.gpus:
+        gpu.workload = workload
+        if workload == "training":
+            gpu.processes = [(base_pid + gpu.index, "python3", 131_072.0)]
+        else:
+            gpu.processes = []
+
+
+def _workload_clear(host: SimHost, fault: str) -> None:
+    saved = host.saved_workloads.pop(fault, None)
+    for gpu, (workload, processes) in zip(host.gpus, saved or (), strict=False):
+        gpu.workload, gpu.processes = workload, processes
+
+
 def _unreachable_start(host: SimHost, kw: dict) -> None:
     host.reachable = False
 
@@ -246,6 +264,18 @@ FAULTS: dict[str, Fault] = {
     "ib_port_down": Fault(_ib_down_start, _ib_down_clear, ("port",), "IB port down"),
     "ib_degraded": Fault(_ib_degraded_start, _ib_degraded_clear, ("port",), "IB port at half rate"),
     "thermal_runaway": Fault(_thermal_start, _thermal_clear, ("gpu",), "cooling failure"),
+    "full_load": Fault(
+        lambda h, kw: _workload_start(h, "full_load", "training"),
+        lambda h, kw: _workload_clear(h, "full_load"),
+        (),
+        "every GPU training flat out",
+    ),
+    "job_ended": Fault(
+        lambda h, kw: _workload_start(h, "job_ended", "idle"),
+        lambda h, kw: _workload_clear(h, "job_ended"),
+        (),
+        "the job ended; GPUs idle (still leased)",
+    ),
     "host_unreachable": Fault(_unreachable_start, _unreachable_clear, (), "host unreachable"),
     "driver_hang": Fault(_hang_start, _hang_clear, (), "NVML calls block"),
 }

@@ -54,6 +54,14 @@ def config_toml(fleet: SimFleet, endpoints: dict[str, tuple[str, int]], interval
         f"interval_s = {interval_s:g}",
         "",
     ]
+    scenario = fleet.scenario
+    if scenario.capacity_settings:
+        lines += [
+            "# The scenario shortens these so its findings show within minutes.",
+            "[capacity]",
+        ]
+        lines += [f"{key} = {value!r}" for key, value in scenario.capacity_settings]
+        lines += [""]
     for site in sorted({h.site for h in fleet.hosts.values()}, key=["SG1", "MY1"].index):
         lines += [
             "[[sites]]",
@@ -63,12 +71,14 @@ def config_toml(fleet: SimFleet, endpoints: dict[str, tuple[str, int]], interval
             "",
         ]
     for rack, (site, leaf) in fleet.racks.items():
+        budget_kw = dict(scenario.rack_budgets_kw).get(rack, rack_power_budget_kw(gpus))
+        budget = [] if budget_kw is None else [f"power_budget_kw = {budget_kw:g}"]
         lines += [
             "[[racks]]",
             f"names = {_q(rack)}",
             f"site = {_q(site)}",
             f"leaf = {_q(leaf)}",
-            f"power_budget_kw = {rack_power_budget_kw(gpus)}",
+            *budget,
             f"host_overhead_w = {HOST_OVERHEAD_W:g}",
             "",
         ]

@@ -30,6 +30,11 @@ class Scenario:
     """Choose the hosts involved and each one's parameters: {host name: params}."""
     faults_at: Callable[[dict[str, Any], float], FaultList]
     """The faults a chosen host has at elapsed_s after the start."""
+    rack_budgets_kw: tuple[tuple[str, float | None], ...] = ()
+    """Racks whose power_budget_kw in the simulator's config.toml is not the usual one:
+    (rack, kW), None for no budget at all."""
+    capacity_settings: tuple[tuple[str, float], ...] = ()
+    """`[capacity]` keys the simulator's config.toml sets (to show a finding sooner)."""
 
 
 def _none(hosts: Sequence[SimHost], rng: random.Random) -> dict[str, dict[str, Any]]:
@@ -99,10 +104,65 @@ def _flapping(params: dict[str, Any], elapsed_s: float) -> FaultList:
     return [("host_unreachable", {})] if down else []
 
 
+# The capacity scenario: fixed hosts of the default 64-host demo fleet (SG1, racks r01-r04
+# on sg1-leaf-01), so the demo's leases (`opsconsole.cli.demo`) land on the same ones.
+# Hosts a smaller fleet lacks are skipped.
+def rack_nodes(rack: str, first: int, last: int) -> tuple[str, ...]:
+    """Nodes first to last of a rack as the simulator names them: sg1-r02-n01, …"""
+    return tuple(f"{rack}-n{i:02d}" for i in range(first, last + 1))
+
+
+CAPACITY_FULL_LOAD = rack_nodes("sg1-r01", 1, 16)
+"""Every GPU of rack r01 trains flat out: the rack draws over its budget, GPUs power-cap."""
+CAPACITY_IDLE = rack_nodes("sg1-r02", 9, 12)
+"""A tenant's job ended but the lease runs on: leased GPUs idle."""
+CAPACITY_IB_DEGRADED = dict.fromkeys(
+    rack_nodes("sg1-r02", 5, 8) + rack_nodes("sg1-r03", 1, 2), "mlx5_1"
+)
+"""Optics going bad under two tenants' leases on sg1-leaf-01: half rate, symbol errors."""
+CAPACITY_IB_DOWN = {"sg1-r02-n05": "mlx5_3"}
+CAPACITY_RACK_BUDGETS_KW = (("sg1-r01", 96.0), ("sg1-r04", None))
+"""r01's feed is derated to 96 kW: flat out it draws about 114 kW, and even with a few of
+its nodes in a checkpoint dip at once never under 100 kW. r04 has no budget set."""
+CAPACITY_SETTINGS = (("idle_hours", 0.05), ("idle_min_coverage", 0.3))
+"""The demo's idle window: 3 minutes with one minute of readings (instead of hours), so
+idle leased GPUs show a few minutes after it starts."""
+
+
+def _capacity_hosts(hosts: Sequence[SimHost], rng: random.Random) -> dict[str, dict[str, Any]]:
+    names = {h.name for h in hosts}
+    picks: dict[str, list] = {}
+    for name in CAPACITY_FULL_LOAD:
+        picks.setdefault(name, []).append(("full_load", {}))
+    for name in CAPACITY_IDLE:
+        picks.setdefault(name, []).append(("job_ended", {}))
+    for name, port in CAPACITY_IB_DEGRADED.items():
+        picks.setdefault(name, []).append(("ib_degraded", {"port": port}))
+    for name, port in CAPACITY_IB_DOWN.items():
+        picks.setdefault(name, []).append(("ib_port_down", {"port": port}))
+    return {
+        name: {"faults": faults, "onset_s": ONSET_S}
+        for name, faults in picks.items()
+        if name in names
+    }
+
+
+def _capacity(params: dict[str, Any], elapsed_s: float) -> FaultList:
+    return list(params["faults"]) if elapsed_s >= params["onset_s"] else []
+
+
 SCENARIOS: dict[str, Scenario] = {
     "calm": Scenario("no faults: workloads, diurnal load and noise only", _none, _no_faults),
     "thermal-runaway": Scenario("cooling fails along one rack", _one_rack, _thermal),
     "xid79": Scenario("one GPU of one node falls off the bus", _one_node_xid79, _xid79),
     "fabric-degradation": Scenario("InfiniBand links of one leaf degrade", _one_leaf, _fabric),
     "host-flapping": Scenario("one host toggles unreachable every 30 s", _one_host, _flapping),
+    "capacity": Scenario(
+        "capacity bottlenecks: a rack over its power budget, degraded IB under two tenants,"
+        " idle leased GPUs (with `opsconsole demo`: scattered free GPUs, an over-committed day)",
+        _capacity_hosts,
+        _capacity,
+        rack_budgets_kw=CAPACITY_RACK_BUDGETS_KW,
+        capacity_settings=CAPACITY_SETTINGS,
+    ),
 }

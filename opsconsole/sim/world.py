@@ -68,6 +68,8 @@ class SimHost:
         self.driver_released = threading.Event()
         self.driver_released.set()
         self.faults: dict[str, list[dict]] = {}
+        self.saved_workloads: dict[str, list[tuple[str, list]]] = {}
+        """Workloads a workload fault (`full_load`, `job_ended`) replaced, by fault."""
         self.scenario: Scenario | None = None
         self.scenario_params: dict | None = None
         """This host's part in the fleet's scenario (which GPU, which port, when)."""

@@ -65,8 +65,6 @@ class LeaseDesk:
             except sqlite3.Error as exc:
                 raise StoreError(describe_error(database_path(self.db), exc, doing)) from None
 
-    _call = call  # the capacity screen's name for it, until it moves to `call`
-
     def close(self) -> None:
         """Close the connection once no worker is inside a call (at console exit)."""
         with self._lock:

@@ -69,7 +69,6 @@ class HelpScreen(ModalScreen[None]):
         table.add_row(Text("Commands", style="bold underline"), "type : then")
         for verb, description in VERBS.items():
             table.add_row(f":{verb}", description)
-        table.add_row(":alerts …", "capacity: later")
         table.add_row("", "")
         help_text = (FILTER_HELP or "").split("Filter syntax", 1)[-1].strip().splitlines()
         table.add_row(Text("Filter /", style="bold underline"), help_text[0].strip(" ():"))

@@ -1,0 +1,261 @@
+"""What the capacity analysis reads, as plain frozen records, and the store reads that
+fill them. The analysis itself (`report.build_report`) never touches SQL, a socket or
+Textual, so the CLI, the console and the tests hand it the same kind of data.
+
+Where each figure comes from:
+  * bookings and drains: the leases tables (`lease_slots`, `drains`);
+  * health: the caller's live state, or the stored events (`health_from_events`);
+  * rack power and IB ports: live readings when the caller has them (the console, or the
+    CLI's `--poll`); otherwise power is the average of the most recent minute rollups and
+    IB ports are only what the stored `link_down`/`link_up` events say;
+  * clock-event shares: the rollups' `clock_event_share_power/_thermal` columns, which
+    keep SW power cap / HW power brake / HW slowdown and SW / HW thermal per minute;
+  * utilisation: the rollups' per-minute `util_pct_avg`.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import sqlite_utils
+
+from opsconsole.leases.booking import read_snapshot
+from opsconsole.leases.health import health_from_events
+
+MINUTE_S = 60
+ROLLUP_REUSE_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """A slot booked by a lease for [start_ts, end_ts)."""
+
+    lease_id: int
+    tenant: str
+    host: str
+    gpu_index: int
+    start_ts: float
+    end_ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class DrainSpan:
+    """An operator's drain of a node (gpu_index None) or one GPU, [start_ts, until_ts)."""
+
+    drain_id: int
+    host: str
+    gpu_index: int | None
+    start_ts: float
+    until_ts: float | None
+    """When it stops holding (lapses or was lifted); None: until an operator lifts it."""
+    reason: str = ""
+
+    def holds(self, start_ts: float, end_ts: float) -> bool:
+        return self.start_ts < end_ts and (self.until_ts is None or self.until_ts > start_ts)
+
+
+@dataclass(frozen=True, slots=True)
+class GpuUsage:
+    """One GPU's utilisation over the idle window, from the minute rollups."""
+
+    minutes: int
+    """Minutes with at least one utilisation reading."""
+    util_max_pct: float | None
+    """The highest per-minute average; None without readings."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClockEvents:
+    """One host's clock-event readings over the throttle window: GPU-samples whose reasons
+    were known, and how many of them were in power-cap or thermal events."""
+
+    samples: float
+    power_samples: float
+    thermal_samples: float
+
+
+@dataclass(frozen=True, slots=True)
+class PortReading:
+    port: str
+    """"mlx5_0/1"."""
+    state: str | None
+    """"ACTIVE", "DOWN"...; None when not read."""
+    rate_gbps: float | None
+    errors_per_s: float | None
+    """Summed error counters per second; None when no rate is known yet."""
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HostReadings:
+    """One host's power and IB ports, live or from the store, as one record."""
+
+    status: str
+    """"fresh", "stale", "down", "pending" (live), or "stored"."""
+    gpu_power_w: float | None
+    """Sum of the GPUs' power; None when nothing is known."""
+    gpus_reporting_power: int
+    ports: tuple[PortReading, ...] | None
+    """None when the ports are not known (host not fresh, or no live readings)."""
+
+
+@dataclass(frozen=True)
+class Readings:
+    """Everything measured, for the whole fleet, with where it came from."""
+
+    hosts: Mapping[str, HostReadings]
+    power_source: str
+    """"live" or "rollups, last 5 min"."""
+    ports_source: str
+    """"live" or "stored link events"."""
+    rates_known: bool
+    """Whether IB error-counter rates were measured (live, after two looks)."""
+
+
+@dataclass(frozen=True)
+class StoreFacts:
+    """What the store says at `now_ts`: leases, drains, health, rollup aggregates."""
+
+    now_ts: float
+    bookings: tuple[Booking, ...]
+    drains: tuple[DrainSpan, ...]
+    health: Mapping[object, str]
+    usage: Mapping[tuple[str, int], GpuUsage]
+    clock_events: Mapping[str, ClockEvents]
+    rollup_power: Mapping[str, HostReadings] = field(default_factory=dict)
+    link_down: Mapping[str, tuple[PortReading, ...]] = field(default_factory=dict)
+    """Ports whose last stored link event is a link_down, per host."""
+    tenants: tuple[str, ...] = ()
+    rollups_ts: float = 0.0
+    """When the rollup aggregates were read (they may be reused for a minute)."""
+
+
+def read_store(
+    db: sqlite_utils.Database,
+    *,
+    now_ts: float,
+    horizon_s: float,
+    idle_window_s: float,
+    throttle_window_s: float,
+    power_window_s: float,
+    link_lookback_s: float,
+    reuse: StoreFacts | None = None,
+) -> StoreFacts:
+    """Every read of the report in one read transaction (one consistent snapshot).
+
+    `reuse`: facts read earlier whose rollup aggregates (utilisation, clock events, rollup
+    power) are taken again while younger than `ROLLUP_REUSE_S`. Rollups are written once a
+    minute, and aggregating hours of them for a thousand hosts takes seconds, so a screen
+    that refreshes every few seconds reads them only once a minute."""
+    fresh = reuse is not None and 0 <= now_ts - reuse.rollups_ts < ROLLUP_REUSE_S
+    with read_snapshot(db) as conn:
+        bookings = _bookings(conn, now_ts - idle_window_s, now_ts + horizon_s)
+        drains = _drains(conn, now_ts, now_ts + horizon_s)
+        health = health_from_events(db, now_ts)
+        if fresh:
+            usage, clock, power = reuse.usage, reuse.clock_events, reuse.rollup_power
+            rollups_ts = reuse.rollups_ts
+        else:
+            usage = _usage(conn, now_ts - idle_window_s, now_ts)
+            clock = _clock_events(conn, now_ts - throttle_window_s, now_ts)
+            power = _rollup_power(conn, now_ts - power_window_s, now_ts)
+            rollups_ts = now_ts
+        links = _link_down(conn, now_ts - link_lookback_s, now_ts)
+        tenants = tuple(n for (n,) in conn.execute("SELECT name FROM tenants ORDER BY name"))
+    return StoreFacts(
+        now_ts, bookings, drains, health, usage, clock, power, links, tenants, rollups_ts
+    )
+
+
+def _bookings(conn: sqlite3.Connection, since_ts: float, until_ts: float) -> tuple[Booking, ...]:
+    rows = conn.execute(
+        "SELECT ls.lease_id, l.tenant, ls.host, ls.gpu_index, ls.start_ts, ls.end_ts"
+        " FROM lease_slots ls JOIN leases l ON l.id = ls.lease_id"
+        " WHERE ls.end_ts > ? AND ls.start_ts < ? AND ls.end_ts > ls.start_ts"
+        " ORDER BY ls.lease_id, ls.host, ls.gpu_index",
+        (since_ts, until_ts),
+    )
+    return tuple(Booking(*row) for row in rows)
+
+
+def _drains(conn: sqlite3.Connection, since_ts: float, until_ts: float) -> tuple[DrainSpan, ...]:
+    out = []
+    for drain_id, host, index, start, end, lifted, reason in conn.execute(
+        "SELECT id, host, gpu_index, start_ts, end_ts, lifted_ts, reason FROM drains"
+        " WHERE start_ts < ? ORDER BY id",
+        (until_ts,),
+    ):
+        ends = [t for t in (end, lifted) if t is not None]
+        until = min(ends) if ends else None
+        if until is not None and until <= since_ts:
+            continue
+        out.append(DrainSpan(drain_id, host, index, start, until, reason or ""))
+    return tuple(out)
+
+
+def _usage(
+    conn: sqlite3.Connection, since_ts: float, until_ts: float
+) -> dict[tuple[str, int], GpuUsage]:
+    rows = conn.execute(
+        "SELECT host, gpu_index, sum(util_pct_n > 0), max(util_pct_avg) FROM gpu_minute"
+        " WHERE minute_ts >= ? AND minute_ts < ? GROUP BY host, gpu_index",
+        (int(since_ts), until_ts),
+    )
+    return {(h, i): GpuUsage(int(n or 0), mx) for h, i, n, mx in rows}
+
+
+def _clock_events(conn: sqlite3.Connection, since_ts: float, until_ts: float) -> dict:
+    rows = conn.execute(
+        "SELECT host, sum(clock_event_n), sum(clock_event_share_power * clock_event_n),"
+        " sum(clock_event_share_thermal * clock_event_n) FROM gpu_minute"
+        " WHERE minute_ts >= ? AND minute_ts < ? AND clock_event_n > 0 GROUP BY host",
+        (int(since_ts), until_ts),
+    )
+    return {h: ClockEvents(float(n), float(p or 0.0), float(t or 0.0)) for h, n, p, t in rows}
+
+
+def _rollup_power(
+    conn: sqlite3.Connection, since_ts: float, until_ts: float
+) -> dict[str, HostReadings]:
+    """Per host: the sum over its GPUs of each GPU's mean power in the window."""
+    per_host: dict[str, list[float]] = {}
+    for host, _index, watts in conn.execute(
+        "SELECT host, gpu_index, sum(power_w_avg * power_w_n) / sum(power_w_n) FROM gpu_minute"
+        " WHERE minute_ts >= ? AND minute_ts < ? AND power_w_n > 0 GROUP BY host, gpu_index",
+        (int(since_ts), until_ts),
+    ):
+        per_host.setdefault(host, []).append(float(watts))
+    return {
+        host: HostReadings("stored", sum(values), len(values), None)
+        for host, values in per_host.items()
+    }
+
+
+_PORT = re.compile(r"^IB (\S+) ")
+
+
+def _link_down(
+    conn: sqlite3.Connection, since_ts: float, until_ts: float
+) -> dict[str, tuple[PortReading, ...]]:
+    """Ports whose newest link event in the window is `link_down` (the console writes
+    "IB mlx5_0/1 DOWN (Polling)" and "IB mlx5_0/1 ACTIVE")."""
+    latest: dict[tuple[str, str], tuple[str, str, float]] = {}
+    for host, kind, message, ts in conn.execute(
+        "SELECT host, kind, message, ts FROM events WHERE ts >= ? AND ts <= ?"
+        " AND kind IN ('link_down', 'link_up') ORDER BY ts, id",
+        (since_ts, until_ts),
+    ):
+        match = _PORT.match(message or "")
+        if match:
+            latest[(host, match.group(1))] = (kind, message, ts)
+    out: dict[str, list[PortReading]] = {}
+    for (host, port), (kind, message, _ts) in sorted(latest.items()):
+        if kind == "link_down":
+            state = message.split()[2] if len(message.split()) > 2 else "DOWN"
+            out.setdefault(host, []).append(
+                PortReading(port, state, None, None, "from a stored link_down event")
+            )
+    return {host: tuple(ports) for host, ports in out.items()}

@@ -1,0 +1,404 @@
+"""Capacity: what limits the fleet now and over the lease calendar, ranked. Opened with
+`c` (any screen without its own `c`; the Leases screen's cancels a lease) or `:capacity`.
+
+Per-site bars (who holds the GPUs, what is free and whether it is whole nodes), the runway
+as a chart over days (`textual-plotext`: committed GPUs against healthy capacity per
+site, the first over-committed day marked), and the ranked bottlenecks; Enter on one
+jumps to what it names: the fleet view filtered to a rack, leaf or site, a host, or the
+lease on the Leases screen.
+
+The report is built by `opsconsole.capacity` in a thread worker that reads the store on a
+connection of its own (rollup aggregates are reused for a minute); the live parts (power,
+IB ports, health) are taken on the UI thread from the same snapshots and samples the
+fleet view draws, and handed to the worker as plain data.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import get_current_worker
+from textual_plotext import PlotextPlot
+
+from opsconsole.capacity import (
+    Bottleneck,
+    CapacityReport,
+    PortErrorRates,
+    StoreFacts,
+    Target,
+    build_report,
+    live_readings,
+    resolve_site,
+)
+from opsconsole.capacity.report import read_facts
+from opsconsole.errors import OpsconsoleError
+from opsconsole.store import open_store
+from opsconsole.store.transaction import database_path
+from opsconsole.ui.lease_form import placement_health
+from opsconsole.ui.lease_text import DIM, short_ts
+from opsconsole.ui.widgets.fleet_summary import FleetSummary
+
+CAPACITY_REFRESH_S = 15.0
+"""Live power and IB ports move every poll; leases change from anywhere."""
+BAR_WIDTH = 40
+BAR_PARTS = (
+    ("leased", "#5f87d7"),
+    ("unhealthy", "#ff5f5f"),
+    ("drained", "#ffaf5f"),
+    ("reserved", "#af87d7"),
+    ("free", "#5fd75f"),
+)
+SEVERITY_STYLE = {"critical": "bold #ff5f5f", "warning": "bold #ffd75f"}
+NO_STORE = (
+    " No store: capacity needs the leases and the minute rollups (this console was started"
+    " without one, or it could not be opened)."
+)
+
+_rates: weakref.WeakKeyDictionary[App, PortErrorRates] = weakref.WeakKeyDictionary()
+"""Per console: each IB port's last counters, so error rates survive reopening the screen."""
+
+
+class CapacityLoaded(Message):
+    def __init__(self, report: CapacityReport, facts: StoreFacts) -> None:
+        super().__init__()
+        self.report = report
+        self.facts = facts
+
+
+class CapacityTrouble(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class CapacityScreen(Screen):
+    DEFAULT_CSS = """
+    #capacity-status { height: 1; background: #121a22; }
+    #capacity-top { height: 14; }
+    #capacity-sites { width: 62; padding: 1 0 0 0; }
+    #capacity-runway { width: 1fr; }
+    #bottleneck-table { height: 1fr; }
+    #bottleneck-detail { height: auto; max-height: 8; background: #121a22; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("r", "refresh_report", "Refresh"),
+        Binding("s", "next_site", "Site"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="capacity")
+        self.report: CapacityReport | None = None
+        self.facts: StoreFacts | None = None
+        """The last store reads: their rollup aggregates are reused for a minute."""
+        self.trouble = ""
+        self.site: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield FleetSummary(id="summary")
+        yield Static(id="capacity-status")
+        with Horizontal(id="capacity-top"):
+            yield Static(id="capacity-sites")
+            yield PlotextPlot(id="capacity-runway")
+        table: DataTable = DataTable(id="bottleneck-table", cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Static(id="bottleneck-detail")
+        yield Footer()
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#bottleneck-table", DataTable)
+
+    def on_mount(self) -> None:
+        self.sub_title = "capacity"
+        for key, label, width in (
+            ("rank", "#", 3),
+            ("severity", "SEVERITY", 9),
+            ("title", "BOTTLENECK", 88),
+            ("gpus", "GPUs", 5),
+        ):
+            self.table.add_column(label, key=key, width=width)
+        self.table.focus()
+        self._show_status()
+        self.action_refresh_report()
+        self.set_interval(CAPACITY_REFRESH_S, self.action_refresh_report)
+
+    # --- reading ----------------------------------------------------------------------
+    def action_refresh_report(self) -> None:
+        app = self.app
+        desk = app.lease_desk
+        if desk is None:
+            self._show_status()
+            return
+        rates = _rates.get(app)
+        if rates is None:
+            rates = _rates[app] = PortErrorRates(app.fleet.config.capacity.ib_error_counters)
+        state = app.driver.feed.state
+        hosts = []
+        for name, snap in app.model.hosts.items():
+            live = state.hosts.get(name)
+            # the latest Sample is replaced, never changed, by the poller: safe to read here
+            hosts.append((name, snap.status, live.sample if live is not None else None))
+        readings = live_readings(hosts, rates)
+        self._load(desk, readings, placement_health(app.model), self.site, app.clock())
+
+    @work(thread=True, exclusive=True, group="capacity", exit_on_error=False)
+    def _load(self, desk, readings, health, site, now_ts: float) -> None:
+        fleet = desk.fleet
+        try:
+            facts = read_own_connection(desk, now_ts, fleet.config.capacity.runway_days, self.facts)
+            report = build_report(
+                fleet,
+                facts,
+                readings=readings,
+                health=health,
+                health_source="live state",
+                site=resolve_site(fleet, site),
+            )
+        except OpsconsoleError as exc:
+            self.post_message(CapacityTrouble(str(exc)))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(CapacityLoaded(report, facts))
+
+    def on_capacity_loaded(self, message: CapacityLoaded) -> None:
+        message.stop()
+        self.report = message.report
+        self.facts = message.facts
+        self.trouble = ""
+        self._draw()
+
+    def on_capacity_trouble(self, message: CapacityTrouble) -> None:
+        message.stop()
+        self.trouble = message.text
+        self._show_status()
+
+    # --- drawing ----------------------------------------------------------------------
+    def _draw(self) -> None:
+        report = self.report
+        if report is None:
+            return
+        self._show_status()
+        self.query_one("#capacity-sites", Static).update(site_bars(report))
+        draw_runway(self.query_one(PlotextPlot), report)
+        self._fill_table(report.bottlenecks)
+        self._show_detail()
+
+    def _show_status(self) -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if self.app.lease_desk is None:
+            text.append(NO_STORE, "#ffd75f")
+        else:
+            text.append(" site ", DIM)
+            text.append(self.site or "all", "bold #ffd75f" if self.site else "bold")
+            report = self.report
+            if report is not None:
+                text.append(f"   as of {short_ts(report.now_ts)}", DIM)
+                text.append(f"   {len(report.bottlenecks)} bottleneck(s)", "bold")
+                text.append(f"   power {report.sources['power']}", DIM)
+                text.append(f" · IB errors {report.sources['ib_error_rates']}", DIM)
+            elif not self.trouble:
+                text.append("   reading…", DIM)
+            if self.trouble:
+                text.append(f"   ⚠ {self.trouble}", "bold #ffd75f")
+        self.query_one("#capacity-status", Static).update(text)
+
+    def _fill_table(self, bottlenecks: tuple[Bottleneck, ...]) -> None:
+        table = self.table
+        current = self.current
+        table.clear()
+        for b in bottlenecks:
+            table.add_row(
+                str(b.rank),
+                Text(b.severity, SEVERITY_STYLE[b.severity]),
+                Text(b.title, overflow="ellipsis", no_wrap=True),
+                str(b.gpus_affected),
+                key=str(b.rank),
+            )
+        if current is not None:  # keep the cursor on the same finding when it is still there
+            for b in bottlenecks:
+                if (b.kind, b.subject) == (current.kind, current.subject):
+                    table.move_cursor(row=b.rank - 1)
+                    break
+
+    @property
+    def current(self) -> Bottleneck | None:
+        report = self.report
+        table = self.table
+        if report is None or not table.row_count or not report.bottlenecks:
+            return None
+        row = table.cursor_row
+        return report.bottlenecks[row] if 0 <= row < len(report.bottlenecks) else None
+
+    def _show_detail(self) -> None:
+        b = self.current
+        text = Text()
+        if b is not None:
+            for label, value in (
+                ("measured ", b.measured),
+                ("threshold", b.threshold),
+                ("why      ", b.why),
+                ("action   ", b.action),
+            ):
+                text.append(f" {label} ", DIM)
+                text.append(value + "\n")
+            text.append(f" Enter: open {b.target.kind} {b.target.name}", DIM)
+        elif self.report is not None:
+            text.append(" No bottleneck: every figure is inside its threshold.", "#5fd75f")
+        self.query_one("#bottleneck-detail", Static).update(text)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        b = self.current
+        if b is not None:
+            self.jump(b.target)
+
+    # --- navigation -------------------------------------------------------------------
+    def jump(self, target: Target) -> None:
+        """Open what a bottleneck names: the fleet view filtered to a rack / leaf / site,
+        a host, or a lease (the Leases screen on its tenant, cursor on the lease)."""
+        app = self.app
+        if target.kind in ("rack", "leaf", "site"):
+            app.go_fleet()
+            fleet_screen = app.fleet_screen
+            if fleet_screen.set_filter(f"{target.kind}={target.name}", remember=True):
+                fleet_screen.grid.move_to((target.kind, target.name))
+        elif target.kind == "host":
+            app.open_host(target.name, over_current=True)  # Esc comes back here
+        elif target.kind == "tenant":
+            app.go_leases(target.name)
+        elif target.kind == "lease":
+            board = app.lease_board
+            lease = board.lease(int(target.name)) if board is not None else None
+            app.go_leases(lease.tenant if lease is not None else None)
+            app.set_timer(0.2, lambda: _focus_lease(app, target.name, 20))
+
+    def action_back(self) -> None:
+        self.app.go_fleet()
+
+    def action_next_site(self) -> None:
+        sites = [None, *self.app.fleet.sites]
+        self.site = sites[(sites.index(self.site) + 1) % len(sites)]
+        self._show_status()
+        self.action_refresh_report()
+
+
+def read_own_connection(desk, now_ts: float, days: int, reuse: StoreFacts | None) -> StoreFacts:
+    """The report's store reads on a connection of their own: aggregating rollups can take
+    seconds on a big fleet, and on the lease desk's connection it would hold every lease
+    change (they share its lock) for that long. In WAL the reads never block a writer."""
+    path = desk.call("finding the store", lambda: database_path(desk.db))
+    if path in ("", "?", ":memory:"):  # no file to open again: share the desk's connection
+        return desk.call(
+            "reading capacity", lambda: read_facts(desk.db, desk.fleet, now_ts, days, reuse)
+        )
+    db = open_store(path)
+    try:
+        return read_facts(db, desk.fleet, now_ts, days, reuse)
+    finally:
+        db.close()
+
+
+def _focus_lease(app: App, lease_id: str, tries: int) -> None:
+    """Put the Leases screen's cursor on a lease once its row is there (the board is read
+    again in a worker when the tenant filter changes)."""
+    from opsconsole.ui.screens.leases import LeasesScreen
+
+    screen = app.screen
+    if not isinstance(screen, LeasesScreen):
+        return
+    table = screen.table
+    try:
+        row = table.get_row_index(lease_id)
+    except Exception:  # not drawn yet (RowDoesNotExist): look again shortly
+        if tries > 0:
+            app.set_timer(0.2, lambda: _focus_lease(app, lease_id, tries - 1))
+        return
+    table.move_cursor(row=row)
+
+
+def site_bars(report: CapacityReport) -> Text:
+    """One stacked bar per site (each GPU once: leased, unhealthy, drained, reserved, free)
+    with its figures, then a legend. Lines stay under the panel's width."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    over = {s.name: s.first_over_committed for s in report.series("site")}
+    for row in report.site_rows():
+        text.append(f" {row.name:<6}", "bold")
+        filled = 0
+        total = max(1, row.total_gpus)
+        for part, colour in BAR_PARTS:
+            cells = min(round(BAR_WIDTH * row.bar.get(part, 0) / total), BAR_WIDTH - filled)
+            text.append("█" * cells, colour)
+            filled += cells
+        text.append("░" * (BAR_WIDTH - filled), "#3a3a3a")
+        text.append(f" {row.total_gpus} GPUs\n")
+        text.append(f"   {row.leased_gpus} leased · {row.reserved_gpus} reserved · ", DIM)
+        text.append(f"{row.free_gpus} free\n", "bold #5fd75f")
+        text.append(
+            f"   {row.free_whole_nodes} whole nodes · {row.scattered_free_gpus} scattered"
+            f" · {row.drained_gpus} drained · {row.total_gpus - row.healthy_gpus} unhealthy\n",
+            DIM,
+        )
+        largest = " · ".join(f"{lv.level} {lv.gpus}" for lv in row.largest)
+        text.append(f"   largest lease now: {largest}\n", DIM)
+        if over.get(row.name):
+            text.append(f"   over-committed from {over[row.name]}\n", "bold #ff5f5f")
+        racks = [p for p in report.power if p.site == row.name and p.use_pct is not None]
+        if racks:
+            worst = max(racks, key=lambda p: p.use_pct or 0.0)
+            style = "bold #ff5f5f" if (worst.use_pct or 0) >= 100 else DIM
+            text.append(
+                f"   fullest rack {worst.rack}: {worst.measured_kw:.1f} of"
+                f" {worst.budget_kw:.1f} kW ({worst.use_pct:.0f} %)\n",
+                style,
+            )
+    text.append(" ")
+    for part, colour in BAR_PARTS:
+        text.append("█", colour)
+        text.append(f" {part} ", DIM)
+    return text
+
+
+def draw_runway(plot: PlotextPlot, report: CapacityReport) -> None:
+    """Committed GPUs against available capacity per site over the days ahead."""
+    plt = plot.plt
+    plt.clear_figure()
+    series = report.series("site")
+    x = list(range(len(series[0].days))) if series else []
+    for s in series:
+        plt.plot(x, [d.committed_gpus for d in s.days], label=f"{s.name} committed", marker="hd")
+        plt.plot(x, [d.capacity_gpus for d in s.days], label=f"{s.name} available", marker="hd")
+        if s.first_over_committed is not None:
+            day = next(i for i, d in enumerate(s.days) if d.date == s.first_over_committed)
+            plt.vline(day, "red")
+    if x:
+        step = max(1, len(x) // 4)
+        ticks = x[::step]
+        plt.xticks(ticks, [series[0].days[i].date[5:] for i in ticks])
+        plt.ylim(0, max(s.total_gpus for s in series) * 1.05)
+    plt.title("runway: GPUs committed vs available")
+    plot.refresh()
+
+
+def open_capacity(app: App) -> None:
+    """`c`: the Capacity screen over the fleet view (a key pressed on a dialog is the
+    dialog's; on the Capacity screen itself it reads the report again)."""
+    if isinstance(app.screen, ModalScreen):
+        return
+    if isinstance(app.screen, CapacityScreen):
+        app.screen.action_refresh_report()
+        return
+    app.go_fleet()
+    app.push_screen(CapacityScreen())
