@@ -82,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
         # The fleet's own store, so CLI commands pointed at this config (`opsconsole usage
         # --config ... --json`, `opsconsole lease list`) see what the console does.
         if not fleet.store_path.exists():
-            seed = seed_capacity_leases if args.scenario == "capacity" else seed_demo_leases
+            seed = {"capacity": seed_capacity_leases, "incident": seed_incident_leases}.get(
+                args.scenario, seed_demo_leases
+            )
             seed(fleet.store_path, fleet, time.time())
         print(f"config: {config}  (other commands: opsconsole COMMAND --config {config})")
         return run_console(
@@ -136,6 +138,34 @@ def seed_demo_leases(store_path: Path, fleet: Fleet, now_ts: float) -> None:
                 allocate_lease(db, fleet, request, operator="demo", now_ts=now_ts)
             except LeaseError:
                 pass  # a fleet too small for the example lease: tenants are enough
+    finally:
+        db.close()
+
+
+def seed_incident_leases(store_path: Path, fleet: Fleet, now_ts: float) -> None:
+    """The demo tenants, with the incident scenario's faulty hosts leased to two of them
+    (whole nodes, for a week), so each alert names who is hurt."""
+    from opsconsole.leases import LeaseRequest, allocate_lease, create_tenant
+    from opsconsole.leases.model import GpuSlot
+    from opsconsole.sim.scenarios import INCIDENT_LEASES
+    from opsconsole.store import open_store
+
+    total = sum(host.expected_gpus for host in fleet.hosts)
+    known = {host.name: host for host in fleet.hosts}
+    db = open_store(store_path)
+    try:
+        for name, colour, share, _ in DEMO_TENANTS:
+            create_tenant(
+                db, name, gpu_quota=max(16, int(total * share)), colour=colour,
+                contact=f"noc@{name}.example", operator="demo", now_ts=now_ts,
+            )  # fmt: skip
+        for tenant, hosts in INCIDENT_LEASES:
+            slots = tuple(
+                GpuSlot(h, i) for h in hosts if h in known for i in range(known[h].expected_gpus)
+            )
+            if slots:
+                request = LeaseRequest(tenant, now_ts, now_ts + 7 * 86_400, slots=slots)
+                allocate_lease(db, fleet, request, operator="demo", now_ts=now_ts)
     finally:
         db.close()
 

@@ -151,12 +151,51 @@ def _capacity(params: dict[str, Any], elapsed_s: float) -> FaultList:
     return list(params["faults"]) if elapsed_s >= params["onset_s"] else []
 
 
+# The incident scenario, for watching alerts: a few faults on fixed hosts of the demo
+# fleet that start and clear on a 6-minute cycle, so within a few minutes a new user sees
+# alerts fire, can acknowledge and silence them, and watches condition alerts resolve on
+# their own while the XID waits for a person (and comes back as #2 the next cycle).
+INCIDENT_PERIOD_S = 360.0
+INCIDENT_FAULTS: tuple[tuple[str, str, dict[str, Any], float, float], ...] = (
+    # host, fault, parameters, on and off (seconds into each cycle)
+    ("sg1-r01-n01", "xid79", {"gpu": 3}, 0.0, 240.0),
+    ("sg1-r01-n02", "thermal_runaway", {}, 20.0, 200.0),
+    ("sg1-r02-n03", "ib_port_down", {"port": "mlx5_2"}, 40.0, 160.0),
+    ("sg1-r02-n04", "nvlink_down", {"gpu": 1, "link": 4}, 60.0, 180.0),
+)
+INCIDENT_LEASES = (("aurora-labs", ("sg1-r01-n01", "sg1-r01-n02")),
+                   ("kestrel-ai", ("sg1-r02-n03", "sg1-r02-n04")))  # fmt: skip
+"""Who the demo leases the faulty hosts to, so every alert names a tenant."""
+
+
+def _incident_hosts(hosts: Sequence[SimHost], rng: random.Random) -> dict[str, dict[str, Any]]:
+    names = {h.name for h in hosts}
+    picks: dict[str, dict[str, Any]] = {}
+    for host, fault, params, on_s, off_s in INCIDENT_FAULTS:
+        if host in names:
+            picks.setdefault(host, {"faults": []})["faults"].append((fault, params, on_s, off_s))
+    return picks
+
+
+def _incident(params: dict[str, Any], elapsed_s: float) -> FaultList:
+    if elapsed_s < ONSET_S:
+        return []
+    into_cycle = (elapsed_s - ONSET_S) % INCIDENT_PERIOD_S
+    return [(f, dict(p)) for f, p, on_s, off_s in params["faults"] if on_s <= into_cycle < off_s]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "calm": Scenario("no faults: workloads, diurnal load and noise only", _none, _no_faults),
     "thermal-runaway": Scenario("cooling fails along one rack", _one_rack, _thermal),
     "xid79": Scenario("one GPU of one node falls off the bus", _one_node_xid79, _xid79),
     "fabric-degradation": Scenario("InfiniBand links of one leaf degrade", _one_leaf, _fabric),
     "host-flapping": Scenario("one host toggles unreachable every 30 s", _one_host, _flapping),
+    "incident": Scenario(
+        "for alerts: an XID 79, a hot node, an IB port and an NVLink down, clearing and"
+        " returning every 6 minutes (with `opsconsole demo`: on leased hosts)",
+        _incident_hosts,
+        _incident,
+    ),
     "capacity": Scenario(
         "capacity bottlenecks: a rack over its power budget, degraded IB under two tenants,"
         " idle leased GPUs (with `opsconsole demo`: scattered free GPUs, an over-committed day)",
