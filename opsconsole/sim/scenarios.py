@@ -152,13 +152,14 @@ def _capacity(params: dict[str, Any], elapsed_s: float) -> FaultList:
 
 
 # The incident scenario, for watching alerts: a few faults on fixed hosts of the demo
-# fleet that start and clear on a 6-minute cycle, so within a few minutes a new user sees
+# fleet that start and clear on an 8-minute cycle, so within a few minutes a new user sees
 # alerts fire, can acknowledge and silence them, and watches condition alerts resolve on
 # their own while the XID waits for a person (and comes back as #2 the next cycle).
-INCIDENT_PERIOD_S = 360.0
+INCIDENT_PERIOD_S = 480.0
 INCIDENT_FAULTS: tuple[tuple[str, str, dict[str, Any], float, float], ...] = (
     # host, fault, parameters, on and off (seconds into each cycle)
     ("sg1-r01-n01", "xid79", {"gpu": 3}, 0.0, 240.0),
+    ("sg1-r01-n02", "full_load", {}, 0.0, INCIDENT_PERIOD_S),  # busy, so it heats up
     ("sg1-r01-n02", "thermal_runaway", {}, 20.0, 200.0),
     ("sg1-r02-n03", "ib_port_down", {"port": "mlx5_2"}, 40.0, 160.0),
     ("sg1-r02-n04", "nvlink_down", {"gpu": 1, "link": 4}, 60.0, 180.0),
@@ -192,7 +193,7 @@ SCENARIOS: dict[str, Scenario] = {
     "host-flapping": Scenario("one host toggles unreachable every 30 s", _one_host, _flapping),
     "incident": Scenario(
         "for alerts: an XID 79, a hot node, an IB port and an NVLink down, clearing and"
-        " returning every 6 minutes (with `opsconsole demo`: on leased hosts)",
+        " returning every 8 minutes (with `opsconsole demo`: on leased hosts)",
         _incident_hosts,
         _incident,
     ),
