@@ -24,6 +24,7 @@ from opsconsole.alerts.xid_catalogue import xid_info
 from opsconsole.collect.reasons import HOST_KEY_CHANGED
 from opsconsole.collect.state import HostState
 from opsconsole.config import Rack
+from opsconsole.counters import IB_ERROR_COUNTERS
 
 if TYPE_CHECKING:
     from opsconsole.alerts.impact import AlertContext
@@ -36,19 +37,6 @@ HW_THERMAL = 0x40
 HW_POWER_BRAKE = 0x80
 THERMAL_EVENTS = HW_SLOWDOWN | SW_THERMAL | HW_THERMAL
 POWER_EVENTS = SW_POWER_CAP | HW_POWER_BRAKE
-
-IB_ERROR_COUNTERS = (
-    "symbol_error",
-    "link_error_recovery",
-    "link_downed",
-    "port_rcv_errors",
-    "port_rcv_remote_physical_errors",
-    "port_xmit_discards",
-    "local_link_integrity_errors",
-    "excessive_buffer_overrun_errors",
-)
-"""IB counters that count faults (the host view sums the same ones as "errors/s");
-`port_xmit_wait` and the data counters measure load, not faults."""
 HOUR_S = 3600.0
 
 

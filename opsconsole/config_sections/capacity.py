@@ -6,17 +6,9 @@ from __future__ import annotations
 from pydantic import Field
 
 from opsconsole.config_sections.base import Section
+from opsconsole.counters import IB_ERROR_COUNTERS
 
-DEFAULT_IB_ERROR_COUNTERS = (
-    "symbol_error",
-    "link_error_recovery",
-    "link_downed",
-    "port_rcv_errors",
-    "port_rcv_remote_physical_errors",
-    "port_xmit_discards",
-    "local_link_integrity_errors",
-    "excessive_buffer_overrun_errors",
-)
+DEFAULT_IB_ERROR_COUNTERS = IB_ERROR_COUNTERS
 
 
 class CapacityConfig(Section):

@@ -19,18 +19,9 @@ from opsconsole.collect.protocol import GpuEvent, GpuSample, Hello
 from opsconsole.collect.readings import HISTORY_METRICS, GpuView, gpu_view
 from opsconsole.collect.state import HostState
 from opsconsole.config import Host
+from opsconsole.counters import IB_ERROR_COUNTERS
 from opsconsole.ui.health import UNKNOWN, GpuHealth, gpu_health
 
-IB_ERROR_COUNTERS = (
-    "symbol_error",
-    "link_error_recovery",
-    "link_downed",
-    "port_rcv_errors",
-    "port_rcv_remote_physical_errors",
-    "port_xmit_discards",
-    "local_link_integrity_errors",
-    "excessive_buffer_overrun_errors",
-)
 ETH_ERROR_COUNTERS = ("rx_errors", "tx_errors")
 ETH_DROP_COUNTERS = ("rx_dropped", "tx_dropped")
 EVENTS_SHOWN = 50
