@@ -17,12 +17,12 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from textual import work
-from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 
 from opsconsole.errors import AlertError, StoreError
 from opsconsole.ui.alert_board import SEVERITIES, AlertFilter, HostMark
 from opsconsole.ui.alert_text import TOAST_SEVERITY, TOAST_TIMEOUT_S, toast_text, toast_title
+from opsconsole.ui.broadcast import tell_screens
 from opsconsole.ui.messages import AlertsLoaded, AlertStoreTrouble
 from opsconsole.ui.screens.alerts import AlertsScreen
 
@@ -112,14 +112,7 @@ class AlertsMixin:
         self._alerts_changed(set())
 
     def _alerts_changed(self, changed_hosts: set[str]) -> None:
-        for screen in self.screen_stack:
-            redraw = getattr(screen, "alerts_changed", None)
-            if redraw is None:
-                continue
-            try:
-                redraw(changed_hosts)
-            except NoMatches:
-                pass  # the screen is being taken down as the board arrived
+        tell_screens(self, "alerts_changed", changed_hosts)
 
     # --- new firings ------------------------------------------------------------------
     def alerts_notified(self, alerts: list[Alert]) -> None:

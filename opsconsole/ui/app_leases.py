@@ -13,13 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from textual import work
-from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.worker import get_current_worker
 
 from opsconsole.errors import LeaseError, StoreError
 from opsconsole.leases import Lease
 from opsconsole.leases.times import format_ts
+from opsconsole.ui.broadcast import tell_screens
 from opsconsole.ui.guard import changes_state
 from opsconsole.ui.lease_board import LeaseBoard, LeaseFilter
 from opsconsole.ui.messages import LeasesLoaded, LeaseStoreTrouble
@@ -83,14 +83,7 @@ class LeasesMixin:
         self._leases_changed(set())
 
     def _leases_changed(self, changed_hosts: set[str]) -> None:
-        for screen in self.screen_stack:
-            redraw = getattr(screen, "leases_changed", None)
-            if redraw is None:
-                continue
-            try:
-                redraw(changed_hosts)
-            except NoMatches:
-                pass  # the screen is being taken down as the board arrived
+        tell_screens(self, "leases_changed", changed_hosts)
 
     # --- navigation -------------------------------------------------------------------
     def action_leases(self) -> None:
