@@ -10,8 +10,10 @@ whether or not a console is open. Two halves on two threads:
   program (busy timeout) then delays alerts, never the poller. While a recording is still
   running, the next evaluation's result replaces the waiting one instead of queueing.
 
-Nothing is remembered here that a restart would need: `start()` resumes the open alerts
-from the store, so a restarted console neither waits out `for_s` again nor re-notifies.
+Only one engine per store records (`leader.py`); the others evaluate on stand-by and
+take over when its heartbeat stops. Nothing is remembered here that a restart would
+need: `resume()` reads the open alerts from the store, so a restarted console neither
+waits out `for_s` again nor re-notifies.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import sqlite_utils
 
 from opsconsole.alerts.conditions import Condition, PendingTracker
 from opsconsole.alerts.impact import AlertContext, build_context, label_impact
+from opsconsole.alerts.leader import engine_identity, hold_lead, release_lead
 from opsconsole.alerts.retention import prune_alerts
 from opsconsole.alerts.rules import AlertSettings, StateView, evaluate
 from opsconsole.alerts.store import Alert, active_conditions, apply_conditions, list_alerts
@@ -43,6 +46,8 @@ IDLE_EVERY_S = 300.0
 """Idle GPUs come from hours of minute rollups (up to 0.6 s at 1,000 hosts when every
 leased GPU is idle) and the rule's window is hours long: every five minutes is enough."""
 PRUNE_EVERY_S = 3600.0
+LEAD_STALE_MIN_S = 10.0
+"""A leader silent for three intervals (at least this long) is replaced."""
 DAY_S = 86400.0
 
 
@@ -68,6 +73,7 @@ class AlertEngine:
         interval_s: float = 2.0,
         silence_keep_s: float = 30 * DAY_S,
         resolved_keep_s: float = 180 * DAY_S,
+        role: str = "engine",
     ):
         self.path = Path(path)
         self.settings = settings or AlertSettings()
@@ -85,6 +91,11 @@ class AlertEngine:
         self._idle_ts = float("-inf")
         self._prune_ts = float("-inf")
         self._lock = threading.Lock()  # one recording at a time on the store connection
+        self.identity = engine_identity(role)
+        self.stale_s = max(3 * interval_s, LEAD_STALE_MIN_S)
+        self.standby_for: str | None = None
+        """The engine that records for this store while this one stands by."""
+        self._leading = False
 
     # --- the store side (worker thread, or inline in tests and `poll --once`) ---
 
@@ -108,6 +119,9 @@ class AlertEngine:
         and kept in `last_error`, never raised: the next interval tries again."""
         with self._lock:
             try:
+                if not self._lead(now_ts):
+                    self.last_error = ""
+                    return []
                 self._refresh_context(now_ts)
                 labelled = label_impact(conditions, self.context)
                 notified = apply_conditions(self._store(), labelled, now_ts)
@@ -120,6 +134,22 @@ class AlertEngine:
                 return []
         self._announce(notified)
         return notified
+
+    def _lead(self, now_ts: float) -> bool:
+        """Hold the store's engine lead, or stand by (evaluating, not recording) while
+        another engine holds it. Taking over resumes the store's open alerts first."""
+        holder = hold_lead(self._store(), self.identity, now_ts, self.stale_s)
+        if holder is not None:
+            if holder != self.standby_for:
+                log.info("alerts on stand-by: recorded by %s", holder)
+            self.standby_for = holder
+            return False
+        if self.standby_for is not None:
+            log.info("alerts: taking over from %s", self.standby_for)
+            self.tracker.resume(active_conditions(self._store()), now_ts)
+            self.standby_for = None
+        self._leading = True
+        return True
 
     def open_alerts(self) -> list[Alert]:
         """The store's alerts that are not resolved, newest first."""
@@ -194,12 +224,21 @@ class AlertEngine:
 
     def close(self) -> None:
         with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+            if self._db is None:
+                return
+            if self._leading:
+                try:
+                    release_lead(self._db, self.identity)
+                except (OpsconsoleError, OSError) as exc:
+                    log.error("alert engine lead not released: %s", exc)
+                self._leading = False
+            self._db.close()
+            self._db = None
 
 
-def engine_for_fleet(fleet, *, notify: Notify | None = None, store_path: Path | None = None):
+def engine_for_fleet(
+    fleet, *, notify: Notify | None = None, store_path: Path | None = None, role: str = "engine"
+):
     """An engine on the fleet's store with the `[alerts]` settings of its config (a bad
     rule raises ConfigError naming the key)."""
     from opsconsole.alerts.settings import alert_settings
@@ -212,4 +251,5 @@ def engine_for_fleet(fleet, *, notify: Notify | None = None, store_path: Path | 
         interval_s=fleet.config.polling.interval_s,
         silence_keep_s=config.silence_keep_days * DAY_S,
         resolved_keep_s=config.resolved_keep_days * DAY_S,
+        role=role,
     )

@@ -75,7 +75,7 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
     state = FleetState.from_fleet(fleet, now_ts=time.time())
     # Built before the app: a bad [alerts] rule is a config error, reported before the
     # screen opens. The engine writes to its own connection on its own thread.
-    engine = engine_for_fleet(fleet, store_path=path) if db is not None else None
+    engine = engine_for_fleet(fleet, store_path=path, role="console") if db is not None else None
 
     def poller_factory(fleet: Fleet, state: FleetState) -> Poller | AlertingPoller:
         poller = Poller(fleet, state, ingest=ingest)

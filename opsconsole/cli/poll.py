@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     fleet = load_fleet(args.config)
     engine = None
     if not (args.once and args.no_store):
-        engine = engine_for_fleet(fleet)  # a bad [alerts] rule stops here, with its key
+        engine = engine_for_fleet(
+            fleet, role="opsconsole poll"
+        )  # a bad [alerts] rule stops here, with its key
     ingest = None
     if not (args.once and args.no_store):
         ingest = TelemetryIngest(open_store(fleet.store_path))
@@ -151,6 +153,8 @@ def status_line(poller: Poller | AlertingPoller) -> str:
     engine = getattr(poller, "engine", None)
     if engine is not None:
         line += f"; alerts notified {engine.notified_total}"
+        if engine.standby_for:
+            line += f", on stand-by (recorded by {engine.standby_for})"
         if engine.last_error:
             line += f", alerts error: {engine.last_error}"
     writer = poller.writer

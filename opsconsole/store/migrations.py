@@ -367,3 +367,24 @@ def m0004_alerts(db: sqlite_utils.Database) -> None:
         CREATE INDEX silences_end ON silences(end_ts);
         """,
     )
+
+
+@migration
+def m0005_alert_engine(db: sqlite_utils.Database) -> None:
+    """Which alert engine records alerts for this store, and when it last said so.
+
+    A headless `opsconsole poll` and any number of consoles may share one store; each
+    runs an engine, but only the holder of this one row records and notifies, so two
+    engines whose views differ for a moment cannot resolve and re-open each other's
+    alerts. The others evaluate on stand-by and take over when the heartbeat is stale.
+    """
+    _run(
+        db,
+        """
+        CREATE TABLE alert_engine (
+            one INTEGER PRIMARY KEY CHECK (one = 1),
+            owner TEXT NOT NULL,
+            heartbeat_ts REAL NOT NULL
+        );
+        """,
+    )

@@ -147,6 +147,8 @@ class PollingThread:
         engine = getattr(self.poller, "engine", None)
         if engine is not None and getattr(engine, "last_error", ""):
             store = (store + "; " if store else "") + f"alerts: {engine.last_error}"
+        elif engine is not None and getattr(engine, "standby_for", None):
+            store = (store + "; " if store else "") + f"alerts recorded by {engine.standby_for}"
         return FeedNotes(self.collection_note, store, ssh_agent_note())
 
     def _publish_batch(self) -> None:

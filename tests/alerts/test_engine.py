@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 
 from opsconsole.alerts.engine import CONTEXT_EVERY_S, AlertEngine
 from opsconsole.alerts.rules import AlertSettings
@@ -17,6 +18,7 @@ from opsconsole.leases.model import GpuSlot
 from opsconsole.leases.tenants import create_tenant
 from opsconsole.store import open_store
 from tests.alerts.fleet import HOST, RAW, T0, feed, fleet_state, gpu, healthy
+from tests.alerts.workers import lead_worker
 
 INSTANT = AlertSettings().with_rule("gpu_temp_high", for_s=0.0, keep_firing_for_s=0.0)
 
@@ -123,3 +125,56 @@ async def test_alerting_poller_runs_the_engine_beside_the_poller_and_stops_with_
     db = open_store(tmp_path / "a.db")
     assert [a.rule for a in list_alerts(db)] == ["gpu_temp_high"]
     db.close()
+
+
+def test_one_engine_records_per_store_the_other_stands_by_and_takes_over(tmp_path):
+    path = tmp_path / "a.db"
+    told_first: list[list] = []
+    told_second: list[list] = []
+    first = AlertEngine(path, INSTANT, notify=told_first.append, role="opsconsole poll")
+    second = AlertEngine(path, INSTANT, notify=told_second.append, role="console")
+    state = hot_state()
+    first.step(state, T0)
+    assert second.step(state, T0 + 1) == []  # evaluated, not recorded
+    assert second.standby_for == first.identity and "opsconsole poll" in first.identity
+    assert len(told_first) == 1 and told_second == []
+
+    # the leader crashes (no clean release): its heartbeat goes stale, the other takes over
+    assert second.step(state, T0 + first.stale_s - 1) == []
+    assert second.step(state, T0 + 1 + first.stale_s) == []  # took over; nothing new to tell
+    assert second.standby_for is None
+    db = open_store(path)
+    (alert,) = list_alerts(db)
+    assert alert.fire_count == 1 and alert.state == "firing"  # not resolved and re-opened
+    assert first.step(state, T0 + 2 + first.stale_s) == []  # the old leader now stands by
+    assert first.standby_for == second.identity
+
+    second.close()  # a clean stop hands the lead over at once
+    cool = fleet_state()
+    feed(cool, T0, healthy(T0))
+    assert first.step(cool, T0 + 3 + first.stale_s) == []
+    assert first.standby_for is None
+    assert list_alerts(db) == []  # the new leader recorded the cooled GPU: resolved
+    first.close()
+    db.close()
+
+
+def test_two_processes_racing_for_the_lead_one_gets_it_the_other_is_told_who(tmp_path):
+    path = tmp_path / "a.db"
+    open_store(path).close()
+    spawn = multiprocessing.get_context("spawn")
+    barrier, out = spawn.Barrier(2), spawn.Queue()
+    procs = [
+        spawn.Process(target=lead_worker, args=(str(path), who, barrier, out))
+        for who in ("poll", "console")
+    ]
+    for p in procs:
+        p.start()
+    results = dict(out.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    leaders = [who for who, holder in results.items() if holder is None]
+    assert len(leaders) == 1
+    (other,) = set(results) - set(leaders)
+    assert results[other] == leaders[0]

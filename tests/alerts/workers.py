@@ -20,3 +20,14 @@ def ack_worker(path: str, alert_id: int, operator: str, barrier: Barrier, out: Q
         out.put((operator, f"error: {exc}"))
     finally:
         db.close()
+
+
+def lead_worker(path: str, owner: str, barrier: Barrier, out: Queue) -> None:
+    from opsconsole.alerts.leader import hold_lead
+
+    db = open_store(path)
+    try:
+        barrier.wait(timeout=60)
+        out.put((owner, hold_lead(db, owner, 1_750_000_000.0, 10.0)))
+    finally:
+        db.close()
