@@ -277,8 +277,8 @@ def _network_conditions(host: HostState, settings: AlertSettings) -> Iterator[Co
         return
     for port in host.sample.ib:
         window = host.ib_rates.get((port.device, port.port))
-        rates = window.rates_per_s() if window is not None else {}
-        moving = {n: rates[n] for n in IB_ERROR_COUNTERS if rates.get(n)}
+        rates = window.rates_of(IB_ERROR_COUNTERS) if window is not None else {}
+        moving = {n: r for n, r in rates.items() if r}
         total = sum(moving.values())
         if total > limit:
             assert window is not None

@@ -84,6 +84,23 @@ class CounterWindow:
             for i, name in enumerate(self._names)
         }
 
+    def rates_of(self, names: tuple[str, ...]) -> dict[str, float]:
+        """The rates of `names` only (those seen), for a check that reads a few counters
+        of every port every interval (the alert rules) without building all of them."""
+        if self._last_ts is None or not self._checkpoints:
+            return {}
+        start_ts, start_totals = self._checkpoints[0]
+        elapsed_s = self._last_ts - start_ts
+        if elapsed_s <= 0:
+            return {}
+        index, totals = self._index, self._totals
+        out = {}
+        for name in names:
+            i = index.get(name)
+            if i is not None:
+                out[name] = (totals[i] - start_totals[i]) / elapsed_s
+        return out
+
     @property
     def span_s(self) -> float:
         """Seconds the current rates are computed over."""

@@ -84,3 +84,16 @@ def test_new_counter_and_clock_step_back():
     assert window.rates_per_s() == {}
     window.update(52.0, {"a": 14, "b": 2})
     assert window.rates_per_s() == {"a": 2.0, "b": 0.0}
+
+
+@given(
+    values=st.lists(st.tuples(counters, counters), min_size=2, max_size=30),
+)
+def test_rates_of_some_counters_agree_with_all_rates(values):
+    window = CounterWindow(window_s=20.0)
+    for i, (a, b) in enumerate(values):
+        window.update(100.0 + 2 * i, {"a": a, "b": b, "traffic": i * 1000})
+    every = window.rates_per_s()
+    assert window.rates_of(("a", "b", "never_seen")) == {
+        k: every[k] for k in ("a", "b") if k in every
+    }
