@@ -34,6 +34,19 @@ ACTIONS = {
 }
 
 
+def default_ack_timeout(app: object) -> str:
+    """The config's `alerts.ack_timeout_default_s` as the timeout field's text ("4h",
+    "90m", "45s"), or "" when it has none."""
+    fleet = getattr(app, "fleet", None)
+    seconds = fleet.config.alerts.ack_timeout_default_s if fleet is not None else None
+    if not seconds:
+        return ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
 class AlertActionScreen(ModalScreen[str | None]):
     """Dismissed with one line saying what was written, or None when cancelled."""
 
@@ -66,7 +79,8 @@ class AlertActionScreen(ModalScreen[str | None]):
             if self.action == "ack":
                 with Horizontal(classes="form-row"):
                     yield Label("Timeout", classes="form-label")
-                    yield Input(placeholder="none, or 30m / 2h", id="alert-timeout")
+                    yield Input(default_ack_timeout(self.app), placeholder="none, or 30m / 2h",
+                                id="alert-timeout")  # fmt: skip
                     yield Label("fires again if still open after this", classes="form-hint")
             yield Label(Text(f"recorded as {operator}", "#8a8a8a"), classes="dialog-keys")
             yield Label(id="alert-action-error", classes="dialog-error")
