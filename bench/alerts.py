@@ -45,6 +45,7 @@ from opsconsole.collect.protocol import GpuEvent, GpuSample, IbPort, NvLinks, Sa
 from opsconsole.collect.reasons import TIMEOUT
 from opsconsole.collect.state import FleetState
 from opsconsole.config import fleet_from_dict
+from opsconsole.counters import IB_ERROR_COUNTERS
 from opsconsole.leases import create_tenant
 from opsconsole.store import open_store
 from opsconsole.store.inventory import sync_inventory
@@ -62,18 +63,11 @@ RACKS_PER_LEAF = 4  # 64 hosts a leaf
 IDLE_HOURS = 4
 IDLE_SHARE = 0.05
 RESOLVED_ALERTS = 20_000  # ~110 a day kept for resolved_keep_days (180)
-FULL_CONTEXT_RUNS = 3  # the idle query takes seconds on a store that was never ANALYZEd
+FULL_CONTEXT_RUNS = 3  # the idle query took 12 s here before its join order was fixed
 FEED_STEPS = (-30.0, -20.0, -10.0, 0.0)  # samples fed before NOW: fills the 30 s IB rate window
 
 IB_COUNTERS = (
-    "symbol_error",
-    "link_error_recovery",
-    "link_downed",
-    "port_rcv_errors",
-    "port_rcv_remote_physical_errors",
-    "port_xmit_discards",
-    "local_link_integrity_errors",
-    "excessive_buffer_overrun_errors",
+    *IB_ERROR_COUNTERS,
     "port_xmit_data",
     "port_rcv_data",
     "port_xmit_packets",

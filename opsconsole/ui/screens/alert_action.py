@@ -9,14 +9,10 @@ one line and nothing is written.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
 from opsconsole.alerts import Alert
@@ -25,6 +21,7 @@ from opsconsole.leases.times import format_ts, parse_duration
 from opsconsole.ui.alert_board import where_text
 from opsconsole.ui.guard import changes_state
 from opsconsole.ui.messages import AlertRefused, AlertWritten
+from opsconsole.ui.screens.alert_dialog import AlertDialog
 
 ACTIONS = {
     # action: (title verb, comment required, done verb)
@@ -47,17 +44,16 @@ def default_ack_timeout(app: object) -> str:
     return f"{int(seconds)}s"
 
 
-class AlertActionScreen(ModalScreen[str | None]):
+class AlertActionScreen(AlertDialog):
     """Dismissed with one line saying what was written, or None when cancelled."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Cancel")]
+    ERROR_LABEL = "alert-action-error"
 
     def __init__(self, action: str, alert: Alert) -> None:
         super().__init__()
         assert action in ACTIONS
         self.action = action
         self.alert = alert
-        self.busy = False
 
     def compose(self) -> ComposeResult:
         alert = self.alert
@@ -98,9 +94,6 @@ class AlertActionScreen(ModalScreen[str | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.confirm()
-
-    def _error(self, text: str) -> None:
-        self.query_one("#alert-action-error", Label).update(Text(text))
 
     def confirm(self) -> None:
         if self.busy:
@@ -160,18 +153,6 @@ class AlertActionScreen(ModalScreen[str | None]):
             self.post_message(AlertRefused(str(exc), self.action))
             return
         self.post_message(AlertWritten(_done_text(self.action, alert)))
-
-    def on_alert_refused(self, message: AlertRefused) -> None:
-        message.stop()
-        self.busy = False
-        self._error(message.text)
-
-    def on_alert_written(self, message: AlertWritten) -> None:
-        message.stop()
-        self.dismiss(message.text)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
 
 
 def _done_text(action: str, alert: Alert) -> str:

@@ -8,14 +8,10 @@ silence would match among the alerts listed now before Enter writes it.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, SelectionList
 
 from opsconsole.alerts import Alert, Silence
@@ -25,6 +21,7 @@ from opsconsole.ui.alert_board import tenants_of, where_text
 from opsconsole.ui.alert_text import matcher_text
 from opsconsole.ui.guard import changes_state
 from opsconsole.ui.messages import AlertRefused, AlertWritten
+from opsconsole.ui.screens.alert_dialog import AlertDialog
 
 DEFAULT_DURATION = "1h"
 MATCHER_ORDER = ("site", "rack", "host", "gpu", "rule")
@@ -40,15 +37,14 @@ def matcher_choices(alert: Alert) -> list[tuple[str, str, bool]]:
     return choices
 
 
-class SilenceScreen(ModalScreen[str | None]):
+class SilenceScreen(AlertDialog):
     """Dismissed with one line saying what was written, or None when cancelled."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Cancel")]
+    ERROR_LABEL = "silence-error"
 
     def __init__(self, alert: Alert) -> None:
         super().__init__()
         self.alert = alert
-        self.busy = False
 
     def compose(self) -> ComposeResult:
         alert = self.alert
@@ -152,9 +148,6 @@ class SilenceScreen(ModalScreen[str | None]):
         self.confirm()
 
     # --- writing ----------------------------------------------------------------------
-    def _error(self, text: str) -> None:
-        self.query_one("#silence-error", Label).update(Text(text))
-
     def confirm(self) -> None:
         if self.busy:
             return
@@ -185,15 +178,3 @@ class SilenceScreen(ModalScreen[str | None]):
             return
         text = f"Silence {silence_id}: {matcher_text(matchers)} until {format_ts(end_ts)}"
         self.post_message(AlertWritten(text))
-
-    def on_alert_refused(self, message: AlertRefused) -> None:
-        message.stop()
-        self.busy = False
-        self._error(message.text)
-
-    def on_alert_written(self, message: AlertWritten) -> None:
-        message.stop()
-        self.dismiss(message.text)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
