@@ -212,6 +212,9 @@ class TestSilence:
             await pilot.press("down", "space", "down", "space", "down", "down", "space")
             await pilot.pause()
             assert "silences rack=sg1-r01 until" in screen_text(app)
+            # ticked boxes read as ticked without colour: X in the rack's, blank elsewhere
+            assert "▐X▌ rack = sg1-r01" in screen_text(app)
+            assert "▐ ▌ host = " in screen_text(app) and "▐ ▌ rule = " in screen_text(app)
             assert "matches 2 open alert(s)" in screen_text(app)  # HOT and XID 79 in r01
             await pilot.press("tab", "tab")  # the duration stays 1h
             await type_text(pilot, "rack maintenance")

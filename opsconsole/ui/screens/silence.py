@@ -22,6 +22,7 @@ from opsconsole.ui.alert_text import matcher_text
 from opsconsole.ui.guard import changes_state
 from opsconsole.ui.messages import AlertRefused, AlertWritten
 from opsconsole.ui.screens.alert_dialog import AlertDialog
+from opsconsole.ui.widgets.matcher_list import MatcherList
 
 DEFAULT_DURATION = "1h"
 MATCHER_ORDER = ("site", "rack", "host", "gpu", "rule")
@@ -58,7 +59,7 @@ class SilenceScreen(AlertDialog):
                 classes="dialog-title",
             )
             yield Label("Match all of (Space toggles):", classes="form-hint-line")
-            yield SelectionList[str](*choices, id="silence-matchers")
+            yield MatcherList(*choices, id="silence-matchers")
             with Horizontal(classes="form-row"):
                 yield Label("For", classes="form-label")
                 yield Input(DEFAULT_DURATION, placeholder="1h, 30m, 2d", id="silence-duration")
