@@ -15,6 +15,7 @@ Where each figure comes from:
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Mapping
@@ -159,7 +160,11 @@ def read_store(
             usage, clock, power = reuse.usage, reuse.clock_events, reuse.rollup_power
             rollups_ts = reuse.rollups_ts
         else:
-            usage = _usage(conn, now_ts - idle_window_s, now_ts)
+            since = now_ts - idle_window_s
+            held = {
+                (b.host, b.gpu_index) for b in bookings if b.start_ts <= since < now_ts < b.end_ts
+            }
+            usage = _usage(conn, sorted(held), since, now_ts)
             clock = _clock_events(conn, now_ts - throttle_window_s, now_ts)
             power = _rollup_power(conn, now_ts - power_window_s, now_ts)
             rollups_ts = now_ts
@@ -197,12 +202,23 @@ def _drains(conn: sqlite3.Connection, since_ts: float, until_ts: float) -> tuple
 
 
 def _usage(
-    conn: sqlite3.Connection, since_ts: float, until_ts: float
+    conn: sqlite3.Connection, slots: list[tuple[str, int]], since_ts: float, until_ts: float
 ) -> dict[tuple[str, int], GpuUsage]:
+    """Minutes with a reading and the busiest minute of each slot in `slots` (the GPUs
+    leased through the whole idle window: the only ones idleness is judged for).
+
+    One primary-key range per slot (CROSS JOIN fixes that order): going through the
+    `minute_ts` index instead costs a key lookup per row, and aggregating every GPU's
+    hours of rollups took 7.5 s at 1,000 hosts where this takes well under half."""
+    if not slots:
+        return {}
     rows = conn.execute(
-        "SELECT host, gpu_index, sum(util_pct_n > 0), max(util_pct_avg) FROM gpu_minute"
-        " WHERE minute_ts >= ? AND minute_ts < ? GROUP BY host, gpu_index",
-        (int(since_ts), until_ts),
+        "WITH slot(host, gpu_index) AS (SELECT json_extract(value, '$[0]'),"
+        " json_extract(value, '$[1]') FROM json_each(?))"
+        " SELECT s.host, s.gpu_index, sum(m.util_pct_n > 0), max(m.util_pct_avg)"
+        " FROM slot s CROSS JOIN gpu_minute m ON m.host = s.host AND m.gpu_index = s.gpu_index"
+        " WHERE m.minute_ts >= ? AND m.minute_ts < ? GROUP BY s.host, s.gpu_index",
+        (json.dumps(slots), int(since_ts), until_ts),
     )
     return {(h, i): GpuUsage(int(n or 0), mx) for h, i, n, mx in rows}
 

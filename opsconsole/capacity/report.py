@@ -195,7 +195,10 @@ def _notes(hosts: list[Host], racks: dict, live: bool, facts: StoreFacts) -> lis
             " (below-rate ports and error rates need the console or --poll)"
         )
     if not facts.usage:
-        notes.append("no utilisation rollups in the idle window: idle GPUs cannot be judged")
+        notes.append(
+            "no utilisation rollups for GPUs leased through the idle window:"
+            " idle GPUs cannot be judged"
+        )
     if not facts.clock_events:
         notes.append("no clock-event rollups in the throttle window")
     return notes

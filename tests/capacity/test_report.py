@@ -332,9 +332,10 @@ class TestBadInput:
             assert row.measured_kw is None and row.use_pct is None
             assert row.power_cap_share_pct is None and "no data" in row.note
         assert not any(b.kind in ("power", "throttle", "idle") for b in report.bottlenecks)
-        assert "no utilisation rollups in the idle window: idle GPUs cannot be judged" in (
-            report.notes
-        )
+        assert (
+            "no utilisation rollups for GPUs leased through the idle window:"
+            " idle GPUs cannot be judged"
+        ) in report.notes
 
 
 def test_rollup_aggregates_are_reused_for_a_minute(seeded, fleet):
@@ -342,9 +343,11 @@ def test_rollup_aggregates_are_reused_for_a_minute(seeded, fleet):
 
     first = read_facts(seeded, fleet, T0, 28)
     assert first.usage == {} and first.rollups_ts == T0
-    add_minutes(seeded, rack_nodes("sg1-r02", 9, 12), T0 - 600, 5, util_pct=0.0, power_w=80.0)
+    add_minutes(seeded, rack_nodes("sg1-r02", 9, 12), T0 - 120, 5, util_pct=0.0, power_w=80.0)
     again = read_facts(seeded, fleet, T0 + 59, 28, reuse=first)
     assert (again.usage, again.rollup_power, again.rollups_ts) == ({}, {}, T0)
     assert again.bookings == first.bookings  # leases are always read afresh
     later = read_facts(seeded, fleet, T0 + 60, 28, reuse=first)
-    assert len(later.usage) == 32 and later.rollups_ts == T0 + 60
+    assert len(later.rollup_power) == 4 and later.rollups_ts == T0 + 60
+    # utilisation is read only for GPUs leased through the whole idle window: none yet
+    assert later.usage == {}
