@@ -284,8 +284,25 @@ class TestNavigation:
             await pilot.press("enter")
             await wait_until(pilot, lambda: isinstance(app.screen, HostScreen))
             assert app.screen.host_name == XID_HOST
+            # the host view lists its open alerts; `a` there shows the Alerts screen for it
+            await wait_until(pilot, lambda: "ALERTS critical #" in screen_text(app))
+            assert "xid_hardware" in screen_text(app)
             await pilot.press("escape")  # back to the alerts it was opened from
             await wait_until(pilot, lambda: isinstance(app.screen, AlertsScreen))
+
+    async def test_a_on_the_host_view_lists_that_hosts_alerts(self, lease_app, alert_store):
+        app = lease_app
+        async with app.run_test(size=SIZE) as pilot:
+            await open_alerts(pilot, app)
+            await pilot.press("escape")
+            app.open_host(HOT_HOST)
+            await wait_until(pilot, lambda: isinstance(app.screen, HostScreen))
+            await wait_until(pilot, lambda: "gpu_temp_high" in screen_text(app))
+            await pilot.press("a")
+            await wait_until(pilot, lambda: isinstance(app.screen, AlertsScreen))
+            await wait_until(pilot, lambda: "gpu_temp_high" in screen_text(app))
+            assert app.alert_filter.text == f"host={HOT_HOST} state=open"
+            assert "xid_hardware" not in screen_text(app)  # another host's
 
     async def test_filter_by_state_and_esc_clears_it(self, lease_app, alert_store):
         app = lease_app

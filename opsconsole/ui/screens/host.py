@@ -15,6 +15,7 @@ from opsconsole.ui.guard import changes_state
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
 from opsconsole.ui.widgets.gpu_history import GpuHistory
 from opsconsole.ui.widgets.gpu_table import GpuTable
+from opsconsole.ui.widgets.host_alerts import HostAlerts, host_filter
 from opsconsole.ui.widgets.host_facts import HostFacts
 from opsconsole.ui.widgets.host_leases import HostLeases
 from opsconsole.ui.widgets.link_table import LinkTable
@@ -27,6 +28,7 @@ class HostScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("r", "reconnect", "Reconnect"),
+        Binding("a", "alerts", "Alerts"),
     ]
 
     def __init__(self, host_name: str) -> None:
@@ -38,6 +40,8 @@ class HostScreen(Screen):
         yield HostFacts(id="host-facts")
         if self.app.lease_desk is not None:
             yield HostLeases(id="host-leases")
+        if self.app.alert_desk is not None:
+            yield HostAlerts(id="host-alerts")
         yield GpuTable(id="gpu-table")
         with Horizontal(id="host-lower"):
             yield GpuHistory(id="gpu-history")
@@ -78,6 +82,26 @@ class HostScreen(Screen):
             self._show_leases()
             self.query_one(FleetSummary).update_summary()
 
+    def alerts_changed(self, changed_hosts: set[str]) -> None:
+        if self.ready:
+            self._show_alerts()
+
+    def _show_alerts(self) -> None:
+        for widget in self.query(HostAlerts):
+            widget.show(self.host_name, self.app.alert_board, self.app.alert_trouble)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "alerts":  # hidden without an alert store
+            return self.app.alert_desk is not None
+        return True
+
+    def action_alerts(self) -> None:
+        """The Alerts screen over this host, filtered to it (Esc clears, then Esc leaves)."""
+        from opsconsole.ui.screens.alerts import AlertsScreen
+
+        self.app.alert_filter = host_filter(self.host_name)
+        self.app.push_screen(AlertsScreen())
+
     def _show_leases(self) -> None:
         for widget in self.query(HostLeases):
             app = self.app
@@ -91,6 +115,7 @@ class HostScreen(Screen):
             detail = None if detail.snapshot.last_sample_ts != snap.last_sample_ts else detail
         self._show_facts()
         self._show_leases()
+        self._show_alerts()
         table = self.query_one(GpuTable)
         views = detail.gpu_views if detail is not None else snap.gpu_views() if snap else ()
         table.show(snap, views)
