@@ -70,6 +70,7 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     Rule("host_stale", "warning", "host stale"),
     Rule("host_down", "critical", "host down"),
     Rule("host_key_changed", "critical", "SSH host key changed (security)"),
+    Rule("xid_flood", "warning", "more XIDs than are alerted one by one", None, 0.0, 600.0),
     Rule("gpu_driver_unresponsive", "critical", "GPU driver not answering", None, 30.0, 60.0),
     Rule(
         "ib_errors_rising", "warning", "InfiniBand error counters rising", 1.0, 120.0, 300.0,
@@ -93,6 +94,9 @@ BUILTIN_RULES: tuple[Rule, ...] = (
 """`for_s`/`keep_firing_for_s` are zero where the fact is already settled when seen: the
 host status has its own stale/down delays, ECC and remap counters do not flap, and the
 lease rules read facts (an end time, hours of rollups) that do not flicker."""
+
+XID_ALERTS_PER_HOST = 32
+"""At most this many XID event alerts per host per evaluation; beyond it, `xid_flood`."""
 
 XID_RULE_PREFIX = "xid_"
 """XID event alerts are named by code class: xid_application, xid_driver, xid_hardware,
@@ -298,12 +302,26 @@ def _xid_conditions(host: HostState, now_ts: float, settings: AlertSettings) -> 
     "the third XID 79 on this GPU today" is in the alert, never folded into one gauge."""
     emit = _Emit(host, settings)
     counts: dict[tuple[int | None, int], int] = {}
+    found = []
     for event in host.events:
         if event.kind != "xid" or event.code in settings.xid_ignore:
             continue
         if now_ts - event.ts > settings.xid_lookback_s:
             continue
         nth = counts[(event.gpu, event.code)] = counts.get((event.gpu, event.code), 0) + 1
+        found.append((event, nth))
+    # A tenant has root on the node and can write the kernel log: a flood of XIDs must
+    # not become a flood of alerts. The newest are alerted one by one, the rest as one.
+    if len(found) > XID_ALERTS_PER_HOST:
+        flood = emit(
+            "xid_flood",
+            f"{len(found)} XIDs in {settings.xid_lookback_s / HOUR_S:g} h; the newest"
+            f" {XID_ALERTS_PER_HOST} are alerted one by one",
+        )
+        if flood is not None:
+            yield flood
+        found = found[-XID_ALERTS_PER_HOST:]
+    for event, nth in found:
         info = xid_info(event.code)
         labels = dict(emit.base, code=str(event.code), cause=info.cause, count=str(nth))
         where = host.name

@@ -329,3 +329,18 @@ def test_a_rule_left_out_of_the_settings_never_fires():
     state, tracker = fleet_state(), PendingTracker()
     feed(state, T0, healthy(T0, gpus=[gpu(0, temp_c=99.0), gpu(1)]))
     assert evaluate(state, T0, tracker, settings) == []
+
+
+def test_an_xid_flood_is_capped_per_host_and_said_once():
+    from opsconsole.alerts.rules import XID_ALERTS_PER_HOST
+
+    state, tracker = fleet_state(), PendingTracker()
+    flood = [xid(13, T0 - 100 + i, i % 2) for i in range(XID_ALERTS_PER_HOST + 8)]
+    feed(state, T0, healthy(T0, events=flood))
+    conds = evaluate(state, T0, tracker, INSTANT)
+    events = [c for c in conds if c.kind == "event"]
+    (said,) = [c for c in conds if c.rule == "xid_flood"]
+    assert len(events) == XID_ALERTS_PER_HOST
+    newest = {str(round(e.ts)) for e in flood[-XID_ALERTS_PER_HOST:]}
+    assert {c.labels["event"].split("@")[1] for c in events} == newest  # the newest kept
+    assert f"{XID_ALERTS_PER_HOST + 8} XIDs" in said.summary and said.labels["host"] == HOST
