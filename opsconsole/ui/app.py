@@ -95,6 +95,8 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
 
     def on_unmount(self) -> None:
         self.driver.stop()
+        if self.lease_desk is not None:
+            self.lease_desk.retire()  # the alert desk reads through it too
 
     def action_capacity(self) -> None:
         open_capacity(self)

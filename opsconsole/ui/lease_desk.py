@@ -55,19 +55,31 @@ class LeaseDesk:
         self.operator = operator
         self.clock = clock
         self._lock = threading.Lock()
+        self._retired = False
 
     def call(self, doing: str, call: Callable[[], T]) -> T:
         """Run one leases-layer call alone on the connection; a raw sqlite3 error (a
         locked or vanished file) becomes the store's one-line StoreError."""
         with self._lock:
+            if self._retired:
+                raise StoreError(f"not {doing}: the console is closing")
             try:
                 return call()
             except sqlite3.Error as exc:
                 raise StoreError(describe_error(database_path(self.db), exc, doing)) from None
 
+    def retire(self) -> None:
+        """No call from now on; returns once none is running. The app calls it as it
+        goes away, so whoever owns the connection may close it: sqlite3 crashes (not
+        raises) when a connection is closed while another thread is inside it, and a
+        thread worker queued before the exit could otherwise still start a read."""
+        with self._lock:
+            self._retired = True
+
     def close(self) -> None:
         """Close the connection once no worker is inside a call (at console exit)."""
         with self._lock:
+            self._retired = True
             self.db.close()
 
     # --- reading ----------------------------------------------------------------------

@@ -220,7 +220,11 @@ class TestRefusals:
         app = lease_app
         async with app.run_test(size=SIZE) as pilot:
             await wait_until(pilot, lambda: app.lease_board is not None)
-            lease_store.close()  # the connection is gone: every read now fails
+            # the connection is gone: every read now fails. Closed under the desk's lock,
+            # so no worker is inside a call (the alerts board reads on it too): closing a
+            # connection another thread is using crashes sqlite3.
+            with app.lease_desk._lock:
+                lease_store.close()
             app.refresh_leases()
             await wait_until(pilot, lambda: app.lease_trouble != "")
             await pilot.press("l")

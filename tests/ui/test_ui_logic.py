@@ -173,3 +173,17 @@ def test_ack_dialog_prefills_the_configs_default_timeout():
     for seconds in (14400.0, 5400.0, 45.0, 172800.0, 3601.0):
         text = default_ack_timeout(app(seconds))
         assert parse_duration(text) == seconds, text
+
+
+def test_a_retired_desk_refuses_calls_so_its_connection_can_be_closed(tmp_path):
+    from opsconsole.errors import StoreError
+    from opsconsole.store import open_store
+    from opsconsole.ui.lease_desk import LeaseDesk
+
+    db = open_store(tmp_path / "s.db")
+    desk = LeaseDesk(db, None, operator="t", clock=lambda: 0.0)  # type: ignore[arg-type]
+    assert desk.call("reading", lambda: db.conn.execute("SELECT 1").fetchone()) == (1,)
+    desk.retire()
+    with pytest.raises(StoreError, match="console is closing"):
+        desk.call("reading alerts", lambda: db.conn.execute("SELECT 1").fetchone())
+    db.close()
