@@ -92,6 +92,7 @@ def read_facts(
         power_window_s=settings.power_window_min * 60.0,
         link_lookback_s=settings.ib_link_lookback_h * 3600.0,
         reuse=reuse,
+        gpus=[(h.name, i) for h in fleet.hosts for i in range(h.expected_gpus)],
     )
 
 
