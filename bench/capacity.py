@@ -78,12 +78,8 @@ def main() -> None:
         gpus = [(h.name, i) for h in fleet.hosts for i in range(h.expected_gpus)]
         since = NOW - settings.throttle_window_h * HOUR
         show(
-            f"clock events, {settings.throttle_window_h:g} h, every GPU, by primary key",
+            f"clock events, {settings.throttle_window_h:g} h, every GPU",
             timed(lambda: _clock_events(conn, since, NOW, gpus), runs),
-        )
-        show(
-            "  the same through the minute_ts index (before)",
-            timed(lambda: _clock_events(conn, since, NOW), runs),
         )
         show(
             "rack power from rollups, 5 min, every GPU",

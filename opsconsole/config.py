@@ -17,23 +17,20 @@ from pathlib import Path
 from typing import Literal
 
 import hostlist
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from opsconsole.config_sections.alerts import AlertsConfig
+from opsconsole.config_sections.base import Section
 from opsconsole.config_sections.capacity import CapacityConfig
 from opsconsole.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "opsconsole.toml"
 
 
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, use_attribute_docstrings=True)
-
-
 class SshSettings(Section):
     known_hosts: str | None = "~/.ssh/known_hosts"
     """known_hosts file checked for every host key; relative paths are from the config file."""
-    identity_files: list[str] = []
+    identity_files: list[str] = Field(default_factory=list)
     """Private keys offered; empty means the SSH agent and ~/.ssh defaults."""
     use_ssh_config: bool = True
     """Honour ~/.ssh/config (or ssh_config_path) for users, ports, keys and ProxyJump."""
@@ -115,10 +112,10 @@ class Config(Section):
     store: StoreSettings = StoreSettings()
     ssh: SshSettings = SshSettings()
     polling: PollingSettings = PollingSettings()
-    sites: list[SiteConfig] = []
-    racks: list[RackConfig] = []
-    host_classes: dict[str, HostClass] = {}
-    hosts: list[HostGroup] = []
+    sites: list[SiteConfig] = Field(default_factory=list)
+    racks: list[RackConfig] = Field(default_factory=list)
+    host_classes: dict[str, HostClass] = Field(default_factory=dict)
+    hosts: list[HostGroup] = Field(default_factory=list)
     alerts: AlertsConfig = AlertsConfig()
     capacity: CapacityConfig = CapacityConfig()
 

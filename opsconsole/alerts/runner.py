@@ -33,10 +33,6 @@ class AlertingPoller:
     def writer(self) -> Any:
         return self.poller.writer
 
-    @property
-    def running(self) -> bool:
-        return self.poller.running
-
     async def start(self) -> None:
         await self.poller.start()
         if self._task is None:

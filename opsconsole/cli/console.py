@@ -106,11 +106,10 @@ def _toaster(app):
     """Hands notified alerts to the console (toasts); called on the engine's thread."""
 
     def notify(alerts: list) -> None:
-        handler = getattr(app, "alerts_notified", None)
-        if handler is None or not app.is_running:
+        if not app.is_running:
             return
         try:
-            app.call_from_thread(handler, alerts)
+            app.call_from_thread(app.alerts_notified, alerts)
         except RuntimeError:
             pass  # the app is closing; the alerts are in the store and the log
 
