@@ -18,6 +18,8 @@ Columns: console CPU per host-poll (process user+sys / samples), delivered (samp
 hosts x duration / interval expected), lateness p50/p95/max (arrival minus the wall-clock
 tick the sample belongs to), console RSS, and the simulator's CPU per host-poll for scale.
 Prints figures only; nothing here asserts a timing.
+
+Needs psutil, from the bench extra: .venv/bin/pip install -e '.[bench]'
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import psutil
+try:
+    import psutil
+except ImportError:  # the default install has no psutil; say which extra brings it
+    sys.exit("bench/poll.py needs psutil: .venv/bin/pip install -e '.[bench]'")
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -261,7 +266,10 @@ def print_table(rows: list[dict]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Needs psutil, from the bench extra: .venv/bin/pip install -e '.[bench]'",
+    )
     parser.add_argument("--hosts", type=int, nargs="+", default=[100, 500, 1000])
     parser.add_argument("--duration", type=float, default=30.0, help="seconds measured")
     parser.add_argument("--interval", type=float, default=2.0)

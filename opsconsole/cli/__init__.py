@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from opsconsole import __version__
 from opsconsole.errors import OpsconsoleError
@@ -45,8 +46,20 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_third_party_warnings() -> None:
+    """Keep libraries' deprecation notices off an operator's terminal.
+
+    A warning raised inside a dependency (asyncssh importing cryptography's DSA, say) is
+    for the developers who pin versions, not for the NOC; the test suite still shows them.
+    Our own code's warnings still print. `python -W ...` or PYTHONWARNINGS overrides this.
+    """
+    if not sys.warnoptions:
+        warnings.filterwarnings("ignore", module=r"(?!opsconsole\b)")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    quiet_third_party_warnings()
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
