@@ -12,6 +12,7 @@ they read an `AlertContext` (`opsconsole.alerts.impact`) and simply do not fire 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -70,6 +71,11 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     Rule("host_stale", "warning", "host stale"),
     Rule("host_down", "critical", "host down"),
     Rule("host_key_changed", "critical", "SSH host key changed (security)"),
+    Rule("identity_mismatch", "critical", "host claims another identity (security)"),
+    Rule("uuid_conflict", "critical", "GPU UUIDs also reported by another host (security)"),
+    Rule("extra_gpus", "warning", "more GPUs than expected (kept out of totals)"),
+    Rule("clock_skew", "warning", "host clock off", 10.0, 60.0, 120.0, unit="s"),
+    Rule("host_over_budget", "warning", "host sends more than its budget", None, 0.0, 120.0),
     Rule("xid_flood", "warning", "more XIDs than are alerted one by one", None, 0.0, 600.0),
     Rule("gpu_driver_unresponsive", "critical", "GPU driver not answering", None, 30.0, 60.0),
     Rule(
@@ -202,6 +208,19 @@ def _host_conditions(host: HostState, settings: AlertSettings) -> Iterator[Condi
         found.append(emit("host_down", reason, reason=reason, from_readings=False))
     if host.reason == HOST_KEY_CHANGED:
         found.append(emit("host_key_changed", host.detail, from_readings=False))
+    # Identity comes from the hello and stands while the host is stale or down.
+    if host.identity_problem:
+        found.append(emit("identity_mismatch", host.identity_problem, from_readings=False))
+    conflicts = host.uuid_conflicts
+    if conflicts:
+        others = sorted({other for hosts in conflicts.values() for other in hosts})
+        uuids = sorted(conflicts)
+        detail = f"{len(uuids)} also on {', '.join(others)}: {', '.join(uuids[:4])}"
+        detail += f" and {len(uuids) - 4} more" if len(uuids) > 4 else ""
+        found.append(emit("uuid_conflict", detail, from_readings=False))
+    over = host.over_budget
+    if over:
+        found.append(emit("host_over_budget", over, from_readings=False))
     yield from (c for c in found if c is not None)
 
 
@@ -217,6 +236,15 @@ def _sample_conditions(host: HostState, settings: AlertSettings) -> Iterator[Con
     count = host.gpu_count
     if count is not None and count < host.expected_gpus:
         found.append(emit("gpu_missing", f"{count} of {host.expected_gpus} GPUs visible"))
+    if host.extra_gpus:
+        detail = f"{count} reported, {host.accepted_gpus} accepted; {host.extra_gpus} kept out"
+        found.append(emit("extra_gpus", detail + " of totals until an operator accepts them"))
+    skew_rule = rules.get("clock_skew")
+    skew_limit = skew_rule.threshold if skew_rule else None
+    skew = host.clock_skew_s
+    if skew_limit is not None and skew is not None and abs(skew) > skew_limit:
+        ahead = "ahead of" if skew > 0 else "behind"
+        found.append(emit("clock_skew", f"{abs(skew):.0f} s {ahead} the console"))
     temp_rule = rules.get("gpu_temp_high")
     ecc_rule = rules.get("gpu_ecc_uncorrected")
     for gpu in sample.gpus:
@@ -414,7 +442,9 @@ class _RackPower:
         name = rack.name
         powers: list[float] = []
         if host.status == "fresh" and host.sample is not None:
+            # bounded by collect.bounds; the check keeps one forged number out of the sum
             powers = [g.power_w for g in host.sample.gpus if g.power_w is not None]
+            powers = [p for p in powers if math.isfinite(p)]
         if not powers:
             self.unknown[name] = self.unknown.get(name, 0) + 1
             self.watts.setdefault(name, 0.0)

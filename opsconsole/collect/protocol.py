@@ -10,31 +10,15 @@ screen has control characters and terminal escapes removed. See ARCHITECTURE.md,
 from __future__ import annotations
 
 import math
-import re
 from typing import Annotated, Literal
 
 import msgspec
 
+from opsconsole.collect.text import clean_text
+
 PROTOCOL_VERSION = 1
 MAX_LINE_BYTES = 256 * 1024
 """No honest sample of an 8-GPU host comes near this; anything longer is dropped."""
-
-# CSI / OSC / other ESC sequences first, then every remaining C0/C1 control and DEL.
-_ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC, BEL- or ST-terminated
-    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS, SOS, PM, APC
-    r"|\x1b[@-Z\\-_]"  # other two-byte escapes
-    r"|[\x00-\x1f\x7f-\x9f]"
-)
-
-
-def clean_text(value: str, max_len: int = 256) -> str:
-    """Strip terminal escapes and control characters and bound the length."""
-    if value.isprintable():  # every escape starts with a non-printable: nothing to strip
-        return value[:max_len]
-    return _ESCAPES.sub("", value)[:max_len]
-
 
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 """Indices, sequence numbers and error counters: a negative one is a broken sender."""
@@ -225,6 +209,8 @@ def decode_line(line: bytes) -> Hello | Sample | AgentError:
         raise ProtocolError(clean_text(str(exc), 200)) from None
     except UnicodeDecodeError as exc:  # msgspec raises this, not DecodeError, for bad UTF-8
         raise ProtocolError(f"invalid UTF-8 at byte {exc.start}") from None
+    except RecursionError:  # msgspec's answer to JSON nested thousands deep
+        raise ProtocolError("JSON nested too deep") from None
     _validate(message)
     return message
 

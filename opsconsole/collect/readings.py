@@ -13,9 +13,12 @@ from array import array
 from dataclasses import dataclass
 from typing import Literal
 
+from opsconsole.collect.bounds import INVALID
 from opsconsole.collect.protocol import GpuSample
 
-ReadingState = Literal["value", "not_supported", "error", "stale", "unreachable"]
+ReadingState = Literal["value", "not_supported", "error", "invalid", "stale", "unreachable"]
+"""`invalid`: the host sent a number outside its bounds (`opsconsole.collect.bounds`); the
+number itself is gone, `detail` says what it was and why it was refused."""
 
 GPU_METRICS: tuple[str, ...] = (
     "util_gpu_pct",
@@ -76,6 +79,8 @@ def reading_of(gpu: GpuSample, field: str, host_status: str, as_of_ts: float | N
     why = gpu.na.get(field, "")
     if why == "not_supported":
         return Reading("not_supported", as_of_ts=as_of_ts)
+    if why.startswith(INVALID):
+        return Reading("invalid", as_of_ts=as_of_ts, detail=why)
     if not why and gpu.state != "ok":
         why = gpu.state
     return Reading("error", as_of_ts=as_of_ts, detail=why or "not reported")

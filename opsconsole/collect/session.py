@@ -19,6 +19,7 @@ import asyncssh
 import msgspec
 
 from opsconsole.collect.backoff import Backoff
+from opsconsole.collect.budget import HostBudget
 from opsconsole.collect.commands import HostCommands
 from opsconsole.collect.ingest_writer import IngestWriter
 from opsconsole.collect.protocol import AgentError, Hello, ProtocolError, Sample, decode_line
@@ -34,7 +35,8 @@ from opsconsole.collect.ssh import (
     measure_rtt_ms_supported,
 )
 from opsconsole.collect.state import FleetState, HostState
-from opsconsole.collect.stream import read_messages
+from opsconsole.collect.stream import ReadStats, read_messages
+from opsconsole.collect.text import clean_text
 from opsconsole.config import PollingSettings
 
 log = logging.getLogger("opsconsole.collect")
@@ -75,6 +77,11 @@ class HostSession:
         self._warned_ts = float("-inf")
         self._conn: asyncssh.SSHClientConnection | None = None
         self._wake = asyncio.Event()
+        self._hello_ok = False  # this channel sent a valid hello: samples may follow
+        self._last_seq: int | None = None  # the channel's latest sample sequence number
+        if host_state.budget is None:
+            host_state.budget = HostBudget(ctx.polling.interval_s)
+        self.budget = host_state.budget
 
     @property
     def has_result(self) -> bool:
@@ -160,14 +167,17 @@ class HostSession:
         channel ends; raises ConnectFailure saying why it ended."""
         command = self.ctx.commands.agent_command(self.host, self.ctx.polling.interval_s)
         process = await conn.create_process(command, encoding=None)
+        self._hello_ok, self._last_seq = False, None
         stderr_tail = bytearray()
-        stderr_task = asyncio.create_task(_keep_tail(process.stderr, stderr_tail))
+        stderr_task = asyncio.create_task(_keep_tail(process.stderr, stderr_tail, self.budget))
         silence_s = self.ctx.polling.down_after_s
         loop = asyncio.get_running_loop()
         ended = False
+        stats = ReadStats()
+        messages = read_messages(process.stdout, budget=self.budget, stats=stats)
         try:
             async with asyncio.timeout(silence_s) as window:
-                async for message in read_messages(process.stdout):
+                async for message in messages:
                     window.reschedule(loop.time() + silence_s)
                     if not self._apply(message):
                         raise ConnectFailure(
@@ -177,9 +187,12 @@ class HostSession:
                         )
             ended = True
         except TimeoutError:
-            raise ConnectFailure(
-                TIMEOUT, f"no line for {silence_s:g} s; restarting the agent"
-            ) from None
+            why = f"no line for {silence_s:g} s"
+            if stats.long_line_bytes:
+                why += f" (a line of {stats.long_line_bytes} bytes and counting past the cap)"
+            elif self.host_state.over_budget:
+                why += f" (over budget: {self.host_state.over_budget})"
+            raise ConnectFailure(TIMEOUT, why + "; restarting the agent") from None
         finally:
             if not ended:
                 process.close()  # the agent exits when its stdin reaches EOF
@@ -198,13 +211,19 @@ class HostSession:
         tail = bytes(stderr_tail).decode("utf-8", "replace").strip().splitlines()
         detail = f"agent exited with status {status}" if status is not None else "channel closed"
         if tail:
-            detail += f": {tail[-1][:200]}"
+            detail += f": {clean_text(tail[-1], 200)}"
         raise ConnectFailure(AGENT_ERROR, detail)
 
     def _apply(self, message: Hello | Sample | AgentError | ProtocolError) -> bool:
         """Apply one decoded line; False when too many bad lines came in a row."""
         hs, state, now = self.host_state, self.ctx.state, self.ctx.clock()
         writer = self.ctx.writer
+        if isinstance(message, Sample):
+            refused = self._out_of_order(message)
+            if refused is not None:
+                message = refused
+        elif isinstance(message, Hello):
+            self._hello_ok, self._last_seq = True, None
         if isinstance(message, Sample):
             changed = hs.apply_sample(message, now)
             self.samples += 1
@@ -232,6 +251,17 @@ class HostSession:
             return hs.consecutive_bad_lines < MAX_CONSECUTIVE_BAD_LINES
         return True
 
+    def _out_of_order(self, sample: Sample) -> ProtocolError | None:
+        """A sample is taken only after a valid hello on its channel and with a sequence
+        number above the last one: a host cannot feed readings past a refused hello, nor
+        replay or repeat samples."""
+        if not self._hello_ok:
+            return ProtocolError("sample before a valid hello")
+        if self._last_seq is not None and sample.seq <= self._last_seq:
+            return ProtocolError(f"sequence number {sample.seq} not above {self._last_seq}")
+        self._last_seq = sample.seq
+        return None
+
     # --- agentless mode ---------------------------------------------------------------
     async def _poll_agentless(self, conn: asyncssh.SSHClientConnection) -> None:
         """Run the agentless command on wall-clock ticks; the next run starts only after
@@ -240,6 +270,7 @@ class HostSession:
         timeout_s = max(self.ctx.polling.down_after_s, interval_s)
         commands = self.ctx.commands
         seq = 0
+        self._hello_ok, self._last_seq = False, None
         while True:
             now = self.ctx.clock()
             tick_ts = (math.floor(now / interval_s) + 1) * interval_s
@@ -259,10 +290,8 @@ class HostSession:
                 last = (stderr.strip().splitlines() or [""])[-1][:200]
                 self._apply(AgentError(ts=tick_ts, message=f"exit {result.exit_status}: {last}"))
                 continue
-            if seq == 0:  # inventory and host facts, once per connection, from the same run
-                hello = _parse(partial(commands.parse_agentless_hello, stdout, tick_ts))
-                if isinstance(hello, Hello):
-                    self._apply(hello)
+            if not self._hello_ok:  # inventory and host facts, from the same run
+                self._apply(_parse(partial(commands.parse_agentless_hello, stdout, tick_ts)))
             message = _parse(partial(commands.parse_agentless, stdout, seq, tick_ts))
             seq += 1
             if not self._apply(message):
@@ -287,12 +316,17 @@ def _parse(build: Callable[[], dict]) -> Hello | Sample | AgentError | ProtocolE
         return ProtocolError(f"agentless output not understood: {type(exc).__name__}: {exc}")
 
 
-async def _keep_tail(reader: asyncssh.SSHReader, tail: bytearray) -> None:
-    """Drain a channel's stderr keeping only its last bytes (why the agent died)."""
+async def _keep_tail(
+    reader: asyncssh.SSHReader, tail: bytearray, budget: HostBudget | None = None
+) -> None:
+    """Drain a channel's stderr keeping only its last bytes (why the agent died); stderr
+    counts against the host's byte budget, so a stderr flood is read no faster than it."""
     try:
         while chunk := await reader.read(4096):
             tail += chunk if isinstance(chunk, bytes) else chunk.encode()
             del tail[:-STDERR_TAIL_BYTES]
+            if budget is not None and (wait_s := budget.charge_bytes(len(chunk))) > 0:
+                await asyncio.sleep(wait_s)
     except (asyncssh.Error, OSError):
         pass
 

@@ -15,9 +15,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Literal
 
+from opsconsole.collect.bounds import BoundsReport, check_inventory, check_sample
+from opsconsole.collect.budget import HostBudget
+from opsconsole.collect.identity import IdentityRegistry
 from opsconsole.collect.protocol import GpuEvent, Hello, Sample
 from opsconsole.collect.rates import CounterWindow
 from opsconsole.collect.readings import HISTORY_METRICS, GpuView, HistoryRing, gpu_view
+from opsconsole.collect.text import clean_text
 from opsconsole.config import Fleet, Host
 
 log = logging.getLogger("opsconsole.collect")
@@ -35,13 +39,26 @@ EVENTS_KEPT = 200
 RTT_PROBES_KEPT = 20
 """Probe loss is over the last 20 keepalive probes (5 minutes at the 15 s default)."""
 RTT_PROBES_MIN = 4
+RTT_BASELINE_PROBES = 240
+"""The host's RTT baseline is the best of its last 240 probes (an hour at 15 s)."""
+OVER_BUDGET_REPORT_S = 60.0
+"""A host that went over its budget keeps saying so for a minute."""
+DETAIL_MAX = 300
 
 
 class HostState:
     """One host as last seen. Every `*_ts` is UTC epoch seconds on the console's clock
     unless it says otherwise."""
 
-    def __init__(self, host: Host, *, history_points: int, rate_window_s: float, now_ts: float):
+    def __init__(
+        self,
+        host: Host,
+        *,
+        history_points: int,
+        rate_window_s: float,
+        now_ts: float,
+        identity: IdentityRegistry | None = None,
+    ):
         self.host = host
         self.name = host.name
         self.status: HostStatus = "pending"
@@ -54,7 +71,23 @@ class HostState:
         self.last_sample_ts: float | None = None  # arrival of the latest sample
         self.rtt_ms: float | None = None
         self.rtt_probes: deque[bool] = deque(maxlen=RTT_PROBES_KEPT)  # True: answered
+        self.rtt_history: deque[float] = deque(maxlen=RTT_BASELINE_PROBES)
         self.lag_ms: float | None = None  # sample arrival minus the host's sample ts
+        self.clock_skew_s: float | None = None
+        """The host's claimed sample time minus the console's receive time: samples are
+        stamped on arrival, the host's own time is only kept for this."""
+        self.claimed_ts: float | None = None  # the latest sample's time as the host sent it
+        self.invalid_readings = 0  # readings refused by opsconsole.collect.bounds
+        self.last_invalid = ""
+        self.last_invalid_ts: float | None = None
+        self.counter_resets = 0
+        self.last_counter_reset = ""
+        self.accepted_gpus = host.expected_gpus
+        """GPUs counted in fleet totals; more only after an operator accepts them."""
+        self.extra_gpus = 0  # GPUs reported beyond accepted_gpus, kept out of totals
+        self.identity = identity if identity is not None else IdentityRegistry([host])
+        self.identity_problem = ""  # the hello's hostname against the config
+        self.budget: HostBudget | None = None  # set by the host's session
         self.hello: Hello | None = None
         self.sample: Sample | None = None
         self.samples_received = 0
@@ -85,6 +118,33 @@ class HostState:
         self.rtt_probes.append(rtt_ms is not None)
         if rtt_ms is not None:
             self.rtt_ms = rtt_ms
+            self.rtt_history.append(rtt_ms)
+
+    @property
+    def rtt_baseline_ms(self) -> float | None:
+        """The best round trip of the recent probes: what this host's path can do."""
+        return min(self.rtt_history) if len(self.rtt_history) >= RTT_PROBES_MIN else None
+
+    @property
+    def uuid_conflicts(self) -> dict[str, list[str]]:
+        """GPU UUIDs this host claims that other hosts claim too, with those hosts."""
+        return self.identity.conflicts(self.name)
+
+    @property
+    def over_budget(self) -> str:
+        """Why the host is over its line or byte budget lately, or ""."""
+        budget = self.budget
+        if budget is None or not budget.over_recently(OVER_BUDGET_REPORT_S):
+            return ""
+        return budget.describe()
+
+    def accept_extra_gpus(self) -> int:
+        """An operator accepts the GPUs the host reports beyond its expected count (a
+        host really upgraded): from the next sample they count in totals. Returns the
+        new accepted count."""
+        self.accepted_gpus += self.extra_gpus
+        self.extra_gpus = 0
+        return self.accepted_gpus
 
     @property
     def mode(self) -> str:
@@ -120,8 +180,20 @@ class HostState:
         changed = status != self.status
         if changed:
             self.since_ts = now_ts
-        self.status, self.reason, self.detail = status, reason, detail
+        self.status, self.reason, self.detail = status, reason, clean_text(detail, DETAIL_MAX)
         return changed
+
+    def _current_reason(self, reason: str, detail: str) -> tuple[str, str]:
+        """A host whose last words were refused lines is down for a protocol error, not
+        for the timeout or the dropped channel that followed them."""
+        if (
+            reason not in ("", "protocol error")
+            and self.last_protocol_error_ts is not None
+            and (self.last_sample_ts is None or self.last_protocol_error_ts > self.last_sample_ts)
+        ):
+            then = f"{reason}: {detail}" if detail else reason
+            return "protocol error", f"{self.last_protocol_error} (then {then})"
+        return reason, detail
 
     def mark_connected(self, now_ts: float) -> None:
         self.connected = True
@@ -134,24 +206,62 @@ class HostState:
         """A failed connect is known unreachability: down at once, whatever the clock says."""
         self.connected = False
         self.connect_failed = True
+        if reason in ("timeout", "connection lost", "agent error"):
+            reason, detail = self._current_reason(reason, detail)
         return self._set_status("down", reason, detail, now_ts)
 
     def mark_disconnected(self, reason: str, detail: str, now_ts: float) -> None:
         """The channel or connection ended; readings age out through tick()."""
         self.connected = False
-        self.reason, self.detail = reason, detail
+        reason, detail = self._current_reason(reason, detail)
+        self.reason, self.detail = reason, clean_text(detail, DETAIL_MAX)
 
     def apply_hello(self, hello: Hello, now_ts: float) -> None:
+        """Take a hello: stamped with the console's time, inventory bounded, GPUs beyond
+        the accepted count kept aside, hostname and UUIDs checked against the fleet."""
+        self.clock_skew_s = hello.ts - now_ts
+        hello.ts = now_ts
+        check_inventory(hello.gpus)
+        if len(hello.gpus) > self.accepted_gpus:
+            self.extra_gpus = len(hello.gpus) - self.accepted_gpus
+            hello.gpus = sorted(hello.gpus, key=lambda g: g.index)[: self.accepted_gpus]
         self.hello = hello
         self.last_seen_ts = now_ts
         self.agent_error = ""
+        self.identity_problem = self.identity.hostname_problem(self.host, hello.host.hostname)
+        sample = self.sample
+        self._claim_uuids(tuple(g.uuid for g in sample.gpus) if sample is not None else ())
+
+    def _claim_uuids(self, sample_uuids: tuple) -> None:
+        hello_uuids = [g.uuid for g in self.hello.gpus] if self.hello is not None else []
+        self.identity.claim(self.name, [*hello_uuids, *sample_uuids])
 
     def apply_sample(self, sample: Sample, now_ts: float) -> bool:
-        """Take a sample as the latest; returns whether the status changed."""
+        """Take a sample as the latest; returns whether the status changed.
+
+        The sample is stamped with `now_ts` (the console's receive time; the host's claim
+        only gives the clock skew), GPUs beyond the accepted count are kept aside, and
+        every reading is bounded (`opsconsole.collect.bounds`) before anything reads it."""
+        self.claimed_ts = sample.ts
+        self.clock_skew_s = sample.ts - now_ts
+        self.lag_ms = max(0.0, (now_ts - sample.ts) * 1000.0)
+        sample.ts = now_ts
+        for event in sample.events:  # the kernel log's times, but never in the future
+            if event.ts > now_ts:
+                event.ts = now_ts
+        self._keep_accepted_gpus(sample)
+        report = check_sample(
+            sample, self.hello.gpus if self.hello is not None else None, self.sample
+        )
+        if report.invalid or report.resets:
+            self._note_bounds(report, now_ts)
+        uuids = tuple(g.uuid for g in sample.gpus)
+        previous = self.sample
+        if previous is None or uuids != tuple(g.uuid for g in previous.gpus):
+            self._claim_uuids(uuids)
         self.sample = sample
         self.samples_received += 1
         self.last_seen_ts = self.last_sample_ts = now_ts
-        self.lag_ms = max(0.0, (now_ts - sample.ts) * 1000.0)
         self.consecutive_bad_lines = 0
         self.connect_failed = False
         if sample.events:
@@ -174,6 +284,31 @@ class HostState:
         reason, detail = self._fresh_reason(sample)
         return self._set_status("fresh", reason, detail, now_ts)
 
+    def _keep_accepted_gpus(self, sample: Sample) -> None:
+        """GPUs beyond the accepted count (and repeated indices) leave the sample: a host
+        reporting 120 GPUs must not put phantom power into its rack's sum."""
+        gpus = sample.gpus
+        reported = max(len(gpus), sample.gpu_count or 0)
+        self.extra_gpus = max(0, reported - self.accepted_gpus)
+        if len(gpus) <= self.accepted_gpus and len({g.index for g in gpus}) == len(gpus):
+            return
+        seen: set[int] = set()
+        kept = []
+        for gpu in sorted(gpus, key=lambda g: g.index):
+            if gpu.index not in seen and len(kept) < self.accepted_gpus:
+                seen.add(gpu.index)
+                kept.append(gpu)
+        sample.gpus = kept
+
+    def _note_bounds(self, report: BoundsReport, now_ts: float) -> None:
+        if report.invalid:
+            self.invalid_readings += report.invalid
+            self.last_invalid = "; ".join(report.lines)
+            self.last_invalid_ts = now_ts
+        if report.resets:
+            self.counter_resets += report.resets
+            self.last_counter_reset = report.first
+
     def _note_events(self, events: list[GpuEvent]) -> None:
         """Keep events not seen before: on every (re)start the agent replays the kernel
         log back to boot, so the same XID arrives again after each reconnect."""
@@ -187,11 +322,25 @@ class HostState:
             self.events.append(event)
 
     def _fresh_reason(self, sample: Sample) -> tuple[str, str]:
+        if self.identity_problem:
+            return "identity", self.identity_problem
+        conflicts = self.uuid_conflicts
+        if conflicts:
+            uuid, others = next(iter(conflicts.items()))
+            return "identity", f"GPU {uuid} also reported by {', '.join(others)}"
         if sample.driver != "ok":
             return f"driver {sample.driver}", sample.driver_detail
         count = self.gpu_count
         if count is not None and count != self.expected_gpus:
-            return "gpu count", f"{count} of {self.expected_gpus} GPUs"
+            detail = f"{count} of {self.expected_gpus} GPUs"
+            if self.extra_gpus:
+                detail += f"; {self.extra_gpus} kept out of totals until accepted"
+            return "gpu count", detail
+        if self.last_invalid_ts is not None and self.last_invalid_ts >= self.last_sample_ts:
+            return "invalid readings", self.last_invalid
+        over = self.over_budget
+        if over:
+            return "over budget", over
         if self.agent_error:
             return "agent error", self.agent_error
         return "", ""
@@ -199,12 +348,14 @@ class HostState:
     def record_protocol_error(self, message: str, now_ts: float) -> None:
         self.protocol_errors += 1
         self.consecutive_bad_lines += 1
+        message = clean_text(message, DETAIL_MAX)
         self.last_protocol_error = message
         self.last_protocol_error_ts = now_ts
         self.last_seen_ts = now_ts
         self.reason, self.detail = "protocol error", message
 
     def record_agent_error(self, message: str, now_ts: float) -> None:
+        message = clean_text(message, DETAIL_MAX)
         self.agent_error = message
         self.last_seen_ts = now_ts
         self.reason, self.detail = "agent error", message
@@ -252,9 +403,14 @@ class FleetState:
         self.stale_after_s = stale_after_s
         self.down_after_s = down_after_s
         self.generation = 0
+        self.identity = IdentityRegistry(hosts)
         self.hosts: dict[str, HostState] = {
             h.name: HostState(
-                h, history_points=history_points, rate_window_s=rate_window_s, now_ts=now_ts
+                h,
+                history_points=history_points,
+                rate_window_s=rate_window_s,
+                now_ts=now_ts,
+                identity=self.identity,
             )
             for h in hosts
         }

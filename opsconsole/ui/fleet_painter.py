@@ -8,6 +8,7 @@ allocates segments, never Style objects.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -153,7 +154,8 @@ class FleetPainter:
             segments.append(Segment(" kW · no budget set", DIM))
         else:
             style = BAR_OVER if fraction > 1.0 else BAR_WARN if fraction > 0.9 else BAR_OK
-            filled = min(10, round(fraction * 10))
+            # a bar never raises: whatever the sum, 0..10 cells (inf once crashed the TUI)
+            filled = min(10, max(0, round(fraction * 10))) if math.isfinite(fraction) else 10
             segments += [
                 Segment(f" / {power.budget_kw:g} kW ", PLAIN),
                 Segment("█" * filled, style),

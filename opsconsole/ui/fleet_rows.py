@@ -11,6 +11,7 @@ Columns: site rack leaf host state reason util temp power mem health.
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Iterable
@@ -224,5 +225,8 @@ def rack_power(rack: Rack, hosts: Iterable[str], snapshots: dict[str, HostSnapsh
         if snap is None or not snap.is_fresh or snap.power_w is None:
             unknown += 1
             continue
-        total_w += snap.power_w + rack.host_overhead_w
+        if math.isfinite(snap.power_w):  # bounded upstream; a sum must never go to inf
+            total_w += snap.power_w + rack.host_overhead_w
+        else:
+            unknown += 1
     return RackPower(total_w / 1000.0, rack.power_budget_kw, unknown)

@@ -7,6 +7,7 @@ green to red. Health is its own three colours.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 
@@ -39,6 +40,8 @@ class Metric:
     def colour(self, value: float) -> str:
         span = self.high - self.low
         position = 0.0 if span <= 0 else (value - self.low) / span
+        if not math.isfinite(position):  # never raise on a number, whatever it is
+            position = 1.0 if position > 0 else 0.0
         index = min(len(self.ramp) - 1, max(0, int(position * len(self.ramp))))
         return self.ramp[index]
 

@@ -26,6 +26,8 @@ def reading_text(reading: Reading | None, fmt: Callable[[float], str] = "{:.0f}"
         return Text("n/a", DIM)
     if reading.state in ("stale", "unreachable"):
         return Text("—", DIM)
+    if reading.state == "invalid":  # a refused number: never shown, only named
+        return Text("INVALID", "bold #ff5f5f")
     return Text(f"ERR {reading.detail}".strip()[:16], "bold #ff5f5f")
 
 

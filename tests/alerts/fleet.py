@@ -24,12 +24,13 @@ def fleet_state() -> FleetState:
     return FleetState(fleet.hosts, stale_after_s=10, down_after_s=30, now_ts=T0)
 
 
+# uuid None: the same UUID on two hosts is itself an alert (uuid_conflict).
 def gpu(index: int, **readings: object) -> GpuSample:
     base: dict = {"temp_c": 50.0, "ecc_volatile_uncorrected": 0, "clock_event_reasons": 0}
     base["nvlink"] = NvLinks(up=[True, True], replay_errors=[None] * 2,
                              recovery_errors=[None] * 2, crc_flit_errors=[None] * 2,
                              crc_data_errors=[None] * 2)  # fmt: skip
-    return GpuSample(index=index, uuid=f"GPU-{index}", **(base | readings))
+    return GpuSample(index=index, uuid=None, **(base | readings))
 
 
 def healthy(ts: float, *, gpus: list[GpuSample] | None = None, **fields: object) -> Sample:

@@ -154,7 +154,7 @@ async def test_one_bad_host_does_not_delay_another(farm):
     await farm.add("flood", flood)
     await farm.add_blackhole("hung")
     await farm.add("refused", None)
-    await farm.add("good", lambda p: stream_samples(p, interval_s=0.05))
+    await farm.add("good", lambda p: stream_samples(p, interval_s=0.1))
     poller, state = make_poller(farm.fleet())
     seqs: list[int] = []
     state.add_listener(
@@ -172,7 +172,8 @@ async def test_one_bad_host_does_not_delay_another(farm):
         stop_flood.set()
         await poller.stop()
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
-    assert state.hosts["flood"].protocol_errors > 100
+    flood = state.hosts["flood"]
+    assert flood.protocol_errors >= 5  # a run of refused lines, the channel restarted
     assert state.hosts["refused"].reason == "refused"
 
 
@@ -242,7 +243,7 @@ async def test_agentless_host_is_polled_on_ticks(farm):
     assert set(runs) == {"agentless"}
     assert hs.sample.seq >= 2 and hs.mode == "agentless"
     assert poller.sessions["h1"].connects == 1  # one connection, a command per tick
-    assert round(hs.sample.ts / 0.2, 6) == round(hs.sample.ts / 0.2)  # on the tick grid
+    assert round(hs.claimed_ts / 0.2, 6) == round(hs.claimed_ts / 0.2)  # on the tick grid
 
 
 async def test_poll_once_reports_every_host_without_waiting_out_the_timeout(farm):

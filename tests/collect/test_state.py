@@ -135,7 +135,7 @@ def test_history_ring_keeps_last_points_aligned():
             raw["gpus"][0]["na"] = {"util_gpu_pct": "unresponsive"}
         host.apply_sample(decode_line(msgspec.json.encode(raw)), now_ts=1000.0 + i)
     assert host.history.series(0, "util_gpu_pct") == [2.0, 3.0, None, 5.0]
-    assert host.history.timestamps() == [2.0, 3.0, 4.0, 5.0]
+    assert host.history.timestamps() == [1002.0, 1003.0, 1004.0, 1005.0]  # receive times
     assert host.history.series(1, "temp_c") == [60.0] * 4
     assert host.history.series(7, "temp_c") == []
 

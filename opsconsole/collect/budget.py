@@ -1,0 +1,104 @@
+"""A per-host budget of lines and bytes: what one host may make the console read.
+
+Why: an honest agent sends one sample (and now and then a hello) per interval, a few KiB
+each. A tenant with root can make its agent send thousands of lines a second, or an
+endless stream of bytes, on stdout or stderr. Lines beyond the budget are dropped before
+they are decoded and counted (the host view shows the count, `host_over_budget` alerts);
+bytes beyond the budget are not read until the budget refills, so the flooding host's
+own SSH channel stalls (its window fills) instead of the console's CPU and memory.
+
+Both are token buckets refilled continuously: `burst_intervals` intervals' worth may
+come at once (a reconnect sends a hello, the kernel-log replay and a sample together).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+LINES_PER_INTERVAL = 4.0
+"""Sample, hello, an error line, and slack for a late sample arriving with the next."""
+BYTES_PER_INTERVAL = 256 * 1024.0
+"""An honest 8-GPU sample is ~10-20 KiB; a line may be up to the 256 KiB cap."""
+BURST_INTERVALS = 8.0
+
+
+class HostBudget:
+    """Token buckets for one host's lines and bytes; survives reconnects (a flooding host
+    does not get a fresh budget by dropping its connection)."""
+
+    def __init__(
+        self,
+        interval_s: float,
+        *,
+        lines_per_interval: float = LINES_PER_INTERVAL,
+        bytes_per_interval: float = BYTES_PER_INTERVAL,
+        burst_intervals: float = BURST_INTERVALS,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        interval_s = max(interval_s, 1e-3)
+        self.line_rate = lines_per_interval / interval_s  # per second
+        self.byte_rate = bytes_per_interval / interval_s
+        self.line_burst = lines_per_interval * burst_intervals
+        self.byte_burst = bytes_per_interval * burst_intervals
+        self._clock = clock
+        self._lines = self.line_burst
+        self._bytes = self.byte_burst
+        self._ts = clock()
+        self.dropped_lines = 0
+        self.dropped_bytes = 0
+        self.paced_s = 0.0
+        """Seconds the reader waited for the byte budget to refill."""
+        self.last_over_ts: float | None = None
+        """`clock` time of the latest drop or pause; None while the host kept within."""
+
+    def _refill(self) -> None:
+        now = self._clock()
+        elapsed = now - self._ts
+        if elapsed > 0:
+            self._ts = now
+            self._lines = min(self.line_burst, self._lines + elapsed * self.line_rate)
+            self._bytes = min(self.byte_burst, self._bytes + elapsed * self.byte_rate)
+
+    def admit_line(self, nbytes: int) -> bool:
+        """Take one line from the budget; False (and counted) when it must be dropped."""
+        self._refill()
+        if self._lines >= 1.0:
+            self._lines -= 1.0
+            return True
+        self.drop_lines(1, nbytes)
+        return False
+
+    def has_lines(self) -> bool:
+        self._refill()
+        return self._lines >= 1.0
+
+    def drop_lines(self, count: int, nbytes: int) -> None:
+        self.dropped_lines += count
+        self.dropped_bytes += nbytes
+        self.last_over_ts = self._clock()
+
+    def charge_bytes(self, nbytes: int) -> float:
+        """Charge bytes just read; return how long to wait before reading more so the host
+        stays within its byte budget (0 while it does)."""
+        self._refill()
+        self._bytes -= nbytes
+        if self._bytes >= 0:
+            return 0.0
+        wait_s = -self._bytes / self.byte_rate
+        self.paced_s += wait_s
+        self.last_over_ts = self._clock()
+        return wait_s
+
+    def over_recently(self, within_s: float) -> bool:
+        return self.last_over_ts is not None and self._clock() - self.last_over_ts < within_s
+
+    def describe(self) -> str:
+        """One line for the operator: what was dropped and how long reads were held."""
+        parts = []
+        if self.dropped_lines:
+            kib = self.dropped_bytes / 1024
+            parts.append(f"{self.dropped_lines} lines ({kib:.0f} KiB) dropped")
+        if self.paced_s >= 0.05:
+            parts.append(f"reads held {self.paced_s:.0f} s")
+        return ", ".join(parts) or "within budget"
