@@ -292,10 +292,18 @@ def _network_conditions(host: HostState, settings: AlertSettings) -> Iterator[Co
     emit = _Emit(host, settings)
     rtt_rule = settings.rules.get("net_rtt_high")
     limit = rtt_rule.threshold if rtt_rule else None
-    if limit is not None and host.rtt_ms is not None and host.rtt_ms > limit:
-        cond = emit("net_rtt_high", f"{host.rtt_ms:.1f} ms > {limit:g} ms")
-        if cond is not None:
-            yield cond
+    if limit is not None and host.rtt_ms is not None:
+        # Above the host's own baseline (the best of its recent probes) by the threshold:
+        # a far site's 150 ms path is its normal, a loopback host's 60 ms is not.
+        baseline = host.rtt_baseline_ms
+        floor = (baseline or 0.0) + limit
+        if host.rtt_ms > floor:
+            detail = f"{host.rtt_ms:.1f} ms > {limit:g} ms"
+            if baseline:
+                detail += f" above its {baseline:.1f} ms baseline"
+            cond = emit("net_rtt_high", detail)
+            if cond is not None:
+                yield cond
     loss_rule = settings.rules.get("net_loss_high")
     limit = loss_rule.threshold if loss_rule else None
     loss = host.probe_loss_pct

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from opsconsole.collect.commands import AgentCommands, HostCommands
 from opsconsole.collect.host_events import HostEventRecorder
 from opsconsole.collect.ingest_writer import IngestWriter
+from opsconsole.collect.loop_lag import LoopLagMonitor
 from opsconsole.collect.session import HostSession, SessionContext
 from opsconsole.collect.snapshot import fleet_snapshot
 from opsconsole.collect.ssh import SshConnector
@@ -98,6 +99,8 @@ class Poller:
             rtt_probe_interval_s=self.fleet.config.ssh.keepalive_interval_s,
         )
         self._ctx = ctx
+        self.state.loop_lag = LoopLagMonitor()
+        self._tasks.append(asyncio.create_task(self.state.loop_lag.run(), name="loop lag"))
         for host_state in self.state.hosts.values():
             session = self.sessions[host_state.name] = HostSession(host_state, ctx)
             self._tasks.append(
@@ -134,6 +137,7 @@ class Poller:
                 log.error("%s ended with %r", task.get_name(), task.exception())
         if pending:
             log.error("%d collection tasks did not stop", len(pending))
+        self.state.loop_lag = None
         if self._connector is not None:
             await self._connector.close()
         if self.writer is not None:

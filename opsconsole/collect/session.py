@@ -8,9 +8,11 @@ that goes wrong with one host propagates to the poller.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -22,6 +24,7 @@ from opsconsole.collect.backoff import Backoff
 from opsconsole.collect.budget import HostBudget
 from opsconsole.collect.commands import HostCommands
 from opsconsole.collect.ingest_writer import IngestWriter
+from opsconsole.collect.loop_lag import honest_rtt_ms
 from opsconsole.collect.protocol import AgentError, Hello, ProtocolError, Sample, decode_line
 from opsconsole.collect.ssh import (
     AGENT_ERROR,
@@ -298,11 +301,28 @@ class HostSession:
                 raise ConnectFailure(PROTOCOL_ERROR, self.host_state.last_protocol_error)
 
     async def _probe_rtt(self, conn: asyncssh.SSHClientConnection) -> None:
+        """Keepalive round trips, with the console's own loop lateness during each taken
+        out (`loop_lag`): a probe the console was too busy to time is skipped, not
+        blamed on the host as a slow round trip or a loss."""
+        monitor = self.ctx.state.loop_lag
         while True:
             if not measure_rtt_ms_supported(conn):
                 return
+            start = time.perf_counter()
             rtt_ms = await measure_rtt_ms(conn, timeout_s=self.ctx.polling.stale_after_s)
-            self.host_state.record_rtt_probe(rtt_ms)
+            if monitor is None:
+                self.host_state.record_rtt_probe(rtt_ms)
+            else:
+                end = time.perf_counter()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        await monitor.settle()
+                lag_ms = monitor.lag_between_ms(start, end)
+                honest = honest_rtt_ms(rtt_ms, lag_ms)
+                if lag_ms > monitor.starved_ms or (rtt_ms is not None and honest is None):
+                    self.host_state.skip_rtt_probe(lag_ms)
+                else:
+                    self.host_state.record_rtt_probe(honest)
             await asyncio.sleep(self.ctx.rtt_probe_interval_s)
 
 

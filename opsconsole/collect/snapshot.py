@@ -16,6 +16,8 @@ def fleet_snapshot(state: FleetState, now_ts: float) -> dict:
     return {
         "ts": now_ts,
         "counts": state.counts(),
+        "console_lag_ms": state.console_lag_ms,
+        "console_starved": state.console_starved,
         "hosts": {name: host_snapshot(host) for name, host in state.hosts.items()},
     }
 
@@ -54,6 +56,18 @@ def host_snapshot(host: HostState) -> dict:
         "samples_received": host.samples_received,
         "protocol_errors": host.protocol_errors,
         "last_protocol_error": host.last_protocol_error or None,
+        "clock_skew_s": host.clock_skew_s,
+        "invalid_readings": host.invalid_readings,
+        "last_invalid": host.last_invalid or None,
+        "counter_resets": host.counter_resets,
+        "accepted_gpus": host.accepted_gpus,
+        "extra_gpus": host.extra_gpus,
+        "identity_problem": host.identity_problem or None,
+        "uuid_conflicts": host.uuid_conflicts,
+        "dropped_lines": host.budget.dropped_lines if host.budget is not None else 0,
+        "over_budget": host.over_budget or None,
+        "rtt_baseline_ms": host.rtt_baseline_ms,
+        "rtt_probes_skipped": host.rtt_probes_skipped,
         "seq": sample.seq if sample is not None else None,
         "sample_ts": sample.ts if sample is not None else None,
         "driver": (sample.driver if live else None) if sample is not None else None,

@@ -18,6 +18,7 @@ from typing import Literal
 from opsconsole.collect.bounds import BoundsReport, check_inventory, check_sample
 from opsconsole.collect.budget import HostBudget
 from opsconsole.collect.identity import IdentityRegistry
+from opsconsole.collect.loop_lag import LoopLagMonitor
 from opsconsole.collect.protocol import GpuEvent, Hello, Sample
 from opsconsole.collect.rates import CounterWindow
 from opsconsole.collect.readings import HISTORY_METRICS, GpuView, HistoryRing, gpu_view
@@ -72,6 +73,8 @@ class HostState:
         self.rtt_ms: float | None = None
         self.rtt_probes: deque[bool] = deque(maxlen=RTT_PROBES_KEPT)  # True: answered
         self.rtt_history: deque[float] = deque(maxlen=RTT_BASELINE_PROBES)
+        self.rtt_probes_skipped = 0  # probes timed while the console itself was starved
+        self.rtt_console_lag_ms: float | None = None
         self.lag_ms: float | None = None  # sample arrival minus the host's sample ts
         self.clock_skew_s: float | None = None
         """The host's claimed sample time minus the console's receive time: samples are
@@ -115,10 +118,18 @@ class HostState:
         return 100.0 * self.rtt_probes.count(False) / len(self.rtt_probes)
 
     def record_rtt_probe(self, rtt_ms: float | None) -> None:
+        """A keepalive round trip in ms with the console's own lateness taken out, or
+        None when it went unanswered (see `skip_rtt_probe` for a console too busy)."""
         self.rtt_probes.append(rtt_ms is not None)
         if rtt_ms is not None:
             self.rtt_ms = rtt_ms
             self.rtt_history.append(rtt_ms)
+
+    def skip_rtt_probe(self, console_lag_ms: float) -> None:
+        """A probe timed while the console itself was late: neither a round trip nor a
+        loss, only counted."""
+        self.rtt_probes_skipped += 1
+        self.rtt_console_lag_ms = console_lag_ms
 
     @property
     def rtt_baseline_ms(self) -> float | None:
@@ -404,6 +415,7 @@ class FleetState:
         self.down_after_s = down_after_s
         self.generation = 0
         self.identity = IdentityRegistry(hosts)
+        self.loop_lag: LoopLagMonitor | None = None  # set by the poller that runs the loop
         self.hosts: dict[str, HostState] = {
             h.name: HostState(
                 h,
@@ -427,6 +439,17 @@ class FleetState:
             rate_window_s=rate_window_s,
             now_ts=now_ts,
         )
+
+    @property
+    def console_lag_ms(self) -> float | None:
+        """Worst lateness of the console's own event loop lately (see loop_lag)."""
+        return self.loop_lag.recent_max_ms() if self.loop_lag is not None else None
+
+    @property
+    def console_starved(self) -> bool:
+        """The console's own machine or loop is too busy to time round trips: the header
+        says so, and no host is blamed for the wait."""
+        return self.loop_lag is not None and self.loop_lag.starved
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
