@@ -149,6 +149,29 @@ class HostState:
             return ""
         return budget.describe()
 
+    def distrust_notes(self) -> list[str]:
+        """What the console refused or doubts of what this host sent, one short phrase
+        each, for the host view; empty for an honest host."""
+        notes = []
+        if self.identity_problem:
+            notes.append(f"identity: {self.identity_problem}")
+        for uuid, others in list(self.uuid_conflicts.items())[:2]:
+            notes.append(f"{uuid} also on {', '.join(others)}")
+        if self.extra_gpus:
+            notes.append(f"{self.extra_gpus} extra GPUs kept out of totals")
+        if self.invalid_readings:
+            notes.append(f"{self.invalid_readings} invalid readings (last: {self.last_invalid})")
+        if self.budget is not None and (self.budget.dropped_lines or self.budget.paced_s):
+            notes.append(f"over budget: {self.budget.describe()}")
+        skew = self.clock_skew_s
+        if skew is not None and abs(skew) >= 1.0:
+            notes.append(f"clock {skew:+.0f} s")
+        if self.counter_resets:
+            notes.append(f"{self.counter_resets} counter resets (last: {self.last_counter_reset})")
+        if self.rtt_probes_skipped:
+            notes.append(f"{self.rtt_probes_skipped} RTT probes skipped (console busy)")
+        return notes
+
     def accept_extra_gpus(self) -> int:
         """An operator accepts the GPUs the host reports beyond its expected count (a
         host really upgraded): from the next sample they count in totals. Returns the

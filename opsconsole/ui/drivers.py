@@ -17,7 +17,13 @@ from typing import Any, Protocol
 
 from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet
-from opsconsole.ui.feed import BatchMailbox, FeedNotes, FleetFeed, ssh_agent_note
+from opsconsole.ui.feed import (
+    BatchMailbox,
+    FeedNotes,
+    FleetFeed,
+    console_note,
+    ssh_agent_note,
+)
 
 log = logging.getLogger("opsconsole.ui")
 
@@ -149,7 +155,9 @@ class PollingThread:
             store = (store + "; " if store else "") + f"alerts: {engine.last_error}"
         elif engine is not None and getattr(engine, "standby_for", None):
             store = (store + "; " if store else "") + f"alerts recorded by {engine.standby_for}"
-        return FeedNotes(self.collection_note, store, ssh_agent_note())
+        return FeedNotes(
+            self.collection_note, store, ssh_agent_note(), console_note(self.feed.state)
+        )
 
     def _publish_batch(self) -> None:
         notes = self._notes()

@@ -25,6 +25,7 @@ class FeedNotes:
     collection: str = ""  # "" while the poller runs; why it stopped otherwise
     store: str = ""  # the store's last error, or why there is no store
     ssh_agent: str = ""  # "lost" when SSH_AUTH_SOCK points at nothing
+    console: str = ""  # the console's own loop starved: round trips are not the hosts'
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,16 @@ class FleetBatch:
     detail: HostDetail | None = None
     notes: FeedNotes | None = None
     """None when the console's conditions have not changed since the last batch."""
+
+
+def console_note(state: FleetState) -> str:
+    """The console's own machine too busy to time the network: said once, in the header,
+    instead of as slow round trips on every host."""
+    if not state.console_starved:
+        return ""
+    return (
+        f"console starved: its loop ran {state.console_lag_ms or 0:.0f} ms late; RTTs not counted"
+    )
 
 
 def ssh_agent_note() -> str:

@@ -59,6 +59,7 @@ class FleetSummary(Static):
             )
             text.append(f"{age_text(age_s)} old", style)
         notes = [model.notes.collection, model.notes.store, model.notes.ssh_agent]
+        notes.append(model.notes.console)
         notes = [n for n in (*notes, app.lease_trouble, app.alert_trouble) if n]
         board = app.alert_board  # open alerts take the second line, before any notes
         alerts = counts_text(board.counts()) if board is not None else Text()

@@ -69,4 +69,7 @@ class HostFacts(Static):
                     f" · agent {snap.hello.agent_version}",
                     "#8a8a8a",
                 )
+            if snap.distrust:  # what the host sent that the console refused or doubts
+                text.append("\nrefused ", "#8a8a8a")
+                text.append(" · ".join(snap.distrust), "#ffd75f")
         self.update(text)
