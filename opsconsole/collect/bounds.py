@@ -65,6 +65,8 @@ MONOTONIC_COUNTERS: tuple[str, ...] = (
 )
 """Counters that only grow until the GPU or driver is reset."""
 
+MAX_GPU_INDEX = 1023
+"""NVML numbers GPUs from 0; a host with a thousand is not a host."""
 MAX_LOAD = 1e6
 MAX_COLLECT_MS = 3_600_000.0
 MAX_IB_RATE_GBPS = 10_000.0
@@ -165,6 +167,11 @@ def check_sample(
     """Bound every reading of `sample` in place against physics, the host's inventory
     (from its hello) and its previous sample; returns what was refused or reset."""
     report = BoundsReport()
+    if sample.gpus and max(g.index for g in sample.gpus) > MAX_GPU_INDEX:
+        kept = [g for g in sample.gpus if g.index <= MAX_GPU_INDEX]
+        report.invalid += len(sample.gpus) - len(kept)
+        report.note(f"{len(sample.gpus) - len(kept)} GPU(s) with an index above {MAX_GPU_INDEX}")
+        sample.gpus = kept
     by_index = {g.index: g for g in inventory} if inventory else {}
     before = {g.index: g for g in previous.gpus} if previous is not None else {}
     for gpu in sample.gpus:

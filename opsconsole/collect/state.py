@@ -234,7 +234,8 @@ class HostState:
         self.connect_failed = False
         self.last_seen_ts = now_ts
         if self.status in ("pending", "down"):
-            self.reason, self.detail = "waiting for first sample", ""
+            # refused lines since the last sample stay the reason until a sample comes
+            self.reason, self.detail = self._current_reason("waiting for first sample", "")
 
     def mark_connect_failed(self, reason: str, detail: str, now_ts: float) -> bool:
         """A failed connect is known unreachability: down at once, whatever the clock says."""

@@ -1,0 +1,173 @@
+"""The hostile suite: every case of `opsconsole.sim.hostile` (a tenant with root making its
+host lie) over real SSH on loopback, all at once beside healthy hosts, under the poller
+with a real store and under the console (Pilot).
+
+For each case: the console stays up, its memory stays within a bound, the healthy hosts
+keep their schedule (every sample, in order, never stale), the operator sees a reason
+(the case's `expect` in what the views and alerts say of the host), and nothing invalid
+is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import math
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from opsconsole.alerts.conditions import PendingTracker
+from opsconsole.alerts.rules import AlertSettings, evaluate
+from opsconsole.collect.poller import Poller
+from opsconsole.collect.state import FleetState
+from opsconsole.config import load_fleet
+from opsconsole.sim.hostile import CASES, GPUS, HostileFarm, operator_view
+from opsconsole.store import TelemetryIngest, open_store
+
+HEALTHY = 4
+POLLING = {
+    "interval_s": 0.5,
+    "stale_after_s": 3.0,
+    "down_after_s": 5.0,
+    "connect_jitter_s": 0.0,
+    "reconnect_backoff_min_s": 0.5,
+    "reconnect_backoff_max_s": 2.0,
+    "history_points": 20,
+}
+INSTANT = AlertSettings(
+    rules={
+        n: dataclasses.replace(r, for_s=0.0, keep_firing_for_s=0.0)
+        for n, r in AlertSettings().rules.items()
+    }
+)
+RSS_GROWTH_LIMIT_MIB = 96
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+
+@pytest.fixture
+async def hostile(tmp_path):
+    farm = HostileFarm(HEALTHY)
+    await farm.start(POLLING["interval_s"])
+    farm.config = farm.write_files(tmp_path / "fleet", polling=POLLING)
+    yield farm
+    await farm.stop()
+
+
+class HealthyWatch:
+    """Every sample and status of the healthy hosts, as the state listener sees them."""
+
+    def __init__(self, state: FleetState, names: list[str]):
+        self.seqs: dict[str, list[int]] = {n: [] for n in names}
+        self.lapses: list[str] = []
+
+        def listen(host, change) -> None:
+            if host.name not in self.seqs:
+                return
+            if change in ("sample", "status") and host.sample is not None:
+                seqs = self.seqs[host.name]
+                if not seqs or seqs[-1] != host.sample.seq:
+                    seqs.append(host.sample.seq)
+            if host.samples_received and host.status != "fresh":
+                self.lapses.append(f"{host.name} {host.status}: {host.reason} {host.detail}")
+
+        state.add_listener(listen)
+
+    def all_fresh(self, state: FleetState) -> bool:
+        return all(state.hosts[n].status == "fresh" for n in self.seqs)
+
+    def gaps(self) -> dict[str, list[int]]:
+        return {n: s for n, s in self.seqs.items() if s != list(range(s[0], s[0] + len(s))) if s}
+
+
+async def test_hostile_hosts_under_the_poller(hostile, tmp_path):
+    fleet = load_fleet(hostile.config)
+    state = FleetState.from_fleet(fleet, now_ts=time.time())
+    db_path = tmp_path / "fleet" / "opsconsole.db"
+    poller = Poller(fleet, state, ingest=TelemetryIngest(open_store(db_path)))
+    watch = HealthyWatch(state, hostile.healthy_names)
+    seen: dict[str, str] = {}
+    last_view: dict[str, str] = {}
+    started_ts = time.time()
+    await poller.start()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while not watch.all_fresh(state) and loop.time() < deadline:
+            await asyncio.sleep(0.1)
+        assert watch.all_fresh(state), watch.lapses
+        rss_before = rss_mib()
+        tracker = PendingTracker()
+        deadline = loop.time() + 25
+        while len(seen) < len(hostile.cases) and loop.time() < deadline:
+            conditions = evaluate(state, time.time(), tracker, INSTANT)
+            for name, case in hostile.cases.items():
+                view = last_view[name] = operator_view(state.hosts[name], conditions)
+                if name not in seen and re.search(case.expect, view):
+                    seen[name] = view
+            await asyncio.sleep(0.25)
+        rss_growth = rss_mib() - rss_before
+        missing = {n: last_view[n] for n in hostile.cases if n not in seen}
+        assert missing == {}, "\n".join(f"{n}: {v}" for n, v in missing.items())
+        assert watch.all_fresh(state)
+        snapshot = json.dumps(poller_snapshot(poller), allow_nan=False)  # poll --json's dict
+        assert "\x1b" not in snapshot and "\\u202e" not in snapshot and "\\u009b" not in snapshot
+    finally:
+        await poller.stop()
+    ended_ts = time.time()
+    assert watch.lapses == [] and watch.gaps() == {}
+    assert min(len(s) for s in watch.seqs.values()) >= 10
+    assert rss_growth < RSS_GROWTH_LIMIT_MIB, f"console grew {rss_growth:.0f} MiB"
+    assert_nothing_invalid_stored(db_path, started_ts, ended_ts, hostile)
+
+
+def poller_snapshot(poller: Poller) -> dict:
+    from opsconsole.collect.snapshot import fleet_snapshot
+
+    return fleet_snapshot(poller.state, time.time())
+
+
+def assert_nothing_invalid_stored(db_path: Path, started_ts: float, ended_ts: float, farm):
+    db = open_store(db_path)
+    try:
+        conn = db.conn
+        rows = conn.execute(
+            "SELECT host, gpu_index, minute_ts, util_pct_max, temp_c_max, power_w_max,"
+            " power_w_min, mem_used_mib_max FROM gpu_minute"
+        ).fetchall()
+        assert rows, "nothing was stored at all"
+        for host, index, minute_ts, util, temp, power, power_min, mem in rows:
+            where = f"{host} GPU {index} at {minute_ts}"
+            assert 0 <= index < GPUS, where
+            assert started_ts - 120 <= minute_ts <= ended_ts + 60, where
+            for value, high in ((util, 100), (temp, 150), (power, 5000), (mem, 4 * 2**20)):
+                assert value is None or (math.isfinite(value) and 0 <= value <= high), where
+            assert power_min is None or power_min >= 0, where
+        per_host = dict(conn.execute("SELECT host, count(*) FROM gpu_slots GROUP BY host"))
+        assert max(per_host.values()) <= GPUS
+        for name, seen_ts in conn.execute("SELECT name, last_seen_ts FROM hosts"):
+            assert seen_ts is None or started_ts - 1 <= seen_ts <= ended_ts + 1, name
+        for (hello,) in conn.execute("SELECT last_hello FROM hosts WHERE last_hello IS NOT NULL"):
+            assert all(str(v).isprintable() for v in json.loads(hello).values())
+        for ts, message in conn.execute("SELECT ts, message FROM events"):
+            assert ts <= ended_ts + 1 and message.isprintable()
+        marks = ",".join("?" * len(farm.healthy_names))
+        healthy_rows = conn.execute(
+            f"SELECT sum(n) FROM gpu_minute WHERE gpu_index = 0 AND host IN ({marks})",
+            farm.healthy_names,
+        ).fetchone()[0]
+        assert healthy_rows >= 10 * len(farm.healthy_names)
+    finally:
+        db.conn.close()
+
+
+def test_the_suite_has_at_least_thirty_cases():
+    assert len(CASES) >= 30
+    assert len({c.name for c in CASES}) == len(CASES)
