@@ -1,0 +1,54 @@
+"""An operator's decision on a changed SSH host key, recorded in the audit chain.
+
+The audit row and the decision are one: the row is appended inside the store's write
+transaction and the decision (editing known_hosts, clearing the ledger entry) runs before
+COMMIT, so a decision that cannot be written leaves no audit row, and no key is trusted
+without one. Collection owns the files; this module only knows it is handed a callable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import sqlite_utils
+
+from opsconsole.errors import LeaseError
+from opsconsole.leases.audit import append_audit
+from opsconsole.store.transaction import write_transaction
+
+T = TypeVar("T")
+
+KEY_ACTIONS = {"trust": "host.trust_key", "reject": "host.reject_key"}
+
+
+def record_key_decision(
+    db: sqlite_utils.Database,
+    *,
+    host: str,
+    decision: str,
+    old_fingerprints: list[str],
+    new_fingerprint: str,
+    comment: str,
+    operator: str,
+    now_ts: float,
+    apply: Callable[[], T],
+) -> T:
+    """Append `host.trust_key` or `host.reject_key` for `host` and run `apply` in the same
+    transaction; a comment is required (why the operator believes the key)."""
+    if decision not in KEY_ACTIONS:
+        raise LeaseError(f"unknown host key decision {decision!r}")
+    comment = comment.strip()
+    if not comment:
+        raise LeaseError(f"host {host}: a comment is required (who checked the key, and how)")
+    with write_transaction(db, f"recording the host key decision for {host}") as conn:
+        append_audit(
+            conn,
+            ts=now_ts,
+            operator=operator,
+            action=KEY_ACTIONS[decision],
+            subject=f"host:{host}",
+            before={"fingerprints": list(old_fingerprints)},
+            after={"fingerprint": new_fingerprint, "decision": decision, "comment": comment},
+        )
+        return apply()
