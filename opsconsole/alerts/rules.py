@@ -204,8 +204,8 @@ def _host_conditions(host: HostState, settings: AlertSettings) -> Iterator[Condi
         # Firing until an operator decides, whatever the later attempts say.
         change = host.key_change
         detail = (
-            f"{change.describe()}; check the host, then "
-            f"`opsconsole hosts trust-key {host.name}` or `reject-key`"
+            f"{change.describe()}; check the host, then K on its view or "
+            f"`opsconsole hosts trust-key {host.name}` (or `reject-key`)"
         )
         found.append(emit("host_key_changed", detail, from_readings=False))
     elif host.reason == HOST_KEY_CHANGED:

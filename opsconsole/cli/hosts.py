@@ -20,7 +20,7 @@ from opsconsole.collect.host_keys import KeyChange, KeyLedger
 from opsconsole.collect.ssh import key_ledger_for
 from opsconsole.config import Fleet
 from opsconsole.errors import CollectError, LeaseError
-from opsconsole.leases.host_keys import record_key_decision
+from opsconsole.leases.host_keys import decide_host_key
 from opsconsole.leases.times import format_ts
 
 
@@ -78,26 +78,6 @@ def run_keys(args: argparse.Namespace) -> int:
     return emit(args, [c.as_dict() for c in changes], text)
 
 
-def decide_key(
-    db, ledger: KeyLedger, host: str, *, decision: str, comment: str, operator: str, now_ts: float
-) -> KeyChange:
-    """Audit first, then the files, in one transaction: the console's `K` calls this too."""
-    change = ledger.get(host)
-    if change is None:
-        raise CollectError(f"host {host}: no changed host key is waiting for a decision")
-    return record_key_decision(
-        db,
-        host=host,
-        decision=decision,
-        old_fingerprints=list(change.old_fingerprints),
-        new_fingerprint=change.new_fingerprint,
-        comment=comment,
-        operator=operator,
-        now_ts=now_ts,
-        apply=partial(ledger.settle, host, trust=decision == "trust"),
-    )
-
-
 def run_decide(args: argparse.Namespace, decision: str) -> int:
     ctx = open_context(args)
     ledger = ledger_of(ctx.fleet)
@@ -119,7 +99,7 @@ def run_decide(args: argparse.Namespace, decision: str) -> int:
         if input(f"{verb} for {args.host}? [y/N] ").strip().lower() not in ("y", "yes"):
             print("nothing changed")
             return 1
-    decide_key(
+    decide_host_key(
         ctx.db,
         ledger,
         args.host,

@@ -9,7 +9,7 @@ without one. Collection owns the files; this module only knows it is handed a ca
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import sqlite_utils
 
@@ -52,3 +52,45 @@ def record_key_decision(
             after={"fingerprint": new_fingerprint, "decision": decision, "comment": comment},
         )
         return apply()
+
+
+class PendingKey(Protocol):
+    old_fingerprints: tuple[str, ...]
+    new_fingerprint: str
+
+
+class KeyLedgerLike(Protocol):
+    """What a decision needs of collection's ledger (`opsconsole.collect.host_keys`)."""
+
+    def get(self, host: str) -> PendingKey | None: ...
+
+    def settle(self, host: str, *, trust: bool) -> object: ...
+
+
+def decide_host_key(
+    db: sqlite_utils.Database,
+    ledger: KeyLedgerLike,
+    host: str,
+    *,
+    decision: str,
+    comment: str,
+    operator: str,
+    now_ts: float,
+) -> PendingKey:
+    """Trust or reject the key waiting for `host`: audit row first, then the files, in one
+    transaction. `opsconsole hosts trust-key` and the console's `K` both call this."""
+    change = ledger.get(host)
+    if change is None:
+        raise LeaseError(f"host {host}: no changed host key is waiting for a decision")
+    record_key_decision(
+        db,
+        host=host,
+        decision=decision,
+        old_fingerprints=list(change.old_fingerprints),
+        new_fingerprint=change.new_fingerprint,
+        comment=comment,
+        operator=operator,
+        now_ts=now_ts,
+        apply=lambda: ledger.settle(host, trust=decision == "trust"),
+    )
+    return change
