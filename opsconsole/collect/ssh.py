@@ -262,9 +262,13 @@ class SshConnector:
     def _explain(self, failure: ConnectFailure, host: Host, witness: _Witness) -> ConnectFailure:
         """Say what the attempt saw: a silent peer after TCP connected, or the key refused
         (remembered in the ledger until an operator decides)."""
-        if failure.reason == TIMEOUT and witness.banner_missing():
+        if failure.reason == TIMEOUT and witness.conn is not None:
             timeout_s = self.settings.connect_timeout_s
-            return ConnectFailure(TIMEOUT, f"TCP connected, no SSH banner in {timeout_s:g} s")
+            if witness.banner_missing():
+                return ConnectFailure(TIMEOUT, f"TCP connected, no SSH banner in {timeout_s:g} s")
+            return ConnectFailure(
+                TIMEOUT, f"SSH banner received, handshake not finished in {timeout_s:g} s"
+            )
         if failure.reason != HOST_KEY_CHANGED or witness.refused_key is None:
             return failure
         if self.key_ledger is None:
