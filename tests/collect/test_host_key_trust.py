@@ -215,3 +215,54 @@ async def test_a_host_that_accepts_tcp_but_never_speaks_ssh_says_so(farm):
         assert (hs.reason, hs.detail) == (TIMEOUT, "TCP connected, no SSH banner in 0.5 s")
     finally:
         await poller.stop()
+
+
+async def test_the_recorded_alert_survives_other_failures_and_restarts(
+    farm, keys, changed, tmp_path
+):
+    """Through the alert engine and its store: fired once, never resolved by a later
+    timeout, a shutdown or a restart; resolved by the operator's decision."""
+    from opsconsole.alerts.engine import AlertEngine
+    from opsconsole.alerts.store import alert_history, list_alerts
+
+    store = tmp_path / "opsconsole.db"
+    config = write_config(farm, tmp_path / "opsconsole.toml")
+
+    def key_alert(engine):
+        return [a for a in engine.open_alerts() if a.rule == "host_key_changed"]
+
+    poller, state = make_poller(farm.fleet(**FAST))
+    engine = AlertEngine(store)
+    engine.resume(time.time())
+    await poller.start()
+    try:
+        await wait_for(lambda: state.hosts["h1"].key_change is not None)
+        engine.step(state)
+        (alert,) = key_alert(engine)
+        changed.server.close()  # the man in the middle now only refuses connections
+        await wait_for(lambda: state.hosts["h1"].reason != HOST_KEY_CHANGED)
+        engine.step(state)
+        assert [a.id for a in key_alert(engine)] == [alert.id]
+    finally:
+        await poller.stop()
+    engine.step(state)
+    engine.close()
+
+    poller, state = make_poller(farm.fleet(**FAST))  # a restarted poll or console
+    engine = AlertEngine(store)
+    engine.resume(time.time())
+    await poller.start()
+    try:
+        engine.step(state)
+        assert [a.id for a in key_alert(engine)] == [alert.id]
+        args = ["hosts", "reject-key", "h1", "--config", str(config), "--yes"]
+        assert main([*args, "--comment", "intruder gone, port moved back"]) == 0
+        await wait_for(lambda: state.hosts["h1"].key_change is None)
+        engine.step(state)
+        assert key_alert(engine) == []
+        transitions = [row[2] for row in alert_history(engine._store(), alert.id)]
+        assert transitions.count("resolved") == 1 and transitions[-1] == "resolved"
+        assert list_alerts(engine._store(), include_resolved=True)
+    finally:
+        await poller.stop()
+        engine.close()
