@@ -206,7 +206,15 @@ def _host_conditions(host: HostState, settings: AlertSettings) -> Iterator[Condi
         found.append(emit("host_stale", reason, reason=reason, from_readings=False))
     elif host.status == "down":
         found.append(emit("host_down", reason, reason=reason, from_readings=False))
-    if host.reason == HOST_KEY_CHANGED:
+    if host.key_change is not None:
+        # Firing until an operator decides, whatever the later attempts say.
+        change = host.key_change
+        detail = (
+            f"{change.describe()}; check the host, then K on its view or "
+            f"`opsconsole hosts trust-key {host.name}` (or `reject-key`)"
+        )
+        found.append(emit("host_key_changed", detail, from_readings=False))
+    elif host.reason == HOST_KEY_CHANGED:
         found.append(emit("host_key_changed", host.detail, from_readings=False))
     # Identity comes from the hello and stands while the host is stale or down.
     if host.identity_problem:

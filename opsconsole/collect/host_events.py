@@ -41,10 +41,12 @@ class HostEventRecorder:
         elif host.status == "fresh" and ("down",) in active:
             active.discard(("down",))
             self._record(host, "host_up", "samples arriving again", now)
-        if host.reason == HOST_KEY_CHANGED and ("host_key",) not in active:
+        key_changed = host.key_change is not None or host.reason == HOST_KEY_CHANGED
+        if key_changed and ("host_key",) not in active:
             active.add(("host_key",))
-            self._record(host, "host_key_changed", host.detail or reason, now)
-        elif host.status == "fresh":
+            detail = host.key_change.describe() if host.key_change is not None else ""
+            self._record(host, "host_key_changed", detail or host.detail or reason, now)
+        elif not key_changed and host.status == "fresh":
             active.discard(("host_key",))
 
     def _sample_conditions(self, host: HostState, active: set[tuple], now: float) -> None:

@@ -106,6 +106,7 @@ class Poller:
             self._tasks.append(
                 asyncio.create_task(session.run(), name=f"collect {host_state.name}")
             )
+        self.sync_key_changes()
         self._tasks.append(asyncio.create_task(self._tick_loop(), name="collect ticker"))
         if self.writer is not None:
             self._tasks.append(asyncio.create_task(self._store_loop(), name="collect store"))
@@ -154,6 +155,7 @@ class Poller:
             raise KeyError(f"no host named {name!r} is being collected")
         if self._connector is not None:
             self._connector.reload_known_hosts()
+            self.sync_key_changes()
         session.reconnect()
 
     async def poll_once(self, timeout_s: float) -> dict:
@@ -190,7 +192,27 @@ class Poller:
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(TICK_INTERVAL_S)
+            self.sync_key_changes()
             self.state.tick(self.clock())
+
+    def sync_key_changes(self) -> None:
+        """Copy the host-key ledger into the live state (an operator may have decided in
+        another process); a host whose change was settled reconnects at once."""
+        connector = self._connector
+        if connector is None or connector.key_ledger is None:
+            return
+        connector.refresh_trust()
+        ledger = connector.key_ledger
+        for host_state in self.state.hosts.values():
+            change = ledger.get(host_state.name)
+            if change == host_state.key_change:
+                continue
+            settled = change is None
+            host_state.key_change = change
+            self.state.changed(host_state, "connection")
+            session = self.sessions.get(host_state.name)
+            if settled and session is not None:
+                session.reconnect()
 
     async def _store_loop(self) -> None:
         assert self.writer is not None

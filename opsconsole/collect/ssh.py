@@ -21,6 +21,7 @@ from pathlib import Path
 
 import asyncssh
 
+from opsconsole.collect.host_keys import KeyLedger, key_fingerprint, ledger_path_for
 from opsconsole.collect.reasons import (  # noqa: F401 - re-exported for callers
     AGENT_ERROR,
     AUTH_REFUSED,
@@ -122,6 +123,36 @@ def _read_known_hosts(ssh: SshSettings, base_dir: Path) -> asyncssh.SSHKnownHost
         raise CollectError(f"known_hosts file {path} cannot be read: {exc}") from None
 
 
+def key_ledger_for(ssh: SshSettings, base_dir: Path) -> KeyLedger | None:
+    """Where refused host keys wait for an operator: beside the known_hosts file (or the
+    config when known_hosts is left to the OpenSSH config); none when keys are not checked."""
+    if ssh.accept_unknown_host_keys_insecure:
+        return None
+    if ssh.known_hosts is None:
+        return KeyLedger(base_dir / "known_hosts.changed", None)
+    known_hosts = _expand(ssh.known_hosts, base_dir)
+    return KeyLedger(ledger_path_for(known_hosts), known_hosts)
+
+
+class _Witness(asyncssh.SSHClient):
+    """Sees what a connect attempt got before it failed: whether TCP connected, and the
+    host key asyncssh refused (it raises without saying which key it was offered)."""
+
+    def __init__(self) -> None:
+        self.conn: asyncssh.SSHClientConnection | None = None
+        self.refused_key: asyncssh.SSHKey | None = None
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        self.conn = conn
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey):
+        self.refused_key = key  # called only for a key known_hosts does not trust
+        return False
+
+    def banner_missing(self) -> bool:
+        return self.conn is not None and self.conn.get_extra_info("server_version") is None
+
+
 def _ssh_config_paths(ssh: SshSettings, base_dir: Path) -> list[str]:
     if not ssh.use_ssh_config:
         return []
@@ -166,6 +197,34 @@ class SshConnector:
             raise CollectError(f"SSH options are invalid: {exc}") from None
         self._bastion = _BastionTunnel(self, ssh.proxy_jump) if ssh.proxy_jump else None
         self._checked: set[tuple[str, int]] = set()
+        self.key_ledger = key_ledger_for(ssh, base_dir)
+        self._known_hosts_mtime_ns = self._known_hosts_mtime()
+        self.refresh_trust()
+
+    def _known_hosts_mtime(self) -> int | None:
+        if not isinstance(self.known_hosts, asyncssh.SSHKnownHosts):
+            return None
+        assert self.settings.known_hosts is not None
+        try:
+            return _expand(self.settings.known_hosts, self._base_dir).stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def refresh_trust(self) -> bool:
+        """Pick up decisions taken by another process (`opsconsole hosts trust-key`): the
+        ledger and known_hosts are re-read when their files changed. Returns whether the
+        ledger changed. A damaged ledger keeps the copy read before (and says so)."""
+        mtime = self._known_hosts_mtime()
+        if mtime != self._known_hosts_mtime_ns:
+            self._known_hosts_mtime_ns = mtime
+            self.reload_known_hosts()
+        if self.key_ledger is None:
+            return False
+        try:
+            return self.key_ledger.refresh()
+        except CollectError as exc:
+            log.error("%s; keeping the copy read earlier", exc)
+            return False
 
     def reload_known_hosts(self) -> None:
         """Re-read known_hosts (an operator fixed an entry and asked to reconnect); on a
@@ -186,19 +245,74 @@ class SshConnector:
         tunnel: object = ()
         if self._bastion is not None:
             tunnel = await self._bastion.connection()
+        self.refresh_trust()
+        witness = _Witness()
         try:
-            conn = await self._open(host.address, host.port, host.user, tunnel)
+            conn = await self._open(host.address, host.port, host.user, tunnel, witness)
         except ConnectFailure:
             raise
         except Exception as exc:
             failure = classify_failure(exc, self.known_hosts, host)
             if self._bastion is not None and isinstance(exc, asyncssh.ChannelOpenError):
                 failure = ConnectFailure(failure.reason, f"via bastion: {failure.detail}")
-            raise failure from None
+            raise self._explain(failure, host, witness) from None
+        self._refuse_pending_key(host, conn)
         return conn
 
-    async def _open(self, address: str, port: int, user: str | None, tunnel: object):
+    def _explain(self, failure: ConnectFailure, host: Host, witness: _Witness) -> ConnectFailure:
+        """Say what the attempt saw: a silent peer after TCP connected, or the key refused
+        (remembered in the ledger until an operator decides)."""
+        if failure.reason == TIMEOUT and witness.conn is not None:
+            timeout_s = self.settings.connect_timeout_s
+            if witness.banner_missing():
+                return ConnectFailure(TIMEOUT, f"TCP connected, no SSH banner in {timeout_s:g} s")
+            return ConnectFailure(
+                TIMEOUT, f"SSH banner received, handshake not finished in {timeout_s:g} s"
+            )
+        if failure.reason != HOST_KEY_CHANGED or witness.refused_key is None:
+            return failure
+        if self.key_ledger is None:
+            return failure
+        trusted = (
+            self.known_hosts.match(host.address, "", host.port)[0]
+            if isinstance(self.known_hosts, asyncssh.SSHKnownHosts)
+            else []
+        )
+        try:
+            change = self.key_ledger.note(
+                host.name,
+                host.address,
+                host.port,
+                witness.refused_key,
+                [key_fingerprint(k) for k in trusted],
+                time.time(),
+            )
+        except (CollectError, OSError) as exc:
+            log.error("%s: changed host key not remembered: %s", host.name, exc)
+            offered = key_fingerprint(witness.refused_key)
+            return ConnectFailure(HOST_KEY_CHANGED, f"offered {offered}; {failure.detail}")
+        if change is None:  # trusted meanwhile: the next attempt uses the new known_hosts
+            self.refresh_trust()
+            return ConnectFailure(HOST_KEY_CHANGED, "key trusted meanwhile; reconnecting")
+        return ConnectFailure(HOST_KEY_CHANGED, change.describe())
+
+    def _refuse_pending_key(self, host: Host, conn: asyncssh.SSHClientConnection) -> None:
+        """A key still waiting for an operator is never used, even if someone added it to
+        known_hosts by hand: only trust-key (audited) lets the poller use it."""
+        change = self.key_ledger.get(host.name) if self.key_ledger is not None else None
+        if change is None:
+            return
+        key = conn.get_server_host_key()
+        if key is not None and key_fingerprint(key) == change.new_fingerprint:
+            conn.close()
+            raise ConnectFailure(
+                HOST_KEY_CHANGED, f"{change.describe()}; not trusted by an operator yet"
+            )
+
+    async def _open(self, address: str, port: int, user: str | None, tunnel: object, witness=None):
         kwargs: dict = {"config": self.config_paths}
+        if witness is not None:
+            kwargs["client_factory"] = lambda: witness
         if user:
             kwargs["username"] = user
         if self.known_hosts == () and (address, port) not in self._checked:

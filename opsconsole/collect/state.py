@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from opsconsole.collect.bounds import BoundsReport, check_inventory, check_sample
 from opsconsole.collect.budget import HostBudget
@@ -24,6 +24,9 @@ from opsconsole.collect.rates import CounterWindow
 from opsconsole.collect.readings import HISTORY_METRICS, GpuView, HistoryRing, gpu_view
 from opsconsole.collect.text import clean_text
 from opsconsole.config import Fleet, Host
+
+if TYPE_CHECKING:
+    from opsconsole.collect.host_keys import KeyChange
 
 log = logging.getLogger("opsconsole.collect")
 
@@ -99,6 +102,9 @@ class HostState:
         self.last_protocol_error = ""
         self.last_protocol_error_ts: float | None = None
         self.agent_error = ""
+        self.key_change: KeyChange | None = None
+        """A refused host key waiting for an operator (from the ledger, so it survives
+        restarts and does not clear when the next attempt fails for another reason)."""
         self.events: deque[GpuEvent] = deque(maxlen=EVENTS_KEPT)
         self._event_keys: dict[tuple, None] = {}  # insertion-ordered, bounded
         self.history = HistoryRing(history_points)

@@ -11,6 +11,7 @@ the small shell in `shell.py` (agentless command, nvidia-smi queries, 127 otherw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
@@ -50,6 +51,8 @@ class _Endpoint:
     acceptor: asyncssh.SSHAcceptor | None = None
     conns: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    agents: set[asyncssh.SSHServerProcess] = field(default_factory=set)
+    """Agent channels now running, so a test can kill them (`kill_agents`)."""
 
 
 class _HostSshServer(asyncssh.SSHServer):
@@ -159,16 +162,22 @@ class SimServer:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    def write_files(self, directory: str | Path, interval_s: float = 2.0) -> Path:
+    def write_files(
+        self,
+        directory: str | Path,
+        interval_s: float = 2.0,
+        endpoints: dict[str, tuple[str, int]] | None = None,
+    ) -> Path:
         """known_hosts, id_ed25519 (0600) and config.toml for a console; returns the config
-        path. Call after start(): the ports are chosen by the kernel."""
+        path. Call after start(): the ports are chosen by the kernel. `endpoints` changes
+        where the console reaches some hosts (a fault proxy in front of them)."""
         if not self._started or self._client_key is None:
             raise SimError("write_files needs a started server that made the client key")
         key = self._client_key
         return write_fleet_files(
             directory,
             self.fleet,
-            self.hosts,
+            self.hosts | (endpoints or {}),
             self.host_public_keys,
             key.export_private_key("openssh"),
             key.export_public_key("openssh"),
@@ -191,6 +200,34 @@ class SimServer:
         ep = self._endpoints.get(host.name)
         if fault == "host_unreachable" and ep is not None and self._loop is not None:
             self._loop.call_soon_threadsafe(self._spawn, self._apply_reachability(ep))
+
+    async def kill_agents(self, host: str, status: int = 137) -> int:
+        """The agent process dies (OOM killer, a tenant's `kill -9`): its channels end
+        with `status` and "Killed" on stderr, the SSH connection stays up. Returns how
+        many were killed."""
+        ep = self._endpoints[host]
+        killed = 0
+        for process in list(ep.agents):
+            ep.agents.discard(process)
+            with contextlib.suppress(OSError, asyncssh.Error):
+                process.stderr.write(b"Killed\n")
+                process.exit(status)
+                killed += 1
+        return killed
+
+    async def restart(self, host: str, *, down_s: float = 0.0, new_key: bool = False) -> None:
+        """sshd (down_s 0) or the whole host (down_s > 0: connections refused meanwhile)
+        restarts: every connection drops, the listener comes back on the same port, with
+        the same host key or, `new_key`, a freshly generated one (a re-imaged host)."""
+        ep = self._endpoints[host]
+        async with ep.lock:
+            await self._close_endpoint(ep)
+            if down_s > 0:
+                await asyncio.sleep(down_s)
+            if new_key:
+                ep.key = asyncssh.generate_private_key("ssh-ed25519")
+            if ep.host.reachable:
+                await self._listen(ep)
 
     async def _apply_reachability(self, ep: _Endpoint) -> None:
         async with ep.lock:
@@ -285,6 +322,8 @@ class SimServer:
         else:
             agent = make_agent(host, self.clock, None, interval_s)
         lossy = random.Random(host.name)
+        agents = self._endpoints[host.name].agents if host.name in self._endpoints else set()
+        agents.add(process)
         eof = asyncio.ensure_future(process.stdin.read())
         encode = msgspec.json.encode  # same JSON as the agent's encode(), a tenth the cost
         try:
@@ -303,6 +342,7 @@ class SimServer:
                 next_tick = (math.floor(now / interval_s) + 1.0) * interval_s
                 await asyncio.wait({eof}, timeout=min(next_tick - now, interval_s))
         finally:
+            agents.discard(process)
             if eof.done() and not eof.cancelled():
                 eof.exception()  # a reset channel ends the stream like EOF does
             eof.cancel()

@@ -4,6 +4,7 @@ writes telemetry from a worker thread while screens read it, and migrated before
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -43,12 +44,33 @@ def open_store(
     except sqlite3.Error as exc:
         if conn is not None:
             conn.close()
+        read_only = _read_only_place(Path(shown))
+        if read_only:
+            raise StoreError(f"store {shown}: database is read-only ({read_only})") from None
         raise StoreError(describe_error(shown, exc)) from None
     except StoreError:
         if conn is not None:
             conn.close()
         raise
     return db
+
+
+def _read_only_place(path: Path) -> str:
+    """Why an existing store cannot be written, if that is why it would not open: SQLite
+    reports a WAL file it cannot create as "cannot open", which sends people looking
+    for a missing file."""
+    if not path.exists():
+        return ""
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return "on a read-only mount"
+    except OSError:
+        return ""
+    if not os.access(path, os.W_OK):
+        return "no write permission on the file"
+    if not os.access(path.parent, os.W_OK):
+        return "no write permission on its directory, where the -wal and -shm files go"
+    return ""
 
 
 def _enable_wal(conn: sqlite3.Connection, busy_timeout_s: float) -> None:

@@ -147,7 +147,8 @@ class PollingThread:
         store = self.store_note
         writer = getattr(self.poller, "writer", None)
         if writer is not None and getattr(writer, "last_error", ""):
-            store = f"store: {writer.last_error}"
+            error = writer.last_error  # StoreError lines already start "store FILE: "
+            store = error if error.startswith("store ") else f"store: {error}"
             if getattr(writer, "dropped_calls", 0):
                 store += f" ({writer.dropped_calls} samples dropped)"
         engine = getattr(self.poller, "engine", None)

@@ -183,13 +183,13 @@ async def test_one_bastion_connection_carries_every_host(farm, keys):
 
 
 async def test_operator_reconnect_rereads_known_hosts_and_skips_backoff(farm, keys):
-    host = await farm.add("h1", stream_samples, trusted_key=keys.other_host_key)
+    # (A *changed* key needs `hosts trust-key`, audited: tests/collect/test_host_key_trust.py.)
+    host = await farm.add("h1", stream_samples, trusted=False)
     poller, state = make_poller(farm.fleet(reconnect_backoff_max_s=60))
     await poller.start()
     try:
-        await wait_for(lambda: state.hosts["h1"].reason == HOST_KEY_CHANGED)
-        keys.known_lines.clear()
-        keys.trust(host.port)  # the operator verified the new key and fixed known_hosts
+        await wait_for(lambda: state.hosts["h1"].reason == HOST_KEY_UNKNOWN)
+        keys.trust(host.port)  # the operator verified the new host's key and added it
         poller.reconnect("h1")
         await wait_for(lambda: state.hosts["h1"].status == "fresh", timeout_s=5)
     finally:

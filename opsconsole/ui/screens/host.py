@@ -11,6 +11,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
+from opsconsole.errors import OpsconsoleError
 from opsconsole.ui.guard import changes_state
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
 from opsconsole.ui.widgets.gpu_history import GpuHistory
@@ -29,6 +30,7 @@ class HostScreen(Screen):
         Binding("escape", "back", "Back"),
         Binding("r", "reconnect", "Reconnect"),
         Binding("a", "alerts", "Alerts"),
+        Binding("K", "trust_key", "Trust changed host key", show=False),
     ]
 
     def __init__(self, host_name: str) -> None:
@@ -145,3 +147,38 @@ class HostScreen(Screen):
     @changes_state("reconnect host")
     def action_reconnect(self) -> None:
         self.app.request_reconnect(self.host_name)
+
+    @changes_state("trust a changed host key")
+    def action_trust_key(self) -> None:
+        """The changed-key dialog (`opsconsole hosts trust-key` from the keyboard)."""
+        from opsconsole.collect.ssh import key_ledger_for
+        from opsconsole.ui.screens.host_key import HostKeyScreen
+
+        fleet = self.app.model.fleet
+        ledger = key_ledger_for(fleet.config.ssh, fleet.path.parent)
+        if ledger is None:
+            self.notify("Host keys are not checked in this config.", severity="warning")
+            return
+        try:
+            ledger.refresh()
+        except OpsconsoleError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        change = ledger.get(self.host_name)
+        if change is None:
+            self.notify(f"No changed host key is waiting on {self.host_name}.")
+            return
+        if self.app.lease_desk is None:
+            self.notify(
+                "No store: the decision could not be audited; use `opsconsole hosts trust-key`.",
+                severity="error",
+            )
+            return
+        name = self.host_name
+
+        def done(text: str | None) -> None:
+            if text:
+                self.notify(text, title="Host key")
+                self.app.reconnect_host(name)
+
+        self.app.push_screen(HostKeyScreen(ledger, change), done)

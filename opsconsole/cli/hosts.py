@@ -1,0 +1,116 @@
+"""`opsconsole hosts keys|trust-key|reject-key`: an operator's decision on a changed SSH
+host key.
+
+A changed key keeps its critical alert and the poller keeps refusing the host until one
+of these runs. `trust-key` shows the known and offered fingerprints (SHA256, as OpenSSH
+prints them), takes a required comment, records both in the audit chain, replaces the
+host's known_hosts line, and only then lets the poller (which re-reads the files within a
+second) connect. `reject-key` records the decision to keep the known key (the offered one
+was an intruder, or a mistake now undone) and clears the alert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from functools import partial
+
+from opsconsole.cli.lease_common import add_common, emit, open_context, table
+from opsconsole.collect.host_keys import KeyChange, KeyLedger
+from opsconsole.collect.ssh import key_ledger_for
+from opsconsole.config import Fleet
+from opsconsole.errors import CollectError, LeaseError
+from opsconsole.leases.host_keys import decide_host_key
+from opsconsole.leases.times import format_ts
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("hosts", help="host keys waiting for a decision")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    keys = actions.add_parser("keys", help="changed host keys waiting for an operator")
+    add_common(keys)
+    keys.set_defaults(handler=run_keys)
+    for name, verb in (("trust-key", "trust"), ("reject-key", "reject")):
+        helptext = (
+            "trust the key a host now offers (after checking it out of band)"
+            if verb == "trust"
+            else "keep the known key and clear the changed-key alert"
+        )
+        action = actions.add_parser(name, help=helptext)
+        add_common(action)
+        action.add_argument("host", metavar="HOST")
+        action.add_argument("--comment", help="who checked the key and how (required)")
+        action.add_argument("--yes", action="store_true", help="do not ask to confirm")
+        action.set_defaults(handler=partial(run_decide, decision=verb))
+
+
+def ledger_of(fleet: Fleet) -> KeyLedger:
+    ledger = key_ledger_for(fleet.config.ssh, fleet.path.parent)
+    if ledger is None:
+        raise CollectError("host keys are not checked (accept_unknown_host_keys_insecure)")
+    ledger.refresh()
+    return ledger
+
+
+def change_lines(change: KeyChange) -> list[str]:
+    known = ", ".join(change.old_fingerprints) or "(none)"
+    return [
+        f"host {change.host} ({change.address} port {change.port}): host key changed",
+        f"  known    {known}",
+        f"  offered  {change.new_fingerprint}",
+        f"  seen     {format_ts(change.first_seen_ts)} to {format_ts(change.last_seen_ts)}",
+    ]
+
+
+def run_keys(args: argparse.Namespace) -> int:
+    ctx = open_context(args)
+    changes = sorted(ledger_of(ctx.fleet).changes.values(), key=lambda c: c.host)
+    rows = [
+        [
+            c.host,
+            ", ".join(c.old_fingerprints) or "-",
+            c.new_fingerprint,
+            format_ts(c.first_seen_ts),
+        ]
+        for c in changes
+    ]
+    text = table(["HOST", "KNOWN", "OFFERED", "FIRST SEEN"], rows)
+    return emit(args, [c.as_dict() for c in changes], text)
+
+
+def run_decide(args: argparse.Namespace, decision: str) -> int:
+    ctx = open_context(args)
+    ledger = ledger_of(ctx.fleet)
+    change = ledger.get(args.host)
+    if change is None:
+        raise CollectError(f"host {args.host}: no changed host key is waiting for a decision")
+    interactive = sys.stdin.isatty() and not args.json
+    if interactive:
+        print("\n".join(change_lines(change)))
+    comment = args.comment
+    if comment is None and interactive:
+        comment = input("comment (who checked the key, and how): ")
+    if not comment or not comment.strip():
+        raise LeaseError(f"host {args.host}: a comment is required (--comment)")
+    if not args.yes:
+        if not interactive:
+            raise LeaseError("not a terminal: confirm with --yes")
+        verb = f"trust {change.new_fingerprint}" if decision == "trust" else "keep the known key"
+        if input(f"{verb} for {args.host}? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing changed")
+            return 1
+    decide_host_key(
+        ctx.db,
+        ledger,
+        args.host,
+        decision=decision,
+        comment=comment,
+        operator=ctx.operator,
+        now_ts=ctx.now_ts,
+    )
+    done = (
+        f"host {args.host}: key {change.new_fingerprint} trusted; the poller connects with it"
+        if decision == "trust"
+        else f"host {args.host}: offered key {change.new_fingerprint} rejected; known key kept"
+    )
+    return emit(args, {**change.as_dict(), "decision": decision, "comment": comment}, done)
