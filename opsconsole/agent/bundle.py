@@ -94,7 +94,8 @@ def pynvml_source():
             del body[0]
             if not body:
                 body.append(ast.Pass())
-    return "\n".join(notice) + "\n" + ast.unparse(tree) + "\n"
+    code = ast.unparse(tree)  # novermin (runs on the console, Python 3.11+)
+    return "\n".join(notice) + "\n" + code + "\n"
 
 
 def _is_docstring(node):
