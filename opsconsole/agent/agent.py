@@ -28,6 +28,13 @@ re-read this often and sent from a per-GPU cache in between; link state is read 
 sample."""
 
 
+SAMPLE_BUDGET_SHARE = 0.8
+MIN_SAMPLE_BUDGET_S = 0.5
+"""A sample waits for driver calls at most this share of the interval (or the minimum, or
+the watchdog's timeout if shorter), so a call that hangs costs no tick: the sample goes
+out on time saying "unresponsive", and so does every sample until the call returns."""
+
+
 class Agent:
     """Builds hello and sample messages (dicts) for one host."""
 
@@ -52,7 +59,8 @@ class Agent:
             else NvmlReader(nvml, self.watchdog, self.fs, clock, nvlink_counters_every_s)
         )
         self.smi = SmiReader(run_command or default_run_command, self.watchdog)
-        self.xids = XidMerger.for_kernel_log(kernel_log)
+        self.xids = XidMerger()
+        self._sample_budget_s = max(MIN_SAMPLE_BUDGET_S, SAMPLE_BUDGET_SHARE * expected_interval_s)
         self.mode = "none"
         self.unavailable_detail = ""
         self.inventory = []
@@ -107,9 +115,13 @@ class Agent:
         else:
             inventory = self.smi.inventory()
             self.gpu_facts = self.smi.host_facts()
-        self.inventory = inventory
         self._inventory_at = self.clock()
         self._ready = True
+        self._learn_inventory(inventory)
+
+    def _learn_inventory(self, inventory):
+        """A new inventory goes out in a hello; the kernel log learns its bus ids."""
+        self.inventory = inventory
         self.hello_pending = True
         set_gpus = getattr(self.kernel_log, "set_gpus", None)
         if set_gpus is not None:
@@ -162,8 +174,13 @@ class Agent:
         started = time.perf_counter()
         self._seq += 1
         now = self.clock()
-        self._maybe_restart(now)
-        driver, detail, gpu_count, gpus = self._read_gpus(now)
+        self.watchdog.deadline = time.monotonic() + self._sample_budget_s
+        try:
+            self._maybe_restart(now)
+            driver, detail, gpu_count, gpus = self._read_gpus(now)
+            events = self._read_events(now)
+        finally:
+            self.watchdog.deadline = None
         message = {
             "type": "sample",
             "seq": self._seq,
@@ -172,7 +189,7 @@ class Agent:
             "driver_detail": detail,
             "gpu_count": gpu_count,
             "gpus": gpus,
-            "events": self._read_events(now),
+            "events": events,
             "ib": _guarded(read_ib_ports, self.fs, []),
             "eth": _guarded(read_eth, self.fs, []),
             "load": _guarded(read_load, self.fs, {}),
@@ -186,8 +203,8 @@ class Agent:
         return [self.hello(), sample] if self.hello_pending else [sample]
 
     def _unresponsive(self):
-        gpus = [empty_gpu(g["index"], g.get("uuid"), "unresponsive", "unresponsive")
-                for g in self.inventory]  # fmt: skip
+        gpus = [empty_gpu(g["index"], g.get("uuid"), "unresponsive", "unresponsive",
+                          g.get("pci_bus_id")) for g in self.inventory]  # fmt: skip
         stuck = self.watchdog.hung_for_s()
         detail = "GPU driver call stuck for %.0f s" % stuck if stuck else "GPU driver unresponsive"
         return "unresponsive", detail, None, gpus
@@ -201,9 +218,12 @@ class Agent:
             if self.mode == "nvml":
                 count = self.nvml.device_count()
                 stale = now - self._inventory_at >= INVENTORY_EVERY_S
-                if stale or count != len(self.inventory):
+                if stale or count != len(self.inventory) or self.nvml.refresh_due:
                     self._refresh_inventory()
                 gpus = self.nvml.sample_gpus()
+                if self.nvml.identity_changed:  # a GPU is back: tell the console who it is
+                    self.nvml.identity_changed = False
+                    self._learn_inventory([dict(record) for record in self.nvml.records])
             else:
                 gpus = self.smi.sample_gpus()
                 count = len(gpus)
@@ -221,22 +241,37 @@ class Agent:
         return "ok", "", count, gpus
 
     def _read_events(self, now):
-        """XIDs from NVML and the kernel log, each XID once (see xid_merge.py)."""
+        """XIDs from NVML and the kernel log, each XID once (see xid_merge.py): NVML's
+        queue first, then the kernel log, where the driver wrote the line already."""
         nvml_events, kernel_events = [], []
         if self.mode == "nvml" and self._ready and not self.watchdog.busy:
             nvml_events = _guarded(self.nvml.poll_events, 0, [])
         if self.kernel_log is not None:
-            kernel_events = _guarded(self.kernel_log.read_new, None, [])
+            kernel_events = _guarded(self.kernel_log.read_new, bool(nvml_events), [])
         try:
-            return self.xids.merge(nvml_events, kernel_events, now)
+            events = self.xids.merge(nvml_events, kernel_events, now)
         except Exception:  # never lose an event to a defect in the pairing
-            return list(kernel_events) + list(nvml_events)
+            events = list(kernel_events) + list(nvml_events)
+        return self._attribute(events)
+
+    def _attribute(self, events):
+        """Name each XID's GPU by both index and bus id wherever either is known."""
+        by_bus = {g.get("pci_bus_id"): g["index"] for g in self.inventory if g.get("pci_bus_id")}
+        by_index = {index: bus for bus, index in by_bus.items()}
+        for event in events:
+            if not isinstance(event, dict) or event.get("kind") != "xid":
+                continue
+            if event.get("gpu") is None and event.get("pci_bus_id") in by_bus:
+                event["gpu"] = by_bus[event["pci_bus_id"]]
+            elif event.get("pci_bus_id") is None and event.get("gpu") in by_index:
+                event["pci_bus_id"] = by_index[event["gpu"]]
+        return events
 
 
 def _guarded(fn, arg, default):
     """Readings from the host must never cost the sample: failures read as `default`."""
     try:
-        return fn() if arg is None else fn(arg)
+        return fn(arg)
     except Exception:
         return default
 

@@ -3,9 +3,16 @@
 `python3 -c '<bootstrap>'`: the bootstrap holds this package's source, zlib-compressed
 and base64-encoded, and imports it from memory through a meta-path finder. Nothing is
 installed or written on the host, and the agent always matches the console's version.
+
+It carries NVIDIA's `pynvml` too (nvidia-ml-py's one pure-Python ctypes file, as
+installed with the console, its licence notice kept word for word), as the submodule
+`_opsconsole_agent.pynvml`: every host with a driver gets NVML mode with nothing
+installed, and the agent never imports a `pynvml` it finds on the host.
 """
 
+import ast
 import base64
+import importlib.util
 import json
 import re
 import shlex
@@ -21,7 +28,9 @@ BUNDLED_MODULES = (
     "nvml_reader", "nvml_sample", "pci", "process", "smi", "smi_reader", "sysfs", "watchdog",
     "xid_merge",
 )  # fmt: skip
-MAX_COMMAND_BYTES = 64 * 1024
+MAX_COMMAND_BYTES = 120 * 1024
+"""Linux refuses one argument over 128 KiB (MAX_ARG_STRLEN), and the bootstrap is one."""
+PYNVML_MODULE = "pynvml"
 
 # Single-quoted in the shell, so it must hold no single quote (checked below).
 _BOOTSTRAP = """
@@ -62,10 +71,49 @@ os._exit(code)
 """
 
 
+def pynvml_source():
+    """The installed pynvml.py, shrunk for the command line: the licence notice (its
+    leading comment block) kept verbatim, then the code without comments or docstrings.
+    None when nvidia-ml-py is not installed: the agent then uses nvidia-smi."""
+    try:
+        spec = importlib.util.find_spec(PYNVML_MODULE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    text = Path(spec.origin).read_text("utf-8")
+    notice = []
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            break
+        notice.append(line)
+    tree = ast.parse(text)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and _is_docstring(body[0]):
+            del body[0]
+            if not body:
+                body.append(ast.Pass())
+    code = ast.unparse(tree)  # novermin (runs on the console, Python 3.11+)
+    return "\n".join(notice) + "\n" + code + "\n"
+
+
+def _is_docstring(node):
+    value = getattr(node, "value", None)
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(value, ast.Constant)
+        and isinstance(value.value, str)
+    )
+
+
 @lru_cache(maxsize=1)
 def _bootstrap():
     here = Path(__file__).resolve().parent
     sources = {name: (here / (name + ".py")).read_text("utf-8") for name in BUNDLED_MODULES}
+    binding = pynvml_source()
+    if binding is not None:
+        sources[PYNVML_MODULE] = binding
     packed = zlib.compress(json.dumps(sources, sort_keys=True).encode("utf-8"), 9)
     code = _BOOTSTRAP.format(
         marker=AGENT_COMMAND_MARKER,

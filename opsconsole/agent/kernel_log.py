@@ -21,8 +21,13 @@ _XID = re.compile(r"NVRM: Xid \((?:PCI:)?([0-9A-Fa-f:.]+)\): ([0-9]{1,7})\b,?\s*
 _SXID = re.compile(
     r"nvidia-nvswitch[0-9]*: SXid \((?:PCI:)?([0-9A-Fa-f:.]+)\): ([0-9]{1,7})\b,?\s*(.*)"
 )
+# "Fallen off the bus" lines that carry no Xid number, as older drivers print them (new
+# ones print an Xid 79 line too): "NVRM: GPU 0000:3b:00.0: GPU has fallen off the bus."
+# and "NVRM: The NVIDIA GPU 0000:3b:00.0 (PCI ID: 10de:2330) installed in this system has
+# fallen off the bus and is not responding to commands."
 _FALLEN = re.compile(
-    r"NVRM: GPU (?:at )?(?:PCI:)?([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}(?:\.[0-7])?)"
+    r"NVRM: (?:The NVIDIA )?GPU (?:at )?(?:PCI:)?"
+    r"([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}(?:\.[0-7])?)"
     r":? .*fallen off the bus"
 )
 
@@ -85,11 +90,12 @@ class KernelLog:
             if bus is not None:
                 self._gpu_by_bus[bus] = gpu.get("index")
 
-    def read_new(self):
-        """Events logged since the previous call (bounded)."""
+    def read_new(self, force=False):
+        """Events logged since the previous call (bounded). A command source is run at
+        most every `poll_every_s` unless `force` (NVML just raised an XID to pair)."""
         now = self._clock()
         every = getattr(self.reader, "poll_every_s", 0.0)
-        if self._last_read is not None and now - self._last_read < every:
+        if not force and self._last_read is not None and 0 <= now - self._last_read < every:
             return []
         self._last_read = now
         try:

@@ -1,10 +1,18 @@
 """The agent's NVML mode: inventory, host facts, per-GPU samples and XID events.
 
-`nvml` is any pynvml-like module: the real `pynvml`, the tests' double, or the
-simulator's module. Every call into it goes through the driver watchdog, one watchdog
-call per GPU per sample, so a hang costs the GPUs not yet read and nothing else.
+`nvml` is any pynvml-like module: the real `pynvml` (shipped in the agent bundle), the
+tests' double, or the simulator's module. Every call into it goes through the driver
+watchdog, one watchdog call per GPU per sample, so a hang costs the GPUs not yet read and
+nothing else.
+
+Each GPU is known by its PCI bus id, which survives loss and recovery; handles are
+matched by the address they point to, never by object equality (pynvml builds a new
+pointer object for every handle it returns). A GPU that gives no handle is asked again on
+every sample; when it answers it regains its UUID, NVLinks and XID registration at once.
+What was learnt about a GPU is never wiped by an inventory refresh while it is lost.
 """
 
+import ctypes
 import time
 
 from .nvml_errors import as_text, classify, field_value
@@ -39,6 +47,14 @@ class GpuHandle:
         self.nvlink_read_at = None
 
 
+def handle_key(handle):
+    """What identifies an NVML handle: the address a ctypes pointer holds (pynvml returns
+    a new pointer object each time), else the object itself (test doubles, simulator)."""
+    if isinstance(handle, ctypes._Pointer):
+        return ctypes.cast(handle, ctypes.c_void_p).value
+    return id(handle)
+
+
 def _quiet(fn, *args):
     """fn(*args), or None when NVML says no (inventory facts are best effort)."""
     try:
@@ -55,9 +71,13 @@ class NvmlReader:
         self.clock = clock
         self.nvlink_counters_every_s = nvlink_counters_every_s
         self.gpus = []
+        self.records = []  # the inventory dicts, by index, as the hello sends them
+        self.identity_changed = False  # a GPU regained its identity: send a new hello
+        self.refresh_due = False  # a GPU answered at another bus id: take inventory again
         self.events_supported = False
         self._event_set = None
-        self._registered = set()
+        self._registered = set()  # bus ids (else ("index", n)) registered for XID events
+        self._by_handle = {}  # handle_key -> GpuHandle
 
     def init(self):
         """nvmlInit; raises the NVML error (LibraryNotFound...) or DriverUnresponsive."""
@@ -67,23 +87,35 @@ class NvmlReader:
         return int(self.watchdog.call(self.nvml.nvmlDeviceGetCount))
 
     def inventory(self):
-        """Inventory dicts for every GPU; also refreshes handles and event registration."""
+        """Inventory dicts for every GPU; also refreshes handles and event registration.
+        A GPU that gives no handle keeps what an earlier inventory learnt about it."""
         count = self.device_count()
+        pairs = zip(self.gpus, self.records)  # noqa: B905 (strict= is Python 3.10+)
+        previous = {gpu.index: (gpu, record) for gpu, record in pairs}
         gpus, records = [], []
         for index in range(count):
-            gpu, record = self.watchdog.call(self._inventory_one, index)
+            gpu, record = self.watchdog.call(self._inventory_one, index, previous.get(index))
             gpus.append(gpu)
             records.append(record)
-        self.gpus = gpus
+        self.gpus, self.records = gpus, records
+        self._by_handle = {handle_key(g.handle): g for g in gpus if g.handle is not None}
+        self.refresh_due = False
+        self.identity_changed = False
         self.watchdog.call(self._register_events)
-        return records
+        return [dict(record) for record in records]
 
-    def _inventory_one(self, index):
+    def _inventory_one(self, index, previous=None):
         nvml = self.nvml
         try:
             handle = nvml.nvmlDeviceGetHandleByIndex(index)
         except Exception as exc:
-            return GpuHandle(index, reason=classify(exc)), {"index": index}
+            gpu = GpuHandle(index, reason=classify(exc))
+            record = {"index": index}
+            if previous is not None:  # never forget who it was while it is away
+                old, old_record = previous
+                gpu.uuid, gpu.pci_bus_id, gpu.links = old.uuid, old.pci_bus_id, list(old.links)
+                record = dict(old_record)
+            return gpu, record
         pci = _quiet(nvml.nvmlDeviceGetPciInfo, handle)
         memory = _quiet(nvml.nvmlDeviceGetMemoryInfo, handle)
         bus_id = as_text(getattr(pci, "busId", None))
@@ -96,8 +128,37 @@ class NvmlReader:
             "vbios": as_text(_quiet(getattr(nvml, "nvmlDeviceGetVbiosVersion", None), handle)),
             "memory_total_mib": None if memory is None else memory.total / MIB,
         }
+        if previous is not None:  # a field the GPU would not give now keeps its old value
+            for key, value in previous[1].items():
+                if record.get(key) is None and value is not None and key != "pci_bus_id":
+                    record[key] = value
         gpu = GpuHandle(index, handle, record["uuid"], record["pci_bus_id"], self._links(handle))
         return gpu, record
+
+    def _reacquire(self, gpu):
+        """Ask a GPU that gave no handle again; on an answer, learn it as at inventory."""
+        try:
+            found, record = self._inventory_one(gpu.index)
+        except Exception:
+            return
+        if found.handle is None:
+            gpu.reason = found.reason
+            return
+        known = gpu.pci_bus_id
+        if known is not None and found.pci_bus_id not in (None, known):
+            self.refresh_due = True  # NVML renumbered its GPUs: a fresh inventory sorts it
+            gpu.reason = "lost"
+            return
+        gpu.handle, gpu.reason = found.handle, None
+        gpu.uuid = found.uuid or gpu.uuid
+        gpu.pci_bus_id = found.pci_bus_id or gpu.pci_bus_id
+        gpu.links = found.links
+        gpu.nvlink_counters = gpu.nvlink_fields = gpu.nvlink_read_at = None
+        self._by_handle[handle_key(found.handle)] = gpu
+        if gpu.index < len(self.records):
+            self.records[gpu.index] = record
+        self._register_events()
+        self.identity_changed = True
 
     def _links(self, handle):
         """NVLink ids of a GPU: NVML's link count when it has one, else probe until refused."""
@@ -146,6 +207,12 @@ class NvmlReader:
             return True
         return now - read_at >= (self.nvlink_counters_every_s or 0.0)
 
+    def _read_one(self, gpu, due):
+        """One GPU, in one watchdog call: ask again for a GPU without a handle, then read."""
+        if gpu.handle is None:
+            self._reacquire(gpu)
+        return read_gpu(self.nvml, gpu, self.fs, due)
+
     def sample_gpus(self):
         """GpuSample dicts; after a hang the remaining GPUs read `unresponsive`."""
         samples = []
@@ -155,7 +222,7 @@ class NvmlReader:
             if not hung:
                 try:
                     due = self._counters_due(gpu, now)
-                    sample = self.watchdog.call(read_gpu, self.nvml, gpu, self.fs, due)
+                    sample = self.watchdog.call(self._read_one, gpu, due)
                     if due and gpu.nvlink_counters is not None:
                         gpu.nvlink_read_at = now
                     samples.append(sample)
@@ -164,9 +231,12 @@ class NvmlReader:
                     hung = True
                 except Exception as exc:  # a defect in a binding: report, keep going
                     sample = empty_gpu(gpu.index, gpu.uuid, "error", "error: " + str(exc)[:80])
+                    sample["pci_bus_id"] = gpu.pci_bus_id
                     samples.append(sample)
                     continue
-            samples.append(empty_gpu(gpu.index, gpu.uuid, "unresponsive", "unresponsive"))
+            sample = empty_gpu(gpu.index, gpu.uuid, "unresponsive", "unresponsive")
+            sample["pci_bus_id"] = gpu.pci_bus_id
+            samples.append(sample)
         return samples
 
     def _register_events(self):
@@ -178,7 +248,7 @@ class NvmlReader:
             return
         kind = const(nvml, "nvmlEventTypeXidCriticalError", XID_CRITICAL_ERROR)
         for gpu in self.gpus:
-            key = gpu.uuid or gpu.index
+            key = gpu.pci_bus_id or ("index", gpu.index)
             if gpu.handle is None or key in self._registered:
                 continue
             try:
@@ -208,7 +278,7 @@ class NvmlReader:
             timeout_ms = 0
             if not int(getattr(data, "eventType", kind)) & kind:
                 continue
-            gpu = self._gpu_of(getattr(data, "device", None))
+            gpu = self.gpu_of_handle(getattr(data, "device", None))
             events.append(
                 {
                     "kind": "xid",
@@ -222,9 +292,22 @@ class NvmlReader:
             )
         return events
 
-    def _gpu_of(self, device):
+    def gpu_of_handle(self, device):
+        """The GpuHandle an event's device handle is, without a call into a GPU that may
+        be lost; NVML's index, then bus id, only for a handle never seen before."""
+        if device is None:
+            return None
+        gpu = self._by_handle.get(handle_key(device))
+        if gpu is not None:
+            return gpu
         index = _quiet(getattr(self.nvml, "nvmlDeviceGetIndex", None), device)
-        for gpu in self.gpus:
-            if gpu.index == index or (index is None and gpu.handle == device):
-                return gpu
-        return None
+        if index is not None:
+            return next((g for g in self.gpus if g.index == index), None)
+        pci = _quiet(self.nvml.nvmlDeviceGetPciInfo, device)
+        bus = normalize_bus_id(as_text(getattr(pci, "busId", None)))
+        return self.gpu_of_bus(bus)
+
+    def gpu_of_bus(self, bus_id):
+        if bus_id is None:
+            return None
+        return next((g for g in self.gpus if g.pci_bus_id == bus_id), None)

@@ -19,7 +19,9 @@ READING_FIELDS = (
     "ecc_volatile_corrected", "ecc_volatile_uncorrected", "ecc_aggregate_corrected",
     "ecc_aggregate_uncorrected", "remap_corrected", "remap_uncorrected", "remap_pending",
     "remap_failed", "retired_pages_sbe", "retired_pages_dbe", "retired_pages_pending",
-    "pcie_replay", "fan_pct", "recovery_action",
+    "pcie_replay", "fan_pct", "recovery_action", "pcie_gen", "pcie_gen_max", "pcie_width",
+    "pcie_width_max", "pstate", "temp_slowdown_c", "temp_shutdown_c", "energy_mj",
+    "enc_util_pct", "dec_util_pct",
 )  # fmt: skip
 
 # (GpuSample key, NVML error counter constant, its value in nvml.h, the per-link field id
@@ -35,9 +37,9 @@ NVLINK_COUNTERS = (
 )  # fmt: skip
 
 
-def empty_gpu(index, uuid, state, reason):
+def empty_gpu(index, uuid, state, reason, pci_bus_id=None):
     """A GPU with every reading null for one reason: lost, unresponsive, error."""
-    sample = {"index": index, "uuid": uuid, "state": state}
+    sample = {"index": index, "uuid": uuid, "pci_bus_id": pci_bus_id, "state": state}
     sample.update(dict.fromkeys(READING_FIELDS))
     sample.update({"mig": [], "processes": []})  # no "nvlink": not read
     sample["na"] = dict.fromkeys(READING_FIELDS, reason)
@@ -83,8 +85,12 @@ class _Reader:
 
     def read(self, fields, names, convert, *args):
         """Call the first NVML function of `names`; spread convert(result) over fields."""
+        self.read_with(fields, lambda nvml, handle: call_first(nvml, names, handle, *args), convert)
+
+    def read_with(self, fields, fn, convert):
+        """Spread convert(fn(nvml, handle)) over fields; a failure is each field's reason."""
         try:
-            values = convert(call_first(self.nvml, names, self.handle, *args))
+            values = convert(fn(self.nvml, self.handle))
         except Exception as exc:
             reason = classify(exc)
             if reason == "lost":
@@ -109,6 +115,33 @@ def _float(value):
     return float(value)
 
 
+PSTATE_UNKNOWN = 32  # NVML_PSTATE_UNKNOWN
+
+
+def _pstate(value):
+    """0 (P0, full speed) to 15; NVML's "unknown" reads as not supported."""
+    value = int(value)
+    if not 0 <= value <= 15:
+        error = Exception("unknown performance state")
+        error.value = 3  # NVML_ERROR_NOT_SUPPORTED
+        raise error
+    return value
+
+
+def memory_info(nvml, handle):
+    """Memory in use by allocations, without the memory the driver reserves for itself,
+    as nvidia-smi's memory.used reports it (nvmlDeviceGetMemoryInfo_v2); a driver or
+    binding without the v2 call gives v1's `used`, which counts the reserved memory too."""
+    version = getattr(nvml, "nvmlMemory_v2", None)
+    if version is not None:
+        try:
+            return nvml.nvmlDeviceGetMemoryInfo(handle, version)
+        except Exception as exc:
+            if code_of(exc) != FUNCTION_NOT_FOUND and not isinstance(exc, TypeError):
+                raise
+    return nvml.nvmlDeviceGetMemoryInfo(handle)
+
+
 def read_gpu(nvml, gpu, fs=None, read_counters=True):
     """GpuSample dict for `gpu` (an object with index, uuid, handle, links and
     nvlink_counters, the cache of its NVLink error counters).
@@ -116,9 +149,10 @@ def read_gpu(nvml, gpu, fs=None, read_counters=True):
     Link up/down state is read every time; the per-link error counters only when
     `read_counters` is true or nothing is cached yet, else the cached ones are sent.
     """
-    if gpu.handle is None:  # NVML gave no handle at inventory time
+    bus = gpu.pci_bus_id
+    if gpu.handle is None:  # NVML gave no handle (at inventory time, or asked again)
         reason = gpu.reason or "lost"
-        return empty_gpu(gpu.index, gpu.uuid, "lost" if reason == "lost" else "error", reason)
+        return empty_gpu(gpu.index, gpu.uuid, "lost" if reason == "lost" else "error", reason, bus)
     reader = _Reader(nvml, gpu.handle)
     try:
         _read_readings(reader, nvml)
@@ -128,13 +162,15 @@ def read_gpu(nvml, gpu, fs=None, read_counters=True):
                 gpu.nvlink_fields = nvlink_fields(nvml, gpu.links)
             counters = read_nvlink_counters(nvml, gpu.handle, gpu.links, gpu.nvlink_fields)
             gpu.nvlink_counters = counters
-        nvlink = read_nvlink(nvml, gpu.handle, gpu.links, counters)
+        nvlink = read_nvlink(nvml, gpu.handle, gpu.links, counters, reader.na)
+        if nvlink is not None and None in nvlink["up"]:
+            gpu.nvlink_counters = None  # a link that cannot be read: no cached counter for it
         mig = read_mig(nvml, gpu.handle)
         processes = read_processes(nvml, gpu.handle, fs, reader.na)
     except GpuLost:
         gpu.nvlink_counters = None  # read afresh when it comes back
-        return empty_gpu(gpu.index, gpu.uuid, "lost", "lost")
-    sample = {"index": gpu.index, "uuid": gpu.uuid, "state": "ok"}
+        return empty_gpu(gpu.index, gpu.uuid, "lost", "lost", bus)
+    sample = {"index": gpu.index, "uuid": gpu.uuid, "pci_bus_id": bus, "state": "ok"}
     sample.update(reader.sample)
     if nvlink is not None:  # a GPU without NVLink sends none
         sample["nvlink"] = nvlink
@@ -153,10 +189,8 @@ def _read_readings(r, nvml):
         ("nvmlDeviceGetUtilizationRates",),
         lambda u: (float(u.gpu), float(u.memory)),
     )
-    r.read(
-        ("mem_used_mib", "mem_total_mib"),
-        ("nvmlDeviceGetMemoryInfo",),
-        lambda m: (m.used / MIB, m.total / MIB),
+    r.read_with(
+        ("mem_used_mib", "mem_total_mib"), memory_info, lambda m: (m.used / MIB, m.total / MIB)
     )
     r.read(
         ("temp_c",),
@@ -191,6 +225,26 @@ def _read_readings(r, nvml):
     r.read(("retired_pages_pending",), ("nvmlDeviceGetRetiredPagesPendingStatus",), bool)
     r.read(("pcie_replay",), ("nvmlDeviceGetPcieReplayCounter",), int)
     r.read(("fan_pct",), ("nvmlDeviceGetFanSpeed",), _float)
+    r.read(("pcie_gen",), ("nvmlDeviceGetCurrPcieLinkGeneration",), int)
+    r.read(("pcie_gen_max",), ("nvmlDeviceGetMaxPcieLinkGeneration",), int)
+    r.read(("pcie_width",), ("nvmlDeviceGetCurrPcieLinkWidth",), int)
+    r.read(("pcie_width_max",), ("nvmlDeviceGetMaxPcieLinkWidth",), int)
+    r.read(("pstate",), ("nvmlDeviceGetPerformanceState",), _pstate)
+    r.read(
+        ("temp_slowdown_c",),
+        ("nvmlDeviceGetTemperatureThreshold",),
+        _float,
+        const(nvml, "NVML_TEMPERATURE_THRESHOLD_SLOWDOWN", 1),
+    )
+    r.read(
+        ("temp_shutdown_c",),
+        ("nvmlDeviceGetTemperatureThreshold",),
+        _float,
+        const(nvml, "NVML_TEMPERATURE_THRESHOLD_SHUTDOWN", 0),
+    )
+    r.read(("energy_mj",), ("nvmlDeviceGetTotalEnergyConsumption",), int)
+    r.read(("enc_util_pct",), ("nvmlDeviceGetEncoderUtilization",), lambda u: float(u[0]))
+    r.read(("dec_util_pct",), ("nvmlDeviceGetDecoderUtilization",), lambda u: float(u[0]))
     recovery = getattr(nvml, "NVML_FI_DEV_GET_GPU_RECOVERY_ACTION", None)
     if recovery is None:
         r.sample["recovery_action"] = None
@@ -219,11 +273,12 @@ def _optional(convert, fn, *args):
         return None
 
 
-def read_nvlink(nvml, handle, links, counters=None):
+def read_nvlink(nvml, handle, links, counters=None, na=None):
     """Per-link state (one call per link) with the links' DL error counters, never summed
     across links, column-wise: {"up": [...], "replay_errors": [...], ...} where a list's
     position is the link number and None is "not read". None for a GPU without NVLink.
-    `counters` is what read_nvlink_counters() returned, now or earlier."""
+    `counters` is what read_nvlink_counters() returned, now or earlier. A link whose state
+    cannot be read sends null counters too (never a cached number), its reason in na."""
     if not links:
         return None
     width = max(links) + 1
@@ -232,13 +287,21 @@ def read_nvlink(nvml, handle, links, counters=None):
     enabled = const(nvml, "NVML_FEATURE_ENABLED", 1)
     get_state = nvml.nvmlDeviceGetNvLinkState
     up = [None] * width
+    unread = None
     for link in links:
         try:
             up[link] = get_state(handle, link) == enabled
         except Exception as exc:
             _lost_or_none(exc)
+            unread = classify(exc)
     nvlink = {"up": up}
-    nvlink.update(counters)  # the counter lists are never changed once read: shared
+    if unread is None:
+        nvlink.update(counters)  # the counter lists are never changed once read: shared
+        return nvlink
+    for key, values in counters.items():
+        nvlink[key] = [None if up[i] is None else value for i, value in enumerate(values)]
+    if na is not None:
+        na["nvlink"] = unread
     return nvlink
 
 

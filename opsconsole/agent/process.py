@@ -39,16 +39,28 @@ def _parse_args(argv):
     return args
 
 
+SOURCE_PACKAGE = "opsconsole.agent"
+
+
 def _import_pynvml():
+    """The pynvml the bundle carries, never one found on the host. Run from a source
+    checkout (tests, bench/gpu_smoke.py) the agent has no bundled copy and takes the
+    installed nvidia-ml-py. None when neither is there: nvidia-smi is the fallback."""
+    import importlib
     import warnings
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import pynvml
-    except Exception:
-        return None
-    return pynvml
+    package = __name__.rpartition(".")[0]
+    names = [package + ".pynvml"]
+    if package == SOURCE_PACKAGE:
+        names.append("pynvml")
+    for name in names:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return importlib.import_module(name)
+        except Exception:
+            continue
+    return None
 
 
 def _watch_stdin(stop):

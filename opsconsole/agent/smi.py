@@ -26,6 +26,11 @@ QUERY_FIELDS = [
     "retired_pages.single_bit_ecc.count", "retired_pages.double_bit.count",
     "retired_pages.pending", "fan.speed",
 ]  # fmt: skip
+EXTRA_FIELDS = [
+    "pcie.link.gen.current", "pcie.link.gen.max", "pcie.link.width.current",
+    "pcie.link.width.max", "pstate", "utilization.encoder", "utilization.decoder",
+]  # fmt: skip
+"""Asked for only when `nvidia-smi --help-query-gpu` lists them (see SmiReader.probe)."""
 LEGACY_QUERY_FIELDS = [
     "clocks_throttle_reasons.active" if f == "clocks_event_reasons.active" else f
     for f in QUERY_FIELDS
@@ -35,6 +40,8 @@ REMAP_FIELDS = [
     "remapped_rows.pending", "remapped_rows.failure",
 ]  # fmt: skip
 CSV_FORMAT = "--format=csv,noheader,nounits"
+CSV_WITH_HEADER = "--format=csv,nounits"
+"""The probed query prints its header, and is parsed by column name."""
 
 # GpuSample field and value kind of each --query-gpu column that is a reading.
 _READINGS = {
@@ -56,7 +63,15 @@ _READINGS = {
     "retired_pages.double_bit.count": ("retired_pages_dbe", "int"),
     "retired_pages.pending": ("retired_pages_pending", "bool"),
     "fan.speed": ("fan_pct", "float"),
+    "pcie.link.gen.current": ("pcie_gen", "int"),
+    "pcie.link.gen.max": ("pcie_gen_max", "int"),
+    "pcie.link.width.current": ("pcie_width", "int"),
+    "pcie.link.width.max": ("pcie_width_max", "int"),
+    "pstate": ("pstate", "pstate"),
+    "utilization.encoder": ("enc_util_pct", "float"),
+    "utilization.decoder": ("dec_util_pct", "float"),
 }
+_ALIASES = {"clocks_throttle_reasons.active": "clocks_event_reasons.active"}
 _REMAP_READINGS = {
     "remapped_rows.correctable": ("remap_corrected", "int"),
     "remapped_rows.uncorrectable": ("remap_uncorrected", "int"),
@@ -64,11 +79,20 @@ _REMAP_READINGS = {
     "remapped_rows.failure": ("remap_failed", "bool"),
 }
 # Readings nvidia-smi's --query-gpu cannot give at all.
-_NOT_QUERIED = ("pcie_replay", "recovery_action")
+_NOT_QUERIED = ("pcie_replay", "recovery_action", "temp_slowdown_c", "temp_shutdown_c",
+                "energy_mj")  # fmt: skip
 
 _NOT_SUPPORTED = {"[n/a]", "n/a", "[not supported]", "not supported", ""}
 _LOST = {"[unknown error]", "[gpu requires reset]", "[gpu is lost]", "unknown error"}
 _INDEX = re.compile(r"^[0-9]{1,4}$")
+_PSTATE = re.compile(r"^p([0-9]{1,2})$")
+_UNIT = re.compile(r"\s*\[[^\]]*\]$")
+_HELP_NAME = re.compile(r'"([a-z0-9_.]+)"')
+_REFUSED_NAME = re.compile(r'Field "([^"]{1,80})" is not a valid field')
+_LOST_LINE = re.compile(
+    r"Unable to determine the device handle for GPU\s*([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:"
+    r"[0-9A-Fa-f]{2}\.[0-7])"
+)
 # Plain ASCII numbers only, as nvidia-smi prints them; int stays within SQLite's range.
 _INT = re.compile(r"^[0-9]{1,18}$")
 _HEX = re.compile(r"^0x[0-7]?[0-9a-f]{1,15}$")
@@ -99,6 +123,46 @@ def refused_field(output):
     return "is not a valid field" in output
 
 
+def refused_name(output):
+    """The field name nvidia-smi refused, or None."""
+    match = _REFUSED_NAME.search(output or "")
+    return None if match is None else match.group(1)
+
+
+def help_query_command():
+    return [NVIDIA_SMI, "--help-query-gpu"]
+
+
+def query_names(help_text):
+    """Field names `nvidia-smi --help-query-gpu` lists (lines that open with a quote)."""
+    names = set()
+    for line in (help_text or "").splitlines():
+        if line.startswith('"'):
+            names.update(_HELP_NAME.findall(line))
+    return names
+
+
+def probed_fields(names):
+    """The query's fields this nvidia-smi knows, "index" first, in the protocol's order."""
+    fields = []
+    for field in ["index", *QUERY_FIELDS[1:], *EXTRA_FIELDS]:
+        if field == "clocks_event_reasons.active" and field not in names:
+            field = "clocks_throttle_reasons.active"
+        if field in names:
+            fields.append(field)
+    return fields
+
+
+def query_command(fields):
+    """argv of a query by column name: the header comes back and names the columns."""
+    return [NVIDIA_SMI, "--query-gpu=" + ",".join(fields), CSV_WITH_HEADER]
+
+
+def lost_bus_ids(text):
+    """Bus ids of GPUs nvidia-smi could not get a handle for (fallen off the bus)."""
+    return [normalize_bus_id(bus) for bus in _LOST_LINE.findall(text or "")]
+
+
 def _rows(text, width):
     rows = []
     for line in (text or "").splitlines():
@@ -108,17 +172,28 @@ def _rows(text, width):
     return rows
 
 
+def _header(text):
+    """Column names from a header line ("index, memory.used [MiB], ..."), else None."""
+    for line in (text or "").splitlines():
+        cells = [_UNIT.sub("", cell.strip()) for cell in line.split(",")]
+        if cells and cells[0] == "index":
+            return [_ALIASES.get(cell, cell) for cell in cells]
+    return None
+
+
 def parse_rows(text):
     """The GPU rows of a query's output as {column name: raw text}; other lines skipped.
 
-    A GPU index seen twice (the output of two queries run one after the other) keeps its
-    first row only.
+    Output with a header line is read by column name, whatever columns it has; without
+    one, as the fixed QUERY_FIELDS. A GPU index seen twice (the output of two queries run
+    one after the other) keeps its first row only.
     """
+    columns = _header(text) or QUERY_FIELDS
     rows, seen = [], set()
-    for cells in _rows(text, len(QUERY_FIELDS)):
+    for cells in _rows(text, len(columns)):
         if _INDEX.match(cells[0]) and int(cells[0]) not in seen:
             seen.add(int(cells[0]))
-            rows.append(dict(zip(QUERY_FIELDS, cells)))  # noqa: B905 (widths checked above)
+            rows.append(dict(zip(columns, cells)))  # noqa: B905 (widths checked above)
     return rows
 
 
@@ -131,6 +206,8 @@ def parse_value(raw, kind):
         return None, "lost"
     if low.startswith("["):
         return None, "error: " + raw.strip().strip("[]")[:80]
+    if kind == "pstate" and _PSTATE.match(low):
+        return int(low[1:]), None
     if kind == "bool" and (low in _TRUE or low in _FALSE):
         return low in _TRUE, None
     if kind == "int" and _HEX.match(low):
@@ -143,10 +220,16 @@ def parse_value(raw, kind):
 
 
 def _sample_from_row(row):
-    sample = {"index": int(row["index"]), "uuid": row["uuid"] or None, "state": "ok"}
+    bus = row.get("pci.bus_id", "")
+    sample = {
+        "index": int(row["index"]),
+        "uuid": row.get("uuid") or None,
+        "pci_bus_id": normalize_bus_id(bus) or _text(bus),
+        "state": "ok",
+    }
     na = {}
     for column, (field, kind) in _READINGS.items():
-        value, reason = parse_value(row.get(column, ""), kind)
+        value, reason = parse_value(row.get(column, ""), kind)  # a column not asked: n/a
         sample[field] = value
         if reason is not None:
             na[field] = reason
@@ -192,15 +275,16 @@ def inventory_from_csv(text):
     """GpuInventory dicts (index, uuid, name, serial, pci_bus_id, vbios, memory)."""
     inventory = []
     for row in parse_rows(text):
-        memory_total_mib, _ = parse_value(row["memory.total"], "float")
+        memory_total_mib, _ = parse_value(row.get("memory.total", ""), "float")
+        bus = row.get("pci.bus_id", "")
         inventory.append(
             {
                 "index": int(row["index"]),
-                "uuid": _text(row["uuid"]),
-                "name": _text(row["name"]),
-                "serial": _text(row["serial"]),
-                "pci_bus_id": normalize_bus_id(row["pci.bus_id"]) or _text(row["pci.bus_id"]),
-                "vbios": _text(row["vbios_version"]),
+                "uuid": _text(row.get("uuid", "")),
+                "name": _text(row.get("name", "")),
+                "serial": _text(row.get("serial", "")),
+                "pci_bus_id": normalize_bus_id(bus) or _text(bus),
+                "vbios": _text(row.get("vbios_version", "")),
                 "memory_total_mib": memory_total_mib,
             }
         )
@@ -210,7 +294,7 @@ def inventory_from_csv(text):
 def driver_version_from_csv(text):
     """The driver version column of the first GPU row, or None."""
     for row in parse_rows(text):
-        return _text(row["driver_version"])
+        return _text(row.get("driver_version", ""))
     return None
 
 

@@ -10,6 +10,9 @@ sending heartbeat samples and issues no new driver calls until the driver answer
 import threading
 import time
 
+MIN_WAIT_S = 0.05
+"""Even past the deadline a call gets this long: a quick call must not read as a hang."""
+
 
 class DriverUnresponsive(Exception):
     """A guarded call did not return in time (or an earlier one is still stuck)."""
@@ -46,6 +49,9 @@ class Watchdog:
         self._hung = None
         self._hung_since = None
         self._worker = None
+        self.deadline = None
+        """time.monotonic() by which a call must have returned (the agent sets one per
+        sample so a hang costs no tick); None: only `timeout_s` bounds the wait."""
 
     @property
     def timeout_s(self):
@@ -84,6 +90,9 @@ class Watchdog:
         if timeout_s is None:
             self._check_not_stuck()
             return fn(*args)  # inline mode
+        deadline = self.deadline
+        if deadline is not None:
+            timeout_s = max(MIN_WAIT_S, min(timeout_s, deadline - time.monotonic()))
         with self._lock:
             self._check_not_stuck()
             job = _Job(fn, args)

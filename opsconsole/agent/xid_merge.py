@@ -13,17 +13,18 @@ agent reads the kernel log back to boot on start, and the console recognises the
 line by (kind, code, round(ts), bus id). It is also the earlier time whenever the two
 clocks agree, as the driver logs the XID before the agent polls for it.
 
-An NVML event is held back until the kernel log has been read at least once more
-(HOLD_MARGIN_S beyond the kernel-log source's own polling period: the next sample with
-/dev/kmsg) so that its kernel line can be merged in; with no kernel log it goes out at
-once. An XID whose other copy turns up after its first copy
-was sent is dropped. SXIDs come from the kernel log only and pass through untouched.
+No event is held back: within one sample the NVML queue is drained first and the
+kernel log read after it (at once, even for a source otherwise polled every few seconds,
+whenever NVML had an XID), and the driver writes the kernel line before it raises the
+event, so both copies meet in the same merge. An NVML copy whose line is not there goes
+out at once with the sample; its kernel copy, read later, is then dropped as already
+sent, and likewise an NVML copy whose kernel line went out before. The only delay an XID
+sees is the one tick between the driver raising it and the sample that reads it.
+SXIDs come from the kernel log only and pass through untouched.
 """
 
 WINDOW_S = 15.0
 """Largest difference between the two copies' times that still pairs them."""
-HOLD_MARGIN_S = 1.0
-"""How long an NVML event waits for its kernel line beyond the kernel source's polling."""
 KEEP_S = 120.0
 """How long a sent XID is remembered for pairing with a copy that turns up late."""
 MAX_REMEMBERED = 512
@@ -53,19 +54,11 @@ def _entry(event, at):
 class XidMerger:
     """Pairs the XIDs of the NVML event queue and of the kernel log (see module doc)."""
 
-    def __init__(self, hold_s=HOLD_MARGIN_S, window_s=WINDOW_S):
+    def __init__(self, hold_s=0.0, window_s=WINDOW_S):
         self.hold_s = hold_s
         self.window_s = window_s
         self._held = []  # NVML XIDs not sent yet: entries
         self._sent = {"nvml": [], "kernel": []}  # unpaired XIDs already sent, by origin
-
-    @classmethod
-    def for_kernel_log(cls, kernel_log):
-        """A merger whose hold suits `kernel_log` (None: nothing to wait for)."""
-        if kernel_log is None:
-            return cls(hold_s=0.0)
-        every = getattr(getattr(kernel_log, "reader", None), "poll_every_s", 0.0) or 0.0
-        return cls(hold_s=min(WINDOW_S, float(every) + HOLD_MARGIN_S))
 
     def merge(self, nvml_events, kernel_events, now):
         """The events to send now, from this poll's NVML and kernel-log events."""

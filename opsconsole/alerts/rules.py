@@ -345,14 +345,16 @@ def _xid_conditions(host: HostState, now_ts: float, settings: AlertSettings) -> 
     carries its running count for that GPU and code in the look-back window (`count`), so
     "the third XID 79 on this GPU today" is in the alert, never folded into one gauge."""
     emit = _Emit(host, settings)
-    counts: dict[tuple[int | None, int], int] = {}
+    counts: dict[tuple[str | int | None, int], int] = {}
     found = []
     for event in host.events:
         if event.kind != "xid" or event.code in settings.xid_ignore:
             continue
         if now_ts - event.ts > settings.xid_lookback_s:
             continue
-        nth = counts[(event.gpu, event.code)] = counts.get((event.gpu, event.code), 0) + 1
+        # By bus id where known: it names the GPU even when its index was not known.
+        key = (event.pci_bus_id or event.gpu, event.code)
+        nth = counts[key] = counts.get(key, 0) + 1
         found.append((event, nth))
     # A tenant has root on the node and can write the kernel log: a flood of XIDs must
     # not become a flood of alerts. The newest are alerted one by one, the rest as one.

@@ -62,7 +62,7 @@ class HostEventRecorder:
             sample.driver_detail or "driver unresponsive",
             None,
         )
-        count = host.gpu_count
+        count = host.gpu_count  # a lost GPU has its own event (gpu_lost) below
         self._toggle(
             host,
             active,
@@ -70,7 +70,7 @@ class HostEventRecorder:
             count is not None and count < host.expected_gpus,
             now,
             "gpu_missing",
-            f"{count} of {host.expected_gpus} GPUs visible",
+            host.gpu_count_detail(),
             None,
         )
         for gpu in sample.gpus:

@@ -131,6 +131,18 @@ class GpuSample(Base):
     pcie_replay: NonNegative | None = None
     fan_pct: NonNegativeFloat | None = None
     recovery_action: NonNegative | None = None
+    # Added with issue 12; absent (None) from older agents.
+    pci_bus_id: str | None = None
+    pcie_gen: NonNegative | None = None
+    pcie_gen_max: NonNegative | None = None
+    pcie_width: NonNegative | None = None
+    pcie_width_max: NonNegative | None = None
+    pstate: NonNegative | None = None  # 0 (P0, full speed) to 15
+    temp_slowdown_c: NonNegativeFloat | None = None
+    temp_shutdown_c: NonNegativeFloat | None = None
+    energy_mj: NonNegative | None = None  # total since the driver loaded, in millijoules
+    enc_util_pct: NonNegativeFloat | None = None
+    dec_util_pct: NonNegativeFloat | None = None
     nvlink: NvLinks = msgspec.field(default_factory=NvLinks)
     mig: list[MigInstance] = []
     processes: list[GpuProcess] = []
@@ -251,6 +263,8 @@ def _check_gpu(gpu: GpuSample) -> None:
     """Numbers were range-checked by the decoder (JSON has no NaN); clean the strings."""
     if gpu.uuid is not None:
         gpu.uuid = clean_text(gpu.uuid, 96)
+    if gpu.pci_bus_id is not None:
+        gpu.pci_bus_id = clean_text(gpu.pci_bus_id, 32)
     na = gpu.na
     if na and not (
         len(na) <= 64

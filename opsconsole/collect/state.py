@@ -204,6 +204,39 @@ class HostState:
             return self.sample.gpu_count
         return len(self.sample.gpus)
 
+    @property
+    def lost_gpu_indexes(self) -> list[int]:
+        """GPUs the driver still lists but that fell off the bus."""
+        if self.sample is None:
+            return []
+        return [gpu.index for gpu in self.sample.gpus if gpu.state == "lost"]
+
+    @property
+    def missing_gpu_indexes(self) -> list[int]:
+        """Expected GPU indexes the driver does not list at all."""
+        if self.sample is None or self.sample.driver != "ok":
+            return []
+        listed = {gpu.index for gpu in self.sample.gpus}
+        return [index for index in range(self.expected_gpus) if index not in listed]
+
+    @property
+    def answering_gpus(self) -> int | None:
+        """GPUs listed and not lost: what GPU-count-vs-expected compares."""
+        count = self.gpu_count
+        return None if count is None else max(0, count - len(self.lost_gpu_indexes))
+
+    def gpu_count_detail(self) -> str:
+        """ "6 of 8 GPUs (lost: 3; missing: 7)", or "" when the count is as expected."""
+        count = self.answering_gpus
+        if count is None or count == self.expected_gpus:
+            return ""
+        which = []
+        if self.lost_gpu_indexes:
+            which.append("lost: " + ", ".join(map(str, self.lost_gpu_indexes)))
+        if self.missing_gpu_indexes:
+            which.append("missing: " + ", ".join(map(str, self.missing_gpu_indexes)))
+        return f"{count} of {self.expected_gpus} GPUs" + (f" ({'; '.join(which)})" if which else "")
+
     def gpus(self) -> list[GpuView]:
         """Every GPU of the latest sample as Readings that honour the host's status."""
         if self.sample is None:
@@ -371,12 +404,11 @@ class HostState:
             return "identity", f"GPU {uuid} also reported by {', '.join(others)}"
         if sample.driver != "ok":
             return f"driver {sample.driver}", sample.driver_detail
-        count = self.gpu_count
-        if count is not None and count != self.expected_gpus:
-            detail = f"{count} of {self.expected_gpus} GPUs"
+        count_detail = self.gpu_count_detail()
+        if count_detail:
             if self.extra_gpus:
-                detail += f"; {self.extra_gpus} kept out of totals until accepted"
-            return "gpu count", detail
+                count_detail += f"; {self.extra_gpus} kept out of totals until accepted"
+            return "gpu count", count_detail
         if self.last_invalid_ts is not None and self.last_invalid_ts >= self.last_sample_ts:
             return "invalid readings", self.last_invalid
         over = self.over_budget

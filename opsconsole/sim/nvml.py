@@ -19,6 +19,10 @@ from opsconsole.sim import hardware as hw
 from opsconsole.sim.world import SimHost
 
 MIB = 1024 * 1024
+RESERVED_MIB = 512
+"""Memory the driver keeps for itself (in NVML v1's `used`, not in v2's)."""
+PCIE_GEN = 5
+PCIE_WIDTH = 16
 HANG_WAIT_S = 3600.0
 """A hung call returns after this long at the latest, so a forgotten hang cannot pin a
 thread for ever; the agent's watchdog gives up on it long before."""
@@ -192,11 +196,50 @@ class SimNvml:
 
     # -- fast readings ------------------------------------------------------------------
 
-    def nvmlDeviceGetMemoryInfo(self, handle: SimHandle) -> types.SimpleNamespace:
+    def nvmlDeviceGetMemoryInfo(
+        self, handle: SimHandle, version: int | None = None
+    ) -> types.SimpleNamespace:
+        """v2 (`version` given) leaves the driver's reserve out of `used`; v1 counts it."""
         gpu = self._gpu(handle)
         total = hw.GPU_MEMORY_TOTAL_MIB * MIB
         used = int(gpu.mem_used_mib * MIB)
-        return types.SimpleNamespace(total=total, used=used, free=total - used)
+        reserved = RESERVED_MIB * MIB
+        free = total - used - reserved
+        if version:
+            return types.SimpleNamespace(total=total, used=used, free=free, reserved=reserved)
+        return types.SimpleNamespace(total=total, used=used + reserved, free=free)
+
+    def nvmlDeviceGetCurrPcieLinkGeneration(self, handle: SimHandle) -> int:
+        self._gpu(handle)
+        return PCIE_GEN
+
+    nvmlDeviceGetMaxPcieLinkGeneration = nvmlDeviceGetCurrPcieLinkGeneration
+
+    def nvmlDeviceGetCurrPcieLinkWidth(self, handle: SimHandle) -> int:
+        self._gpu(handle)
+        return PCIE_WIDTH
+
+    nvmlDeviceGetMaxPcieLinkWidth = nvmlDeviceGetCurrPcieLinkWidth
+
+    def nvmlDeviceGetPerformanceState(self, handle: SimHandle) -> int:
+        return 0 if self._gpu(handle).util_gpu_pct >= 1.0 else 1
+
+    def nvmlDeviceGetTemperatureThreshold(self, handle: SimHandle, threshold: int) -> int:
+        self._gpu(handle)
+        if threshold == _pynvml.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN:
+            return int(hw.THERMAL_SLOWDOWN_C)
+        if threshold == _pynvml.NVML_TEMPERATURE_THRESHOLD_SHUTDOWN:
+            return int(hw.THERMAL_SLOWDOWN_C) + 5
+        _raise(_pynvml.NVMLError_NotSupported)
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle: SimHandle) -> int:
+        return int(self._gpu(handle).energy_mj)
+
+    def nvmlDeviceGetEncoderUtilization(self, handle: SimHandle) -> list[int]:
+        self._gpu(handle)
+        return [0, 167000]
+
+    nvmlDeviceGetDecoderUtilization = nvmlDeviceGetEncoderUtilization
 
     def nvmlDeviceGetUtilizationRates(self, handle: SimHandle) -> types.SimpleNamespace:
         gpu = self._gpu(handle)

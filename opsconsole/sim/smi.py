@@ -62,6 +62,12 @@ GPU_FIELDS: dict[str, tuple[str, Callable[[SimHost, hw.SimGpu], str]]] = {
     "retired_pages.double_bit.count": ("", lambda h, g: NA),
     "retired_pages.pending": ("", lambda h, g: NA),
     "fan.speed": ("%", lambda h, g: NA),
+    "pcie.link.gen.current": ("", lambda h, g: "5"),
+    "pcie.link.gen.max": ("", lambda h, g: "5"),
+    "pcie.link.width.current": ("", lambda h, g: "16"),
+    "pcie.link.width.max": ("", lambda h, g: "16"),
+    "utilization.encoder": ("%", lambda h, g: "0"),
+    "utilization.decoder": ("%", lambda h, g: "0"),
     "remapped_rows.correctable": ("", lambda h, g: str(g.remap_corrected)),
     "remapped_rows.uncorrectable": ("", lambda h, g: str(g.remap_uncorrected)),
     "remapped_rows.pending": ("", lambda h, g: str(int(g.remap_pending))),
@@ -74,6 +80,8 @@ def run_nvidia_smi(host: SimHost, argv: list[str]) -> tuple[int, str, str]:
     """(exit status, stdout, stderr) of `nvidia-smi ARGS` on the simulated host."""
     query = fmt = None
     remap = False
+    if argv[1:] == ["--help-query-gpu"]:
+        return 0, help_query_gpu(), ""
     for arg in argv[1:]:
         if arg.startswith("--query-gpu="):
             query = arg.split("=", 1)[1]
@@ -105,6 +113,15 @@ def run_nvidia_smi(host: SimHost, argv: list[str]) -> tuple[int, str, str]:
             continue
         lines.append(", ".join(_cell(host, gpu, f, units) for f in fields))
     return status, "\n".join(lines) + "\n", ""
+
+
+def help_query_gpu() -> str:
+    """`nvidia-smi --help-query-gpu` in its own shape: a quoted name, then what it is."""
+    lines = ['List of valid properties to query for the switch "--query-gpu=":', ""]
+    for field in GPU_FIELDS:
+        if field not in _REMAP_ONLY:
+            lines += [f'"{field}"', f"The {field} of the GPU.", ""]
+    return "\n".join(lines) + "\n"
 
 
 def _header(field: str, units: bool) -> str:

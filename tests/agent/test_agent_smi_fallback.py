@@ -99,3 +99,113 @@ def test_a_host_without_gpu_source_is_retried_and_announces_the_change(no_librar
     hello, sample = agent.tick()
     assert hello["mode"] == "nvml" and len(hello["gpus"]) == 8
     assert sample["driver"] == "ok"
+
+
+HELP_535 = """List of valid properties to query for the switch "--query-gpu=":
+
+"index"
+Zero based index of the GPU.
+
+"uuid"
+This value is the globally unique immutable alphanumeric identifier of the GPU.
+
+"pci.bus_id" or "gpu_bus_id"
+PCI bus id as "domain:bus:device.function", in hex.
+
+"memory.used"
+Total memory allocated by active contexts.
+
+"clocks_throttle_reasons.active"
+Bitmask of active clock throttle reasons.
+
+"pcie.link.gen.current"
+The current link generation.
+
+"pcie.link.gen.max"
+The maximum link generation.
+
+"pstate"
+The current performance state for the GPU.
+"""
+
+
+class ProbedSmi:
+    """An nvidia-smi that lists its fields and answers queries by them, with a header."""
+
+    def __init__(self, help_text=HELP_535, lost_bus=None):
+        self.help_text = help_text
+        self.lost_bus = lost_bus
+        self.argvs: list[list[str]] = []
+
+    def __call__(self, argv, timeout_s):
+        self.argvs.append(argv)
+        if argv[1] == "--help-query-gpu":
+            return 0, self.help_text, ""
+        if argv[1].startswith("--query-remapped-rows="):
+            return 0, "", ""
+        fields = argv[1].split("=", 1)[1].split(",")
+        known = {"index", "uuid", "pci.bus_id", "memory.used", "clocks_throttle_reasons.active",
+                 "pcie.link.gen.current", "pcie.link.gen.max", "pstate"}  # fmt: skip
+        for field in fields:
+            if field not in known:
+                return 2, f'Field "{field}" is not a valid field to query.\n', ""
+        values = {
+            "index": "{i}",
+            "uuid": "GPU-{i}",
+            "pci.bus_id": "00000000:1{i}:00.0",
+            "memory.used": "1024",
+            "clocks_throttle_reasons.active": "0x0000000000000004",
+            "pcie.link.gen.current": "4",
+            "pcie.link.gen.max": "5",
+            "pstate": "P2",
+        }
+        header = ", ".join(f + (" [MiB]" if f == "memory.used" else "") for f in fields)
+        lines = [header]
+        for i in range(2):
+            if self.lost_bus is not None and i == 1:
+                lines.append(
+                    f"Unable to determine the device handle for GPU{self.lost_bus}: GPU is lost."
+                )
+                continue
+            lines.append(", ".join(values[f].format(i=i) for f in fields))
+        return (15 if self.lost_bus else 0), "\n".join(lines) + "\n", ""
+
+
+def test_fields_are_probed_once_and_read_by_header(no_library, host_fs):
+    smi = ProbedSmi()
+    agent = Agent(nvml=no_library, fs=host_fs, run_command=smi)
+    hello, sample = (roundtrip(m) for m in agent.tick())
+    assert hello.mode == "nvidia-smi" and [g.pci_bus_id for g in hello.gpus] == [
+        "0000:10:00.0",
+        "0000:11:00.0",
+    ]
+    gpu = sample.gpus[1]
+    assert gpu.mem_used_mib == 1024 and gpu.clock_event_reasons == 4
+    assert (gpu.pcie_gen, gpu.pcie_gen_max, gpu.pstate) == (4, 5, 2)
+    for field in ("temp_c", "power_w", "pcie_width", "enc_util_pct"):  # this driver lacks them
+        assert getattr(gpu, field) is None and gpu.na[field] == "not_supported"
+    agent.sample()
+    assert [argv[1] for argv in smi.argvs].count("--help-query-gpu") == 1
+
+
+def test_a_field_listed_but_refused_is_dropped_not_the_host(no_library, host_fs):
+    smi = ProbedSmi(help_text=HELP_535 + '\n"fan.speed"\nThe fan speed.\n')
+    sample = roundtrip(Agent(nvml=no_library, fs=host_fs, run_command=smi).sample())
+    assert sample.driver == "ok" and sample.gpus[0].na["fan_pct"] == "not_supported"
+
+
+def test_a_gpu_nvidia_smi_cannot_open_is_lost_under_the_identity_it_had(no_library, host_fs):
+    smi = ProbedSmi()
+    agent = Agent(nvml=no_library, fs=host_fs, run_command=smi)
+    agent.tick()
+    smi.lost_bus = "00000000:11:00.0"
+    sample = roundtrip(agent.sample())
+    assert sample.driver == "ok" and [g.state for g in sample.gpus] == ["ok", "lost"]
+    assert sample.gpus[1].uuid == "GPU-1" and sample.gpus[1].pci_bus_id == "0000:11:00.0"
+
+
+def test_the_reason_for_an_odd_answer_is_one_short_sentence_not_raw_csv(no_library, host_fs):
+    odd = "a, b, c\n" * 40
+    sample = roundtrip(Agent(nvml=no_library, fs=host_fs, run_command=FakeSmi(odd)).sample())
+    assert sample.driver == "unavailable"
+    assert "a, b" not in sample.driver_detail and len(sample.driver_detail) < 200

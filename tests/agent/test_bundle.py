@@ -16,6 +16,7 @@ from opsconsole.agent.bundle import (
     MAX_COMMAND_BYTES,
     agent_command,
     parse_agent_command,
+    pynvml_source,
 )
 from opsconsole.collect.protocol import AgentError, Hello, Sample, decode_line
 
@@ -110,6 +111,35 @@ def test_a_broken_pipe_ends_the_agent_quietly(tmp_path):
     finally:
         process.stdin.close()
         process.stderr.close()
+
+
+def test_bundle_carries_pynvml_with_its_licence_notice():
+    source = pynvml_source()
+    assert source is not None
+    assert source.startswith("#####\n# Copyright (c) ") and "NVIDIA Corporation" in source[:200]
+    assert "Redistributions of source code must retain the above copyright notice" in source
+    compile(source, "<bundled pynvml>", "exec")
+    assert "def nvmlDeviceGetMemoryInfo(" in source
+
+
+def test_the_agent_uses_the_bundled_pynvml_never_one_on_the_host(tmp_path):
+    host_copy = tmp_path / "site"
+    host_copy.mkdir()
+    (host_copy / "pynvml.py").write_text("raise SystemExit('the host pynvml was imported')\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(host_copy)}
+    process = subprocess.Popen(
+        ["bash", "-c", agent_command(0.2, python=sys.executable)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=host_copy,
+        env=env,
+    )
+    hello, sample = read_messages(process, 2)
+    assert stop(process) == 0
+    assert isinstance(hello, Hello) and isinstance(sample, Sample)
+    if hello.mode == "none":  # no driver here: the bundled pynvml found no library
+        assert "NVML: NVML Shared Library Not Found" in sample.driver_detail
 
 
 def test_bad_arguments_give_one_error_line_and_exit_1(tmp_path):

@@ -49,6 +49,8 @@ def test_fallen_off_the_bus_is_xid_79():
     for line in (
         "NVRM: GPU 0000:3b:00.0: GPU has fallen off the bus.",
         "[ 1234.5678] NVRM: GPU at PCI:0000:3b:00: GPU has fallen off the bus.",
+        "NVRM: The NVIDIA GPU 0000:3b:00.0 (PCI ID: 10de:2330) installed in this system has"
+        " fallen off the bus and is not responding to commands.",
     ):
         event = parse_kernel_line(line, 5.0)
         assert (event["kind"], event["code"], event["pci_bus_id"]) == ("xid", 79, "0000:3b:00.0")

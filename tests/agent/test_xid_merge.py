@@ -76,11 +76,13 @@ def test_both_copies_in_one_sample_are_one_event_with_the_kernel_time_and_text(h
     assert host.sample() == [] and host.sample(step=30) == []
 
 
-def test_the_kernel_line_read_a_sample_later_still_pairs(host_fs):
+def test_an_nvml_xid_goes_out_in_the_sample_that_read_it_and_its_late_line_is_dropped(host_fs):
     host = Host(host_fs)
-    assert host.sample(nvml=[(1, 48)]) == []  # held back a moment for its kernel line
-    events = host.sample(kernel=[(T0 + 1.9, DBE)])
-    assert brief(events) == [(48, "kmsg", 1, GPU1_BUS, T0 + 1.9)]
+    events = host.sample(nvml=[(1, 48)])  # no hold: sent with the sample that read it
+    assert brief(events) == [(48, "nvml", 1, GPU1_BUS, T0 + 2.0)]
+    assert events[0]["message"] == "Xid 48 reported by NVML"
+    # ...and its kernel line, read late but within 15 s, is the same XID: not sent again.
+    assert host.sample(kernel=[(T0 + 1.9, DBE)]) == []
     assert host.sample(step=30) == []
 
 
@@ -91,16 +93,6 @@ def test_an_nvml_copy_that_arrives_after_its_kernel_line_is_dropped(host_fs):
     assert host.sample(step=30) == []
 
 
-def test_an_nvml_xid_without_a_kernel_line_goes_out_after_a_short_wait(host_fs):
-    host = Host(host_fs)
-    assert host.sample(nvml=[(1, 48)]) == []
-    events = host.sample()
-    assert brief(events) == [(48, "nvml", 1, GPU1_BUS, T0 + 2.0)]  # polled at T0 + 2
-    assert events[0]["message"] == "Xid 48 reported by NVML"
-    # ...and its kernel line, read late but within 15 s, is the same XID: not sent again.
-    assert host.sample(kernel=[(T0 + 1.0, DBE)]) == []
-
-
 def test_with_no_kernel_log_nvml_xids_go_out_at_once(host_fs):
     fake = FakeNvml()
     agent = Agent(nvml=fake, fs=host_fs, clock=lambda: T0, watchdog_timeout_s=5.0)
@@ -108,14 +100,19 @@ def test_with_no_kernel_log_nvml_xids_go_out_at_once(host_fs):
     assert [(e["code"], e["source"]) for e in agent.sample()["events"]] == [(48, "nvml")]
 
 
-def test_a_journal_source_polled_every_10_s_gets_a_longer_wait(host_fs):
+def test_a_journal_source_polled_every_10_s_is_read_at_once_when_nvml_has_an_xid(host_fs):
     host = Host(host_fs, poll_every_s=10.0)
-    assert host.agent.xids.hold_s == 11.0
-    assert host.sample(nvml=[(1, 48)]) == []
-    for _ in range(4):
-        assert host.sample() == []
-    events = host.sample(kernel=[(T0 + 1.5, DBE)])  # read 10 s after the NVML poll
-    assert brief(events) == [(48, "kmsg", 1, GPU1_BUS, T0 + 1.5)]
+    assert host.sample() == []  # the first read (back to boot)
+    host.reader.pending.append((T0 + 3.5, DBE))  # logged, but the journal is not due yet
+    events = host.sample(nvml=[(1, 48)])
+    assert brief(events) == [(48, "kmsg", 1, GPU1_BUS, T0 + 3.5)]
+    assert host.sample() == []
+
+
+def test_a_kernel_line_whose_bus_the_inventory_knows_carries_the_gpu_index(host_fs):
+    host = Host(host_fs)
+    events = host.sample(kernel=[(T0 + 1.0, xid_line(13, bus="0000:58:00"))])
+    assert brief(events) == [(13, "kmsg", 4, "0000:58:00.0", T0 + 1.0)]
 
 
 @pytest.mark.parametrize(
@@ -200,4 +197,5 @@ def test_the_merger_survives_odd_input():
     odd = [{"kind": "xid", "code": 1, "ts": 5.0}, {"kind": "sxid", "code": 2, "ts": 1.0}]
     out = merger.merge([], odd, now=10.0)
     assert out == odd
-    assert merger.merge([{"kind": "xid", "code": 1, "ts": 9.0}], [], now=20.0) == []
+    unnamed = {"kind": "xid", "code": 1, "ts": 9.0}  # no GPU to pair it by: sent as it is
+    assert merger.merge([unnamed], [], now=20.0) == [unnamed]

@@ -100,11 +100,23 @@ def test_connect_failure_is_down_at_once_and_a_sample_clears_it():
     assert (host.status, host.reason) == ("fresh", "")
 
 
+def test_a_lost_gpu_counts_against_the_expected_gpus_and_is_named():
+    state = fleet_state()
+    host = state.hosts["h1"]
+    lost = sample_dict(1, 1.0)
+    lost["gpus"][1].update(state="lost", util_gpu_pct=None, temp_c=None, power_w=None)
+    host.apply_sample(decode_line(json.dumps(lost).encode()), now_ts=1001.0)
+    assert host.gpu_count == 2 and host.answering_gpus == 1
+    assert (host.reason, host.detail) == ("gpu count", "1 of 2 GPUs (lost: 1)")
+    host.apply_sample(sample(2, 2.0), now_ts=1003.0)
+    assert (host.reason, host.detail) == ("", "")
+
+
 def test_reasons_for_driver_gpu_count_and_protocol_errors():
     state = fleet_state()
     host = state.hosts["h1"]
     host.apply_sample(sample(1, 1.0, gpus=1), now_ts=1001.0)
-    assert (host.reason, host.detail) == ("gpu count", "1 of 2 GPUs")
+    assert (host.reason, host.detail) == ("gpu count", "1 of 2 GPUs (missing: 1)")
     host.record_protocol_error("JSON is malformed", 1002.0)
     assert host.reason == "protocol error" and host.protocol_errors == 1
     host.apply_sample(sample(2, 2.0, driver="unresponsive", driver_detail="nvmlInit hung"), 1003.0)

@@ -16,6 +16,8 @@ from types import SimpleNamespace
 import pynvml as real
 
 MIB = 1024 * 1024
+RESERVED_MIB = 512
+"""Memory the driver keeps for itself: in v1's `used`, not in v2's."""
 NVMLError = real.NVMLError
 NotSupported = real.NVMLError_NotSupported
 GpuIsLost = real.NVMLError_GpuIsLost
@@ -69,6 +71,12 @@ class FakeGpu:
         self.nvlink_fields = True  # False: nvmlDeviceGetFieldValues refuses the counter ids
         self.mig_instances: list[dict] | None = None  # [{"gi":, "ci":, "uuid":, "used_mib":}]
         self.processes = [(4242 + index, 60000)]  # (host pid, used MiB)
+        self.pcie = (5, 5, 16, 16)  # generation current, max; width current, max
+        self.pstate = 0
+        self.temp_thresholds_c = {real.NVML_TEMPERATURE_THRESHOLD_SHUTDOWN: 92,
+                                  real.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN: 87}  # fmt: skip
+        self.energy_mj = 123_456_789 + index
+        self.enc_dec_util = (0, 3)
         self.lost = False
         self.not_supported: set[str] = set()
         self.__dict__.update(overrides)
@@ -81,7 +89,9 @@ class FakeNvml:
         self.missing: set[str] = set()  # first: __getattribute__ reads it
         for name in dir(real):  # constants and error classes, as the real module has them
             value = getattr(real, name)
-            constant = name.startswith(("NVML_", "nvmlEventType")) and not callable(value)
+            constant = name.startswith(("NVML_", "nvmlEventType", "nvmlMemory_v")) and not callable(
+                value
+            )
             if constant or name.startswith("NVMLError"):
                 setattr(self, name, value)
         self.gpus = gpus if gpus is not None else [FakeGpu(i) for i in range(count)]
@@ -189,11 +199,19 @@ class FakeNvml:
         return handle.vbios
 
     def nvmlDeviceGetMemoryInfo(self, handle, version=None):
+        """v2 (`version` given): `used` leaves out the driver's reserve; v1 counts it."""
         self._enter("nvmlDeviceGetMemoryInfo", handle)
-        memory = real.c_nvmlMemory_t()
         total = handle.memory_total_mib if isinstance(handle, FakeGpu) else handle.total_mib
         used = handle.memory_used_mib if isinstance(handle, FakeGpu) else handle.used_mib
-        memory.total, memory.used, memory.free = total * MIB, used * MIB, (total - used) * MIB
+        reserved = RESERVED_MIB if isinstance(handle, FakeGpu) else 0
+        free = total - used - reserved
+        if version:
+            memory = real.c_nvmlMemory_v2_t()
+            memory.reserved = reserved * MIB
+        else:
+            memory = real.c_nvmlMemory_t()
+            used += reserved
+        memory.total, memory.used, memory.free = total * MIB, used * MIB, free * MIB
         return memory
 
     # -- readings ----------------------------------------------------------------------
@@ -251,6 +269,42 @@ class FakeNvml:
     def nvmlDeviceGetPcieReplayCounter(self, handle):
         self._enter("nvmlDeviceGetPcieReplayCounter", handle)
         return handle.pcie_replay
+
+    def nvmlDeviceGetCurrPcieLinkGeneration(self, handle):
+        self._enter("nvmlDeviceGetCurrPcieLinkGeneration", handle)
+        return handle.pcie[0]
+
+    def nvmlDeviceGetMaxPcieLinkGeneration(self, handle):
+        self._enter("nvmlDeviceGetMaxPcieLinkGeneration", handle)
+        return handle.pcie[1]
+
+    def nvmlDeviceGetCurrPcieLinkWidth(self, handle):
+        self._enter("nvmlDeviceGetCurrPcieLinkWidth", handle)
+        return handle.pcie[2]
+
+    def nvmlDeviceGetMaxPcieLinkWidth(self, handle):
+        self._enter("nvmlDeviceGetMaxPcieLinkWidth", handle)
+        return handle.pcie[3]
+
+    def nvmlDeviceGetPerformanceState(self, handle):
+        self._enter("nvmlDeviceGetPerformanceState", handle)
+        return handle.pstate
+
+    def nvmlDeviceGetTemperatureThreshold(self, handle, threshold):
+        self._enter("nvmlDeviceGetTemperatureThreshold", handle)
+        return handle.temp_thresholds_c[threshold]
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        self._enter("nvmlDeviceGetTotalEnergyConsumption", handle)
+        return handle.energy_mj
+
+    def nvmlDeviceGetEncoderUtilization(self, handle):
+        self._enter("nvmlDeviceGetEncoderUtilization", handle)
+        return [handle.enc_dec_util[0], 167000]
+
+    def nvmlDeviceGetDecoderUtilization(self, handle):
+        self._enter("nvmlDeviceGetDecoderUtilization", handle)
+        return [handle.enc_dec_util[1], 167000]
 
     def nvmlDeviceGetFanSpeed(self, handle):
         self._enter("nvmlDeviceGetFanSpeed", handle)
