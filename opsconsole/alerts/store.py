@@ -111,6 +111,22 @@ def alert_history(db: sqlite_utils.Database, alert_id: int) -> list[tuple]:
     ).fetchall()
 
 
+def last_history_id(db: sqlite_utils.Database) -> int:
+    """The newest `alert_history` id (0 when empty): where a notifier starts reading."""
+    (value,) = db.conn.execute("SELECT coalesce(max(id), 0) FROM alert_history").fetchone()
+    return int(value)
+
+
+def history_since(db: sqlite_utils.Database, after_id: int, limit: int = 10_000) -> list[tuple]:
+    """(id, alert_id, ts, from_state, to_state, operator, comment) after `after_id`,
+    oldest first: the transitions any process wrote since the engine last looked."""
+    return db.conn.execute(
+        "SELECT id, alert_id, ts, from_state, to_state, operator, comment FROM alert_history"
+        " WHERE id > ? ORDER BY id LIMIT ?",
+        (after_id, limit),
+    ).fetchall()
+
+
 def _transition(
     tx: sqlite3.Connection, alert_id: int, ts: float, old: str | None, new: str,
     operator: str | None = None, comment: str = "",

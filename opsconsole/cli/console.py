@@ -11,11 +11,15 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from opsconsole.alerts.notify import AlertTransition, TransitionKind
 from opsconsole.cli.check_config import add_config_argument
 from opsconsole.config import Fleet, load_fleet
 from opsconsole.errors import StoreError
+
+_TOASTED = (TransitionKind.FIRING, TransitionKind.REFIRED)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -91,7 +95,7 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
     )
 
     if engine is not None:
-        engine.notify = _toaster(app)
+        engine.add_notifier(ConsoleToasts(app))
 
     def release_store() -> None:
         if app.lease_desk is not None:
@@ -102,18 +106,21 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
     return app, release_store
 
 
-def _toaster(app):
-    """Hands notified alerts to the console (toasts); called on the engine's thread."""
+class ConsoleToasts:
+    """An `AlertNotifier` that hands new firings to the console as toasts; called on the
+    engine's thread. Acknowledgements and resolutions are already on screen."""
 
-    def notify(alerts: list) -> None:
-        if not app.is_running:
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def alert_transitions(self, transitions: Sequence[AlertTransition]) -> None:
+        alerts = [t.alert for t in transitions if t.kind in _TOASTED]
+        if not alerts or not self.app.is_running:
             return
         try:
-            app.call_from_thread(app.alerts_notified, alerts)
+            self.app.call_from_thread(self.app.alerts_notified, alerts)
         except RuntimeError:
             pass  # the app is closing; the alerts are in the store and the log
-
-    return notify
 
 
 def run_console(
