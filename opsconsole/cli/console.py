@@ -63,6 +63,8 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
     from opsconsole.alerts.runner import AlertingPoller
     from opsconsole.collect.poller import Poller
     from opsconsole.collect.state import FleetState
+    from opsconsole.plugin.host import load_plugins
+    from opsconsole.plugin.runner import PluginPoller
     from opsconsole.store import TelemetryIngest, open_store
     from opsconsole.ui.app import make_app
 
@@ -79,11 +81,18 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
     state = FleetState.from_fleet(fleet, now_ts=time.time())
     # Built before the app: a bad [alerts] rule is a config error, reported before the
     # screen opens. The engine writes to its own connection on its own thread.
-    engine = engine_for_fleet(fleet, store_path=path, role="console") if db is not None else None
+    plugins = load_plugins(fleet, store_path=path if db is not None else None)
+    engine = None
+    if db is not None:
+        engine = engine_for_fleet(
+            fleet, store_path=path, role="console", notifiers=plugins.notifiers()
+        )
 
-    def poller_factory(fleet: Fleet, state: FleetState) -> Poller | AlertingPoller:
-        poller = Poller(fleet, state, ingest=ingest)
-        return AlertingPoller(poller, engine) if engine is not None else poller
+    def poller_factory(fleet: Fleet, state: FleetState) -> PluginPoller:
+        poller: Poller | AlertingPoller = Poller(fleet, state, ingest=ingest)
+        if engine is not None:
+            poller = AlertingPoller(poller, engine)
+        return PluginPoller(poller, plugins, store_path=path if db is not None else None)
 
     app = make_app(
         fleet,

@@ -26,6 +26,8 @@ from opsconsole.collect.poller import Poller
 from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet, load_fleet
 from opsconsole.errors import OpsconsoleError
+from opsconsole.plugin.host import PluginSet, load_plugins
+from opsconsole.plugin.runner import PluginPoller
 from opsconsole.store import TelemetryIngest, open_store
 
 STATUS_LINE_INTERVAL_S = 60.0
@@ -62,18 +64,23 @@ def run(args: argparse.Namespace) -> int:
         )
     fleet = load_fleet(args.config)
     engine = None
+    plugins = None
     if not (args.once and args.no_store):
-        engine = engine_for_fleet(
-            fleet, role="opsconsole poll"
-        )  # a bad [alerts] rule stops here, with its key
+        # A bad [plugins.NAME] or [alerts] key stops here, with its key path.
+        plugins = load_plugins(fleet)
+        engine = engine_for_fleet(fleet, role="opsconsole poll", notifiers=plugins.notifiers())
     ingest = None
     if not (args.once and args.no_store):
         ingest = TelemetryIngest(open_store(fleet.store_path))
     if args.once:
-        snapshot = asyncio.run(_poll_once(fleet, ingest, args.timeout, engine))
+        try:
+            snapshot = asyncio.run(_poll_once(fleet, ingest, args.timeout, engine))
+        finally:
+            if plugins is not None:
+                plugins.close()  # queued notifications are handed over (or kept) first
         print(json.dumps(snapshot, indent=2) if args.json else describe_snapshot(snapshot))
         return 0
-    return asyncio.run(_poll_forever(fleet, ingest, engine))
+    return asyncio.run(_poll_forever(fleet, ingest, engine, plugins))
 
 
 async def _poll_once(
@@ -111,11 +118,15 @@ def alert_summary(alert: Alert) -> dict:
     }
 
 
-async def _poll_forever(fleet: Fleet, ingest: object, engine: AlertEngine | None) -> int:
+async def _poll_forever(
+    fleet: Fleet, ingest: object, engine: AlertEngine | None, plugins: PluginSet | None
+) -> int:
     state = FleetState.from_fleet(fleet, now_ts=time.time())
-    poller: Poller | AlertingPoller = Poller(fleet, state, ingest=ingest)
+    poller: Poller | AlertingPoller | PluginPoller = Poller(fleet, state, ingest=ingest)
     if engine is not None:
         poller = AlertingPoller(poller, engine)
+    if plugins is not None:
+        poller = PluginPoller(poller, plugins, store_path=fleet.store_path)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -137,7 +148,7 @@ async def _poll_forever(fleet: Fleet, ingest: object, engine: AlertEngine | None
     return 0
 
 
-def status_line(poller: Poller | AlertingPoller) -> str:
+def status_line(poller: Poller | AlertingPoller | PluginPoller) -> str:
     """One line for a log: host counts, GPUs seen vs expected, store health."""
     state = poller.state
     counts = state.counts()

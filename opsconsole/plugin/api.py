@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from opsconsole.alerts.notify import AlertTransition, TransitionKind
+from opsconsole.config_sections.base import Section as PluginConfig
 from opsconsole.errors import OpsconsoleError
 
 
@@ -83,7 +84,8 @@ class PluginInfo:
     name: str
     version: str
     config_schema: type[BaseModel]
-    """Validates `[plugins.NAME]` (minus `enabled`); errors name the key path."""
+    """Usually a `PluginConfig` (unknown keys refused, no coercion). Validates
+    `[plugins.NAME]` (minus `enabled`); errors name the key path."""
     factory: Callable[[Any, PluginContext], object]
     """(validated config, context) -> an object of the kind's protocol."""
     description: str = ""
@@ -180,6 +182,7 @@ __all__ = [
     "ExporterPlugin",
     "FleetView",
     "NotifierPlugin",
+    "PluginConfig",
     "PluginContext",
     "PluginError",
     "PluginInfo",

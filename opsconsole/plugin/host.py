@@ -157,9 +157,12 @@ def validate_config(info: PluginInfo, table: dict[str, Any], config_path: Path) 
     try:
         return info.config_schema.model_validate(values)
     except ValidationError as exc:
-        raise ConfigError(
-            f"{config_path}: plugins.{info.name}.{describe_validation_error(exc)}"
-        ) from None
+        first = exc.errors()[0]
+        if not first["loc"] and first["type"] == "value_error":  # a check across keys
+            problem = f"plugins.{info.name}: {first['ctx']['error']}"
+        else:
+            problem = f"plugins.{info.name}.{describe_validation_error(exc)}"
+        raise ConfigError(f"{config_path}: {problem}") from None
 
 
 @dataclass
