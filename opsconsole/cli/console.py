@@ -64,7 +64,7 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
     from opsconsole.collect.poller import Poller
     from opsconsole.collect.state import FleetState
     from opsconsole.plugin.host import load_plugins
-    from opsconsole.plugin.runner import PluginPoller
+    from opsconsole.plugin.runner import PluginPoller, publish_interval
     from opsconsole.store import TelemetryIngest, open_store
     from opsconsole.ui.app import make_app
 
@@ -92,7 +92,12 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
         poller: Poller | AlertingPoller = Poller(fleet, state, ingest=ingest)
         if engine is not None:
             poller = AlertingPoller(poller, engine)
-        return PluginPoller(poller, plugins, store_path=path if db is not None else None)
+        return PluginPoller(
+            poller,
+            plugins,
+            store_path=path if db is not None else None,
+            publish_interval_s=publish_interval(fleet),
+        )
 
     app = make_app(
         fleet,

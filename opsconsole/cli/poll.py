@@ -27,7 +27,7 @@ from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet, load_fleet
 from opsconsole.errors import OpsconsoleError
 from opsconsole.plugin.host import PluginSet, load_plugins
-from opsconsole.plugin.runner import PluginPoller
+from opsconsole.plugin.runner import PluginPoller, publish_interval
 from opsconsole.store import TelemetryIngest, open_store
 
 STATUS_LINE_INTERVAL_S = 60.0
@@ -126,7 +126,9 @@ async def _poll_forever(
     if engine is not None:
         poller = AlertingPoller(poller, engine)
     if plugins is not None:
-        poller = PluginPoller(poller, plugins, store_path=fleet.store_path)
+        poller = PluginPoller(
+            poller, plugins, store_path=fleet.store_path, publish_interval_s=publish_interval(fleet)
+        )
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

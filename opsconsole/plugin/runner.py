@@ -16,11 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from opsconsole.collect.snapshot import host_snapshot
+from opsconsole.config import Fleet
 from opsconsole.errors import OpsconsoleError
 from opsconsole.plugin.api import FleetView, PluginKind
 from opsconsole.plugin.host import PluginSet
 
 log = logging.getLogger("opsconsole.plugins")
+
+
+def publish_interval(fleet: Fleet) -> float:
+    """As often as samples arrive, but at most once a second: a fleet view of 1,000
+    hosts costs tens of milliseconds on the poller's loop."""
+    return max(1.0, fleet.config.polling.interval_s)
 
 
 class StoreReader:
