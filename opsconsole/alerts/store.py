@@ -74,7 +74,7 @@ def _alert(row: tuple) -> Alert:
 def get_alert(db: sqlite_utils.Database, alert_id: int) -> Alert:
     row = db.conn.execute(f"SELECT {_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
     if row is None:
-        raise AlertError(f"no alert {alert_id}")
+        raise AlertError(f"no alert {alert_id}", code="not_found")
     return _alert(row)
 
 
@@ -319,5 +319,5 @@ def unack(
 def _locked(tx: sqlite3.Connection, alert_id: int) -> Alert:
     row = tx.execute(f"SELECT {_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
     if row is None:
-        raise AlertError(f"no alert {alert_id}")
+        raise AlertError(f"no alert {alert_id}", code="not_found")
     return _alert(row)

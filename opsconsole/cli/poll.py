@@ -1,9 +1,10 @@
 """`opsconsole poll`: collect from the fleet without the UI.
 
 `--once` connects to every host, waits for each one's first sample (or the timeout),
-prints one snapshot (JSON with `--json`) and exits 0 however many hosts are down: a
-down host is a finding, not a failure of the command. Exit 1 means the config or the
-store could not be used. Without `--once` it runs until SIGINT/SIGTERM, writing into the
+prints one snapshot (JSON with `--json`) and exits 5 (`hosts_down`) when any host is
+down, so a cron job or a health check notices; `--ok-when-down` keeps it 0 (a down host
+is then a finding in the output only). Exit 1 means the config or the store could not
+be used. Without `--once` it runs until SIGINT/SIGTERM, writing into the
 store and printing one status line a minute; on a signal it flushes and exits cleanly.
 """
 
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from opsconsole.alerts.engine import AlertEngine, engine_for_fleet
 from opsconsole.alerts.runner import AlertingPoller
 from opsconsole.alerts.store import Alert
+from opsconsole.cli import EXIT_CODES
 from opsconsole.cli.check_config import add_config_argument
 from opsconsole.collect.poller import Poller
 from opsconsole.collect.state import FleetState
@@ -52,6 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-store", action="store_true", help="do not write to the store (--once only)"
     )
+    parser.add_argument(
+        "--ok-when-down",
+        action="store_true",
+        help="with --once: exit 0 even when hosts are down (default: exit 5)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -79,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
             if plugins is not None:
                 plugins.close()  # queued notifications are handed over (or kept) first
         print(json.dumps(snapshot, indent=2) if args.json else describe_snapshot(snapshot))
-        return 0
+        down = snapshot["counts"].get("down", 0)
+        return EXIT_CODES["hosts_down"] if down and not args.ok_when_down else 0
     return asyncio.run(_poll_forever(fleet, ingest, engine, plugins))
 
 
