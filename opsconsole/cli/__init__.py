@@ -31,6 +31,7 @@ COMMANDS = {
     "alerts": "opsconsole.cli.alerts",
     "capacity": "opsconsole.cli.capacity",
     "plugins": "opsconsole.cli.plugins",
+    "serve": "opsconsole.cli.serve",
 }
 
 
