@@ -31,7 +31,12 @@ import sqlite_utils
 from opsconsole.alerts.conditions import Condition, PendingTracker
 from opsconsole.alerts.impact import AlertContext, build_context, label_impact
 from opsconsole.alerts.leader import engine_identity, hold_lead, release_lead
-from opsconsole.alerts.notify import AlertNotifier, AlertTransition, TransitionKind
+from opsconsole.alerts.notify import (
+    AlertNotifier,
+    AlertTransition,
+    ConditionSource,
+    TransitionKind,
+)
 from opsconsole.alerts.retention import prune_alerts
 from opsconsole.alerts.rules import AlertSettings, StateView, evaluate
 from opsconsole.alerts.store import (
@@ -79,6 +84,7 @@ class AlertEngine:
         settings: AlertSettings | None = None,
         *,
         notifiers: Sequence[AlertNotifier] = (),
+        condition_sources: Sequence[ConditionSource] = (),
         clock: Callable[[], float] = time.time,
         interval_s: float = 2.0,
         silence_keep_s: float = 30 * DAY_S,
@@ -88,6 +94,7 @@ class AlertEngine:
         self.path = Path(path)
         self.settings = settings or AlertSettings()
         self.notifiers: list[AlertNotifier] = list(notifiers)
+        self.condition_sources = list(condition_sources)
         self.clock = clock
         self.interval_s = interval_s
         self.silence_keep_s = silence_keep_s
@@ -256,7 +263,13 @@ class AlertEngine:
     # --- the state side (the poller's thread) ---
 
     def evaluate(self, state: StateView, now_ts: float) -> list[Condition]:
-        return evaluate(state, now_ts, self.tracker, self.settings, self.context)
+        extra: list[Condition] = []
+        for source in self.condition_sources:
+            try:
+                extra.extend(source.current_conditions(now_ts))
+            except Exception:  # a broken source must not stop the built-in rules
+                log.exception("condition source %s failed", type(source).__name__)
+        return evaluate(state, now_ts, self.tracker, self.settings, self.context, extra)
 
     def step(self, state: StateView, now_ts: float | None = None) -> list[Alert]:
         """Evaluate and record inline: for tests and `poll --once`."""
@@ -304,6 +317,7 @@ def engine_for_fleet(
     fleet,
     *,
     notifiers: Sequence[AlertNotifier] = (),
+    condition_sources: Sequence[ConditionSource] = (),
     store_path: Path | None = None,
     role: str = "engine",
 ):
@@ -316,6 +330,7 @@ def engine_for_fleet(
         store_path or fleet.store_path,
         alert_settings(fleet),
         notifiers=notifiers,
+        condition_sources=condition_sources,
         interval_s=fleet.config.polling.interval_s,
         silence_keep_s=config.silence_keep_days * DAY_S,
         resolved_keep_s=config.resolved_keep_days * DAY_S,

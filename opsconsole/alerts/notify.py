@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from opsconsole.alerts.conditions import Condition
 from opsconsole.alerts.store import Alert
 
 
@@ -46,3 +47,12 @@ class AlertNotifier(Protocol):
     never holds up the next recording."""
 
     def alert_transitions(self, transitions: Sequence[AlertTransition]) -> None: ...
+
+
+class ConditionSource(Protocol):
+    """Raw conditions from outside the built-in rules (rule plugins), asked for on the
+    poller's loop at every evaluation; it must answer at once from what it already has.
+    The engine times them with the same tracker as its own rules (`for_s`,
+    `keep_firing_for_s`, held while the host cannot be seen)."""
+
+    def current_conditions(self, now_ts: float) -> list[Condition]: ...

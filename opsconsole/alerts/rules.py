@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -138,12 +138,14 @@ def evaluate(
     pending: PendingTracker,
     settings: AlertSettings | None = None,
     context: AlertContext | None = None,
+    extra: Iterable[Condition] = (),
 ) -> list[Condition]:
     """The conditions firing at `now_ts`. Pure apart from `pending`, which remembers when
     each condition started so `for_s` and `keep_firing_for_s` can be honoured. `context`
-    brings leases and idle GPUs from the store; without it the lease rules do not fire."""
+    brings leases and idle GPUs from the store; without it the lease rules do not fire.
+    `extra` are raw conditions from elsewhere (rule plugins), timed by the same tracker."""
     settings = settings or AlertSettings()
-    raw: list[Condition] = []
+    raw: list[Condition] = list(extra)
     hold: set[str] = set()
     racks = _RackPower(settings)
     for host in state_view.hosts.values():

@@ -85,7 +85,11 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
     engine = None
     if db is not None:
         engine = engine_for_fleet(
-            fleet, store_path=path, role="console", notifiers=plugins.notifiers()
+            fleet,
+            store_path=path,
+            role="console",
+            notifiers=plugins.notifiers(),
+            condition_sources=plugins.condition_sources(),
         )
 
     def poller_factory(fleet: Fleet, state: FleetState) -> PluginPoller:

@@ -75,7 +75,12 @@ def run(args: argparse.Namespace) -> int:
     if not (args.once and args.no_store):
         # A bad [plugins.NAME] or [alerts] key stops here, with its key path.
         plugins = load_plugins(fleet)
-        engine = engine_for_fleet(fleet, role="opsconsole poll", notifiers=plugins.notifiers())
+        engine = engine_for_fleet(
+            fleet,
+            role="opsconsole poll",
+            notifiers=plugins.notifiers(),
+            condition_sources=plugins.condition_sources(),
+        )
     ingest = None
     if not (args.once and args.no_store):
         ingest = TelemetryIngest(open_store(fleet.store_path))

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from opsconsole.alerts.notify import AlertNotifier, AlertTransition
+from opsconsole.alerts.notify import AlertNotifier, AlertTransition, ConditionSource
 from opsconsole.config import Fleet, describe_validation_error
 from opsconsole.errors import ConfigError
 from opsconsole.plugin.api import (
@@ -37,6 +37,7 @@ from opsconsole.plugin.api import (
 )
 from opsconsole.plugin.discovery import FoundPlugin, discover
 from opsconsole.plugin.isolation import PluginWorker, WorkerHealth
+from opsconsole.plugin.rules import RuleRunner, effective_rules
 
 log = logging.getLogger("opsconsole.plugins")
 
@@ -87,6 +88,8 @@ class LoadedPlugin:
     instance: Any
     worker: PluginWorker
     status: PluginStatus
+    rules: RuleRunner | None = None
+    """For rule plugins: their latest findings, for the alert engine."""
 
 
 def plugin_tables(fleet: Fleet) -> dict[str, dict[str, Any]]:
@@ -179,6 +182,10 @@ class PluginSet:
         """The notifier plugins as the alert engine's notifiers: each call only queues."""
         return [IsolatedNotifier(p) for p in self.of_kind(PluginKind.NOTIFIER)]
 
+    def condition_sources(self) -> list[ConditionSource]:
+        """The rule plugins as the alert engine's extra condition sources."""
+        return [p.rules for p in self.of_kind(PluginKind.RULE) if p.rules is not None]
+
     def start(self) -> None:
         for plugin in self.of_kind(PluginKind.EXPORTER):
             exporter: ExporterPlugin = plugin.instance
@@ -188,6 +195,13 @@ class PluginSet:
         for plugin in self.of_kind(PluginKind.EXPORTER):
             exporter: ExporterPlugin = plugin.instance
             plugin.worker.submit("publish", partial(exporter.publish, view), coalesce=True)
+        for plugin in self.of_kind(PluginKind.RULE):
+            if plugin.rules is not None:
+                plugin.worker.submit("check", partial(plugin.rules.check, view), coalesce=True)
+
+    @property
+    def wants_views(self) -> bool:
+        return bool(self.of_kind(PluginKind.EXPORTER) or self.of_kind(PluginKind.RULE))
 
     def wait_idle(self, timeout_s: float) -> bool:
         return all(p.worker.wait_idle(timeout_s) for p in self.loaded)
@@ -277,9 +291,17 @@ def load_plugins(
         if not isinstance(instance, protocol):
             _fail(status, f"does not implement the {info.kind} protocol ({protocol.__name__})")
             continue
+        runner = None
+        if info.kind == PluginKind.RULE:
+            try:
+                runner = RuleRunner(
+                    plugin.name, instance, effective_rules(plugin.name, instance, config)
+                )
+            except PluginError as exc:
+                raise ConfigError(f"{fleet.path}: {exc}") from None
         status.state = "loaded"
         worker = PluginWorker(plugin.name, timeout_s=worker_timeout_s)
-        out.loaded.append(LoadedPlugin(info, instance, worker, status))
+        out.loaded.append(LoadedPlugin(info, instance, worker, status, runner))
     return out
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from opsconsole.collect.snapshot import host_snapshot
 from opsconsole.config import Fleet
 from opsconsole.errors import OpsconsoleError
-from opsconsole.plugin.api import FleetView, PluginKind
+from opsconsole.plugin.api import FleetView
 from opsconsole.plugin.host import PluginSet
 
 log = logging.getLogger("opsconsole.plugins")
@@ -125,7 +125,7 @@ class PluginPoller:
         if self._task is None:
             self.plugins.start()
             self._stop.clear()
-            if self.plugins.of_kind(PluginKind.EXPORTER):
+            if self.plugins.wants_views:
                 self._task = asyncio.create_task(self._publish_loop(), name="plugins")
 
     async def run(self) -> None:
