@@ -414,6 +414,9 @@ class _RackPower:
         if rack is None or not rack.power_budget_kw:
             return
         name = rack.name
+        if host.node_power_w is not None:  # the BMC's figure already includes the overhead
+            self.watts[name] = self.watts.get(name, 0.0) + host.node_power_w
+            return
         powers: list[float] = []
         if host.status == "fresh" and host.sample is not None:
             powers = [g.power_w for g in host.sample.gpus if g.power_w is not None]

@@ -93,7 +93,9 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
         )
 
     def poller_factory(fleet: Fleet, state: FleetState) -> PluginPoller:
-        poller: Poller | AlertingPoller = Poller(fleet, state, ingest=ingest)
+        poller: Poller | AlertingPoller = Poller(
+            fleet, state, ingest=ingest, probes=plugins.host_probes()
+        )
         if engine is not None:
             poller = AlertingPoller(poller, engine)
         return PluginPoller(

@@ -135,7 +135,10 @@ async def _poll_forever(
     fleet: Fleet, ingest: object, engine: AlertEngine | None, plugins: PluginSet | None
 ) -> int:
     state = FleetState.from_fleet(fleet, now_ts=time.time())
-    poller: Poller | AlertingPoller | PluginPoller = Poller(fleet, state, ingest=ingest)
+    probes = plugins.host_probes() if plugins is not None else ()
+    poller: Poller | AlertingPoller | PluginPoller = Poller(
+        fleet, state, ingest=ingest, probes=probes
+    )
     if engine is not None:
         poller = AlertingPoller(poller, engine)
     if plugins is not None:

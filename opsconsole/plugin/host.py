@@ -35,6 +35,7 @@ from opsconsole.plugin.api import (
     PluginInfo,
     PluginKind,
 )
+from opsconsole.plugin.collectors import CollectorRunner
 from opsconsole.plugin.discovery import FoundPlugin, discover
 from opsconsole.plugin.isolation import PluginWorker, WorkerHealth
 from opsconsole.plugin.rules import RuleRunner, effective_rules
@@ -90,6 +91,8 @@ class LoadedPlugin:
     status: PluginStatus
     rules: RuleRunner | None = None
     """For rule plugins: their latest findings, for the alert engine."""
+    probe: CollectorRunner | None = None
+    """For collector plugins: the command the poller runs on every host."""
 
 
 def plugin_tables(fleet: Fleet) -> dict[str, dict[str, Any]]:
@@ -181,6 +184,10 @@ class PluginSet:
     def notifiers(self) -> list[AlertNotifier]:
         """The notifier plugins as the alert engine's notifiers: each call only queues."""
         return [IsolatedNotifier(p) for p in self.of_kind(PluginKind.NOTIFIER)]
+
+    def host_probes(self) -> list[CollectorRunner]:
+        """The collector plugins as the poller's host probes."""
+        return [p.probe for p in self.of_kind(PluginKind.COLLECTOR) if p.probe is not None]
 
     def condition_sources(self) -> list[ConditionSource]:
         """The rule plugins as the alert engine's extra condition sources."""
@@ -300,8 +307,14 @@ def load_plugins(
             except PluginError as exc:
                 raise ConfigError(f"{fleet.path}: {exc}") from None
         status.state = "loaded"
-        worker = PluginWorker(plugin.name, timeout_s=worker_timeout_s)
-        out.loaded.append(LoadedPlugin(info, instance, worker, status, runner))
+        queue = max(100, 2 * len(fleet.hosts))  # a collector's parse per host may wait
+        worker = PluginWorker(plugin.name, timeout_s=worker_timeout_s, max_queue=queue)
+        probe = (
+            CollectorRunner(plugin.name, instance, worker)
+            if info.kind == PluginKind.COLLECTOR
+            else None
+        )
+        out.loaded.append(LoadedPlugin(info, instance, worker, status, runner, probe))
     return out
 
 

@@ -146,7 +146,12 @@ class PluginPoller:
                 now_ts = time.time()
                 hosts = {name: host_snapshot(h) for name, h in self.state.hosts.items()}
                 leases, alerts, tenants = await loop.run_in_executor(pool, self.reader.read, now_ts)
-                self.plugins.publish(FleetView(now_ts, hosts, leases, alerts, tenants))
+                extra = {
+                    name: dict(h.extra_readings)
+                    for name, h in self.state.hosts.items()
+                    if h.extra_readings and h.status == "fresh"
+                }
+                self.plugins.publish(FleetView(now_ts, hosts, leases, alerts, tenants, extra))
                 try:
                     await asyncio.wait_for(self._stop.wait(), self.publish_interval_s)
                 except TimeoutError:
