@@ -194,3 +194,28 @@ def test_plugins_command_lists_found_enabled_and_failed_as_json(tmp_path, capsys
     assert rows["pager"]["state"] == "loaded" and rows["pager"]["enabled"]
     assert rows["broken"]["state"] == "failed" and "half-written plugin" in rows["broken"]["reason"]
     assert rows["webhook"]["state"] == "disabled" and rows["webhook"]["origin"] == "shipped"
+
+
+def test_entry_point_plugins_are_listed_without_importing_them(tmp_path, monkeypatch):
+    import sys
+
+    from opsconsole.plugin.discovery import discover
+
+    dist = tmp_path / "site" / "acme_ops-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-ops\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[opsconsole.plugins]\nacme_pager = acme_ops_pager:PLUGIN\n"
+    )
+    (tmp_path / "site" / "acme_ops_pager.py").write_text(NOTIFIER.format(name="acme_pager"))
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    found, _ = discover()
+    (entry,) = [f for f in found if f.name == "acme_pager"]
+    assert (entry.origin, entry.module, entry.attr) == ("entry-point", "acme_ops_pager", "PLUGIN")
+    assert "acme_ops_pager" not in sys.modules  # found, not imported
+
+    raw = RAW | {"plugins": {"acme_pager": {}}}
+    plugins = load_plugins(fleet_from_dict(raw, tmp_path / "o.toml"))
+    assert status_of(plugins, "acme_pager").state == "loaded"
+    plugins.close()
+    sys.modules.pop("acme_ops_pager", None)

@@ -21,7 +21,8 @@ from plugins.ipmi_power import IpmiPower, parse_power
 
 def test_dcmi_and_sdr_outputs_give_the_node_figure():
     fleet = SimFleet(5, seed=1, start_ts=1_750_000_000.0)
-    dcmi_host, sdr_host = list(fleet.hosts.values())[0], list(fleet.hosts.values())[4]
+    hosts = list(fleet.hosts.values())
+    dcmi_host, sdr_host = hosts[0], hosts[4]
     assert has_dcmi(dcmi_host) and not has_dcmi(sdr_host)
     status, out, _ = run_ipmitool(dcmi_host, ["ipmitool", "dcmi", "power", "reading"])
     assert status == 0 and parse_power(out) == float(out.split("reading:")[1].split()[0])
