@@ -14,7 +14,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import hostlist
 from pydantic import ConfigDict, Field, ValidationError
@@ -118,6 +118,10 @@ class Config(Section):
     hosts: list[HostGroup] = Field(default_factory=list)
     alerts: AlertsConfig = AlertsConfig()
     capacity: CapacityConfig = CapacityConfig()
+    plugin_dirs: list[str] = Field(default_factory=list)
+    """Folders of site plugins (`NAME.py` or `NAME/__init__.py`), relative to the config."""
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """`[plugins.NAME]`: enables plugin NAME; its keys are checked by the plugin's schema."""
 
 
 @dataclass(frozen=True, slots=True)

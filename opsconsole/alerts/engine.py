@@ -22,7 +22,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,14 +31,29 @@ import sqlite_utils
 from opsconsole.alerts.conditions import Condition, PendingTracker
 from opsconsole.alerts.impact import AlertContext, build_context, label_impact
 from opsconsole.alerts.leader import engine_identity, hold_lead, release_lead
+from opsconsole.alerts.notify import (
+    AlertNotifier,
+    AlertTransition,
+    ConditionSource,
+    TransitionKind,
+)
 from opsconsole.alerts.retention import prune_alerts
 from opsconsole.alerts.rules import AlertSettings, StateView, evaluate
-from opsconsole.alerts.store import Alert, active_conditions, apply_conditions, list_alerts
+from opsconsole.alerts.store import (
+    ACKNOWLEDGED,
+    FIRING,
+    RESOLVED,
+    Alert,
+    active_conditions,
+    apply_conditions,
+    get_alert,
+    history_since,
+    last_history_id,
+    list_alerts,
+)
 from opsconsole.errors import OpsconsoleError
 
 log = logging.getLogger("opsconsole.alerts")
-
-Notify = Callable[[list[Alert]], None]
 
 CONTEXT_EVERY_S = 30.0
 """Leases and idle GPUs change slowly; re-reading them every poll would be wasted work."""
@@ -68,7 +83,8 @@ class AlertEngine:
         path: str | Path,
         settings: AlertSettings | None = None,
         *,
-        notify: Notify | None = None,
+        notifiers: Sequence[AlertNotifier] = (),
+        condition_sources: Sequence[ConditionSource] = (),
         clock: Callable[[], float] = time.time,
         interval_s: float = 2.0,
         silence_keep_s: float = 30 * DAY_S,
@@ -77,7 +93,8 @@ class AlertEngine:
     ):
         self.path = Path(path)
         self.settings = settings or AlertSettings()
-        self.notify = notify
+        self.notifiers: list[AlertNotifier] = list(notifiers)
+        self.condition_sources = list(condition_sources)
         self.clock = clock
         self.interval_s = interval_s
         self.silence_keep_s = silence_keep_s
@@ -96,6 +113,13 @@ class AlertEngine:
         self.standby_for: str | None = None
         """The engine that records for this store while this one stands by."""
         self._leading = False
+        self._history_id: int | None = None
+        """The last `alert_history` row handed to notifiers; None until leading."""
+
+    def add_notifier(self, notifier: AlertNotifier) -> None:
+        """Tell `notifier` too from the next recording on (the console's toasts, which
+        need the app that is built after the engine)."""
+        self.notifiers.append(notifier)
 
     # --- the store side (worker thread, or inline in tests and `poll --once`) ---
 
@@ -122,9 +146,12 @@ class AlertEngine:
                 if not self._lead(now_ts):
                     self.last_error = ""
                     return []
+                if self._history_id is None:
+                    self._history_id = last_history_id(self._store())
                 self._refresh_context(now_ts)
                 labelled = label_impact(conditions, self.context)
                 notified = apply_conditions(self._store(), labelled, now_ts)
+                transitions = self._transitions(notified)
                 self._prune(now_ts)
                 self.last_error = ""
             except (OpsconsoleError, OSError) as exc:
@@ -132,8 +159,49 @@ class AlertEngine:
                     log.error("alerts not recorded: %s", exc)
                 self.last_error = str(exc)
                 return []
-        self._announce(notified)
+        self._announce(notified, transitions)
         return notified
+
+    def _transitions(self, notified: list[Alert]) -> list[AlertTransition]:
+        """What to tell notifiers: the firings `apply_conditions` decided to notify, and
+        the acknowledgements, withdrawals and resolutions of notified alerts that any
+        process wrote since the last look. Silenced firings stay untold, so are their
+        acknowledgements and resolutions (a pager never saw them)."""
+        db = self._store()
+        rows = history_since(db, self._history_id or 0)
+        if rows:
+            self._history_id = rows[-1][0]
+        by_id = {a.id: a for a in notified}
+        out: list[AlertTransition] = []
+        told: set[int] = set()
+        cache: dict[int, Alert | None] = dict(by_id)
+        for _, alert_id, ts, old, new, operator, comment in rows:
+            if new == FIRING and alert_id in by_id:
+                refired = old == ACKNOWLEDGED and operator is None
+                kind = TransitionKind.REFIRED if refired else TransitionKind.FIRING
+                out.append(AlertTransition(kind, by_id[alert_id], ts, operator, comment))
+                told.add(alert_id)
+                continue
+            if new == FIRING and not (old == ACKNOWLEDGED and operator is not None):
+                continue  # a firing that was silenced, or one the engine notifies below
+            if alert_id not in cache:
+                try:
+                    cache[alert_id] = get_alert(db, alert_id)
+                except OpsconsoleError:
+                    cache[alert_id] = None  # pruned meanwhile
+            alert = cache[alert_id]
+            if alert is None or alert.notified_ts is None:
+                continue
+            kind = {
+                ACKNOWLEDGED: TransitionKind.ACKNOWLEDGED,
+                RESOLVED: TransitionKind.RESOLVED,
+                FIRING: TransitionKind.UNACKNOWLEDGED,
+            }[new]
+            out.append(AlertTransition(kind, alert, ts, operator, comment or ""))
+        for alert in notified:  # a silence ended: notified with no transition of its own
+            if alert.id not in told:
+                out.append(AlertTransition(TransitionKind.FIRING, alert, alert.notified_ts or 0.0))
+        return out
 
     def _lead(self, now_ts: float) -> bool:
         """Hold the store's engine lead, or stand by (evaluating, not recording) while
@@ -143,6 +211,7 @@ class AlertEngine:
             if holder != self.standby_for:
                 log.info("alerts on stand-by: recorded by %s", holder)
             self.standby_for = holder
+            self._history_id = None  # the leader tells; on taking over, start from then
             return False
         if self.standby_for is not None:
             log.info("alerts: taking over from %s", self.standby_for)
@@ -179,20 +248,28 @@ class AlertEngine:
         if silences or alerts:
             log.info("pruned %d expired silences and %d resolved alerts", silences, alerts)
 
-    def _announce(self, notified: list[Alert]) -> None:
+    def _announce(self, notified: list[Alert], transitions: list[AlertTransition]) -> None:
         for alert in notified:
             log.warning("%s", describe(alert))
         self.notified_total += len(notified)
-        if notified and self.notify is not None:
+        if not transitions:
+            return
+        for notifier in self.notifiers:
             try:
-                self.notify(notified)
+                notifier.alert_transitions(transitions)
             except Exception:  # a broken notifier must not stop the alerts
-                log.exception("notifier failed")
+                log.exception("notifier %s failed", type(notifier).__name__)
 
     # --- the state side (the poller's thread) ---
 
     def evaluate(self, state: StateView, now_ts: float) -> list[Condition]:
-        return evaluate(state, now_ts, self.tracker, self.settings, self.context)
+        extra: list[Condition] = []
+        for source in self.condition_sources:
+            try:
+                extra.extend(source.current_conditions(now_ts))
+            except Exception:  # a broken source must not stop the built-in rules
+                log.exception("condition source %s failed", type(source).__name__)
+        return evaluate(state, now_ts, self.tracker, self.settings, self.context, extra)
 
     def step(self, state: StateView, now_ts: float | None = None) -> list[Alert]:
         """Evaluate and record inline: for tests and `poll --once`."""
@@ -237,7 +314,12 @@ class AlertEngine:
 
 
 def engine_for_fleet(
-    fleet, *, notify: Notify | None = None, store_path: Path | None = None, role: str = "engine"
+    fleet,
+    *,
+    notifiers: Sequence[AlertNotifier] = (),
+    condition_sources: Sequence[ConditionSource] = (),
+    store_path: Path | None = None,
+    role: str = "engine",
 ):
     """An engine on the fleet's store with the `[alerts]` settings of its config (a bad
     rule raises ConfigError naming the key)."""
@@ -247,7 +329,8 @@ def engine_for_fleet(
     return AlertEngine(
         store_path or fleet.store_path,
         alert_settings(fleet),
-        notify=notify,
+        notifiers=notifiers,
+        condition_sources=condition_sources,
         interval_s=fleet.config.polling.interval_s,
         silence_keep_s=config.silence_keep_days * DAY_S,
         resolved_keep_s=config.resolved_keep_days * DAY_S,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -144,12 +144,14 @@ def evaluate(
     pending: PendingTracker,
     settings: AlertSettings | None = None,
     context: AlertContext | None = None,
+    extra: Iterable[Condition] = (),
 ) -> list[Condition]:
     """The conditions firing at `now_ts`. Pure apart from `pending`, which remembers when
     each condition started so `for_s` and `keep_firing_for_s` can be honoured. `context`
-    brings leases and idle GPUs from the store; without it the lease rules do not fire."""
+    brings leases and idle GPUs from the store; without it the lease rules do not fire.
+    `extra` are raw conditions from elsewhere (rule plugins), timed by the same tracker."""
     settings = settings or AlertSettings()
-    raw: list[Condition] = []
+    raw: list[Condition] = list(extra)
     hold: set[str] = set()
     racks = _RackPower(settings)
     for host in state_view.hosts.values():
@@ -458,6 +460,9 @@ class _RackPower:
         if rack is None or not rack.power_budget_kw:
             return
         name = rack.name
+        if host.node_power_w is not None:  # the BMC's figure already includes the overhead
+            self.watts[name] = self.watts.get(name, 0.0) + host.node_power_w
+            return
         powers: list[float] = []
         if host.status == "fresh" and host.sample is not None:
             # bounded by collect.bounds; the check keeps one forged number out of the sum

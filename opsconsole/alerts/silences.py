@@ -98,7 +98,7 @@ def expire_silence(db: sqlite_utils.Database, silence_id: int, *, now_ts: float)
         row = tx.execute("SELECT start_ts, end_ts FROM silences WHERE id = ?", (silence_id,))
         found = row.fetchone()
         if found is None:
-            raise AlertError(f"no silence {silence_id}")
+            raise AlertError(f"no silence {silence_id}", code="not_found")
         if found[1] <= now_ts:
             raise AlertError(f"silence {silence_id} has already ended")
         end_ts = max(now_ts, found[0] + 1e-6)  # keeps CHECK (end > start) for a future one

@@ -74,7 +74,7 @@ def _alert(row: tuple) -> Alert:
 def get_alert(db: sqlite_utils.Database, alert_id: int) -> Alert:
     row = db.conn.execute(f"SELECT {_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
     if row is None:
-        raise AlertError(f"no alert {alert_id}")
+        raise AlertError(f"no alert {alert_id}", code="not_found")
     return _alert(row)
 
 
@@ -108,6 +108,22 @@ def alert_history(db: sqlite_utils.Database, alert_id: int) -> list[tuple]:
         "SELECT ts, from_state, to_state, operator, comment FROM alert_history"
         " WHERE alert_id = ? ORDER BY id",
         (alert_id,),
+    ).fetchall()
+
+
+def last_history_id(db: sqlite_utils.Database) -> int:
+    """The newest `alert_history` id (0 when empty): where a notifier starts reading."""
+    (value,) = db.conn.execute("SELECT coalesce(max(id), 0) FROM alert_history").fetchone()
+    return int(value)
+
+
+def history_since(db: sqlite_utils.Database, after_id: int, limit: int = 10_000) -> list[tuple]:
+    """(id, alert_id, ts, from_state, to_state, operator, comment) after `after_id`,
+    oldest first: the transitions any process wrote since the engine last looked."""
+    return db.conn.execute(
+        "SELECT id, alert_id, ts, from_state, to_state, operator, comment FROM alert_history"
+        " WHERE id > ? ORDER BY id LIMIT ?",
+        (after_id, limit),
     ).fetchall()
 
 
@@ -303,5 +319,5 @@ def unack(
 def _locked(tx: sqlite3.Connection, alert_id: int) -> Alert:
     row = tx.execute(f"SELECT {_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
     if row is None:
-        raise AlertError(f"no alert {alert_id}")
+        raise AlertError(f"no alert {alert_id}", code="not_found")
     return _alert(row)

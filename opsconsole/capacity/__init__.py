@@ -6,7 +6,12 @@ figure. See ARCHITECTURE.md, "Capacity".
 """
 
 from opsconsole.capacity.inputs import Readings, StoreFacts, read_store
-from opsconsole.capacity.live import PortErrorRates, live_readings, state_hosts
+from opsconsole.capacity.live import (
+    PortErrorRates,
+    live_readings,
+    node_power_from_state,
+    state_hosts,
+)
 from opsconsole.capacity.model import (
     Bottleneck,
     CapacityReport,
@@ -36,6 +41,7 @@ __all__ = [
     "build_report",
     "capacity_report",
     "live_readings",
+    "node_power_from_state",
     "read_store",
     "resolve_site",
     "state_hosts",

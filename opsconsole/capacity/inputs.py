@@ -101,6 +101,9 @@ class HostReadings:
     gpus_reporting_power: int
     ports: tuple[PortReading, ...] | None
     """None when the ports are not known (host not fresh, or no live readings)."""
+    node_power_w: float | None = None
+    """The node's own draw from its BMC (a collector plugin); replaces the GPU sum plus
+    the rack's per-host overhead in rack power when known."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ read from the collector's own rate windows, which the poller mutates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 
 from opsconsole.capacity.inputs import HostReadings, PortReading, Readings
 from opsconsole.collect.protocol import Sample
@@ -57,14 +58,31 @@ def host_readings(status: str, sample: Sample | None, rates: PortErrorRates | No
 
 
 def live_readings(
-    hosts: Iterable[tuple[str, str, Sample | None]], rates: PortErrorRates | None
+    hosts: Iterable[tuple[str, str, Sample | None]],
+    rates: PortErrorRates | None,
+    node_power_w: Mapping[str, float] | None = None,
 ) -> Readings:
-    """From (host name, status, latest sample) for every host."""
+    """From (host name, status, latest sample) for every host, and the node power read
+    from BMCs by a collector plugin where there is one (`node_power_from_state`)."""
     out = {name: host_readings(status, sample, rates, name) for name, status, sample in hosts}
+    for name, watts in (node_power_w or {}).items():
+        reading = out.get(name)
+        if reading is not None and reading.status == "fresh":
+            out[name] = dataclasses.replace(reading, node_power_w=watts)
     known = rates is not None and any(
         p.errors_per_s is not None for h in out.values() for p in h.ports or ()
     )
     return Readings(out, LIVE, LIVE, known)
+
+
+def node_power_from_state(state) -> dict[str, float]:
+    """BMC node power of the fresh hosts of a `FleetState` (duck-typed)."""
+    out = {}
+    for name, h in state.hosts.items():
+        watts = getattr(h, "node_power_w", None)
+        if watts is not None:
+            out[name] = watts
+    return out
 
 
 def state_hosts(state) -> list[tuple[str, str, Sample | None]]:

@@ -31,6 +31,10 @@ def rack_power_rows(
         total_w, reporting = 0.0, 0
         for host in members:
             reading = readings.hosts.get(host.name)
+            if reading is not None and reading.node_power_w is not None:
+                reporting += 1
+                total_w += reading.node_power_w  # measured at the BMC: overhead included
+                continue
             if reading is None or reading.gpu_power_w is None:
                 continue
             reporting += 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 import warnings
 
@@ -30,14 +31,36 @@ COMMANDS = {
     "alerts": "opsconsole.cli.alerts",
     "capacity": "opsconsole.cli.capacity",
     "hosts": "opsconsole.cli.hosts",
+    "plugins": "opsconsole.cli.plugins",
+    "serve": "opsconsole.cli.serve",
 }
 
 
-def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+EXIT_CODES = {"failed": 1, "config": 1, "usage": 2, "not_found": 3, "refused": 4, "hosts_down": 5}
+"""Exit status per error code (documented in ARCHITECTURE.md, "Scripting")."""
+
+
+class UsageError(OpsconsoleError):
+    """The command line itself is wrong (unknown option, missing argument)."""
+
+    code = "usage"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so `--json` can report a usage error as
+    JSON like any other; sub-command parsers are made of the same class."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser(
+    argv: list[str] | None = None,
+    *,
+    parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser,
+) -> argparse.ArgumentParser:
     """The parser for `argv`: just the named command's module when there is one."""
-    parser = argparse.ArgumentParser(
-        prog="opsconsole", description="NOC console for leased GPU fleets."
-    )
+    parser = parser_class(prog="opsconsole", description="NOC console for leased GPU fleets.")
     parser.add_argument("--version", action="version", version=f"opsconsole {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     command = next((a for a in argv or () if not a.startswith("-")), None)
@@ -58,19 +81,31 @@ def quiet_third_party_warnings() -> None:
         warnings.filterwarnings("ignore", module=r"(?!opsconsole\b)")
 
 
+def report_error(exc: OpsconsoleError, *, as_json: bool) -> int:
+    """One line on stderr; with `--json` also `{"error": ..., "code": ...}` on stdout, so a
+    script reading stdout never has to parse a human sentence. Returns the exit status."""
+    print(f"opsconsole: {exc}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": str(exc), "code": exc.code}))
+    return EXIT_CODES.get(exc.code, 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     quiet_third_party_warnings()
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    as_json = "--json" in argv
+    parser = build_parser(argv, parser_class=_Parser)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        return report_error(exc, as_json=as_json)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
     try:
         return int(args.handler(args) or 0)
     except OpsconsoleError as exc:
-        print(f"opsconsole: {exc}", file=sys.stderr)
-        return 1
+        return report_error(exc, as_json=bool(getattr(args, "json", as_json)))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

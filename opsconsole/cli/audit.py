@@ -38,7 +38,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if not report.ok:
         if args.json:
             print(json.dumps(report.as_dict(), indent=2))
-        raise LeaseError(f"audit log tampered: {report.problem}")
+        raise LeaseError(f"audit log tampered: {report.problem}", code="failed")
     return emit(
         args,
         report.as_dict(),

@@ -96,6 +96,7 @@ async def _poll(fleet: Fleet, timeout_s: float) -> tuple[Readings, dict[object, 
         PortErrorRates,
         health_from_samples,
         live_readings,
+        node_power_from_state,
         state_hosts,
     )
     from opsconsole.collect.poller import Poller
@@ -111,7 +112,7 @@ async def _poll(fleet: Fleet, timeout_s: float) -> tuple[Readings, dict[object, 
         await asyncio.sleep(max(POLL_SETTLE_S, 2 * fleet.config.polling.interval_s))
         state.tick(time.time())
         hosts = state_hosts(state)
-        readings = live_readings(hosts, rates)
+        readings = live_readings(hosts, rates, node_power_from_state(state))
         health = health_from_samples(hosts, {h.name: h.expected_gpus for h in fleet.hosts})
     finally:
         await poller.stop()

@@ -35,8 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from opsconsole.plugin.host import load_plugins
+
     fleet = load_fleet(args.config)
     settings = alert_settings(fleet)
+    load_plugins(fleet, instantiate=False)  # a bad [plugins.NAME] key stops here too
     if args.json:
         print(json.dumps(fleet_as_dict(fleet) | {"alerts": alerts_as_dict(settings)}, indent=2))
     else:

@@ -11,11 +11,15 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from opsconsole.alerts.notify import AlertTransition, TransitionKind
 from opsconsole.cli.check_config import add_config_argument
 from opsconsole.config import Fleet, load_fleet
 from opsconsole.errors import StoreError
+
+_TOASTED = (TransitionKind.FIRING, TransitionKind.REFIRED)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,6 +63,8 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
     from opsconsole.alerts.runner import AlertingPoller
     from opsconsole.collect.poller import Poller
     from opsconsole.collect.state import FleetState
+    from opsconsole.plugin.host import load_plugins
+    from opsconsole.plugin.runner import PluginPoller, publish_interval
     from opsconsole.store import TelemetryIngest, open_store
     from opsconsole.ui.app import make_app
 
@@ -75,11 +81,29 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
     state = FleetState.from_fleet(fleet, now_ts=time.time())
     # Built before the app: a bad [alerts] rule is a config error, reported before the
     # screen opens. The engine writes to its own connection on its own thread.
-    engine = engine_for_fleet(fleet, store_path=path, role="console") if db is not None else None
+    plugins = load_plugins(fleet, store_path=path if db is not None else None)
+    engine = None
+    if db is not None:
+        engine = engine_for_fleet(
+            fleet,
+            store_path=path,
+            role="console",
+            notifiers=plugins.notifiers(),
+            condition_sources=plugins.condition_sources(),
+        )
 
-    def poller_factory(fleet: Fleet, state: FleetState) -> Poller | AlertingPoller:
-        poller = Poller(fleet, state, ingest=ingest)
-        return AlertingPoller(poller, engine) if engine is not None else poller
+    def poller_factory(fleet: Fleet, state: FleetState) -> PluginPoller:
+        poller: Poller | AlertingPoller = Poller(
+            fleet, state, ingest=ingest, probes=plugins.host_probes()
+        )
+        if engine is not None:
+            poller = AlertingPoller(poller, engine)
+        return PluginPoller(
+            poller,
+            plugins,
+            store_path=path if db is not None else None,
+            publish_interval_s=publish_interval(fleet),
+        )
 
     app = make_app(
         fleet,
@@ -91,7 +115,7 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
     )
 
     if engine is not None:
-        engine.notify = _toaster(app)
+        engine.add_notifier(ConsoleToasts(app))
 
     def release_store() -> None:
         if app.lease_desk is not None:
@@ -102,18 +126,21 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
     return app, release_store
 
 
-def _toaster(app):
-    """Hands notified alerts to the console (toasts); called on the engine's thread."""
+class ConsoleToasts:
+    """An `AlertNotifier` that hands new firings to the console as toasts; called on the
+    engine's thread. Acknowledgements and resolutions are already on screen."""
 
-    def notify(alerts: list) -> None:
-        if not app.is_running:
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def alert_transitions(self, transitions: Sequence[AlertTransition]) -> None:
+        alerts = [t.alert for t in transitions if t.kind in _TOASTED]
+        if not alerts or not self.app.is_running:
             return
         try:
-            app.call_from_thread(app.alerts_notified, alerts)
+            self.app.call_from_thread(self.app.alerts_notified, alerts)
         except RuntimeError:
             pass  # the app is closing; the alerts are in the store and the log
-
-    return notify
 
 
 def run_console(

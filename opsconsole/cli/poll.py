@@ -1,9 +1,10 @@
 """`opsconsole poll`: collect from the fleet without the UI.
 
 `--once` connects to every host, waits for each one's first sample (or the timeout),
-prints one snapshot (JSON with `--json`) and exits 0 however many hosts are down: a
-down host is a finding, not a failure of the command. Exit 1 means the config or the
-store could not be used. Without `--once` it runs until SIGINT/SIGTERM, writing into the
+prints one snapshot (JSON with `--json`) and exits 5 (`hosts_down`) when any host is
+down, so a cron job or a health check notices; `--ok-when-down` keeps it 0 (a down host
+is then a finding in the output only). Exit 1 means the config or the store could not
+be used. Without `--once` it runs until SIGINT/SIGTERM, writing into the
 store and printing one status line a minute; on a signal it flushes and exits cleanly.
 """
 
@@ -21,11 +22,14 @@ from datetime import UTC, datetime
 from opsconsole.alerts.engine import AlertEngine, engine_for_fleet
 from opsconsole.alerts.runner import AlertingPoller
 from opsconsole.alerts.store import Alert
+from opsconsole.cli import EXIT_CODES
 from opsconsole.cli.check_config import add_config_argument
 from opsconsole.collect.poller import Poller
 from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet, load_fleet
 from opsconsole.errors import OpsconsoleError
+from opsconsole.plugin.host import PluginSet, load_plugins
+from opsconsole.plugin.runner import PluginPoller, publish_interval
 from opsconsole.store import TelemetryIngest, open_store
 
 STATUS_LINE_INTERVAL_S = 60.0
@@ -50,6 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-store", action="store_true", help="do not write to the store (--once only)"
     )
+    parser.add_argument(
+        "--ok-when-down",
+        action="store_true",
+        help="with --once: exit 0 even when hosts are down (default: exit 5)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -62,18 +71,29 @@ def run(args: argparse.Namespace) -> int:
         )
     fleet = load_fleet(args.config)
     engine = None
+    plugins = None
     if not (args.once and args.no_store):
+        # A bad [plugins.NAME] or [alerts] key stops here, with its key path.
+        plugins = load_plugins(fleet)
         engine = engine_for_fleet(
-            fleet, role="opsconsole poll"
-        )  # a bad [alerts] rule stops here, with its key
+            fleet,
+            role="opsconsole poll",
+            notifiers=plugins.notifiers(),
+            condition_sources=plugins.condition_sources(),
+        )
     ingest = None
     if not (args.once and args.no_store):
         ingest = TelemetryIngest(open_store(fleet.store_path))
     if args.once:
-        snapshot = asyncio.run(_poll_once(fleet, ingest, args.timeout, engine))
+        try:
+            snapshot = asyncio.run(_poll_once(fleet, ingest, args.timeout, engine))
+        finally:
+            if plugins is not None:
+                plugins.close()  # queued notifications are handed over (or kept) first
         print(json.dumps(snapshot, indent=2) if args.json else describe_snapshot(snapshot))
-        return 0
-    return asyncio.run(_poll_forever(fleet, ingest, engine))
+        down = snapshot["counts"].get("down", 0)
+        return EXIT_CODES["hosts_down"] if down and not args.ok_when_down else 0
+    return asyncio.run(_poll_forever(fleet, ingest, engine, plugins))
 
 
 async def _poll_once(
@@ -111,11 +131,20 @@ def alert_summary(alert: Alert) -> dict:
     }
 
 
-async def _poll_forever(fleet: Fleet, ingest: object, engine: AlertEngine | None) -> int:
+async def _poll_forever(
+    fleet: Fleet, ingest: object, engine: AlertEngine | None, plugins: PluginSet | None
+) -> int:
     state = FleetState.from_fleet(fleet, now_ts=time.time())
-    poller: Poller | AlertingPoller = Poller(fleet, state, ingest=ingest)
+    probes = plugins.host_probes() if plugins is not None else ()
+    poller: Poller | AlertingPoller | PluginPoller = Poller(
+        fleet, state, ingest=ingest, probes=probes
+    )
     if engine is not None:
         poller = AlertingPoller(poller, engine)
+    if plugins is not None:
+        poller = PluginPoller(
+            poller, plugins, store_path=fleet.store_path, publish_interval_s=publish_interval(fleet)
+        )
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -137,7 +166,7 @@ async def _poll_forever(fleet: Fleet, ingest: object, engine: AlertEngine | None
     return 0
 
 
-def status_line(poller: Poller | AlertingPoller) -> str:
+def status_line(poller: Poller | AlertingPoller | PluginPoller) -> str:
     """One line for a log: host counts, GPUs seen vs expected, store health."""
     state = poller.state
     counts = state.counts()

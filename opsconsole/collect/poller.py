@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from opsconsole.collect.commands import AgentCommands, HostCommands
 from opsconsole.collect.host_events import HostEventRecorder
 from opsconsole.collect.ingest_writer import IngestWriter
 from opsconsole.collect.loop_lag import LoopLagMonitor
+from opsconsole.collect.probes import HostProbe
 from opsconsole.collect.session import HostSession, SessionContext
 from opsconsole.collect.snapshot import fleet_snapshot
 from opsconsole.collect.ssh import SshConnector
@@ -53,6 +54,7 @@ class Poller:
         on_update: Listener | None = None,
         commands: HostCommands | None = None,
         connector: SshConnector | None = None,
+        probes: Sequence[HostProbe] = (),
     ):
         self.fleet = fleet
         self.state = state
@@ -60,6 +62,7 @@ class Poller:
         self.writer = IngestWriter(ingest) if ingest is not None else None
         self.commands = commands or AgentCommands()
         self._connector = connector
+        self.probes = tuple(probes)
         self._on_update = on_update
         self._host_events = HostEventRecorder(self.writer, clock) if self.writer else None
         self.sessions: dict[str, HostSession] = {}
@@ -96,6 +99,7 @@ class Poller:
             clock=self.clock,
             connect_slots=asyncio.Semaphore(polling.connect_concurrency),
             writer=self.writer,
+            probes=self.probes,
             rtt_probe_interval_s=self.fleet.config.ssh.keepalive_interval_s,
         )
         self._ctx = ctx

@@ -13,7 +13,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -25,6 +25,7 @@ from opsconsole.collect.budget import HostBudget
 from opsconsole.collect.commands import HostCommands
 from opsconsole.collect.ingest_writer import IngestWriter
 from opsconsole.collect.loop_lag import honest_rtt_ms
+from opsconsole.collect.probes import HostProbe, run_probe
 from opsconsole.collect.protocol import AgentError, Hello, ProtocolError, Sample, decode_line
 from opsconsole.collect.ssh import (
     AGENT_ERROR,
@@ -62,6 +63,8 @@ class SessionContext:
     clock: Callable[[], float]
     connect_slots: asyncio.Semaphore
     writer: IngestWriter | None = None
+    probes: Sequence[HostProbe] = ()
+    """Collector plugins' commands, run on each connected host beside the stream."""
     progress: asyncio.Event = field(default_factory=asyncio.Event)
     rtt_probe_interval_s: float = 15.0
 
@@ -130,6 +133,10 @@ class HostSession:
         self.ctx.state.changed(self.host_state, "connection")
         samples_before = self.samples
         rtt_task = asyncio.create_task(self._probe_rtt(conn))
+        probe_tasks = [
+            asyncio.create_task(run_probe(conn, self.host_state, probe, self.ctx.clock))
+            for probe in self.ctx.probes
+        ]
         try:
             if self.host.mode == "agentless":
                 await self._poll_agentless(conn)
@@ -141,6 +148,8 @@ class HostSession:
             self._failed(classify_failure(exc), connect=False)
         finally:
             rtt_task.cancel()
+            for task in probe_tasks:
+                task.cancel()
             self._conn = None
             await _close(conn)
         if self.samples > samples_before:

@@ -112,8 +112,20 @@ class HostState:
         self.ib_rates: dict[tuple[str, int], CounterWindow] = {}
         self.eth_rates: dict[str, CounterWindow] = {}
         self._views: tuple[tuple[int, str], list[GpuView]] | None = None
+        self.extra_readings: dict[str, float] = {}
+        """Readings from collector plugins (`node_power_w` from the BMC), set on the
+        poller's loop; a reading the plugin can no longer take is removed."""
+        self.extra_ts: float | None = None
 
     # --- facts derived for readers -------------------------------------------------
+    @property
+    def node_power_w(self) -> float | None:
+        """The node's own power draw (BMC) while the host is fresh; None: not measured,
+        and rack power falls back to the GPUs' sum plus the rack's per-host overhead."""
+        if self.status != "fresh":
+            return None
+        return self.extra_readings.get("node_power_w")
+
     @property
     def probe_loss_pct(self) -> float | None:
         """Share of the recent SSH keepalive probes that went unanswered within the stale

@@ -207,7 +207,9 @@ def resolve_site(fleet: Fleet, text: str | None) -> str | None:
     for name in fleet.sites:
         if name.lower() == text.lower():
             return name
-    raise LeaseError(f'unknown site "{text}" (the config has: {", ".join(fleet.sites)})')
+    raise LeaseError(
+        f'unknown site "{text}" (the config has: {", ".join(fleet.sites)})', code="not_found"
+    )
 
 
 def _eligible(fleet: Fleet, tenant: Tenant, request: LeaseRequest):
@@ -278,7 +280,7 @@ def _explicit(conn, fleet, tenant, request, booked, drained, unhealthy) -> Place
         try:
             host = fleet.host(slot.host)
         except KeyError:
-            raise LeaseError(f'unknown host "{slot.host}"') from None
+            raise LeaseError(f'unknown host "{slot.host}"', code="not_found") from None
         if not 0 <= slot.gpu_index < host.expected_gpus:
             raise LeaseError(
                 f"{host.name} has {host.expected_gpus} GPU(s); no GPU {slot.gpu_index}"

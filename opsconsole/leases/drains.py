@@ -59,7 +59,7 @@ def drain(
     try:
         expected = fleet.host(host).expected_gpus
     except KeyError:
-        raise LeaseError(f'unknown host "{host}"') from None
+        raise LeaseError(f'unknown host "{host}"', code="not_found") from None
     if gpu_index is not None and not 0 <= gpu_index < expected:
         raise LeaseError(f"{host} has {expected} GPU(s); there is no GPU {gpu_index}")
     if end_ts is not None and end_ts <= start_ts:

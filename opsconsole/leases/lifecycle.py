@@ -66,7 +66,7 @@ def _load(conn: sqlite3.Connection, where: str, params: dict) -> list[Lease]:
 def read_lease(conn: sqlite3.Connection, lease_id: int) -> Lease:
     found = _load(conn, "l.id = :id", {"id": lease_id})
     if not found:
-        raise LeaseError(f"no lease {lease_id}")
+        raise LeaseError(f"no lease {lease_id}", code="not_found")
     return found[0]
 
 

@@ -101,4 +101,4 @@ def _fleet_host(fleet: Fleet, name: str):
     try:
         return fleet.host(name)
     except KeyError:
-        raise LeaseError(f'unknown host "{name}" (not in {fleet.path})') from None
+        raise LeaseError(f'unknown host "{name}" (not in {fleet.path})', code="not_found") from None

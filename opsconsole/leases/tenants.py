@@ -40,7 +40,7 @@ def read_tenant(conn: sqlite3.Connection, name: str) -> Tenant:
     """The tenant, or LeaseError naming it (for use inside a transaction)."""
     row = conn.execute(f"{_SELECT} WHERE name = ?", (name,)).fetchone()
     if row is None:
-        raise LeaseError(f'unknown tenant "{name}" (see: opsconsole tenant list)')
+        raise LeaseError(f'unknown tenant "{name}" (see: opsconsole tenant list)', code="not_found")
     return _row_tenant(row)
 
 
@@ -63,7 +63,8 @@ def _check_sites(sites: Iterable[str] | None, known_sites: Iterable[str] | None)
         unknown = [s for s in sites if s not in set(known_sites)]
         if unknown:
             raise LeaseError(
-                f'unknown site "{unknown[0]}" (the config has: {", ".join(known_sites)})'
+                f'unknown site "{unknown[0]}" (the config has: {", ".join(known_sites)})',
+                code="not_found",
             )
     return sites
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shlex
 
+from opsconsole.sim.ipmi import run_ipmitool
 from opsconsole.sim.smi import run_nvidia_smi
 from opsconsole.sim.sysfs import SimSysfs
 from opsconsole.sim.world import SimHost
@@ -47,6 +48,8 @@ def run_argv(host: SimHost, fs: SimSysfs, argv: list[str]) -> tuple[int, str, st
         return 0, "", ""
     if name == "grep":
         return _grep(fs, argv[1:])
+    if name == "ipmitool":
+        return run_ipmitool(host, argv)
     return EXIT_NOT_FOUND, "", f"bash: {name}: command not found\n"
 
 

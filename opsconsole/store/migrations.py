@@ -388,3 +388,27 @@ def m0005_alert_engine(db: sqlite_utils.Database) -> None:
         );
         """,
     )
+
+
+@migration
+def m0009_plugin_queue(db: sqlite_utils.Database) -> None:
+    """Work a plugin must not lose across a restart (a notifier's undelivered messages).
+
+    Owned by `opsconsole.plugin.queue`, which is the only code that reads or writes it;
+    each row belongs to one plugin by name. `due_ts` is when the next attempt may run.
+    """
+    _run(
+        db,
+        """
+        CREATE TABLE plugin_queue (
+            id INTEGER PRIMARY KEY,
+            plugin TEXT NOT NULL,
+            created_ts REAL NOT NULL,
+            due_ts REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            payload TEXT NOT NULL
+        );
+        CREATE INDEX plugin_queue_due ON plugin_queue (plugin, due_ts);
+        """,
+    )

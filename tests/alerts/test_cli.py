@@ -103,9 +103,10 @@ def ok_json(result: subprocess.CompletedProcess):
 
 
 def refused(result: subprocess.CompletedProcess, *words: str) -> None:
-    assert result.returncode == 1, (result.stdout, result.stderr)
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
+    not_found = lines[0].startswith("opsconsole: no ")  # exit 3 not_found, 4 refused
+    assert result.returncode == (3 if not_found else 4), (result.stdout, result.stderr)
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     for word in words:
         assert word in lines[0], lines[0]

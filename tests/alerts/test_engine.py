@@ -20,6 +20,14 @@ from opsconsole.store import open_store
 from tests.alerts.fleet import HOST, RAW, T0, feed, fleet_state, gpu, healthy
 from tests.alerts.workers import lead_worker
 
+
+class Told(list):
+    """A notifier that keeps each batch's notified firings."""
+
+    def alert_transitions(self, transitions):
+        self.append([t.alert for t in transitions])
+
+
 INSTANT = AlertSettings().with_rule("gpu_temp_high", for_s=0.0, keep_firing_for_s=0.0)
 
 
@@ -30,8 +38,8 @@ def hot_state():
 
 
 def test_notifies_once_through_callback_and_log(tmp_path, caplog):
-    told: list[list] = []
-    engine = AlertEngine(tmp_path / "a.db", INSTANT, notify=told.append)
+    told = Told()
+    engine = AlertEngine(tmp_path / "a.db", INSTANT, notifiers=[told])
     engine.resume(T0)
     state = hot_state()
     with caplog.at_level(logging.WARNING, logger="opsconsole.alerts"):
@@ -45,10 +53,11 @@ def test_notifies_once_through_callback_and_log(tmp_path, caplog):
 
 
 def test_a_broken_notifier_does_not_stop_recording(tmp_path):
-    def broken(alerts):
-        raise RuntimeError("pager down")
+    class Broken:
+        def alert_transitions(self, transitions):
+            raise RuntimeError("pager down")
 
-    engine = AlertEngine(tmp_path / "a.db", INSTANT, notify=broken)
+    engine = AlertEngine(tmp_path / "a.db", INSTANT, notifiers=[Broken()])
     engine.resume(T0)
     assert [a.rule for a in engine.step(hot_state(), T0)] == ["gpu_temp_high"]
     assert engine.last_error == ""
@@ -129,10 +138,10 @@ async def test_alerting_poller_runs_the_engine_beside_the_poller_and_stops_with_
 
 def test_one_engine_records_per_store_the_other_stands_by_and_takes_over(tmp_path):
     path = tmp_path / "a.db"
-    told_first: list[list] = []
-    told_second: list[list] = []
-    first = AlertEngine(path, INSTANT, notify=told_first.append, role="opsconsole poll")
-    second = AlertEngine(path, INSTANT, notify=told_second.append, role="console")
+    told_first = Told()
+    told_second = Told()
+    first = AlertEngine(path, INSTANT, notifiers=[told_first], role="opsconsole poll")
+    second = AlertEngine(path, INSTANT, notifiers=[told_second], role="console")
     state = hot_state()
     first.step(state, T0)
     assert second.step(state, T0 + 1) == []  # evaluated, not recorded

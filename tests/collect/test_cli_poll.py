@@ -25,7 +25,7 @@ async def run_cli(*args: str, timeout_s: float = 60.0) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
-async def test_poll_once_json_reports_every_host_and_exits_0(tmp_path):
+async def test_poll_once_json_reports_every_host_and_exits_5_when_one_is_down(tmp_path):
     async with SimServer(3, seed=2) as server:
         down = next(iter(server.hosts))
         await server.inject(down, "host_unreachable")
@@ -33,7 +33,12 @@ async def test_poll_once_json_reports_every_host_and_exits_0(tmp_path):
         code, out, err = await run_cli(
             "poll", "--config", str(config), "--once", "--json", "--timeout", "20"
         )
-    assert code == 0, err
+        kept, _, _ = await run_cli(
+            "poll", "--config", str(config), "--once", "--no-store", "--ok-when-down",
+            "--timeout", "20",
+        )  # fmt: skip
+    assert kept == 0
+    assert code == 5, err  # hosts_down: a cron job notices
     snapshot = json.loads(out)
     assert snapshot["counts"]["fresh"] == 2
     assert (snapshot["hosts"][down]["status"], snapshot["hosts"][down]["reason"]) == (

@@ -176,7 +176,8 @@ def test_bad_input_is_one_line_exit_1_and_writes_nothing(tmp_path, prepared_stor
     shutil.copy(prepared_store, cli.db_path)
     before = counts(cli.db_path)
     result = cli(*args)
-    assert result.returncode == 1, result.stdout
+    not_found = message.startswith(("unknown tenant", "unknown host", "unknown site", "no lease"))
+    assert result.returncode == (3 if not_found else 4), result.stdout  # not_found, refused
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("opsconsole: ") and message in result.stderr
     assert result.stdout == ""

@@ -37,6 +37,7 @@ from opsconsole.capacity import (
     Target,
     build_report,
     live_readings,
+    node_power_from_state,
     resolve_site,
 )
 from opsconsole.capacity.report import read_facts
@@ -148,7 +149,7 @@ class CapacityScreen(Screen):
             live = state.hosts.get(name)
             # the latest Sample is replaced, never changed, by the poller: safe to read here
             hosts.append((name, snap.status, live.sample if live is not None else None))
-        readings = live_readings(hosts, rates)
+        readings = live_readings(hosts, rates, node_power_from_state(state))
         self._load(desk, readings, placement_health(app.model), self.site, app.clock())
 
     @work(thread=True, exclusive=True, group="capacity", exit_on_error=False)
