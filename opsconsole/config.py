@@ -69,6 +69,8 @@ class SiteConfig(Section):
     name: str = Field(min_length=1)
     description: str = ""
     timezone: str = "UTC"
+    country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+    """ISO 3166-1 alpha-2 code (SG, MY): tenant reports show where each GPU was."""
 
 
 class RackConfig(Section):

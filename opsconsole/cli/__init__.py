@@ -29,6 +29,8 @@ COMMANDS = {
     "audit": "opsconsole.cli.audit",
     "alerts": "opsconsole.cli.alerts",
     "capacity": "opsconsole.cli.capacity",
+    "report": "opsconsole.cli.report",
+    "keys": "opsconsole.cli.keys",
 }
 
 

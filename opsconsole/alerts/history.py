@@ -1,0 +1,59 @@
+"""Alerts over a past period: which were open when, for reports that ask "what touched
+these GPUs between then and then" rather than "what is open now"."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from opsconsole.alerts.store import _COLUMNS, Alert, _alert
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSpan:
+    """An alert and the spans [start, end) it was open (firing or acknowledged); an end
+    of `math.inf` means still open."""
+
+    alert: Alert
+    spans: tuple[tuple[float, float], ...]
+    history: tuple[tuple, ...]
+    """(ts, from_state, to_state, operator, comment) oldest first."""
+
+
+def alerts_open_during(
+    db: sqlite_utils.Database, since_ts: float, until_ts: float, *, hosts: set[str]
+) -> list[AlertSpan]:
+    """Alerts on `hosts` (by their host label) open at some moment of [since, until),
+    oldest first. Alerts pruned by retention are gone and cannot be reported."""
+    if not hosts:
+        return []
+    marks = ", ".join("?" for _ in hosts)
+    rows = db.conn.execute(
+        f"SELECT {_COLUMNS} FROM alerts WHERE json_extract(labels, '$.host') IN ({marks})"
+        " AND first_fired_ts < ? AND (state != 'resolved' OR resolved_ts >= ?)"
+        " ORDER BY first_fired_ts, id",
+        [*sorted(hosts), until_ts, since_ts],
+    ).fetchall()
+    out = []
+    for row in rows:
+        alert = _alert(row)
+        history = tuple(
+            db.conn.execute(
+                "SELECT ts, from_state, to_state, operator, comment FROM alert_history"
+                " WHERE alert_id = ? ORDER BY id",
+                (alert.id,),
+            ).fetchall()
+        )
+        spans: list[list[float]] = []
+        for ts, _from, to_state, _who, _comment in history:
+            is_open = bool(spans) and spans[-1][1] == math.inf
+            if to_state in ("firing", "acknowledged") and not is_open:
+                spans.append([ts, math.inf])
+            elif to_state == "resolved" and is_open:
+                spans[-1][1] = ts
+        kept = tuple((a, b) for a, b in spans if a < until_ts and b > since_ts)
+        if kept:
+            out.append(AlertSpan(alert, kept, history))
+    return out
