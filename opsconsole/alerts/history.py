@@ -57,3 +57,20 @@ def alerts_open_during(
         if kept:
             out.append(AlertSpan(alert, kept, history))
     return out
+
+
+def critical_firings(db: sqlite_utils.Database, since_ts: float, until_ts: float) -> list[tuple]:
+    """(alert id, host, ts) of every transition into firing of a critical alert with a
+    host label in [since, until): the moments the flight recorder keeps samples around."""
+    return db.conn.execute(
+        "SELECT a.id, json_extract(a.labels, '$.host'), h.ts FROM alert_history h"
+        " JOIN alerts a ON a.id = h.alert_id WHERE h.to_state = 'firing'"
+        " AND a.severity = 'critical' AND json_extract(a.labels, '$.host') IS NOT NULL"
+        " AND h.ts >= ? AND h.ts < ? ORDER BY h.ts",
+        (since_ts, until_ts),
+    ).fetchall()
+
+
+def kept_alert_ids(db: sqlite_utils.Database) -> set[int]:
+    """Ids of every alert still kept (retention has not removed it)."""
+    return {i for (i,) in db.conn.execute("SELECT id FROM alerts")}

@@ -60,13 +60,14 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
     from opsconsole.collect.poller import Poller
     from opsconsole.collect.state import FleetState
     from opsconsole.store import TelemetryIngest, open_store
+    from opsconsole.store.recorder import recorder_for
     from opsconsole.ui.app import make_app
 
     path = store_path or fleet.store_path
     db, lease_db, ingest, store_note = None, None, None, ""
     try:
         db = open_store(path)
-        ingest = TelemetryIngest(db)
+        ingest = TelemetryIngest(db, recorder=recorder_for(fleet))
         # Leases get their own connection: SQLite transactions belong to a connection,
         # and the ingest thread's telemetry writes must not share a lease's transaction.
         lease_db = open_store(path)

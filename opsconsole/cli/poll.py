@@ -27,6 +27,7 @@ from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet, load_fleet
 from opsconsole.errors import OpsconsoleError
 from opsconsole.store import TelemetryIngest, open_store
+from opsconsole.store.recorder import recorder_for
 
 STATUS_LINE_INTERVAL_S = 60.0
 
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         )  # a bad [alerts] rule stops here, with its key
     ingest = None
     if not (args.once and args.no_store):
-        ingest = TelemetryIngest(open_store(fleet.store_path))
+        ingest = TelemetryIngest(open_store(fleet.store_path), recorder=recorder_for(fleet))
     if args.once:
         snapshot = asyncio.run(_poll_once(fleet, ingest, args.timeout, engine))
         print(json.dumps(snapshot, indent=2) if args.json else describe_snapshot(snapshot))
