@@ -4,7 +4,7 @@ these GPUs between then and then" rather than "what is open now"."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlite_utils
 
@@ -74,3 +74,49 @@ def critical_firings(db: sqlite_utils.Database, since_ts: float, until_ts: float
 def kept_alert_ids(db: sqlite_utils.Database) -> set[int]:
     """Ids of every alert still kept (retention has not removed it)."""
     return {i for (i,) in db.conn.execute("SELECT id FROM alerts")}
+
+
+def alerts_as_of(db: sqlite_utils.Database, ts: float, *, resolved_shown_s: float) -> list[Alert]:
+    """The alerts as the store would have listed them at `ts` (replay): each alert's state
+    from its last transition at or before `ts`, those resolved within `resolved_shown_s`
+    before it included; newest firing first. Alerts pruned since are gone."""
+    rows = db.conn.execute(
+        f"SELECT {_COLUMNS} FROM alerts WHERE first_fired_ts <= ?"
+        " AND (resolved_ts IS NULL OR resolved_ts >= ?)",
+        (ts, ts - resolved_shown_s),
+    ).fetchall()
+    out = []
+    for row in rows:
+        alert = _alert(row)
+        last = db.conn.execute(
+            "SELECT ts, to_state, operator, comment FROM alert_history WHERE alert_id = ?"
+            " AND ts <= ? ORDER BY id DESC LIMIT 1",
+            (alert.id, ts),
+        ).fetchone()
+        if last is None:
+            continue
+        at, state, who, comment = last
+        if state == "resolved" and at < ts - resolved_shown_s:
+            continue
+        fired = db.conn.execute(
+            "SELECT max(ts) FROM alert_history WHERE alert_id = ? AND ts <= ?"
+            " AND to_state = 'firing'",
+            (alert.id, ts),
+        ).fetchone()[0]
+        out.append(
+            replace(
+                alert,
+                state=state,
+                fired_ts=fired if fired is not None else alert.first_fired_ts,
+                last_seen_ts=min(alert.last_seen_ts, ts),
+                acked_ts=at if state == "acknowledged" else None,
+                acked_by=who if state == "acknowledged" else None,
+                ack_comment=comment if state == "acknowledged" else None,
+                ack_expires_ts=None,
+                resolved_ts=at if state == "resolved" else None,
+                resolved_by=who if state == "resolved" else None,
+                resolve_comment=comment if state == "resolved" else None,
+            )
+        )
+    out.sort(key=lambda a: (-a.fired_ts, a.id))
+    return out

@@ -31,6 +31,7 @@ COMMANDS = {
     "capacity": "opsconsole.cli.capacity",
     "report": "opsconsole.cli.report",
     "keys": "opsconsole.cli.keys",
+    "replay": "opsconsole.cli.replay",
 }
 
 

@@ -82,3 +82,16 @@ def gpu_energy(
         (host, gpu_index, since_ts, until_ts),
     ).fetchone()
     return {"joules": float(joules), "minutes_with_power": with_power, "minutes": minutes}
+
+
+def fleet_minutes(db: sqlite_utils.Database, since_ts: float, until_ts: float) -> list[dict]:
+    """Every GPU's minute rows with since_ts <= minute_ts < until_ts, oldest first: what
+    replay shows where the flight recorder no longer holds raw samples."""
+    return list(
+        db.query(
+            "SELECT host, gpu_index, minute_ts, util_pct_avg, temp_c_avg, power_w_avg,"
+            " mem_used_mib_avg FROM gpu_minute WHERE minute_ts >= ? AND minute_ts < ?"
+            " ORDER BY minute_ts, host, gpu_index",
+            (since_ts, until_ts),
+        )
+    )

@@ -265,3 +265,12 @@ def recorder_for(fleet: Fleet) -> FlightRecorder | None:
     if window_h <= 0:
         return None
     return FlightRecorder(window_s=max(MINUTE_S, window_h * 3600))
+
+
+def capture_covers(db: sqlite_utils.Database, ts: float) -> bool:
+    """Whether some incident capture holds the minute `ts` falls in."""
+    minute_ts = int(ts // MINUTE_S) * MINUTE_S
+    row = db.conn.execute(
+        "SELECT 1 FROM recorder_capture WHERE minute_ts = ? LIMIT 1", (minute_ts,)
+    ).fetchone()
+    return row is not None
