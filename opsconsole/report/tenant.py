@@ -70,6 +70,22 @@ def _touches(lease: Lease, period: Period) -> bool:
     return booked or created
 
 
+PLACING_ACTIONS = ("lease.allocate", "lease.extend")
+"""Lease changes that hold GPUs for a new stretch of time: each must fit the tenant's
+allowed sites as they stood when it was made (a contract narrowed before an extension
+makes the extension a breach, even though the allocation was not)."""
+
+
+def _placement_check(row: dict | None, allowed: list | None, sites: dict) -> dict:
+    return {
+        "audit_id": row["id"] if row else None,
+        "action": row["action"] if row else "lease.allocate",
+        "ts": row["ts"] if row else None,
+        "allowed_sites": allowed,
+        "within": allowed is None or all(site in allowed for site in sites),
+    }
+
+
 def _allowed_at(tenant_rows: list[dict], ts: float, current: tuple | None) -> list | None:
     """The tenant's allowed sites as the audit log had them at `ts`."""
     allowed: object = list(current) if current else None
@@ -122,6 +138,7 @@ def build_tenant_report(
             inventory,
             swapped,
             tenant_rows,
+            [r for r in cited if r["subject"] == f"lease:{lease.id}"],
             tenant.allowed_sites,
             now_ts,
         )
@@ -189,13 +206,17 @@ def _lease_entry(
     inventory: dict,
     swapped: dict,
     tenant_rows: list[dict],
+    lease_rows: list[dict],
     allowed_now: tuple | None,
     now_ts: float,
 ) -> dict:
     gpus, sites, joules, power_minutes, minutes = [], {}, 0.0, 0, 0
     by_slot = {(w.host, w.gpu_index): w for w in (used.windows if used else ())}
     for slot in lease.slots:
-        host = fleet.host(slot.host) if slot.host in {h.name for h in fleet.hosts} else None
+        try:
+            host = fleet.host(slot.host)
+        except KeyError:  # a host dropped from the config since: its site is unknown here
+            host = None
         site = host.site if host else "?"
         site_config = fleet.sites.get(site)
         country = site_config.country if site_config else None
@@ -224,7 +245,12 @@ def _lease_entry(
             }
         )
     allowed = _allowed_at(tenant_rows, lease.created_ts, allowed_now)
-    within = allowed is None or all(site in allowed for site in sites)
+    checks = [
+        _placement_check(row, _allowed_at(tenant_rows, row["ts"], allowed_now), sites)
+        for row in lease_rows
+        if row["action"] in PLACING_ACTIONS
+    ] or [_placement_check(None, allowed, sites)]
+    within = all(check["within"] for check in checks)
     return {
         "id": lease.id,
         "state": lease.state(now_ts),
@@ -249,6 +275,7 @@ def _lease_entry(
         "unhealthy_gpu_hours": used.unhealthy_gpu_hours if used else 0.0,
         "gpu_hours_under_critical_alerts": used.alert_affected_gpu_hours if used else 0.0,
         "allowed_sites_at_allocation": allowed,
+        "placement_checks": checks,
         "within_allowed_sites": within,
         "override_reason": lease.override_reason,
         "affected_by_drains": list(lease.affected_by_drains),

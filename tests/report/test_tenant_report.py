@@ -8,7 +8,7 @@ import json
 import pytest
 
 from opsconsole.errors import ReportError
-from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease, update_tenant
+from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease, extend_lease, update_tenant
 from opsconsole.report import Period, build_tenant_report
 from opsconsole.report.tables import markdown
 from tests.leases.fleet import HOUR
@@ -63,22 +63,26 @@ def test_report_lists_leases_chips_usage_and_losses(history, fleet):
     json.dumps(report, allow_nan=False)  # plain JSON: no inf, no NaN
 
 
-def test_placement_outside_the_allowed_sites_is_flagged(history, fleet):
-    # the tenant was allowed MY1 when this lease was booked, then limited to SG1 again
-    update_tenant(
-        history, "acme", allowed_sites=["SG1", "MY1"], operator=OPERATOR, now_ts=NOW + HOUR
-    )
+def test_allowed_sites_are_those_in_force_at_each_placement(history, fleet):
+    # the tenant may use MY1 when this lease is booked; the contract is then narrowed
+    update_tenant(history, "acme", allowed_sites=["SG1", "MY1"], operator=OPERATOR,
+                  now_ts=NOW + HOUR)  # fmt: skip
     request = LeaseRequest("acme", NOW + HOUR, NOW + 3 * HOUR, slots=(GpuSlot("my1-r01-n01", 0),))
-    allocate_lease(history, fleet, request, operator="ana", now_ts=NOW + HOUR)
+    lease = allocate_lease(history, fleet, request, operator="ana", now_ts=NOW + HOUR)
     update_tenant(history, "acme", allowed_sites=["SG1"], operator=OPERATOR, now_ts=NOW + 2 * HOUR)
     report = report_for(history, fleet)
-    my1 = next(e for e in report["leases"] if e["hosts"] == ["my1-r01-n01"])
+    my1 = next(e for e in report["leases"] if e["id"] == lease.id)
     assert my1["sites"] == [{"site": "MY1", "country": "MY"}]
     assert my1["allowed_sites_at_allocation"] == ["SG1", "MY1"] and my1["within_allowed_sites"]
-    # a lease the audit says was placed when MY1 was not allowed (forced by hand) is flagged
-    history.conn.execute("UPDATE leases SET created_ts = ? WHERE id = 3", (NOW + 2.5 * HOUR,))
-    history.conn.commit()
+    assert report["summary"]["placements_within_allowed_sites"] is True
+    # extending it after the contract was narrowed holds MY1 GPUs for a new stretch
+    extend_lease(history, fleet, lease.id, NOW + 4 * HOUR, operator="ana", now_ts=NOW + 2.5 * HOUR)
     report = report_for(history, fleet)
+    my1 = next(e for e in report["leases"] if e["id"] == lease.id)
+    assert [(c["action"], c["within"]) for c in my1["placement_checks"]] == [
+        ("lease.allocate", True),
+        ("lease.extend", False),
+    ]
     assert report["summary"]["placements_within_allowed_sites"] is False
 
 
