@@ -35,5 +35,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"store {store}: no such file; nothing was recorded there")
     from opsconsole.ui.replay import replay_app
 
-    replay_app(fleet, store, at_ts, args.speed).run()
+    app = replay_app(fleet, store, at_ts, args.speed)
+    try:
+        app.run()
+    finally:
+        if app.lease_desk is not None:
+            app.lease_desk.db.close()
     return 0

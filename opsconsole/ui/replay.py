@@ -38,7 +38,9 @@ class ReplayPoller:
             await asyncio.sleep(STEP_S)
 
     async def stop(self) -> None:
+        """Called on the polling thread's loop, never during a step (steps do not await)."""
         self._stopping = True
+        self.source.db.close()
 
     def banner(self) -> str:
         when = datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%d %H:%M:%SZ")
