@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from opsconsole.cli.keys import add_key_argument, site_key_path
 from opsconsole.cli.lease_common import add_common, emit, open_context, table
 from opsconsole.errors import LeaseError, ReportError
 from opsconsole.leases import audit_entries, verify_audit
-from opsconsole.leases.anchors import anchor_path, check_anchors, record_anchor
+from opsconsole.leases.anchors import anchor_path, check_anchors, record_anchor, try_anchor
 from opsconsole.leases.audit import parse_head
 from opsconsole.leases.chain_check import tables_match_chain
 from opsconsole.leases.times import format_ts
@@ -80,7 +81,9 @@ def run_verify(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({**report.as_dict(), "ok": False, "problems": problems}, indent=2))
         raise LeaseError("audit log tampered: " + "; ".join(problems))
-    record_anchor(anchors, report.head_id, report.head_hash, ctx.now_ts)
+    note = try_anchor(anchors, report.head_id, report.head_hash, ctx.now_ts)
+    if note:
+        print(f"opsconsole: {note}", file=sys.stderr)
     return emit(
         args,
         report.as_dict(),
@@ -103,7 +106,9 @@ def run_export(args: argparse.Namespace) -> int:
         key=key,
     )
     head = document["head"]
-    record_anchor(anchor_path(ctx.fleet.store_path), head["id"], head["hash"], ctx.now_ts)
+    note = try_anchor(anchor_path(ctx.fleet.store_path), head["id"], head["hash"], ctx.now_ts)
+    if note:
+        print(f"opsconsole: {note}", file=sys.stderr)
     try:
         Path(args.file).write_text(signing.dump_document(document), encoding="utf-8")
     except OSError as exc:

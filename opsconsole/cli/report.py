@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from opsconsole.cli.keys import add_key_argument, site_key_path
 from opsconsole.cli.lease_common import add_common, open_context
 from opsconsole.errors import ReportError
-from opsconsole.leases.anchors import anchor_path, record_anchor
+from opsconsole.leases.anchors import anchor_path, try_anchor
 from opsconsole.leases.audit_proof import current_head
 from opsconsole.report import Period, build_tenant_report, signing, verify_report
 from opsconsole.report.proof import pdf_signature
@@ -61,7 +62,9 @@ def run_tenant(args: argparse.Namespace) -> int:
     if key is not None:
         report = signing.sign_document(report, key)
     head_id, head_hash = current_head(ctx.db)
-    record_anchor(anchor_path(ctx.fleet.store_path), head_id, head_hash, ctx.now_ts)
+    note = try_anchor(anchor_path(ctx.fleet.store_path), head_id, head_hash, ctx.now_ts)
+    if note:
+        print(f"opsconsole: {note}", file=sys.stderr)
     if args.pdf:
         from opsconsole.report.pdf import render_pdf  # fpdf2 only when a PDF is asked for
 

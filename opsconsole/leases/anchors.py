@@ -78,3 +78,13 @@ def check_anchors(db: sqlite_utils.Database, path: Path) -> str | None:
                 f" {anchor['id']}:{anchor['hash']} (in {path})"
             )
     return None
+
+
+def try_anchor(path: Path, head_id: int, head_hash: str, ts: float) -> str:
+    """`record_anchor` for commands whose own work does not depend on it (a verify run on
+    a read-only copy must still verify): returns the reason it failed, "" on success."""
+    try:
+        record_anchor(path, head_id, head_hash, ts)
+    except LeaseError as exc:
+        return f"head not anchored: {exc}"
+    return ""
