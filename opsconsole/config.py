@@ -63,12 +63,18 @@ class StoreSettings(Section):
     """SQLite file; relative paths are from the config file's directory."""
     rollup_retention_days: int = Field(30, ge=1)
     event_retention_days: int = Field(180, ge=1)
+    raw_window_h: float = Field(24.0, ge=0)
+    """Flight recorder: every raw sample kept this long in a bounded ring (0: off)."""
+    incident_capture_s: float = Field(600.0, ge=0)
+    """Raw samples kept this long before and after each critical alert, with the alert."""
 
 
 class SiteConfig(Section):
     name: str = Field(min_length=1)
     description: str = ""
     timezone: str = "UTC"
+    country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+    """ISO 3166-1 alpha-2 code (SG, MY): tenant reports show where each GPU was."""
 
 
 class RackConfig(Section):

@@ -48,3 +48,7 @@ class AlertError(OpsconsoleError):
 
 class CapacityError(OpsconsoleError):
     """A capacity request that cannot be answered (unknown site, bad window); one line."""
+
+
+class ReportError(OpsconsoleError):
+    """A report, export, key or signature that cannot be made or does not verify; one line."""

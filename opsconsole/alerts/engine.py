@@ -30,6 +30,7 @@ import sqlite_utils
 
 from opsconsole.alerts.conditions import Condition, PendingTracker
 from opsconsole.alerts.impact import AlertContext, build_context, label_impact
+from opsconsole.alerts.incident_capture import IncidentCapture
 from opsconsole.alerts.leader import engine_identity, hold_lead, release_lead
 from opsconsole.alerts.notify import (
     AlertNotifier,
@@ -107,6 +108,8 @@ class AlertEngine:
         self._context_ts = float("-inf")
         self._idle_ts = float("-inf")
         self._prune_ts = float("-inf")
+        self.incident_capture = IncidentCapture()
+        """Keeps the flight recorder's samples around critical alerts (see that module)."""
         self._lock = threading.Lock()  # one recording at a time on the store connection
         self.identity = engine_identity(role)
         self.stale_s = max(3 * interval_s, LEAD_STALE_MIN_S)
@@ -153,6 +156,7 @@ class AlertEngine:
                 notified = apply_conditions(self._store(), labelled, now_ts)
                 transitions = self._transitions(notified)
                 self._prune(now_ts)
+                self.incident_capture.run(self._store(), now_ts)
                 self.last_error = ""
             except (OpsconsoleError, OSError) as exc:
                 if str(exc) != self.last_error:
@@ -326,7 +330,7 @@ def engine_for_fleet(
     from opsconsole.alerts.settings import alert_settings
 
     config = fleet.config.alerts
-    return AlertEngine(
+    engine = AlertEngine(
         store_path or fleet.store_path,
         alert_settings(fleet),
         notifiers=notifiers,
@@ -336,3 +340,9 @@ def engine_for_fleet(
         resolved_keep_s=config.resolved_keep_days * DAY_S,
         role=role,
     )
+    store = fleet.config.store
+    engine.incident_capture = IncidentCapture(
+        margin_s=store.incident_capture_s if store.raw_window_h > 0 else 0.0,
+        lookback_s=store.raw_window_h * 3600,
+    )
+    return engine

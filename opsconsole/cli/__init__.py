@@ -33,6 +33,9 @@ COMMANDS = {
     "hosts": "opsconsole.cli.hosts",
     "plugins": "opsconsole.cli.plugins",
     "serve": "opsconsole.cli.serve",
+    "report": "opsconsole.cli.report",
+    "keys": "opsconsole.cli.keys",
+    "replay": "opsconsole.cli.replay",
 }
 
 

@@ -66,13 +66,14 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
     from opsconsole.plugin.host import load_plugins
     from opsconsole.plugin.runner import PluginPoller, publish_interval
     from opsconsole.store import TelemetryIngest, open_store
+    from opsconsole.store.recorder import recorder_for
     from opsconsole.ui.app import make_app
 
     path = store_path or fleet.store_path
     db, lease_db, ingest, store_note = None, None, None, ""
     try:
         db = open_store(path)
-        ingest = TelemetryIngest(db)
+        ingest = TelemetryIngest(db, recorder=recorder_for(fleet))
         # Leases get their own connection: SQLite transactions belong to a connection,
         # and the ingest thread's telemetry writes must not share a lease's transaction.
         lease_db = open_store(path)

@@ -87,17 +87,37 @@ def run(args: argparse.Namespace) -> int:
             )
             seed(fleet.store_path, fleet, time.time())
         print(f"config: {config}  (other commands: opsconsole COMMAND --config {config})")
-        return run_console(
+        started = time.time()
+        code = run_console(
             fleet,
             read_only=args.read_only,
             store_path=fleet.store_path,
             log_path=workdir / "console.log",
         )
+        if keep:
+            print(after_demo_hints(config, args.scenario, started))
+        return code
     finally:
         stop_simulator(simulator)
         sim_log.close()
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def after_demo_hints(config: Path, scenario: str, started_ts: float) -> str:
+    """What a demo kept with --dir can be asked afterwards: replay and reports."""
+    from datetime import UTC, datetime
+
+    since = datetime.fromtimestamp(started_ts, UTC).strftime("%Y-%m-%dT%H:%MZ")
+    lines = [
+        "the demo's store is kept; the flight recorder holds what happened:",
+        f"  opsconsole replay --config {config} --at={since} --speed 10",
+    ]
+    if scenario == "incident":
+        lines.append(
+            f"  opsconsole report tenant aurora-labs --config {config} --from={since} --md"
+        )
+    return "\n".join(lines)
 
 
 DEMO_TENANTS = (
@@ -144,20 +164,30 @@ def seed_demo_leases(store_path: Path, fleet: Fleet, now_ts: float) -> None:
 
 def seed_incident_leases(store_path: Path, fleet: Fleet, now_ts: float) -> None:
     """The demo tenants, with the incident scenario's faulty hosts leased to two of them
-    (whole nodes, for a week), so each alert names who is hurt."""
+    (whole nodes, for a week), so each alert names who is hurt; aurora-labs may use only
+    the first site, so its compliance report has something to check. The site key is
+    made beside the config, so `opsconsole report tenant` signs at once."""
+    from opsconsole.cli.keys import KEY_NAME
     from opsconsole.leases import LeaseRequest, allocate_lease, create_tenant
     from opsconsole.leases.model import GpuSlot
+    from opsconsole.report.signing import init_key
     from opsconsole.sim.scenarios import INCIDENT_LEASES
     from opsconsole.store import open_store
+
+    key_path = fleet.resolve_path(KEY_NAME)
+    if not key_path.exists():
+        init_key(key_path)
 
     total = sum(host.expected_gpus for host in fleet.hosts)
     known = {host.name: host for host in fleet.hosts}
     db = open_store(store_path)
     try:
-        for name, colour, share, _ in DEMO_TENANTS:
+        sites = list(fleet.sites)
+        for name, colour, share, first_site_only in DEMO_TENANTS:
             create_tenant(
                 db, name, gpu_quota=max(16, int(total * share)), colour=colour,
                 contact=f"noc@{name}.example", operator="demo", now_ts=now_ts,
+                allowed_sites=sites[:1] if first_site_only else None, known_sites=sites,
             )  # fmt: skip
         for tenant, hosts in INCIDENT_LEASES:
             slots = tuple(

@@ -31,6 +31,7 @@ from opsconsole.errors import OpsconsoleError
 from opsconsole.plugin.host import PluginSet, load_plugins
 from opsconsole.plugin.runner import PluginPoller, publish_interval
 from opsconsole.store import TelemetryIngest, open_store
+from opsconsole.store.recorder import recorder_for
 
 STATUS_LINE_INTERVAL_S = 60.0
 
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         )
     ingest = None
     if not (args.once and args.no_store):
-        ingest = TelemetryIngest(open_store(fleet.store_path))
+        ingest = TelemetryIngest(open_store(fleet.store_path), recorder=recorder_for(fleet))
     if args.once:
         try:
             snapshot = asyncio.run(_poll_once(fleet, ingest, args.timeout, engine))

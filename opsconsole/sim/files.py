@@ -68,6 +68,7 @@ def config_toml(fleet: SimFleet, endpoints: dict[str, tuple[str, int]], interval
             f"name = {_q(site)}",
             f"description = {_q('simulated')}",
             f"timezone = {_q(SITE_TIMEZONES[site])}",
+            f"country = {_q(site[:2])}",
             "",
         ]
     for rack, (site, leaf) in fleet.racks.items():

@@ -16,6 +16,7 @@ import sqlite_utils
 from opsconsole.collect.protocol import GpuEvent, Hello, Sample
 from opsconsole.errors import StoreError
 from opsconsole.store import inventory
+from opsconsole.store.recorder import FlightRecorder
 from opsconsole.store.rollup import UPSERT_SQL, MinuteAccumulator, accumulate
 from opsconsole.store.transaction import write_transaction
 
@@ -76,11 +77,14 @@ class TelemetryIngest:
         *,
         late_grace_s: float = 10.0,
         max_pending_rows: int = 500_000,
+        recorder: FlightRecorder | None = None,
     ) -> None:
         """`late_grace_s`: how long after a minute ends we wait for its late samples before
         writing it. `max_pending_rows`: rollup rows kept while the store cannot be written
-        (500,000 is an hour of 1,000 eight-GPU hosts); beyond it the oldest are dropped."""
+        (500,000 is an hour of 1,000 eight-GPU hosts); beyond it the oldest are dropped.
+        `recorder`: the flight recorder, written in the same flush transaction."""
         self.db = db
+        self.recorder = recorder
         self.late_grace_s = late_grace_s
         self.max_pending_rows = max_pending_rows
         self.dropped_rows = 0
@@ -99,6 +103,8 @@ class TelemetryIngest:
 
     def record_hello(self, host_name: str, hello: Hello) -> list[dict]:
         """Store host facts and GPU slots; returns detected GPU swaps (gpu_swaps rows)."""
+        if self.recorder is not None:
+            self.recorder.add_hello(host_name, hello)
         return inventory.record_hello(self.db, host_name, hello)
 
     # Samples (hot path) --------------------------------------------------------------
@@ -112,6 +118,8 @@ class TelemetryIngest:
             open_minutes = self._open[host_name] = {}
         accumulate(open_minutes, host_name, minute_ts, sample.gpus, self._finished)
         self._last_sample_ts[host_name] = ts
+        if self.recorder is not None:
+            self.recorder.add_sample(host_name, sample)
 
     @property
     def pending_rows(self) -> int:
@@ -141,12 +149,16 @@ class TelemetryIngest:
                 tx.executemany(UPSERT_SQL, rows)
                 tx.executemany(_HOST_SEEN, [(ts, host) for host, ts in seen.items()])
                 tx.executemany(_INSERT_EVENT, events)
+                if self.recorder is not None:
+                    self.recorder.write(tx, now_ts, force=force)
         except StoreError as exc:
             dropped = self._bound_pending()
             if dropped:
                 raise StoreError(f"{exc}; {dropped} oldest minute rows dropped") from None
             raise
         self._finished, self._last_sample_ts, self._pending_events = [], {}, []
+        if self.recorder is not None:
+            self.recorder.written()
         self.rejected_rows += len(finished) - len(rows)
         return len(rows)
 

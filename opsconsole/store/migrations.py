@@ -412,3 +412,42 @@ def m0009_plugin_queue(db: sqlite_utils.Database) -> None:
         CREATE INDEX plugin_queue_due ON plugin_queue (plugin, due_ts);
         """,
     )
+
+
+@migration
+def m0010_flight_recorder(db: sqlite_utils.Database) -> None:
+    """The flight recorder (`store/recorder.py`): raw samples, one row per host-minute, in
+    a ring keyed by slot so the table is bounded without a deletion job (rowid tables:
+    the bodies are kilobytes); the ring's layout; hellos for replay; and the minutes kept
+    around critical alerts for as long as the alert is kept."""
+    _run(
+        db,
+        """
+        CREATE TABLE recorder_ring (
+            slot INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            minute_ts INTEGER NOT NULL,
+            body BLOB NOT NULL,
+            PRIMARY KEY (slot, host)
+        );
+        CREATE TABLE recorder_meta (
+            one INTEGER PRIMARY KEY CHECK (one = 1),
+            slot_s REAL NOT NULL,
+            slots INTEGER NOT NULL
+        );
+        CREATE TABLE recorder_hellos (
+            host TEXT NOT NULL,
+            ts REAL NOT NULL,
+            body BLOB NOT NULL,
+            PRIMARY KEY (host, ts)
+        ) WITHOUT ROWID;
+        CREATE TABLE recorder_capture (
+            alert_id INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            minute_ts INTEGER NOT NULL,
+            body BLOB NOT NULL,
+            PRIMARY KEY (alert_id, host, minute_ts)
+        );
+        CREATE INDEX recorder_capture_minute ON recorder_capture(minute_ts);
+        """,
+    )

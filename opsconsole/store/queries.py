@@ -66,3 +66,32 @@ def swaps(db: sqlite_utils.Database, since_ts: float | None = None) -> list[dict
             params,
         )
     )
+
+
+def gpu_energy(
+    db: sqlite_utils.Database, host: str, gpu_index: int, since_ts: float, until_ts: float
+) -> dict:
+    """Energy estimated from the minute power averages of one GPU, minutes starting in
+    [since_ts, until_ts): `joules` (Σ power_w_avg × 60 s over minutes with a power
+    reading), `minutes_with_power`, and `minutes` (rows present at all). An estimate:
+    the board's own energy counter is exact, a minute's mean power times 60 s is not."""
+    joules, with_power, minutes = db.conn.execute(
+        "SELECT coalesce(sum(CASE WHEN power_w_n > 0 THEN power_w_avg * 60 END), 0),"
+        " coalesce(sum(power_w_n > 0), 0), count(*) FROM gpu_minute WHERE host = ?"
+        " AND gpu_index = ? AND minute_ts >= ? AND minute_ts < ?",
+        (host, gpu_index, since_ts, until_ts),
+    ).fetchone()
+    return {"joules": float(joules), "minutes_with_power": with_power, "minutes": minutes}
+
+
+def fleet_minutes(db: sqlite_utils.Database, since_ts: float, until_ts: float) -> list[dict]:
+    """Every GPU's minute rows with since_ts <= minute_ts < until_ts, oldest first: what
+    replay shows where the flight recorder no longer holds raw samples."""
+    return list(
+        db.query(
+            "SELECT host, gpu_index, minute_ts, util_pct_avg, temp_c_avg, power_w_avg,"
+            " mem_used_mib_avg FROM gpu_minute WHERE minute_ts >= ? AND minute_ts < ?"
+            " ORDER BY minute_ts, host, gpu_index",
+            (since_ts, until_ts),
+        )
+    )

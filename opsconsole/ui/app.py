@@ -43,6 +43,8 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
     CSS_PATH: ClassVar[list[str]] = ["app.tcss"]
     TITLE = "opsconsole"
     COMMANDS = App.COMMANDS | {ConsoleCommands}
+    replay_banner: Callable[[], str] | None = None
+    """In a replay (`opsconsole replay`), the banner naming the replayed moment."""
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("colon", "command_mode", "Command", key_display=":"),
         Binding("question_mark", "help", "Help", key_display="?"),
@@ -215,6 +217,22 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
             self.go_alerts()
         elif verb == "capacity":
             self.action_capacity()
+        elif verb == "replay":
+            self.open_replay(argument)
+
+    def open_replay(self, when: str) -> None:
+        """`:replay TIME`: the replay runs in the same terminal, this console suspended."""
+        import subprocess
+        import sys
+
+        from opsconsole.store.transaction import database_path
+
+        argv = [sys.executable, "-m", "opsconsole", "replay", f"--at={when or '-10m'}",
+                "--config", str(self.fleet.path)]  # fmt: skip
+        if self.lease_desk is not None:
+            argv += ["--store", database_path(self.lease_desk.db)]
+        with self.suspend():
+            subprocess.run(argv, check=False)
 
     def run_command_on_fleet(self, method: str) -> None:
         self.go_fleet()

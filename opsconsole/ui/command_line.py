@@ -20,6 +20,7 @@ VERBS: dict[str, str] = {
     "allocate": "allocate GPUs to a tenant: allocate [TENANT]",
     "alerts": "alerts by severity: ack, silence, resolve",
     "capacity": "capacity bottlenecks, power, fabric and the lease runway",
+    "replay": "the fleet as it was, read-only: replay TIME (2026-12-01T03:10Z, -2h)",
     "help": "list every key and command",
     "quit": "leave the console",
 }

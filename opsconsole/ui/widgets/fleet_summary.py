@@ -24,7 +24,9 @@ class FleetSummary(Static):
         totals = model.totals()
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" opsconsole ", "bold #000000 on #87afd7")
-        if app.read_only:
+        if app.replay_banner is not None:
+            text.append(f" {app.replay_banner()} ", "bold #ffffff on #af005f")
+        elif app.read_only:
             text.append(" READ-ONLY ", "bold #000000 on #ffd75f")
         text.append("  hosts ", "#8a8a8a")
         hosts = totals.hosts

@@ -1,0 +1,122 @@
+"""Alerts over a past period: which were open when, for reports that ask "what touched
+these GPUs between then and then" rather than "what is open now"."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import sqlite_utils
+
+from opsconsole.alerts.store import _COLUMNS, Alert, _alert
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSpan:
+    """An alert and the spans [start, end) it was open (firing or acknowledged); an end
+    of `math.inf` means still open."""
+
+    alert: Alert
+    spans: tuple[tuple[float, float], ...]
+    history: tuple[tuple, ...]
+    """(ts, from_state, to_state, operator, comment) oldest first."""
+
+
+def alerts_open_during(
+    db: sqlite_utils.Database, since_ts: float, until_ts: float, *, hosts: set[str]
+) -> list[AlertSpan]:
+    """Alerts on `hosts` (by their host label) open at some moment of [since, until),
+    oldest first. Alerts pruned by retention are gone and cannot be reported."""
+    if not hosts:
+        return []
+    marks = ", ".join("?" for _ in hosts)
+    rows = db.conn.execute(
+        f"SELECT {_COLUMNS} FROM alerts WHERE json_extract(labels, '$.host') IN ({marks})"
+        " AND first_fired_ts < ? AND (state != 'resolved' OR resolved_ts >= ?)"
+        " ORDER BY first_fired_ts, id",
+        [*sorted(hosts), until_ts, since_ts],
+    ).fetchall()
+    out = []
+    for row in rows:
+        alert = _alert(row)
+        history = tuple(
+            db.conn.execute(
+                "SELECT ts, from_state, to_state, operator, comment FROM alert_history"
+                " WHERE alert_id = ? ORDER BY id",
+                (alert.id,),
+            ).fetchall()
+        )
+        spans: list[list[float]] = []
+        for ts, _from, to_state, _who, _comment in history:
+            is_open = bool(spans) and spans[-1][1] == math.inf
+            if to_state in ("firing", "acknowledged") and not is_open:
+                spans.append([ts, math.inf])
+            elif to_state == "resolved" and is_open:
+                spans[-1][1] = ts
+        kept = tuple((a, b) for a, b in spans if a < until_ts and b > since_ts)
+        if kept:
+            out.append(AlertSpan(alert, kept, history))
+    return out
+
+
+def critical_firings(db: sqlite_utils.Database, since_ts: float, until_ts: float) -> list[tuple]:
+    """(alert id, host, ts) of every transition into firing of a critical alert with a
+    host label in [since, until): the moments the flight recorder keeps samples around."""
+    return db.conn.execute(
+        "SELECT a.id, json_extract(a.labels, '$.host'), h.ts FROM alert_history h"
+        " JOIN alerts a ON a.id = h.alert_id WHERE h.to_state = 'firing'"
+        " AND a.severity = 'critical' AND json_extract(a.labels, '$.host') IS NOT NULL"
+        " AND h.ts >= ? AND h.ts < ? ORDER BY h.ts",
+        (since_ts, until_ts),
+    ).fetchall()
+
+
+def kept_alert_ids(db: sqlite_utils.Database) -> set[int]:
+    """Ids of every alert still kept (retention has not removed it)."""
+    return {i for (i,) in db.conn.execute("SELECT id FROM alerts")}
+
+
+def alerts_as_of(db: sqlite_utils.Database, ts: float, *, resolved_shown_s: float) -> list[Alert]:
+    """The alerts as the store would have listed them at `ts` (replay): each alert's state
+    from its last transition at or before `ts`, those resolved within `resolved_shown_s`
+    before it included; newest firing first. Alerts pruned since are gone."""
+    rows = db.conn.execute(
+        f"SELECT {_COLUMNS} FROM alerts WHERE first_fired_ts <= ?"
+        " AND (resolved_ts IS NULL OR resolved_ts >= ?)",
+        (ts, ts - resolved_shown_s),
+    ).fetchall()
+    out = []
+    for row in rows:
+        alert = _alert(row)
+        last = db.conn.execute(
+            "SELECT ts, to_state, operator, comment FROM alert_history WHERE alert_id = ?"
+            " AND ts <= ? ORDER BY id DESC LIMIT 1",
+            (alert.id, ts),
+        ).fetchone()
+        if last is None:
+            continue
+        at, state, who, comment = last
+        if state == "resolved" and at < ts - resolved_shown_s:
+            continue
+        fired = db.conn.execute(
+            "SELECT max(ts) FROM alert_history WHERE alert_id = ? AND ts <= ?"
+            " AND to_state = 'firing'",
+            (alert.id, ts),
+        ).fetchone()[0]
+        out.append(
+            replace(
+                alert,
+                state=state,
+                fired_ts=fired if fired is not None else alert.first_fired_ts,
+                last_seen_ts=min(alert.last_seen_ts, ts),
+                acked_ts=at if state == "acknowledged" else None,
+                acked_by=who if state == "acknowledged" else None,
+                ack_comment=comment if state == "acknowledged" else None,
+                ack_expires_ts=None,
+                resolved_ts=at if state == "resolved" else None,
+                resolved_by=who if state == "resolved" else None,
+                resolve_comment=comment if state == "resolved" else None,
+            )
+        )
+    out.sort(key=lambda a: (-a.fired_ts, a.id))
+    return out

@@ -1,0 +1,77 @@
+"""The flight recorder: raw samples in a bounded ring, read back as the same samples;
+minutes around a critical alert kept after the ring has moved on, until the alert goes."""
+
+from __future__ import annotations
+
+from opsconsole.alerts import Condition, apply_conditions, resolve
+from opsconsole.alerts.incident_capture import IncidentCapture
+from opsconsole.alerts.retention import prune_alerts
+from opsconsole.store import TelemetryIngest
+from opsconsole.store.recorder import (
+    FlightRecorder,
+    capture_samples,
+    hellos_before,
+    ring_samples,
+    ring_span,
+)
+from tests.store.messages import HOST, T0, busy_sample, hello
+
+OTHER = "sg1-r01-n02"
+
+
+def record(ingest: TelemetryIngest, start_ts: float, seconds: int, hosts=(HOST, OTHER)) -> None:
+    for step in range(0, seconds, 2):
+        for host in hosts:
+            ingest.add_sample(host, busy_sample(start_ts + step, seq=step // 2))
+        if step % 60 == 58:
+            ingest.flush(start_ts + step)
+
+
+def test_ring_is_bounded_and_gives_back_the_samples(db):
+    ingest = TelemetryIngest(db, recorder=FlightRecorder(window_s=600))  # a 10-minute ring
+    ingest.record_hello(HOST, hello(T0, [f"GPU-{i:04d}" for i in range(8)]))
+    record(ingest, T0, 1800)  # 30 minutes
+    ingest.flush(T0 + 1800, force=True)
+    (rows,) = db.conn.execute("SELECT count(*) FROM recorder_ring").fetchone()
+    assert rows == 10 * 2  # ten minute slots per host, however long it ran
+    low, high = ring_span(db)
+    assert (low, high) == (T0 + 1200, T0 + 1800)
+    got = ring_samples(db, T0 + 1500, T0 + 1510, hosts=[HOST])
+    assert [s.ts for _h, s in got] == [T0 + 1500 + i for i in range(0, 10, 2)]
+    assert got[0][1] == busy_sample(T0 + 1500, seq=750)  # the very sample, every field
+    assert ring_samples(db, T0, T0 + 600) == []  # overwritten a lap ago
+    assert set(hellos_before(db, T0 + 10)) == {HOST}
+
+
+def test_a_minute_written_in_two_pieces_is_merged(db):
+    ingest = TelemetryIngest(db, recorder=FlightRecorder(window_s=3600))
+    for step in range(0, 20, 2):
+        ingest.add_sample(HOST, busy_sample(T0 + step, seq=step))
+    ingest.flush(T0 + 20, force=True)  # a shutdown mid-minute
+    for step in range(20, 60, 2):
+        ingest.add_sample(HOST, busy_sample(T0 + step, seq=step))
+    ingest.flush(T0 + 80)
+    assert [s.ts for _h, s in ring_samples(db, T0, T0 + 60)] == [T0 + i for i in range(0, 60, 2)]
+
+
+def test_minutes_around_a_critical_alert_outlive_the_ring(db):
+    ingest = TelemetryIngest(db, recorder=FlightRecorder(window_s=1800))
+    record(ingest, T0, 1200)
+    fired = T0 + 600
+    xid = Condition("xid_hardware", "critical", "event", {"host": HOST, "event": "1"}, "XID 79")  # type: ignore[arg-type]
+    warn = Condition("temp", "warning", "condition", {"host": OTHER}, "warm")  # type: ignore[arg-type]
+    apply_conditions(db, [xid, warn], fired)
+    capture = IncidentCapture(margin_s=120, lookback_s=1800)
+    assert capture.run(db, fired + 60) == 0  # the margin after the firing has not passed
+    capture.every_s = 0
+    assert capture.run(db, T0 + 1200) == 5  # minutes 8..12 of the host, whole
+    record(ingest, T0 + 1200, 3600)  # the ring laps twice
+    ingest.flush(T0 + 4800, force=True)
+    assert ring_samples(db, fired - 120, fired + 120) == []
+    kept = capture_samples(db, fired - 120, fired + 120)
+    assert {h for h, _s in kept} == {HOST}  # the warning's host is not kept
+    assert len(kept) == 120 and kept[0][1].ts == fired - 120
+    resolve(db, 1, "ana", "RMA", now_ts=T0 + 4800)
+    prune_alerts(db, T0 + 4800 + 10, silence_keep_s=0, resolved_keep_s=1)
+    capture.run(db, T0 + 4900)
+    assert capture_samples(db, fired - 120, fired + 120) == []
