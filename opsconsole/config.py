@@ -15,9 +15,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import hostlist
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from opsconsole.config_sections.alerts import AlertsConfig
 from opsconsole.config_sections.base import Section
@@ -109,6 +110,9 @@ class HostGroup(Section):
 class Config(Section):
     operator: str | None = None
     """Who this console acts as in audit records; defaults to the login name."""
+    timezone: str = "UTC"
+    """IANA zone ("Asia/Singapore") in which typed times without an offset are read and
+    every time is printed (with the zone beside it)."""
     store: StoreSettings = StoreSettings()
     ssh: SshSettings = SshSettings()
     polling: PollingSettings = PollingSettings()
@@ -118,6 +122,18 @@ class Config(Section):
     hosts: list[HostGroup] = Field(default_factory=list)
     alerts: AlertsConfig = AlertsConfig()
     capacity: CapacityConfig = CapacityConfig()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value.strip().upper() not in ("UTC", "Z"):
+            try:
+                ZoneInfo(value.strip())
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    "unknown time zone (use an IANA name such as Asia/Singapore)"
+                ) from None
+        return value.strip()
 
 
 @dataclass(frozen=True, slots=True)

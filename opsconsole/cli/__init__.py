@@ -10,6 +10,7 @@ import sys
 import warnings
 
 from opsconsole import __version__
+from opsconsole.cli.negative_times import join_negative_times
 from opsconsole.errors import OpsconsoleError
 
 # Each command and the module that registers it. Only the module of the command being run
@@ -58,7 +59,7 @@ def quiet_third_party_warnings() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = join_negative_times(sys.argv[1:] if argv is None else argv)
     quiet_third_party_warnings()
     parser = build_parser(argv)
     args = parser.parse_args(argv)

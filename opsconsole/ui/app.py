@@ -16,6 +16,7 @@ from textual.css.query import NoMatches
 from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet
 from opsconsole.leases import operator_name
+from opsconsole.leases.times import use_timezone
 from opsconsole.ui.alert_desk import AlertDesk
 from opsconsole.ui.app_alerts import AlertsMixin
 from opsconsole.ui.app_leases import LeasesMixin
@@ -289,6 +290,7 @@ def make_app(
     workers (give it its own connection, not the poller's); without one the console has
     no lease or alert views. `operator`: who audit records and acknowledgements name
     (default: config, else login)."""
+    use_timezone(fleet.config.timezone)  # every screen prints times in the operator's zone
     feed = FleetFeed(state, clock)
     interval_s = publish_interval_s or fleet.config.polling.interval_s
     if poller_factory is None:
