@@ -12,6 +12,8 @@ import sqlite_utils
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
+from textual.screen import ModalScreen
+from textual.widgets import Input
 
 from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet
@@ -45,6 +47,8 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
     TITLE = "opsconsole"
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit_console", "Quit"),
+        Binding("ctrl+q", "quit_console", "Quit", show=False, priority=True),
         Binding("colon", "command_mode", "Command", key_display=":"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("l", "leases", "Leases"),
@@ -188,7 +192,7 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
         elif verb == "help":
             self.action_help()
         elif verb == "quit":
-            self.exit()
+            self.action_quit_console()
         elif verb == "reconnect":
             self.action_reconnect_current(argument or None)
         elif verb == "metric":
@@ -216,6 +220,28 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
             self.go_alerts()
         elif verb == "capacity":
             self.action_capacity()
+
+    def action_quit_console(self) -> None:
+        """`q` (and `:quit`, ctrl+q): leave at once, unless a dialog holds something typed
+        but not yet written (an allocation, an extension, an acknowledgement): then ask
+        first. In a text field `q` is just a letter; ctrl+q works there too."""
+        if not self.has_unsaved_dialog():
+            self.exit()
+            return
+        self.push_screen(
+            ConfirmScreen("Quit? What is typed in the open dialog is not written yet."),
+            lambda yes: self.exit() if yes else None,
+        )
+
+    def has_unsaved_dialog(self) -> bool:
+        """A form dialog is open (allocate, extend, ack, silence): nothing of it is written
+        until its Enter, so quitting would drop it."""
+        return any(
+            isinstance(screen, ModalScreen)
+            and not isinstance(screen, PromptScreen)
+            and bool(screen.query(Input))
+            for screen in self.screen_stack
+        )
 
     def run_command_on_fleet(self, method: str) -> None:
         self.go_fleet()
