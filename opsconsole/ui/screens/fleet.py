@@ -33,6 +33,8 @@ def sort_words(sort_key: str, descending: bool) -> str:
         return f"site → rack → host, {sort_key}s in {order}"
     if sort_key == "state":
         return "flat, " + ("down first" if descending else "fresh first")
+    if sort_key == "health":
+        return "flat, " + ("worst health first" if descending else "healthiest first")
     return f"flat, {'highest' if descending else 'lowest'} {sort_key} first, unknown last"
 
 
