@@ -237,7 +237,7 @@ class TestFooter:
                 "alerts": ("r Resolve", "a Ack", "s Silence", "q Quit"),
                 "leases": ("a Allocate", "c Cancel lease", "s State", "q Quit"),
             }
-            assert all(k in footer(app) for k in want["fleet"]), footer(app)
+            await wait_until(pilot, lambda: all(k in footer(app) for k in want["fleet"]))
             app.open_host("sg1-r01-n01")
             await wait_until(pilot, lambda: all(k in footer(app) for k in want["host"]))
             app.go_alerts()

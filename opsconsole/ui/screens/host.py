@@ -34,6 +34,7 @@ class HostScreen(Screen):
     def __init__(self, host_name: str) -> None:
         super().__init__(classes="host-screen")
         self.host_name = host_name
+        self._just_switched = False
 
     def compose(self) -> ComposeResult:
         yield FleetSummary(id="summary")
@@ -65,6 +66,15 @@ class HostScreen(Screen):
     def on_unmount(self) -> None:
         self.ready = False
 
+    def switch_host(self, host_name: str) -> None:
+        """Show another host (the app reuses this screen); drawn now from its snapshot,
+        its history and ports marked loading until they arrive."""
+        self.host_name = host_name
+        self.sub_title = host_name
+        if self.ready:
+            self.show()
+            self._just_switched = True  # the resume that follows need not draw it again
+
     def _tick(self) -> None:
         if self.is_current and getattr(
             self, "ready", False
@@ -77,8 +87,9 @@ class HostScreen(Screen):
             self.show()
 
     def on_screen_resume(self) -> None:
-        if self.ready:
+        if self.ready and not self._just_switched:
             self.show()
+        self._just_switched = False
 
     def leases_changed(self, changed_hosts: set[str]) -> None:
         if self.ready:
