@@ -11,14 +11,23 @@ Figures (milliseconds, median of --rounds):
   + repaint    the same, timed until Textual has composited and written the screen
   key→paint    a cursor key press until the screen is painted, idle and while a
                polling thread feeds all hosts every 2 s (the real thread driver)
-Targets: grid frame <= 50 ms and >= 2x faster than the DataTable.
+  open host    Enter on a host line until the host view is painted with the host's GPU
+               rows (its last known state; history and ports may still be loading)
+  --load N     the key→paint figures again with the machine busy: `stress-ng --cpu N`
+               (or N busy-loop processes without stress-ng), started and stopped by PID
+Targets: grid frame <= 50 ms and >= 2x faster than the DataTable; key→paint and open host
+under 100 ms (p95) while loaded.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -36,6 +45,9 @@ from opsconsole.ui.fleet_painter import Columns
 from opsconsole.ui.metrics import METRICS, gpu_cell
 from opsconsole.ui.model import FleetModel
 from opsconsole.ui.runtime import tune_garbage_collector
+from opsconsole.ui.screens.fleet import FleetScreen
+from opsconsole.ui.screens.host import HostScreen
+from opsconsole.ui.widgets.gpu_table import GpuTable
 from tests.ui.synthetic import T0, feed_all, synthetic_fleet, warm_fleet
 
 COLUMNS = ("host", "rack", "state", *(f"g{i}" for i in range(8)), "util", "temp", "power", "mem")
@@ -224,6 +236,102 @@ async def key_to_paint(
     }
 
 
+class MachineLoad:
+    """CPU load on the console's own machine: `stress-ng --cpu N`, or N Python busy loops
+    where stress-ng is not installed. Each in its own session, stopped by its PID."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.procs: list[subprocess.Popen] = []
+        self.how = ""
+
+    def __enter__(self) -> MachineLoad:
+        if self.workers <= 0:
+            return self
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        exe = shutil.which("stress-ng")
+        if exe:
+            command = [exe, "--cpu", str(self.workers), "--timeout", "900s", "--quiet"]
+            self.procs = [subprocess.Popen(command, start_new_session=True, **quiet)]
+            self.how = f"stress-ng --cpu {self.workers}"
+        else:
+            busy = [sys.executable, "-c", "while True: pass"]
+            self.procs = [
+                subprocess.Popen(busy, start_new_session=True, **quiet) for _ in range(self.workers)
+            ]
+            self.how = f"{self.workers} busy-loop processes"
+        time.sleep(2.0)  # let the load average climb before measuring
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.procs:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)  # the session we started, its workers too
+            except ProcessLookupError:
+                continue
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+
+def watch_writes(app) -> list[float]:
+    """perf_counter() of every frame the app writes (encoded as a terminal receives it)."""
+    writes: list[float] = []
+    display = app._display
+
+    def timed_display(screen, renderable) -> None:
+        display(screen, renderable)
+        if renderable is not None:
+            renderable.render_segments(app.console)
+            writes.append(time.perf_counter())
+
+    app._display = timed_display
+    return writes
+
+
+async def open_host_to_paint(fleet, state, poller_factory, size, opens: int) -> dict:
+    """Enter on a host line until a frame shows the host view with its GPU rows."""
+    app = make_app(fleet, state, poller_factory=poller_factory)
+    timings = []
+    names = [h.name for h in fleet.hosts]
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.5)
+        writes = watch_writes(app)
+        loop = asyncio.get_running_loop()
+        for i in range(opens):
+            app.fleet_screen.grid.move_to(("host", names[(i * 37) % len(names)]))
+            await asyncio.sleep(0.05)
+            start = time.perf_counter()
+            app._driver.send_message(events.Key("enter", "\r"))
+            deadline = loop.time() + 20
+            shown_at = painted = None
+            while painted is None and loop.time() < deadline:
+                await asyncio.sleep(0.0005)
+                screen = app.screen
+                if (
+                    shown_at is None
+                    and isinstance(screen, HostScreen)
+                    and screen.ready
+                    and screen.query_one(GpuTable).row_count
+                ):
+                    shown_at = time.perf_counter()
+                if shown_at is not None:
+                    painted = next((w for w in writes if w > shown_at), None)
+            timings.append(ms((painted or time.perf_counter()) - start))
+            app._driver.send_message(events.Key("escape", None))
+            while not isinstance(app.screen, FleetScreen) and loop.time() < deadline:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)
+    timings.sort()
+    return {
+        "p50": timings[len(timings) // 2],
+        "p95": timings[max(0, int(len(timings) * 0.95) - 1)],
+        "max": timings[-1],
+    }
+
+
 def print_keys(what: str, k: dict, extra: str = "") -> None:
     print(
         f"key→paint {what:<22} p50 {k['p50']:5.1f} ms  p95 {k['p95']:5.1f} ms  "
@@ -288,6 +396,14 @@ async def main() -> None:
         help="measure key→paint with CPython's default collector settings",
     )  # fmt: skip
     parser.add_argument(
+        "--load", type=int, default=0, metavar="N",
+        help="measure key→paint and open host again with N CPU-burning workers running",
+    )  # fmt: skip
+    parser.add_argument("--opens", type=int, default=20, help="host views opened per run")
+    parser.add_argument(
+        "--keys-only", action="store_true", help="skip the frame/refresh comparison"
+    )  # fmt: skip
+    parser.add_argument(
         "--sim", type=int, default=0, metavar="HOSTS",
         help="also measure key→paint with the real poller on a simulator of HOSTS hosts",
     )  # fmt: skip
@@ -312,6 +428,9 @@ async def main() -> None:
     )
     print(f"columns at this width: {Columns.fit(fleet, size[0])}")
 
+    if args.keys_only:
+        await measure_keys(fleet, size, args)
+        return
     grid = await bench_grid(fleet, state, batches, size, args.rounds)
     table = await bench_table(model, batches, size, args.rounds)
     print()
@@ -331,22 +450,37 @@ async def main() -> None:
     )
 
     print()
-    if args.gc_tuning:
-        tune_garbage_collector()  # as `opsconsole console` does
-    for polling in (False, True):
-        stats: dict = {}
-        state = warm_fleet(fleet, samples=2, now_ts=time.time())
-        k = await key_to_paint(fleet, state, synthetic_feeder(polling, stats), size, args.presses)
-        feeds = stats.get("feed_ms", [])
-        extra = (
-            f"  ({len(feeds)} feeds of {len(fleet.hosts)} hosts, {median(feeds):.0f} ms each"
-            " on the polling thread)"
-            if feeds
-            else ""
-        )
-        print_keys("while polling" if polling else "idle", k, extra)
+    await measure_keys(fleet, size, args)
     if args.sim:
         await keys_on_simulator(args.sim, size, args.presses)
+
+
+async def measure_keys(fleet, size, args) -> None:
+    if args.gc_tuning:
+        tune_garbage_collector()  # as `opsconsole console` does
+    loads = (0, args.load) if args.load else (0,)
+    for workers in loads:
+        with MachineLoad(workers) as load:
+            if workers:
+                print(f"with the machine loaded: {load.how}, load average {os.getloadavg()[0]:.1f}")
+            for polling in (False, True):
+                stats: dict = {}
+                state = warm_fleet(fleet, samples=2, now_ts=time.time())
+                feeder = synthetic_feeder(polling, stats)
+                k = await key_to_paint(fleet, state, feeder, size, args.presses)
+                feeds = stats.get("feed_ms", [])
+                extra = (
+                    f"  ({len(feeds)} feeds of {len(fleet.hosts)} hosts, {median(feeds):.0f} ms"
+                    " each on the polling thread)"
+                    if feeds
+                    else ""
+                )
+                print_keys("while polling" if polling else "idle", k, extra)
+            state = warm_fleet(fleet, samples=2, now_ts=time.time())
+            k = await open_host_to_paint(fleet, state, synthetic_feeder(True, {}), size, args.opens)
+            print_keys("open host (polling)", k)
+            if workers:
+                print(f"  load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -15,9 +15,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import hostlist
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from opsconsole.config_sections.alerts import AlertsConfig
 from opsconsole.config_sections.base import Section
@@ -115,6 +116,9 @@ class HostGroup(Section):
 class Config(Section):
     operator: str | None = None
     """Who this console acts as in audit records; defaults to the login name."""
+    timezone: str = "UTC"
+    """IANA zone ("Asia/Singapore") in which typed times without an offset are read and
+    every time is printed (with the zone beside it)."""
     store: StoreSettings = StoreSettings()
     ssh: SshSettings = SshSettings()
     polling: PollingSettings = PollingSettings()
@@ -128,6 +132,18 @@ class Config(Section):
     """Folders of site plugins (`NAME.py` or `NAME/__init__.py`), relative to the config."""
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """`[plugins.NAME]`: enables plugin NAME; its keys are checked by the plugin's schema."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value.strip().upper() not in ("UTC", "Z"):
+            try:
+                ZoneInfo(value.strip())
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    "unknown time zone (use an IANA name such as Asia/Singapore)"
+                ) from None
+        return value.strip()
 
 
 @dataclass(frozen=True, slots=True)

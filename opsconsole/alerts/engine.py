@@ -29,7 +29,12 @@ from pathlib import Path
 import sqlite_utils
 
 from opsconsole.alerts.conditions import Condition, PendingTracker
-from opsconsole.alerts.impact import AlertContext, build_context, label_impact
+from opsconsole.alerts.impact import (
+    AlertContext,
+    build_context,
+    label_impact,
+    lease_change_mark,
+)
 from opsconsole.alerts.incident_capture import IncidentCapture
 from opsconsole.alerts.leader import engine_identity, hold_lead, release_lead
 from opsconsole.alerts.notify import (
@@ -57,7 +62,8 @@ from opsconsole.errors import OpsconsoleError
 log = logging.getLogger("opsconsole.alerts")
 
 CONTEXT_EVERY_S = 30.0
-"""Leases and idle GPUs change slowly; re-reading them every poll would be wasted work."""
+"""Leases and idle GPUs change slowly; re-reading them every poll would be wasted work
+(a lease change is noticed at once through `lease_change_mark`)."""
 IDLE_EVERY_S = 300.0
 """Idle GPUs come from hours of minute rollups (up to 0.6 s at 1,000 hosts when every
 leased GPU is idle) and the rule's window is hours long: every five minutes is enough."""
@@ -106,6 +112,7 @@ class AlertEngine:
         self.notified_total = 0
         self._db: sqlite_utils.Database | None = None
         self._context_ts = float("-inf")
+        self._lease_mark: int | None = None
         self._idle_ts = float("-inf")
         self._prune_ts = float("-inf")
         self.incident_capture = IncidentCapture()
@@ -230,12 +237,18 @@ class AlertEngine:
             return list_alerts(self._store())
 
     def _refresh_context(self, now_ts: float, *, force: bool = False) -> None:
-        if not (force or now_ts - self._context_ts >= CONTEXT_EVERY_S or now_ts < self._context_ts):
+        """Leases are re-read every CONTEXT_EVERY_S, and at once when any lease, tenant or
+        drain changed (from this console, another one or the CLI): an alert on a host
+        leased a moment ago must name its tenant."""
+        mark = lease_change_mark(self._store())
+        due = now_ts - self._context_ts >= CONTEXT_EVERY_S or now_ts < self._context_ts
+        if not (force or due or mark != self._lease_mark):
             return
         idle_due = force or now_ts - self._idle_ts >= IDLE_EVERY_S or now_ts < self._idle_ts
         keep = None if idle_due or self.context is None else self.context.idle_gpus
         self.context = build_context(self._store(), now_ts, self.settings, idle_gpus=keep)
         self._context_ts = now_ts
+        self._lease_mark = mark  # read before the view: a change in between re-reads
         if idle_due:
             self._idle_ts = now_ts
 

@@ -120,6 +120,14 @@ WHERE s.end_ts > :now AND s.start_ts <= :now
 # marker checks only keep a hand-edited file from naming a tenant who has left.
 
 
+def lease_change_mark(db: sqlite_utils.Database) -> int:
+    """A number that moves whenever a tenant, lease or drain changes: the id of the newest
+    audit row (every such change appends one in its own transaction). One row by primary
+    key, so the engine can afford it every interval."""
+    row = _read(db, "SELECT id FROM audit_head WHERE one = 1", {}, "reading the lease mark")
+    return int(row[0][0]) if row else 0
+
+
 def lease_view(db: sqlite_utils.Database, now_ts: float, horizon_s: float) -> LeaseView:
     """Which lease and tenant hold each (host, GPU index) slot at `now_ts`, per host and
     per rack, and the active leases whose agreed end is within `horizon_s`. One query."""

@@ -68,7 +68,8 @@ def create_silence(
     now_ts: float,
 ) -> int:
     """Record a silence and return its id. Refused (AlertError) without a matcher, with an
-    unknown matcher, or with an end not after the start."""
+    unknown matcher, with an end not after the start, or when a silence with the very same
+    matchers is in force or scheduled over part of the window."""
     unknown = sorted(set(matchers) - set(MATCHERS))
     if unknown:
         raise AlertError(
@@ -84,6 +85,18 @@ def create_silence(
     columns = ", ".join(given)
     marks = ", ".join("?" for _ in given)
     with write_transaction(db, "creating a silence") as tx:
+        same = " AND ".join(f"{key} IS ?" for key in MATCHERS)
+        twin = tx.execute(
+            f"SELECT id, end_ts FROM silences WHERE {same} AND end_ts > ? AND start_ts < ?"
+            " AND end_ts > ? ORDER BY id LIMIT 1",
+            (*(given.get(key) for key in MATCHERS), start_ts, end_ts, now_ts),
+        ).fetchone()
+        if twin is not None:  # a double Enter, or a command run twice
+            shown = " ".join(f"{k}={v}" for k, v in given.items())
+            raise AlertError(
+                f"silence {twin[0]} already covers {shown} in that window; end it first"
+                f" (opsconsole alerts unsilence {twin[0]}) to replace it"
+            )
         cursor = tx.execute(
             f"INSERT INTO silences ({columns}, start_ts, end_ts, created_ts, created_by, comment)"
             f" VALUES ({marks}, ?, ?, ?, ?, ?)",

@@ -11,6 +11,7 @@ import sys
 import warnings
 
 from opsconsole import __version__
+from opsconsole.cli.negative_times import join_negative_times
 from opsconsole.errors import OpsconsoleError
 
 # Each command and the module that registers it. Only the module of the command being run
@@ -94,7 +95,7 @@ def report_error(exc: OpsconsoleError, *, as_json: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = join_negative_times(sys.argv[1:] if argv is None else argv)
     quiet_third_party_warnings()
     as_json = "--json" in argv
     parser = build_parser(argv, parser_class=_Parser)

@@ -64,9 +64,11 @@ def run(args: argparse.Namespace) -> int:
     from opsconsole.capacity import capacity_report, resolve_site
     from opsconsole.config import load_fleet
     from opsconsole.errors import CapacityError
+    from opsconsole.leases.times import use_timezone
     from opsconsole.store import open_store
 
     fleet = load_fleet(args.config)
+    use_timezone(fleet.config.timezone)
     site = resolve_site(fleet, args.site)  # a typo fails before any host is contacted
     if args.days is not None and args.days < 1:
         raise CapacityError("--days must be at least 1")

@@ -9,6 +9,7 @@ terminal would tear through the screen.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -41,6 +42,37 @@ def run(args: argparse.Namespace) -> int:
     )
 
 
+class OnceLongCommands(logging.Filter):
+    """asyncssh logs every channel's command at INFO; the agent's command carries the
+    agent's whole source (~35 KB), so 64 hosts reconnecting wrote megabytes. A long
+    command is logged in full the first time, then by its size and a digest."""
+
+    LONG = 200
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if (
+            record.name.startswith("asyncssh")
+            and isinstance(args, tuple)
+            and len(args) == 1
+            and isinstance(args[0], str | bytes)
+            and len(args[0]) > self.LONG
+            and "Command" in str(record.msg)
+        ):
+            command = args[0] if isinstance(args[0], str) else args[0].decode("utf-8", "replace")
+            digest = hashlib.sha256(command.encode()).hexdigest()[:12]
+            if digest in self.seen:
+                record.args = (f"<{len(command)} characters, {digest}, logged in full above>",)
+            else:
+                self.seen.add(digest)
+                record.args = (f"{command}  [{digest}]",)
+        return True
+
+
 def route_logs(log_path: Path | None) -> None:
     """Send every log record to a file, or drop them; never to the terminal."""
     root = logging.getLogger()
@@ -50,6 +82,7 @@ def route_logs(log_path: Path | None) -> None:
         root.addHandler(logging.NullHandler())
         return
     handler = logging.FileHandler(log_path, encoding="utf-8")
+    handler.addFilter(OnceLongCommands())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.INFO)

@@ -33,9 +33,10 @@ from opsconsole.leases import (
     release_lease,
     shorten_lease,
 )
+from opsconsole.leases.booking import check_window
 from opsconsole.leases.model import OPEN_STATES
 from opsconsole.leases.slotspec import format_slots, parse_slots
-from opsconsole.leases.times import format_ts
+from opsconsole.leases.times import format_ts, format_window
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -143,14 +144,25 @@ def run_preview(args: argparse.Namespace) -> int:
     placement = preview_lease(
         ctx.db, ctx.fleet, request, health=health_from_events(ctx.db, ctx.now_ts), now_ts=ctx.now_ts
     )
+    # The window as allocate would book it ("now" resolved, a start just past taken as now)
+    start_ts, end_ts = check_window(request.start_ts, request.end_ts, ctx.now_ts)
     lines = [
         f"would lease {len(placement.slots)} GPU(s) to {request.tenant}: "
         f"{format_slots(placement.slots)}",
+        f"  {format_window(start_ts, end_ts)}",
         f"  {placement.explanation}",
         *[f"  override: {w}" for w in placement.warnings],
         f"  ({HEALTH_NOTE}; nothing was written)",
     ]
-    data = {**placement.as_dict(), "tenant": request.tenant, "health": HEALTH_NOTE}
+    data = {
+        **placement.as_dict(),
+        "tenant": request.tenant,
+        "start_ts": start_ts,
+        "end_ts": end_ts,
+        "start": format_ts(start_ts),
+        "end": format_ts(end_ts),
+        "health": HEALTH_NOTE,
+    }
     return emit(args, data, "\n".join(lines))
 
 
@@ -202,15 +214,13 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_extend(args: argparse.Namespace) -> int:
     ctx = open_context(args)
-    if args.by is not None:
-        end_ts = get_lease(ctx.db, args.id).end_ts + parse_duration(args.by)
-    else:
-        end_ts = ctx.time(args.end)
+    by_s = parse_duration(args.by) if args.by is not None else None
     lease = extend_lease(
         ctx.db,
         ctx.fleet,
         args.id,
-        end_ts,
+        ctx.time(args.end) if by_s is None else None,
+        by_s=by_s,
         operator=ctx.operator,
         health=health_from_events(ctx.db, ctx.now_ts),
         override_reason=_reason(args.override),

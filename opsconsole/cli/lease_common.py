@@ -18,7 +18,7 @@ from opsconsole.cli.check_config import add_config_argument
 from opsconsole.config import Fleet, load_fleet
 from opsconsole.leases import Lease, operator_name, parse_time
 from opsconsole.leases.slotspec import format_slots
-from opsconsole.leases.times import format_ts, format_window
+from opsconsole.leases.times import TIME_HELP, format_ts, format_window, use_timezone
 from opsconsole.store import open_store
 
 HEALTH_NOTE = "health from stored events (host_down, gpu_lost); live state not consulted"
@@ -37,6 +37,7 @@ class Context:
 
 def open_context(args: argparse.Namespace) -> Context:
     fleet = load_fleet(args.config)
+    use_timezone(fleet.config.timezone)
     db = open_store(fleet.store_path)
     return Context(fleet, db, operator_name(fleet.config), time.time())
 
@@ -44,6 +45,7 @@ def open_context(args: argparse.Namespace) -> Context:
 def add_common(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.epilog = TIME_HELP
 
 
 def emit(args: argparse.Namespace, data: object, text: str) -> int:

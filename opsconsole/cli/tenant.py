@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from opsconsole.cli.lease_common import add_common, emit, lease_line, open_context, table
+from opsconsole.errors import LeaseError
 from opsconsole.leases import (
     archive_tenant,
     create_tenant,
@@ -95,6 +96,10 @@ def run_update(args: argparse.Namespace) -> int:
     changes: dict = {}
     if args.sites is not None:
         changes["allowed_sites"] = _sites(args.sites)
+    given = (args.contact, args.colour, args.quota, args.sites)
+    if all(value is None for value in given):
+        raise LeaseError("nothing to change: give --contact, --colour, --sites or --quota")
+    before = get_tenant(ctx.db, args.name)
     tenant = update_tenant(
         ctx.db,
         args.name,
@@ -106,7 +111,9 @@ def run_update(args: argparse.Namespace) -> int:
         now_ts=ctx.now_ts,
         **changes,
     )
-    return emit(args, tenant.as_dict(), f"updated {describe(tenant)}")
+    if tenant == before:  # update_tenant writes nothing (no audit row) for no change
+        return emit(args, {**tenant.as_dict(), "changed": False}, f"unchanged {describe(tenant)}")
+    return emit(args, {**tenant.as_dict(), "changed": True}, f"updated {describe(tenant)}")
 
 
 def run_list(args: argparse.Namespace) -> int:

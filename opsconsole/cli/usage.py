@@ -27,12 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 HEADERS = (
     "TENANT",
     "LEASES",
-    "GPU-HOURS",
-    "UTIL %",
-    "UNHEALTHY GPU-H",
-    "UNREPORTED GPU-H",
-    "CRIT-ALERT GPU-H",
+    "GPU_HOURS",
+    "UTIL_PCT_AVG",
+    "UNHEALTHY_GPU_HOURS",
+    "UNREPORTED_GPU_HOURS",
+    "ALERT_AFFECTED_GPU_HOURS",
 )
+"""The JSON and CSV field names in capitals: one name per figure, whatever the format."""
 
 
 def run(args: argparse.Namespace) -> int:

@@ -254,6 +254,13 @@ def _placed(fleet, tenant, request, booked, drained, unhealthy, window) -> Place
         if not held:
             raise
         if request.override_reason is None:
+            try:
+                place(booking.merge(booked))
+            except LeaseError:  # even those GPUs would not make it fit: no override hint
+                raise LeaseError(
+                    f"{exc}; {held} more GPU(s) are drained or unhealthy, but using them"
+                    " would not be enough either"
+                ) from None
             raise LeaseError(
                 f"{exc}; {held} more GPU(s) are drained or unhealthy"
                 " (an override reason would let them be used)"

@@ -126,19 +126,30 @@ def extend_lease(
     db: sqlite_utils.Database,
     fleet: Fleet,
     lease_id: int,
-    end_ts: float,
+    end_ts: float | None = None,
     *,
+    by_s: float | None = None,
     operator: str,
     health: booking.Health | None = None,
     override_reason: str | None = None,
     now_ts: float | None = None,
 ) -> Lease:
     """Move the end later, keeping the same slots: they must be free, undrained and
-    healthy (or overridden) from the old end to the new one, and the quota must hold."""
+    healthy (or overridden) from the old end to the new one, and the quota must hold.
+
+    `by_s` instead of `end_ts`: that much later than the end read inside the write
+    transaction, so two concurrent "one more day" extensions add two days, not one."""
     now_ts = time.time() if now_ts is None else now_ts
+    if (end_ts is None) == (by_s is None):
+        raise LeaseError("give either a new end or how much to extend by")
+    if by_s is not None and by_s <= 0:
+        raise LeaseError("extend by a positive duration; to end a lease earlier, shorten it")
     with write_transaction(db, f"extending lease {lease_id}") as tx:
         lease = read_lease(tx, lease_id)
         _require(lease, now_ts, ("reserved", "active"), "extend", "; allocate a new lease")
+        if by_s is not None:
+            end_ts = lease.end_ts + by_s
+        assert end_ts is not None
         if end_ts <= lease.end_ts:
             raise LeaseError(
                 f"lease {lease_id} already ends {format_ts(lease.end_ts)}; to end it"

@@ -72,8 +72,10 @@ def _check_sites(sites: Iterable[str] | None, known_sites: Iterable[str] | None)
 def _check_fields(contact: str, colour: str, quota: int) -> None:
     if colour and not _COLOUR.match(colour):
         raise LeaseError(f'colour "{colour}" is not a colour: use a name such as teal or #rrggbb')
-    if quota < 0:
-        raise LeaseError(f"GPU quota must be 0 or more, got {quota}")
+    if quota < 1:
+        raise LeaseError(
+            f"GPU quota must be at least 1, got {quota} (to stop new leases, archive the tenant)"
+        )
     if "\n" in contact:
         raise LeaseError("contact must be one line")
 

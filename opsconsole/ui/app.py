@@ -12,10 +12,13 @@ import sqlite_utils
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
+from textual.screen import ModalScreen
+from textual.widgets import Input
 
 from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet
 from opsconsole.leases import operator_name
+from opsconsole.leases.times import use_timezone
 from opsconsole.ui.alert_desk import AlertDesk
 from opsconsole.ui.app_alerts import AlertsMixin
 from opsconsole.ui.app_leases import LeasesMixin
@@ -46,6 +49,8 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
     replay_banner: Callable[[], str] | None = None
     """In a replay (`opsconsole replay`), the banner naming the replayed moment."""
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit_console", "Quit"),
+        Binding("ctrl+q", "quit_console", "Quit", show=False, priority=True),
         Binding("colon", "command_mode", "Command", key_display=":"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("l", "leases", "Leases"),
@@ -70,6 +75,7 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
         self.clock = clock
         self.model = FleetModel(fleet)
         self.publish_interval_s = publish_interval_s or fleet.config.polling.interval_s
+        self._host_screen: HostScreen | None = None
         self.refusals: list[str] = []
         """What the read-only guard refused, newest last (tests and the help read it)."""
         self.init_leases(lease_desk)
@@ -150,8 +156,20 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
             self.go_fleet()
         self.fleet_screen.grid.move_to(("host", name))
         self.driver.feed.watch(name)
-        self.push_screen(HostScreen(name))
+        self.push_screen(self._host_screen_for(name))
         self.publish_now()
+
+    def _host_screen_for(self, name: str) -> HostScreen:
+        """One host screen, composed once and reused: composing its tables and panes cost
+        0.6 s here (1.7 s on a loaded machine) on every Enter; switching the host it shows
+        costs a repaint. The screen is installed, so popping it keeps it for next time."""
+        screen = self._host_screen
+        if screen is None:
+            screen = self._host_screen = HostScreen(name)
+            self.install_screen(screen, name="host-view")
+        else:
+            screen.switch_host(name)
+        return screen
 
     def close_host(self) -> None:
         """Back to whatever the host was opened from."""
@@ -189,7 +207,7 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
         elif verb == "help":
             self.action_help()
         elif verb == "quit":
-            self.exit()
+            self.action_quit_console()
         elif verb == "reconnect":
             self.action_reconnect_current(argument or None)
         elif verb == "metric":
@@ -233,6 +251,28 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
             argv += ["--store", database_path(self.lease_desk.db)]
         with self.suspend():
             subprocess.run(argv, check=False)
+
+    def action_quit_console(self) -> None:
+        """`q` (and `:quit`, ctrl+q): leave at once, unless a dialog holds something typed
+        but not yet written (an allocation, an extension, an acknowledgement): then ask
+        first. In a text field `q` is just a letter; ctrl+q works there too."""
+        if not self.has_unsaved_dialog():
+            self.exit()
+            return
+        self.push_screen(
+            ConfirmScreen("Quit? What is typed in the open dialog is not written yet."),
+            lambda yes: self.exit() if yes else None,
+        )
+
+    def has_unsaved_dialog(self) -> bool:
+        """A form dialog is open (allocate, extend, ack, silence): nothing of it is written
+        until its Enter, so quitting would drop it."""
+        return any(
+            isinstance(screen, ModalScreen)
+            and not isinstance(screen, PromptScreen)
+            and bool(screen.query(Input))
+            for screen in self.screen_stack
+        )
 
     def run_command_on_fleet(self, method: str) -> None:
         self.go_fleet()
@@ -307,6 +347,7 @@ def make_app(
     workers (give it its own connection, not the poller's); without one the console has
     no lease or alert views. `operator`: who audit records and acknowledgements name
     (default: config, else login)."""
+    use_timezone(fleet.config.timezone)  # every screen prints times in the operator's zone
     feed = FleetFeed(state, clock)
     interval_s = publish_interval_s or fleet.config.polling.interval_s
     if poller_factory is None:

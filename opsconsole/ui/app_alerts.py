@@ -147,13 +147,22 @@ class AlertsMixin:
             hosts = sorted({a.labels.get("host", "") for a in alerts} - {""})
             where = f" on {len(hosts)} host(s)" if hosts else ""
             self.notify(
-                f"{', '.join(parts)}{where}. Press a on the fleet for the Alerts screen.",
+                f"{', '.join(parts)}{where}. {self._where_alerts_are()}",
                 title=f"{len(alerts)} new alerts",
                 severity=TOAST_SEVERITY.get(worst, "warning"),
                 timeout=TOAST_TIMEOUT_S.get(worst),
                 markup=False,
             )
         self.refresh_alerts()
+
+    def _where_alerts_are(self) -> str:
+        """The toast's pointer to the Alerts screen, true for the screen in view."""
+        screen = self.screen
+        if isinstance(screen, AlertsScreen):
+            return "They are listed below."
+        if getattr(screen, "id", None) == "fleet":
+            return "Press a for the Alerts screen."
+        return "Type :alerts (or Esc, then a) for the Alerts screen."
 
     # --- navigation and changes -------------------------------------------------------
     def action_alerts(self) -> None:

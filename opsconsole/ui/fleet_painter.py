@@ -65,8 +65,9 @@ class Columns:
     rack: int
     state: int
     gpu_slots: int
-    util: int = 5
-    temp: int = 5
+    util: int = 6
+    temp: int = 6
+    """Room for "UTIL▼" / "TEMP▼" and a space: a sorted header is never cut."""
     power: int = 8
     mem: int = 5
     health: int = 9
@@ -79,7 +80,7 @@ class Columns:
         rack_w = min(14, max([4, *(len(r) for r in fleet.racks)]) + 1)
         slots = min(16, max([1, *(h.expected_gpus for h in fleet.hosts)]))
         tenant_w = TENANT_WIDTH if tenants else 0
-        fixed = 2 + host_w + rack_w + 5 + 5 + 8 + 5 + 9 + tenant_w
+        fixed = 2 + host_w + rack_w + 6 + 6 + 8 + 5 + 9 + tenant_w
         while slots > 8 and width - fixed - 4 * slots - 1 < 14:
             slots -= 1  # narrow terminal: show fewer GPU cells before squeezing state
         state_w = min(40, max(14, width - fixed - 4 * slots - 1))
@@ -132,9 +133,12 @@ class FleetPainter:
             segments.append(Segment(_fit("TENANT", cols.tenant), HEADER))
         return Strip(segments).adjust_cell_length(cols.width)
 
-    def site_line(self, cols: Columns, site: str, counts: dict[str, int], racks: int) -> Strip:
+    def site_line(
+        self, cols: Columns, site: str, counts: dict[str, int], racks: int, *, folded: bool = False
+    ) -> Strip:
         hosts = sum(counts.values())
-        text = f"■ {site} · {racks} rack{'s' if racks != 1 else ''} · {hosts} hosts"
+        mark = "▸" if folded else "■"
+        text = f"{mark} {site} · {racks} rack{'s' if racks != 1 else ''} · {hosts} hosts"
         segments = [Segment(" " + text + "  ", SITE)]
         for status in ("fresh", "stale", "down", "pending"):
             if counts.get(status):
@@ -142,9 +146,18 @@ class FleetPainter:
         return Strip(segments).adjust_cell_length(cols.width)
 
     def rack_line(
-        self, cols: Columns, rack: str, leaf: str | None, power: RackPower, hosts: int, down: int
+        self,
+        cols: Columns,
+        rack: str,
+        leaf: str | None,
+        power: RackPower,
+        hosts: int,
+        down: int,
+        *,
+        folded: bool = False,
     ) -> Strip:
-        text = f" ▾ {rack}" + (f" · leaf {leaf}" if leaf else "") + f" · {hosts} hosts"
+        mark = "▸" if folded else "▾"
+        text = f" {mark} {rack}" + (f" · leaf {leaf}" if leaf else "") + f" · {hosts} hosts"
         segments = [Segment(text, RACK)]
         if down:
             segments.append(Segment(f" ({down} not fresh)", STATE_STYLES["stale"]))

@@ -90,8 +90,11 @@ NO_FILTER = FleetFilter("", (), False)
 
 
 def parse_filter(text: str) -> FleetFilter:
+    """The whole expression, or FilterError naming every bad term (not just the first),
+    so the operator fixes them in one go; nothing is applied from a bad expression."""
     terms = []
     dynamic = False
+    problems: list[str] = []
     for word in text.split():
         match = _TERM.match(word.lower())
         if match is None:
@@ -108,23 +111,29 @@ def parse_filter(text: str) -> FleetFilter:
             dynamic = dynamic or column in ("state", "reason")
         elif column in NUMBER_COLUMNS:
             if op == "~":
-                raise FilterError(f"{column}: use = != > < >= <= with a number")
+                problems.append(f"{word}: use = != > < >= <= with a number")
+                continue
             try:
                 number = float(value) if column != "health" else _health_value(value)
-            except ValueError:
-                raise FilterError(f"{column}{op}{value}: not a number") from None
+            except (ValueError, KeyError):
+                hint = " (or ok / warn / fault)" if column == "health" else ""
+                problems.append(f"{word}: {value!r} is not a number{hint}")
+                continue
             terms.append(_number_term(column, _OPS[op], number))
             dynamic = True
         else:
-            known = ", ".join((*TEXT_COLUMNS, *NUMBER_COLUMNS[:-2], "health"))
-            raise FilterError(f"unknown column {column!r} (columns: {known})")
+            problems.append(f"{word}: unknown column {column!r}")
+    if problems:
+        known = ", ".join((*TEXT_COLUMNS, *NUMBER_COLUMNS[:-2], "health"))
+        many = f"{len(problems)} bad terms: " if len(problems) > 1 else ""
+        raise FilterError(f"{many}{'; '.join(problems)} (columns: {known})")
     return FleetFilter(text.strip(), tuple(terms), dynamic)
 
 
 def _health_value(value: str) -> float:
     """health=ok / warn / fault compare on the host's health score."""
     words = {"ok": 0.0, "warn": 1.0, "fault": 100.0}
-    return words[value] if value in words else float(value)
+    return words[value] if value in words else float(value)  # ValueError names neither
 
 
 def _contains_anywhere(needle: str, negate: bool):
@@ -192,10 +201,14 @@ def build_lines(
     by_site: dict[str, dict[str, list[Host]]] = {}
     for host in visible:
         by_site.setdefault(host.site, {}).setdefault(host.rack, []).append(host)
-    sites = sorted(by_site, key=lambda s: (site_order.get(s, 1 << 30), s))
+    flip_sites = descending and sort_key == "site"
+    flip_racks = descending and sort_key == "rack"
+    sites = sorted(by_site, key=lambda s: (site_order.get(s, 1 << 30), s), reverse=flip_sites)
     for site in sites:
         lines.append(("site", site))
-        racks = sorted(by_site[site], key=lambda r: (rack_order.get(r, 1 << 30), r))
+        racks = sorted(
+            by_site[site], key=lambda r: (rack_order.get(r, 1 << 30), r), reverse=flip_racks
+        )
         for rack in racks:
             lines.append(("rack", rack))
             hosts = by_site[site][rack]
@@ -203,6 +216,24 @@ def build_lines(
                 hosts = sorted(hosts, key=lambda h: h.name, reverse=descending)
             lines.extend(("host", h.name) for h in hosts)
     return lines
+
+
+def fold_lines(lines: list[Line], folded: set[Line]) -> list[Line]:
+    """The tree without what folded sites and racks hold (the folded lines stay)."""
+    out: list[Line] = []
+    site_folded = rack_folded = False
+    for line in lines:
+        kind = line[0]
+        if kind == "site":
+            site_folded, rack_folded = line in folded, False
+            out.append(line)
+        elif kind == "rack":
+            rack_folded = line in folded
+            if not site_folded:
+                out.append(line)
+        elif not (site_folded or rack_folded):
+            out.append(line)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import multiprocessing
 
+from opsconsole.alerts import engine as engine_module
 from opsconsole.alerts.engine import CONTEXT_EVERY_S, AlertEngine
 from opsconsole.alerts.rules import AlertSettings
 from opsconsole.alerts.runner import AlertingPoller
@@ -73,7 +74,7 @@ def test_an_unusable_store_is_reported_not_raised(tmp_path):
     engine.close()
 
 
-def test_a_lease_made_after_start_labels_alerts_once_the_context_refreshes(tmp_path):
+def test_a_lease_made_after_start_labels_the_next_alert_recording(tmp_path, monkeypatch):
     path = tmp_path / "a.db"
     engine = AlertEngine(path, INSTANT)
     engine.resume(T0)
@@ -86,10 +87,17 @@ def test_a_lease_made_after_start_labels_alerts_once_the_context_refreshes(tmp_p
     request = LeaseRequest("acme", T0 + 1, T0 + 86400 * 7, slots=(GpuSlot(HOST, 0),))
     allocate_lease(db, fleet, request, operator="t", now_ts=T0 + 1)
 
-    engine.step(state, T0 + 2)  # the lease view is not re-read every poll
-    assert "tenant" not in list_alerts(db)[0].labels
-    engine.step(state, T0 + 2 + CONTEXT_EVERY_S)
+    engine.step(state, T0 + 2)  # the lease changed: re-read at once, not in 30 s
     assert list_alerts(db)[0].labels["tenant"] == "acme"
+    reads = []
+    real = engine_module.build_context
+    monkeypatch.setattr(
+        engine_module, "build_context", lambda *a, **k: reads.append(1) or real(*a, **k)
+    )
+    engine.step(state, T0 + 4)  # nothing changed since: no re-read this poll
+    assert reads == []
+    engine.step(state, T0 + 4 + CONTEXT_EVERY_S)  # but still every 30 s (the clock)
+    assert reads == [1]
     engine.close()
     db.close()
 

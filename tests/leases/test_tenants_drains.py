@@ -50,7 +50,8 @@ def test_create_update_archive_tenant(db):
     [
         ({"name": "bad name"}, "not allowed"),
         ({"colour": "rgb(1,2,3)"}, "not a colour"),
-        ({"gpu_quota": -1}, "0 or more"),
+        ({"gpu_quota": -1}, "at least 1"),
+        ({"gpu_quota": 0}, "at least 1"),
         ({"allowed_sites": ["XX9"]}, 'unknown site "XX9"'),
         ({"allowed_sites": []}, "empty"),
     ],

@@ -178,7 +178,8 @@ class TestAcknowledge:
             await pilot.press("r")
             await wait_until(pilot, lambda: isinstance(app.screen, AlertActionScreen))
             await pilot.press("enter")  # no comment: refused in the dialog
-            await wait_until(pilot, lambda: "comment saying what was done" in screen_text(app))
+            refused = "comment saying what was done is required"
+            await wait_until(pilot, lambda: refused in screen_text(app))
             assert rows(store_path, "SELECT state FROM alerts WHERE id = ?", hot) == [("firing",)]
             await type_text(pilot, "reseated the fan")
             await pilot.press("enter")

@@ -58,12 +58,12 @@ class TestDrillDown:
             await pilot.press("escape")
             await wait_until(pilot, lambda: isinstance(app.screen, FleetScreen))
 
-    async def test_enter_on_a_rack_filters_to_it_and_esc_undoes(self, app):
+    async def test_filter_to_a_rack_and_esc_undoes(self, app):
+        """(Enter on a rack folds it: tests/ui/test_first_hour.py.)"""
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             grid = app.screen.grid
-            grid.move_to(("rack", "sg1-r02"))
-            await pilot.press("enter")
+            app.run_command("filter rack=sg1-r02")
             await pilot.pause()
             hosts = [name for kind, name in grid.lines if kind == "host"]
             assert len(hosts) == 16 and all(h.startswith("sg1-r02-") for h in hosts)
@@ -75,8 +75,9 @@ class TestDrillDown:
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             grid = app.screen.grid
+            assert grid.current_line == ("host", "sg1-r01-n01")  # starts on the first host
             await pilot.press("down", "down")
-            assert grid.current_line == ("host", "sg1-r01-n01")
+            assert grid.current_line == ("host", "sg1-r01-n03")
             await pilot.press("end")
             assert grid.current_line == ("host", "sg1-r02-n16")
             await pilot.press("home")
@@ -90,8 +91,9 @@ class TestHelpAndPalette:
             await pilot.press("question_mark")
             await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
             described = {description for _, description, _ in app.screen.keys}
-            for description in ("Filter", "Metric", "Sort", "Reconnect", "Command", "Open"):
+            for description in ("Filter", "Metric", "Sort", "Reconnect", "Command", "Quit"):
                 assert description in described
+            assert "Open / fold" in described
             text = screen_text(app)
             assert ":host" in text
             await pilot.press("escape")

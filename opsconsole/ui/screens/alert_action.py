@@ -24,11 +24,13 @@ from opsconsole.ui.messages import AlertRefused, AlertWritten
 from opsconsole.ui.screens.alert_dialog import AlertDialog
 
 ACTIONS = {
-    # action: (title verb, comment required, done verb)
-    "ack": ("Acknowledge", False, "Acknowledged"),
-    "unack": ("Withdraw the acknowledgement of", False, "Unacknowledged"),
-    "resolve": ("Resolve by hand", True, "Resolved"),
+    # action: (title verb, what the required comment says, done verb)
+    "ack": ("Acknowledge", "who is on it (ticket, name)", "Acknowledged"),
+    "unack": ("Withdraw the acknowledgement of", "why (handed over, wrong)", "Unacknowledged"),
+    "resolve": ("Resolve by hand", "what was done", "Resolved"),
 }
+"""A comment is required for all three, here as in `opsconsole alerts ack|unack|resolve
+--comment`: one rule wherever an operator acts, and the history always says why."""
 
 
 def default_ack_timeout(app: object) -> str:
@@ -67,11 +69,8 @@ class AlertActionScreen(AlertDialog):
             yield Label(Text(alert.summary, "#8a8a8a"), id="alert-action-summary")
             with Horizontal(classes="form-row"):
                 yield Label("Comment", classes="form-label")
-                yield Input(
-                    placeholder="what was done" if required else "ticket, who is on it",
-                    id="alert-comment",
-                )
-                yield Label("required" if required else "optional", classes="form-hint")
+                yield Input(placeholder=required, id="alert-comment")
+                yield Label("required", classes="form-hint")
             if self.action == "ack":
                 with Horizontal(classes="form-row"):
                     yield Label("Timeout", classes="form-label")
@@ -99,8 +98,8 @@ class AlertActionScreen(AlertDialog):
         if self.busy:
             return
         comment = self.query_one("#alert-comment", Input).value.strip()
-        if ACTIONS[self.action][1] and not comment:
-            self._error("a comment saying what was done is required")
+        if not comment:
+            self._error(f"a comment saying {ACTIONS[self.action][1]} is required")
             return
         timeout_s = None
         for field in self.query("#alert-timeout").results(Input):

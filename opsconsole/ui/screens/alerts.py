@@ -64,7 +64,7 @@ class AlertsScreen(Screen):
         yield AlertTable(id="alert-table")
         with VerticalScroll(id="alert-detail-box"):
             yield Static(id="alert-detail")
-        yield Footer()
+        yield Footer(compact=True)  # the screen's keys and q Quit fit at 120 columns
 
     @property
     def table(self) -> AlertTable:
@@ -122,7 +122,7 @@ class AlertsScreen(Screen):
         pane = self.query_one("#alert-detail", Static)
         if alert is None or board is None:
             self._detail_for = None
-            pane.update(Text(" No alert selected.", DIM) if board is not None else "")
+            pane.update(Text(self._nothing_selected(), DIM) if board is not None else "")
             return
         moves = (alert.id, alert.state, alert.fired_ts, alert.acked_ts, alert.resolved_ts)
         if self._detail_for != moves:  # new selection, or it moved: read its history again
@@ -131,6 +131,21 @@ class AlertsScreen(Screen):
         history = self.history[1] if self.history and self.history[0] == alert.id else None
         silence = board.silence(board.silenced.get(alert.id))
         pane.update(detail_text(alert, board, history, silence))
+
+    def _nothing_selected(self) -> str:
+        """Why the pane is empty, and what would fill it."""
+        board, wanted = self.app.alert_board, self.app.alert_filter
+        if board is None or not board.alerts:
+            return (
+                " No alerts: nothing is firing or acknowledged, and nothing was resolved in"
+                " the last 24 h. New firings appear here, in the header and as toasts."
+            )
+        if not any(alerts for _, alerts in board.grouped(wanted)):
+            return (
+                f" No alert matches the filter {wanted.text!r} ({len(board.alerts)} hidden);"
+                " Esc clears it."
+            )
+        return " Move the cursor to an alert for its labels, advice and history."
 
     @work(thread=True, exclusive=True, group="alert-history", exit_on_error=False)
     def _load_history(self, alert_id: int) -> None:

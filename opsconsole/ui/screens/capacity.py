@@ -113,7 +113,7 @@ class CapacityScreen(Screen):
         table: DataTable = DataTable(id="bottleneck-table", cursor_type="row", zebra_stripes=True)
         yield table
         yield Static(id="bottleneck-detail")
-        yield Footer()
+        yield Footer(compact=True)  # the screen's keys and q Quit fit at 120 columns
 
     @property
     def table(self) -> DataTable:

@@ -24,6 +24,20 @@ from opsconsole.ui.widgets.fleet_summary import FleetSummary
 FILTER_HINT = "host, rack, state, temp>80, health=fault …"
 
 
+def sort_words(sort_key: str, descending: bool) -> str:
+    """What the sort does, in words, for the status line: the tree or a flat list."""
+    if sort_key == "host":
+        return f"site → rack, hosts by name {'Z→A' if descending else 'A→Z'}"
+    if sort_key in GROUPED_SORTS:
+        order = "reversed" if descending else "config order"
+        return f"site → rack → host, {sort_key}s in {order}"
+    if sort_key == "state":
+        return "flat, " + ("down first" if descending else "fresh first")
+    if sort_key == "health":
+        return "flat, " + ("worst health first" if descending else "healthiest first")
+    return f"flat, {'highest' if descending else 'lowest'} {sort_key} first, unknown last"
+
+
 class FleetScreen(Screen):
     ready = False
     """True once composed and drawn: from then on batches are drawn here."""
@@ -52,7 +66,7 @@ class FleetScreen(Screen):
         yield FleetSummary(id="summary")
         yield Static(id="view-status")
         yield FleetGrid(self.app.model, self.app.clock, id="fleet-grid")
-        yield Footer()
+        yield Footer(compact=True)  # the screen's keys and q Quit fit at 120 columns
 
     @property
     def grid(self) -> FleetGrid:
@@ -109,8 +123,7 @@ class FleetScreen(Screen):
         text.append("   sort ", "#8a8a8a")
         arrow = "▼" if grid.descending else "▲"
         text.append(f"{grid.sort_key} {arrow}", "bold")
-        if grid.sort_key in GROUPED_SORTS:
-            text.append(" (site → rack → host)", "#8a8a8a")
+        text.append(f" ({sort_words(grid.sort_key, grid.descending)})", "#8a8a8a")
         text.append("   filter ", "#8a8a8a")
         if grid.row_filter.text:
             text.append(grid.row_filter.text, "bold #ffd75f")
@@ -156,7 +169,9 @@ class FleetScreen(Screen):
         try:
             row_filter = parse_filter(text)
         except FilterError as exc:
-            self.notify(str(exc), title="Filter", severity="error")
+            self.notify(
+                f"{exc}. The filter is unchanged.", title="Filter", severity="error", markup=False
+            )
             return False
         if remember:
             self.filter_stack.append(self.grid.row_filter.text)
@@ -177,8 +192,11 @@ class FleetScreen(Screen):
         def done(text: str | None) -> None:
             if text is None:
                 self.set_filter(before)
-            elif self.set_filter(text) and text.strip() != before:
-                self.filter_stack.append(before)
+            elif self.set_filter(text):
+                if text.strip() != before:
+                    self.filter_stack.append(before)
+            else:  # refused: the filter in force before typing stays, not a half-typed one
+                self.set_filter(before)
 
         self.app.push_screen(
             PromptScreen(
@@ -198,9 +216,6 @@ class FleetScreen(Screen):
         kind, name = event.line
         if kind == "host":
             self.app.open_host(name)
-        else:  # a rack or a site: drill down by filtering to it
-            self.set_filter(f"{kind}={name}", remember=True)
-            self.grid.move_to(event.line)
 
     @changes_state("reconnect host")
     def action_reconnect(self) -> None:

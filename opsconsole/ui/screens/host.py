@@ -36,6 +36,7 @@ class HostScreen(Screen):
     def __init__(self, host_name: str) -> None:
         super().__init__(classes="host-screen")
         self.host_name = host_name
+        self._just_switched = False
 
     def compose(self) -> ComposeResult:
         yield FleetSummary(id="summary")
@@ -48,13 +49,16 @@ class HostScreen(Screen):
         with Horizontal(id="host-lower"):
             yield GpuHistory(id="gpu-history")
             yield LinkTable(id="link-table")
-        yield Footer()
+        yield Footer(compact=True)  # the screen's keys and q Quit fit at 120 columns
 
     def on_mount(self) -> None:
         self.sub_title = self.host_name
         self.query_one(GpuTable).focus()
         self.set_interval(1.0, self._tick)
-        # Widgets inside containers are mounted after this handler; draw once they are.
+        # The last known state at once, in the very first frame (a busy machine may take
+        # seconds to bring the history and ports): they say "loading…" until they come.
+        # Widgets inside containers (history, ports) are mounted after this handler.
+        self._show_snapshot()
         self.call_after_refresh(self._first_show)
 
     def _first_show(self) -> None:
@@ -63,6 +67,15 @@ class HostScreen(Screen):
 
     def on_unmount(self) -> None:
         self.ready = False
+
+    def switch_host(self, host_name: str) -> None:
+        """Show another host (the app reuses this screen); drawn now from its snapshot,
+        its history and ports marked loading until they arrive."""
+        self.host_name = host_name
+        self.sub_title = host_name
+        if self.ready:
+            self.show()
+            self._just_switched = True  # the resume that follows need not draw it again
 
     def _tick(self) -> None:
         if self.is_current and getattr(
@@ -76,8 +89,9 @@ class HostScreen(Screen):
             self.show()
 
     def on_screen_resume(self) -> None:
-        if self.ready:
+        if self.ready and not self._just_switched:
             self.show()
+        self._just_switched = False
 
     def leases_changed(self, changed_hosts: set[str]) -> None:
         if self.ready:
@@ -109,20 +123,31 @@ class HostScreen(Screen):
             app = self.app
             widget.show(app.model.fleet.host(self.host_name), app.lease_board, app.lease_trouble)
 
-    def show(self) -> None:
+    def _detail(self):
         model = self.app.model
         snap = model.hosts.get(self.host_name)
         detail = model.detail_for(self.host_name)
         if detail is not None and snap is not None and detail.snapshot is not snap:
             detail = None if detail.snapshot.last_sample_ts != snap.last_sample_ts else detail
+        return snap, detail
+
+    def _show_snapshot(self):
+        """What the fleet's snapshot of the host already tells: facts, leases, alerts, the
+        GPU table. Returns the snapshot and the detail (history, ports), if any yet."""
+        snap, detail = self._detail()
         self._show_facts()
         self._show_leases()
         self._show_alerts()
-        table = self.query_one(GpuTable)
         views = detail.gpu_views if detail is not None else snap.gpu_views() if snap else ()
-        table.show(snap, views)
+        self.query_one(GpuTable).show(snap, views)
+        if detail is None and snap is not None:
+            self.sub_title = f"{self.host_name} · loading history…"
+        return snap, detail
+
+    def show(self) -> None:
+        _, detail = self._show_snapshot()
         self.query_one(LinkTable).show(detail)
-        self._show_history(detail, table.current_gpu)
+        self._show_history(detail, self.query_one(GpuTable).current_gpu)
 
     def _show_facts(self) -> None:
         model = self.app.model
@@ -131,7 +156,11 @@ class HostScreen(Screen):
 
     def _show_history(self, detail, gpu_index: int | None) -> None:
         interval_s = self.app.model.fleet.config.polling.interval_s
-        self.query_one(GpuHistory).show(detail, gpu_index, interval_s, self.app.clock())
+        loading = detail is None and self.host_name in self.app.model.hosts
+        self.sub_title = f"{self.host_name} · loading history…" if loading else self.host_name
+        self.query_one(GpuHistory).show(
+            detail, gpu_index, interval_s, self.app.clock(), loading=loading
+        )
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if (

@@ -57,7 +57,7 @@ class LeasesScreen(Screen):
         yield LeaseTable(id="lease-table")
         yield Static(id="lease-detail")
         yield LeaseCalendar(self.app.model.fleet, id="lease-calendar")
-        yield Footer()
+        yield Footer(compact=True)  # the screen's keys and q Quit fit at 120 columns
 
     @property
     def table(self) -> LeaseTable:

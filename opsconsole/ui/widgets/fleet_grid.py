@@ -27,6 +27,7 @@ from opsconsole.ui.fleet_rows import (
     FleetFilter,
     Line,
     build_lines,
+    fold_lines,
     rack_power,
 )
 from opsconsole.ui.formatting import age_bucket
@@ -44,11 +45,11 @@ class FleetGrid(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home,g", "jump(0)", "Top", show=False),
         Binding("end,G", "jump(-1)", "Bottom", show=False),
-        Binding("enter", "choose", "Open"),
+        Binding("enter", "choose", "Open / fold"),
     ]
 
     class LineChosen(Message):
-        """Enter (or a double click) on a line: ("host"|"rack"|"site", name)."""
+        """Enter (or a double click) on a host line: ("host", name)."""
 
         def __init__(self, line: Line) -> None:
             super().__init__()
@@ -69,8 +70,11 @@ class FleetGrid(ScrollView, can_focus=True):
         self.descending = False
         self.row_filter: FleetFilter = NO_FILTER
         self.lines: list[Line] = []
+        self.folded: set[Line] = set()
+        """Site and rack lines folded by Enter: their hosts (and racks) are not listed."""
         self._index: dict[Line, int] = {}
         self.cursor = 0
+        self._placed = False  # the cursor starts on the first host, not on a site line
         self._cols: Columns | None = None
         self._cache: dict[Line, tuple[tuple, Strip]] = {}
         self.lines_painted = 0  # how many lines were actually drawn (not served from cache)
@@ -86,12 +90,18 @@ class FleetGrid(ScrollView, can_focus=True):
             descending=self.descending,
             row_filter=self.row_filter,
         )
+        if self.folded and self.sort_key in GROUPED_SORTS:
+            lines = fold_lines(lines, self.folded)
         if lines == self.lines:
             return False
         current = self.current_line
         self.lines = lines
         self._index = {line: i for i, line in enumerate(lines)}
         self.cursor = self._index.get(current, min(self.cursor, max(0, len(lines) - 1)))
+        if not self._placed:
+            first = next((i for i, (kind, _) in enumerate(lines) if kind == "host"), None)
+            if first is not None:
+                self.cursor, self._placed = first, True
         self.virtual_size = Size(self.size.width, len(lines) + 1)
         self.refresh()
         return True
@@ -194,9 +204,9 @@ class FleetGrid(ScrollView, can_focus=True):
                 bucket = age_bucket(now - reference)
             key: tuple = (model.host_versions.get(name, 0), self.metric.key, bucket)
         elif kind == "rack":
-            key = (model.rack_versions.get(name, 0),)
+            key = (model.rack_versions.get(name, 0), line in self.folded)
         else:
-            key = (model.site_versions.get(name, 0), len(self.lines))
+            key = (model.site_versions.get(name, 0), len(self.lines), line in self.folded)
         cached = self._cache.get(line)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -223,7 +233,10 @@ class FleetGrid(ScrollView, can_focus=True):
         not_fresh = sum(
             1 for h in members if (s := model.hosts.get(h)) is None or s.status != "fresh"
         )
-        return self.painter.rack_line(cols, name, rack.leaf, power, len(members), not_fresh)
+        folded = ("rack", name) in self.folded
+        return self.painter.rack_line(
+            cols, name, rack.leaf, power, len(members), not_fresh, folded=folded
+        )
 
     def _site_strip(self, cols: Columns, site: str) -> Strip:
         counts = {"fresh": 0, "stale": 0, "down": 0, "pending": 0}
@@ -233,7 +246,8 @@ class FleetGrid(ScrollView, can_focus=True):
                 snap = self.model.hosts.get(host.name)
                 counts[snap.status if snap is not None else "pending"] += 1
                 racks.add(host.rack)
-        return self.painter.site_line(cols, site, counts, len(racks))
+        folded = ("site", site) in self.folded
+        return self.painter.site_line(cols, site, counts, len(racks), folded=folded)
 
     # --- cursor and scrolling --------------------------------------------------------
     def _visible_range(self) -> tuple[int, int]:
@@ -272,9 +286,21 @@ class FleetGrid(ScrollView, can_focus=True):
         self._set_cursor(0 if where == 0 else len(self.lines) - 1)
 
     def action_choose(self) -> None:
+        """Enter: open a host; fold or unfold a site or rack (filtering is `/`)."""
         line = self.current_line
-        if line is not None:
+        if line is None:
+            return
+        if line[0] == "host":
             self.post_message(self.LineChosen(line))
+        else:
+            self.toggle_fold(line)
+
+    def toggle_fold(self, line: Line) -> None:
+        self.folded.symmetric_difference_update({line})
+        self._cache.pop(line, None)
+        self.rebuild()
+        self.move_to(line)
+        self.refresh()
 
     def on_resize(self, event: events.Resize) -> None:
         self.virtual_size = Size(event.size.width, len(self.lines) + 1)

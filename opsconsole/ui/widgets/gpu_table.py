@@ -29,6 +29,8 @@ COLUMNS = (
     ("model", "MODEL", 10),
     ("uuid", "UUID", 13),
 )
+UUID_FULL = 36
+"""An NVIDIA UUID without its "GPU-" prefix."""
 """Health and the last XID come before the finer detail: they are what an operator acts on."""
 HEALTH_STYLES = {"ok": "#5fd75f", "warn": "#ffd75f", "fault": "bold #ff5f5f", "unknown": DIM}
 
@@ -45,7 +47,16 @@ def _temp(value: float) -> str:
     return f"{value:.0f}°C"
 
 
-def gpu_row(snap: HostSnapshot, gpu: GpuView, health: GpuHealth | None) -> tuple[Text, ...]:
+def uuid_width(screen_width: int) -> int:
+    """The UUID column takes what the other columns leave, up to the whole UUID: cut
+    only on a terminal too narrow for it (the selected GPU's history names it in full)."""
+    others = sum(width for key, _, width in COLUMNS if key != "uuid") + 2 * len(COLUMNS) + 2
+    return max(13, min(UUID_FULL, screen_width - others))
+
+
+def gpu_row(
+    snap: HostSnapshot, gpu: GpuView, health: GpuHealth | None, uuid_w: int = 13
+) -> tuple[Text, ...]:
     r = gpu.readings
     live = snap.is_fresh
     model = snap.host.gpu_model or ""
@@ -81,7 +92,7 @@ def gpu_row(snap: HostSnapshot, gpu: GpuView, health: GpuHealth | None) -> tuple
         "nvlink": nvlink,
         "clocks": pair_text(r["sm_clock_mhz"], r["mem_clock_mhz"], "{:.0f}".format, ""),
         "model": Text(model.removeprefix("NVIDIA ")[:10]),
-        "uuid": Text(uuid[:12], DIM),
+        "uuid": Text(uuid if len(uuid) <= uuid_w else uuid[: uuid_w - 1] + "…", DIM),
     }
     return tuple(cells[key] for key, _, _ in COLUMNS)
 
@@ -117,10 +128,12 @@ class GpuTable(DataTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self._shown: dict[int, tuple[Text, ...]] = {}
+        self.uuid_w = 13
 
     def on_mount(self) -> None:
+        self.uuid_w = uuid_width(self.app.size.width)
         for key, label, width in COLUMNS:
-            self.add_column(label, key=key, width=width)
+            self.add_column(label, key=key, width=self.uuid_w if key == "uuid" else width)
 
     def show(self, snap: HostSnapshot | None, views: list[GpuView] | tuple[GpuView, ...]) -> None:
         """`views`: the snapshot's GPUs as Readings (from the host detail when it has them)."""
@@ -128,7 +141,7 @@ class GpuTable(DataTable):
         if snap is not None:
             for i, gpu in enumerate(views):
                 health = snap.health[i] if i < len(snap.health) else None
-                rows[gpu.index] = gpu_row(snap, gpu, health)
+                rows[gpu.index] = gpu_row(snap, gpu, health, self.uuid_w)
         with self.app.batch_update():
             for index in [i for i in self._shown if i not in rows]:
                 self.remove_row(str(index))

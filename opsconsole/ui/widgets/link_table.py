@@ -18,8 +18,10 @@ COLUMNS = (
     ("tx", "TX Gb/s", 7),
     ("errors", "ERR/s", 6),
     ("drops", "DROP/s", 6),
-    ("window", "OVER", 4),
+    ("window", "AVG OVER", 8),
 )
+"""Rates are averages over the counter window (AVG OVER, up to 30 s): a short burst of
+errors shows as a smaller rate for longer, never as a one-poll spike."""
 GOOD_STATES = {"ACTIVE", "up"}
 
 
