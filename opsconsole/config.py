@@ -22,6 +22,7 @@ from pydantic import ConfigDict, Field, ValidationError
 from opsconsole.config_sections.alerts import AlertsConfig
 from opsconsole.config_sections.base import Section
 from opsconsole.config_sections.capacity import CapacityConfig
+from opsconsole.config_sections.validation import ValidationConfig
 from opsconsole.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "opsconsole.toml"
@@ -118,6 +119,7 @@ class Config(Section):
     hosts: list[HostGroup] = Field(default_factory=list)
     alerts: AlertsConfig = AlertsConfig()
     capacity: CapacityConfig = CapacityConfig()
+    validation: ValidationConfig = ValidationConfig()
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,3 +31,7 @@ class AlertError(OpsconsoleError):
 
 class CapacityError(OpsconsoleError):
     """A capacity request that cannot be answered (unknown site, bad window); one line."""
+
+
+class ValidateError(OpsconsoleError):
+    """A validation run that cannot start (leased GPUs, unknown host, bad level); one line."""
