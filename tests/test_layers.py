@@ -19,13 +19,14 @@ LOWER_LAYERS = [
     "opsconsole.leases",
     "opsconsole.alerts",
     "opsconsole.capacity",
+    "opsconsole.validate",
 ]
 
 
 def lower_modules() -> list[str]:
     """Every module of the lower layers, found on disk so a new file is covered too."""
     modules = ["opsconsole.config"]
-    for package in ("collect", "store", "sim", "agent", "leases", "alerts", "capacity"):
+    for package in ("collect", "store", "sim", "agent", "leases", "alerts", "capacity", "validate"):
         for path in sorted((REPO / "opsconsole" / package).glob("*.py")):
             name = path.stem
             modules.append(f"opsconsole.{package}" + ("" if name == "__init__" else f".{name}"))

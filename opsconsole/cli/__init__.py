@@ -29,6 +29,7 @@ COMMANDS = {
     "audit": "opsconsole.cli.audit",
     "alerts": "opsconsole.cli.alerts",
     "capacity": "opsconsole.cli.capacity",
+    "validate": "opsconsole.cli.validate",
 }
 
 

@@ -87,6 +87,11 @@ class ValidationConfig(Section):
         default_factory=lambda: {"quick": 1, "standard": 2, "long": 3}
     )
     """`dcgmi diag -r N` per level."""
+    run_window_min: dict[str, float] = Field(
+        default_factory=lambda: {"quick": 10.0, "standard": 45.0, "long": 180.0, "clean": 15.0}
+    )
+    """How long a run at each level may take: GPUs leased anywhere in [start, start + this)
+    refuse the run, and the nodes are held out of placement for at most this long."""
     command_timeout_s: float = Field(900.0, gt=0)
     """One command over SSH; `dcgmi diag -r 3` takes tens of minutes on real nodes."""
     commands: ValidationCommands = ValidationCommands()

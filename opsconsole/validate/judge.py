@@ -240,12 +240,14 @@ def attribute_pairs(checks: list[CheckResult]) -> list[CheckResult]:
         for host in c.hosts
     }
     out = []
+    suspects_all: set[str] = set()
     for check in checks:
         if check.name != "ib_write_bw" or check.status != CheckStatus.FAIL:
             out.append(check)
             continue
         device = check.figures.get("device")
         suspects = tuple(h for h in check.hosts if (h, device) not in passing) or check.hosts
+        suspects_all.update(suspects)
         summary = check.summary
         if suspects != check.hosts:
             summary = f"{summary} (slow end {', '.join(suspects)})"
@@ -255,6 +257,16 @@ def attribute_pairs(checks: list[CheckResult]) -> list[CheckResult]:
                 check.raw, check.exit_status, suspects,
             )
         )  # fmt: skip
+    if suspects_all:  # a slow all-reduce is the slow port's doing
+        out = [
+            CheckResult(
+                c.name, c.hosts, c.status, c.summary, c.figures, c.command, c.raw,
+                c.exit_status, tuple(sorted(suspects_all)),
+            )
+            if c.name == "nccl_fabric" and c.status == CheckStatus.FAIL
+            else c
+            for c in out
+        ]  # fmt: skip
     return out
 
 

@@ -63,11 +63,20 @@ class CheckResult:
         return out
 
 
+def blamed(check: CheckResult) -> tuple[str, ...]:
+    """Whom a check's outcome counts against: its blame, else its host when it has one.
+    A multi-node check with no blame (an all-reduce that nothing pins on one node) counts
+    against the run, not against every node in it."""
+    if check.blame:
+        return check.blame
+    return check.hosts if len(check.hosts) == 1 else ()
+
+
 def host_verdicts(checks: list[CheckResult], hosts: list[str]) -> dict[str, RunState]:
     """A host fails if a check blamed on it failed; errors make it `error` (unproven)."""
     out = {}
     for host in hosts:
-        mine = [c for c in checks if host in (c.blame or c.hosts)]
+        mine = [c for c in checks if host in blamed(c)]
         if any(c.status == CheckStatus.FAIL for c in mine):
             out[host] = RunState.FAILED
         elif any(c.status == CheckStatus.ERROR for c in mine):
@@ -82,6 +91,6 @@ def failure_reason(checks: list[CheckResult], host: str) -> str:
     lines = [
         f"{c.name}: {c.summary}"
         for c in checks
-        if c.status == CheckStatus.FAIL and host in (c.blame or c.hosts)
+        if c.status == CheckStatus.FAIL and host in blamed(c)
     ]
     return "; ".join(lines)

@@ -44,6 +44,9 @@ class ValidationSettings:
     def dcgm_level(self, level: str) -> int:
         return self.config.dcgm_levels.get(level, 1)
 
+    def run_window_s(self, level: str) -> float:
+        return self.config.run_window_min.get(level, 60.0) * 60.0
+
     @property
     def max_age_s(self) -> float:
         return self.config.max_age_h * 3600.0
@@ -62,6 +65,9 @@ def validation_settings(fleet: Fleet) -> ValidationSettings:
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise ConfigError(f'{where}: {key}: unknown host class "{name}"{hint}')
         by_class[name] = _thresholds(cls, f"{where}: {key}")
+    for level in config.run_window_min:
+        if level not in {*(str(x) for x in LEVELS), "clean"}:
+            raise ConfigError(f"{where}: validation.run_window_min.{level}: unknown level")
     for level in config.dcgm_levels:
         if level not in {str(x) for x in LEVELS}:
             raise ConfigError(
