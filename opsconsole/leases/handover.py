@@ -362,10 +362,12 @@ def finish_run(
                     (cleaned, outcome.host),
                 )
             elif outcome.verdict == "failed":
+                # A failed cleaning ends the cleaning too: the node is failed-validation
+                # (and drained) until an operator repairs it and a run passes.
                 tx.execute(
-                    "UPDATE node_handover SET failed_run_id = ?, failed_ts = ?, failed_reason = ?"
-                    " WHERE host = ?",
-                    (run_id, now_ts, outcome.reason, outcome.host),
+                    "UPDATE node_handover SET failed_run_id = ?, failed_ts = ?, failed_reason = ?,"
+                    " cleaned_ts = CASE WHEN ? THEN ? ELSE cleaned_ts END WHERE host = ?",
+                    (run_id, now_ts, outcome.reason, level == "clean", now_ts, outcome.host),
                 )
                 failed.append(outcome)
     drains = []
