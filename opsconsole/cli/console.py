@@ -128,8 +128,18 @@ def run_console(
     route_logs(log_path)
     app, release_store = build_console(fleet, read_only=read_only, store_path=store_path)
     tune_garbage_collector()
+    handover = None
+    if not read_only:  # cleaning after leases and scheduled checks ([validation])
+        from opsconsole.leases import operator_name
+        from opsconsole.validate.schedule import start_handover_worker
+
+        handover = start_handover_worker(
+            fleet, store_path or fleet.store_path, operator=operator_name(fleet.config)
+        )
     try:
         app.run()
     finally:
+        if handover is not None:
+            handover.stop()
         release_store()
     return app.return_code or 0

@@ -200,7 +200,7 @@ HANDOVER_SETTINGS: tuple[tuple[str, object], ...] = (
 )
 
 
-def _handover_hosts(hosts: Sequence[SimHost], rng: random.Random) -> dict[str, dict[str, Any]]:
+def handover_hosts(hosts: Sequence[SimHost], rng: random.Random) -> dict[str, dict[str, Any]]:
     """The last node of each of the first racks gets one fault only a validation finds
     (`opsconsole demo` leases none of them, so each is found by a run, not a tenant)."""
     racks = sorted({h.rack for h in hosts})
@@ -245,7 +245,7 @@ SCENARIOS: dict[str, Scenario] = {
         "faults only active validation finds: a slow IB port (mlx5_3), an HBM fault, a"
         " leftover process that survives kill, a GPU's NVLinks at half speed; leases need a"
         " quick pass within 24 h and ended leases are cleaned",
-        _handover_hosts,
+        handover_hosts,
         _handover,
         validation_settings=HANDOVER_SETTINGS,
     ),

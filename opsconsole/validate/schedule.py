@@ -179,3 +179,22 @@ class HandoverWorker:
                 self._stop.wait(self._interval_s)
         finally:
             db.close()
+
+
+def start_handover_worker(
+    fleet: Fleet, store_path, *, operator: str, interval_s: float = 10.0, on_runs=None
+) -> HandoverWorker | None:
+    """The worker for a console or `opsconsole poll`, started; None when `[validation]`
+    asks for neither cleaning nor scheduled checks (nothing to do)."""
+    from opsconsole.store import open_store
+    from opsconsole.validate.settings import validation_settings
+
+    settings = validation_settings(fleet)
+    worker = HandoverWorker(
+        lambda: open_store(store_path), fleet, settings, operator=operator,
+        interval_s=interval_s, on_runs=on_runs,
+    )  # fmt: skip
+    if not worker.wanted:
+        return None
+    worker.start()
+    return worker
