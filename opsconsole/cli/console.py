@@ -102,6 +102,19 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
     return app, release_store
 
 
+def _redraw_leases(app):
+    """A finished cleaning or scheduled run changes node states: re-read the lease board."""
+
+    def redraw(runs: list) -> None:
+        if app.is_running:
+            try:
+                app.call_from_thread(app.refresh_leases)
+            except RuntimeError:
+                pass  # the app is closing
+
+    return redraw
+
+
 def _toaster(app):
     """Hands notified alerts to the console (toasts); called on the engine's thread."""
 
@@ -134,7 +147,10 @@ def run_console(
         from opsconsole.validate.schedule import start_handover_worker
 
         handover = start_handover_worker(
-            fleet, store_path or fleet.store_path, operator=operator_name(fleet.config)
+            fleet,
+            store_path or fleet.store_path,
+            operator=operator_name(fleet.config),
+            on_runs=_redraw_leases(app),
         )
     try:
         app.run()

@@ -197,3 +197,65 @@ def _record_with(run: RunRecord, checks: tuple[CheckResult, ...]) -> RunRecord:
         run.id, run.level, run.fabric, run.hosts, run.state, run.operator, run.reason,
         run.override_reason, run.summary, run.verdicts, run.started_ts, run.finished_ts, checks,
     )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class HostRun:
+    """A host's newest finished run at one level, for the host view."""
+
+    run_id: int
+    level: str
+    verdict: str
+    """This host's verdict in the run (passed, failed, error)."""
+    finished_ts: float
+    figures: str
+    """The measured figures in a line: failures first, else bandwidths, else DCGM."""
+
+
+RECENT_RUNS = 5_000
+"""Runs looked at for "newest per host and level": enough for weeks of a big fleet."""
+_FIGURE_CHECKS = ("nccl_local", "nccl_fabric", "ib_write_bw", "nvlink", "dcgm")
+
+
+def latest_by_host(db: sqlite_utils.Database) -> dict[str, dict[str, HostRun]]:
+    """host → level → its newest finished run (two queries over the recent runs)."""
+    rows = db.conn.execute(
+        "SELECT r.id, r.level, r.verdicts, r.finished_ts, j.value FROM validation_runs r,"
+        " json_each(r.hosts) j WHERE r.id > (SELECT coalesce(max(id), 0) FROM validation_runs)"
+        " - ? AND r.finished_ts IS NOT NULL AND r.state NOT IN ('running', 'refused')"
+        " ORDER BY r.id DESC",
+        (RECENT_RUNS,),
+    ).fetchall()
+    newest: dict[tuple[str, str], tuple] = {}
+    for run_id, level, verdicts, finished_ts, host in rows:
+        newest.setdefault((host, level), (run_id, verdicts, finished_ts))
+    run_ids = sorted({v[0] for v in newest.values()})
+    checks: dict[int, list[tuple]] = {}
+    for i in range(0, len(run_ids), 500):
+        chunk = run_ids[i : i + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for run_id, name, hosts, status, summary, blame in db.conn.execute(
+            "SELECT run_id, name, hosts, status, summary, blame FROM validation_checks"
+            f" WHERE run_id IN ({marks}) ORDER BY run_id, seq",
+            chunk,
+        ):
+            checks.setdefault(run_id, []).append(
+                (name, json.loads(hosts), status, summary, json.loads(blame))
+            )
+    out: dict[str, dict[str, HostRun]] = {}
+    for (host, level), (run_id, verdicts, finished_ts) in newest.items():
+        verdict = (json.loads(verdicts) if verdicts else {}).get(host, "error")
+        mine = [c for c in checks.get(run_id, []) if host in (c[4] or c[1])]
+        out.setdefault(host, {})[level] = HostRun(
+            run_id, level, verdict, finished_ts, _figures(mine)
+        )
+    return out
+
+
+def _figures(checks: list[tuple]) -> str:
+    failed = [f"{name}: {summary}" for name, _h, status, summary, _b in checks if status == "fail"]
+    if failed:
+        return "; ".join(failed)
+    by_name = {name: summary for name, _h, status, summary, _b in checks if status == "pass"}
+    shown = [by_name[n] for n in _FIGURE_CHECKS if n in by_name][:3]
+    return " · ".join(shown)
