@@ -9,14 +9,16 @@ call it from their own threads; the SSH part runs in an event loop of its own.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 
 import sqlite_utils
 
+from opsconsole.alerts.validation_events import record_validation_failure
 from opsconsole.collect.ssh import SshConnector
 from opsconsole.config import Fleet, Host
-from opsconsole.errors import LeaseError, ValidateError
+from opsconsole.errors import LeaseError, StoreError, ValidateError
 from opsconsole.leases import handover
 from opsconsole.validate import store
 from opsconsole.validate.model import (
@@ -33,6 +35,7 @@ from opsconsole.validate.runner import CommandRunner, SshCommandRunner, run_chec
 from opsconsole.validate.settings import ValidationSettings, validation_settings
 
 RunnerFactory = Callable[[Fleet], CommandRunner]
+log = logging.getLogger("opsconsole.validate")
 
 
 def ssh_runner(fleet: Fleet) -> CommandRunner:
@@ -113,7 +116,23 @@ def validate_hosts(
             operator=operator,
             now_ts=finished_ts,
         )
+        _alert_failures(db, fleet, run_id, level, checks, verdicts, finished_ts)
     return store.get_run(db, run_id)
+
+
+def _alert_failures(db, fleet, run_id, level, checks, verdicts, now_ts) -> None:
+    """One `validation_failed` alert per failed node; a store error costs the alert only."""
+    for name, verdict in verdicts.items():
+        if verdict != RunState.FAILED:
+            continue
+        host = fleet.host(name)
+        try:
+            record_validation_failure(
+                db, host=name, site=host.site, rack=host.rack, run_id=run_id, level=level,
+                reason=failure_reason(checks, name), now_ts=now_ts,
+            )  # fmt: skip
+        except StoreError as exc:
+            log.warning("validation run %d: alert for %s not recorded: %s", run_id, name, exc)
 
 
 def _run(fleet, settings, runner_factory, hosts, level, fabric) -> list[CheckResult]:

@@ -69,3 +69,15 @@ def test_recent_pass_leased_and_drained_nodes_are_not_due(tmp_path):
 def test_schedule_off_picks_nothing(tmp_path):
     fleet = make_fleet(tmp_path, enabled=False)
     assert due_for_schedule(fleet, states(fleet), validation_settings(fleet), NOW) == []
+
+
+def test_capacity_counts_nodes_in_handover_apart(tmp_path):
+    from opsconsole.capacity.report import handover_counts
+
+    fleet = make_fleet(tmp_path)
+    node_states = states(
+        fleet, r1_n1=NodeState.VALIDATING, r1_n2=NodeState.CLEANING, r3_n4=NodeState.FAILED,
+        r2_n1=NodeState.LEASED,
+    )  # fmt: skip
+    counts = handover_counts(fleet, node_states, None)
+    assert counts == {"SG1": {"validating": 1, "cleaning": 1, "failed-validation": 1}}

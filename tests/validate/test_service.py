@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from opsconsole.alerts.store import list_alerts
 from opsconsole.cli import main
 from opsconsole.config import load_fleet
 from opsconsole.errors import ValidateError
@@ -79,6 +80,13 @@ async def test_slow_ib_port_fails_fabric_with_measured_vs_expected_and_drains(si
     states = node_states(vdb, fleet)
     assert states[N3].state == NodeState.FAILED
     assert states[N1].state == NodeState.FREE and "quick" in states[N1].passes
+    [alert] = list_alerts(vdb)
+    assert (alert.rule, alert.severity, alert.labels["host"]) == (
+        "validation_failed",
+        "critical",
+        N3,
+    )
+    assert "expected >= 360 Gb/s" in alert.summary
     stored = store.get_run(vdb, run.id)
     assert {c.name for c in stored.checks} >= {"dcgm", "pcie", "nvlink", "ib_ports", "nccl_fabric"}
     assert all(c.raw for c in stored.checks if c.name == "dcgm")
