@@ -217,6 +217,10 @@ def handover_hosts(hosts: Sequence[SimHost], rng: random.Random) -> dict[str, di
 
 
 def _handover(params: dict[str, Any], elapsed_s: float) -> FaultList:
+    """From the usual onset: the demo's first validation finds a healthy fleet, and the
+    faults appear later, as they do, where only an active check will see them."""
+    if elapsed_s < ONSET_S:
+        return []
     fault, kw = params["fault"]
     return [(fault, dict(kw))]
 
