@@ -23,6 +23,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 from opsconsole.config_sections.alerts import AlertsConfig
 from opsconsole.config_sections.base import Section
 from opsconsole.config_sections.capacity import CapacityConfig
+from opsconsole.config_sections.validation import ValidationConfig
 from opsconsole.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "opsconsole.toml"
@@ -128,6 +129,7 @@ class Config(Section):
     hosts: list[HostGroup] = Field(default_factory=list)
     alerts: AlertsConfig = AlertsConfig()
     capacity: CapacityConfig = CapacityConfig()
+    validation: ValidationConfig = ValidationConfig()
     plugin_dirs: list[str] = Field(default_factory=list)
     """Folders of site plugins (`NAME.py` or `NAME/__init__.py`), relative to the config."""
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -52,3 +52,7 @@ class CapacityError(OpsconsoleError):
 
 class ReportError(OpsconsoleError):
     """A report, export, key or signature that cannot be made or does not verify; one line."""
+
+
+class ValidateError(OpsconsoleError):
+    """A validation run that cannot start (leased GPUs, unknown host, bad level); one line."""

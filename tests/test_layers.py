@@ -21,6 +21,7 @@ LOWER_LAYERS = [
     "opsconsole.capacity",
     "opsconsole.report",
     "opsconsole.replay",
+    "opsconsole.validate",
 ]
 
 
@@ -37,6 +38,7 @@ def lower_modules() -> list[str]:
         "capacity",
         "report",
         "replay",
+        "validate",
     ):
         for path in sorted((REPO / "opsconsole" / package).glob("*.py")):
             name = path.stem

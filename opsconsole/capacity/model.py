@@ -210,6 +210,9 @@ class CapacityReport:
     bottlenecks: tuple[Bottleneck, ...]
     thresholds: dict[str, float]
     notes: tuple[str, ...] = field(default=())
+    handover: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Site → nodes validating / cleaning / failed-validation now (counted apart: they
+    are neither sold nor sellable until their run ends)."""
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -4,6 +4,7 @@ facts already read, for callers (and tests) that have them."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 
@@ -20,6 +21,7 @@ from opsconsole.capacity.runway import DAY_S, runway
 from opsconsole.config import Fleet, Host
 from opsconsole.config_sections.capacity import CapacityConfig
 from opsconsole.errors import CapacityError
+from opsconsole.leases.handover import HANDOVER_STATES, node_states
 
 STORED_HEALTH = "stored events (host_down, gpu_lost)"
 
@@ -63,7 +65,7 @@ def capacity_report(
         raise CapacityError("--days must be at least 1")
     site = resolve_site(fleet, site)
     facts = read_facts(db, fleet, now_ts, days, reuse)
-    return build_report(
+    report = build_report(
         fleet,
         facts,
         readings=readings,
@@ -72,6 +74,21 @@ def capacity_report(
         site=site,
         days=days,
     )
+    counts = handover_counts(fleet, node_states(db, fleet, now_ts=now_ts), site)
+    return dataclasses.replace(report, handover=counts)
+
+
+def handover_counts(fleet: Fleet, states: Mapping, site: str | None) -> dict[str, dict[str, int]]:
+    """Site → {validating, cleaning, failed-validation: nodes}, every site listed."""
+    out: dict[str, dict[str, int]] = {}
+    for host in fleet.hosts:
+        if site is not None and host.site != site:
+            continue
+        counts = out.setdefault(host.site, {str(s): 0 for s in HANDOVER_STATES})
+        state = states.get(host.name)
+        if state is not None and state.state in HANDOVER_STATES:
+            counts[str(state.state)] += 1
+    return out
 
 
 def read_facts(

@@ -37,6 +37,7 @@ COMMANDS = {
     "report": "opsconsole.cli.report",
     "keys": "opsconsole.cli.keys",
     "replay": "opsconsole.cli.replay",
+    "validate": "opsconsole.cli.validate",
 }
 
 

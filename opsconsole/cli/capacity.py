@@ -215,6 +215,12 @@ def describe(report: CapacityReport) -> str:
     out.append(table(headers, rows))
     free = ", ".join(f"{site} {n}" for site, n in report.free_healthy.items())
     out.append(f"free healthy GPUs (unsold): {free or '-'}")
+    handover = "; ".join(
+        f"{site} " + ", ".join(f"{n} {state}" for state, n in counts.items())
+        for site, counts in report.handover.items()
+        if any(counts.values())
+    )
+    out.append(f"nodes in handover (not sellable now): {handover or 'none'}")
     out += ["", f"RUNWAY (next {report.days} days; committed = active + reserved leases)"]
     for series in report.runway:
         over = series.first_over_committed or "never in this window"

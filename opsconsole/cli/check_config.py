@@ -14,6 +14,7 @@ import hostlist
 from opsconsole.alerts.rules import AlertSettings
 from opsconsole.alerts.settings import BUILTIN_BY_NAME, alert_settings
 from opsconsole.config import Fleet, load_fleet
+from opsconsole.validate.settings import validation_settings
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     fleet = load_fleet(args.config)
     settings = alert_settings(fleet)
     load_plugins(fleet, instantiate=False)  # a bad [plugins.NAME] key stops here too
+    validation_settings(fleet)  # [validation.classes] names must be host classes
     if args.json:
         print(json.dumps(fleet_as_dict(fleet) | {"alerts": alerts_as_dict(settings)}, indent=2))
     else:

@@ -160,6 +160,19 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
     return app, release_store
 
 
+def _redraw_leases(app):
+    """A finished cleaning or scheduled run changes node states: re-read the lease board."""
+
+    def redraw(runs: list) -> None:
+        if app.is_running:
+            try:
+                app.call_from_thread(app.refresh_leases)
+            except RuntimeError:
+                pass  # the app is closing
+
+    return redraw
+
+
 class ConsoleToasts:
     """An `AlertNotifier` that hands new firings to the console as toasts; called on the
     engine's thread. Acknowledgements and resolutions are already on screen."""
@@ -189,8 +202,21 @@ def run_console(
     route_logs(log_path)
     app, release_store = build_console(fleet, read_only=read_only, store_path=store_path)
     tune_garbage_collector()
+    handover = None
+    if not read_only:  # cleaning after leases and scheduled checks ([validation])
+        from opsconsole.leases import operator_name
+        from opsconsole.validate.schedule import start_handover_worker
+
+        handover = start_handover_worker(
+            fleet,
+            store_path or fleet.store_path,
+            operator=operator_name(fleet.config),
+            on_runs=_redraw_leases(app),
+        )
     try:
         app.run()
     finally:
+        if handover is not None:
+            handover.stop()
         release_store()
     return app.return_code or 0

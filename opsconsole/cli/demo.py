@@ -82,9 +82,11 @@ def run(args: argparse.Namespace) -> int:
         # The fleet's own store, so CLI commands pointed at this config (`opsconsole usage
         # --config ... --json`, `opsconsole lease list`) see what the console does.
         if not fleet.store_path.exists():
-            seed = {"capacity": seed_capacity_leases, "incident": seed_incident_leases}.get(
-                args.scenario, seed_demo_leases
-            )
+            seed = {
+                "capacity": seed_capacity_leases,
+                "incident": seed_incident_leases,
+                "handover": seed_handover_leases,
+            }.get(args.scenario, seed_demo_leases)
             seed(fleet.store_path, fleet, time.time())
         print(f"config: {config}  (other commands: opsconsole COMMAND --config {config})")
         started = time.time()
@@ -128,7 +130,9 @@ DEMO_TENANTS = (
 )
 
 
-def seed_demo_leases(store_path: Path, fleet: Fleet, now_ts: float) -> None:
+def seed_demo_leases(
+    store_path: Path, fleet: Fleet, now_ts: float, *, tenants: bool = True, leases: bool = True
+) -> None:
     """Demo tenants with quotas and allowed sites, an active lease and a reservation."""
     from opsconsole.leases import LeaseRequest, allocate_lease, create_tenant
     from opsconsole.store import open_store
@@ -137,7 +141,7 @@ def seed_demo_leases(store_path: Path, fleet: Fleet, now_ts: float) -> None:
     sites = list(fleet.sites)
     db = open_store(store_path)
     try:
-        for name, colour, share, first_site_only in DEMO_TENANTS:
+        for name, colour, share, first_site_only in DEMO_TENANTS if tenants else ():
             create_tenant(
                 db,
                 name,
@@ -150,8 +154,12 @@ def seed_demo_leases(store_path: Path, fleet: Fleet, now_ts: float) -> None:
                 now_ts=now_ts,
             )
         for tenant, gpus, start_s, end_s in (
-            ("aurora-labs", 16, 0, 10 * 86_400),
-            ("kestrel-ai", 8, 2 * 86_400, 9 * 86_400),
+            (
+                ("aurora-labs", 16, 0, 10 * 86_400),
+                ("kestrel-ai", 8, 2 * 86_400, 9 * 86_400),
+            )
+            if leases
+            else ()
         ):
             request = LeaseRequest(tenant, now_ts + start_s, now_ts + end_s, gpus=gpus)
             try:
@@ -198,6 +206,44 @@ def seed_incident_leases(store_path: Path, fleet: Fleet, now_ts: float) -> None:
                 allocate_lease(db, fleet, request, operator="demo", now_ts=now_ts)
     finally:
         db.close()
+
+
+def seed_handover_leases(store_path: Path, fleet: Fleet, now_ts: float) -> None:
+    """The demo tenants after a real quick validation of every node (over SSH, as an
+    operator would run it: leases need a pass within the scenario's 24 h), then the demo
+    leases, and a lease on the node where a leftover process will fail its cleaning."""
+    import random
+
+    from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease
+    from opsconsole.sim.scenarios import handover_hosts
+    from opsconsole.store import open_store
+    from opsconsole.validate.service import validate_hosts
+
+    seed_demo_leases(store_path, fleet, now_ts, leases=False)
+    db = open_store(store_path)
+    try:
+        print("validating every node (quick) before the first lease …", flush=True)
+        validate_hosts(
+            db, fleet, [h.name for h in fleet.hosts], level="quick", operator="demo",
+            reason="demo start",
+        )  # fmt: skip
+        picked = handover_hosts(list(fleet.hosts), random.Random(0))
+        known = {h.name: h for h in fleet.hosts}
+        for name, params in picked.items():
+            if params["fault"][0] != "dirty_node" or name not in known:
+                continue
+            slots = tuple(GpuSlot(name, i) for i in range(known[name].expected_gpus))
+            request = LeaseRequest(
+                "kestrel-ai", time.time(), time.time() + 86_400, slots=slots,
+                note="release me: a process will be left behind",
+            )  # fmt: skip
+            try:
+                allocate_lease(db, fleet, request, operator="demo")
+            except LeaseError:
+                pass
+    finally:
+        db.close()
+    seed_demo_leases(store_path, fleet, time.time(), tenants=False)
 
 
 CAPACITY_TENANT = ("wren-inference", "#ffaf5f")

@@ -152,6 +152,7 @@ async def _poll_forever(
         loop.add_signal_handler(signum, stopping.set)
     await poller.start()
     print(status_line(poller), flush=True)
+    handover = _start_handover(fleet)
     try:
         while not stopping.is_set():
             try:
@@ -160,11 +161,21 @@ async def _poll_forever(
             except TimeoutError:
                 print(status_line(poller), flush=True)
     finally:
+        if handover is not None:
+            await asyncio.to_thread(handover.stop)
         await poller.stop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     print(status_line(poller) + " (stopped)", flush=True)
     return 0
+
+
+def _start_handover(fleet: Fleet):
+    """Cleaning after leases and scheduled checks, when `[validation]` asks for them."""
+    from opsconsole.leases import operator_name
+    from opsconsole.validate.schedule import start_handover_worker
+
+    return start_handover_worker(fleet, fleet.store_path, operator=operator_name(fleet.config))
 
 
 def status_line(poller: Poller | AlertingPoller | PluginPoller) -> str:

@@ -19,7 +19,7 @@ import sqlite_utils
 
 from opsconsole.config import Fleet
 from opsconsole.errors import LeaseError
-from opsconsole.leases import booking
+from opsconsole.leases import booking, handover
 from opsconsole.leases.audit import append_audit
 from opsconsole.leases.model import GpuSlot, Lease, Placement, RequestKind, Tenant
 from opsconsole.leases.placement import LOCALITIES, Locality, place_request
@@ -179,10 +179,18 @@ def plan_lease(
     booked = booking.booked_slots(conn, start_ts, end_ts)
     drained = booking.drained_slots(conn, start_ts, end_ts)
     unhealthy = booking.normalise_health(health)
+    # Handover: nodes a run holds or that are being cleaned are never placed on; nodes
+    # that failed validation or lack a recent enough pass are excluded like unhealthy
+    # ones (an override reason uses them, listed in the audit row).
+    policy = handover.HandoverPolicy.from_fleet(fleet)
+    busy, unvalidated = handover.exclusions(conn, fleet, policy, now_ts, start_ts)
+    for host, why in unvalidated.items():
+        if not unhealthy.get(host):
+            unhealthy[host][None] = why
     if kind == "slots":
-        placement = _explicit(conn, fleet, tenant, request, booked, drained, unhealthy)
+        placement = _explicit(conn, fleet, tenant, request, booked, drained, unhealthy, busy)
     else:
-        placement = _placed(fleet, tenant, request, booked, drained, unhealthy, window)
+        placement = _placed(fleet, tenant, request, booked, drained, unhealthy, window, busy)
     if kind != "gpus":
         _check_quota(conn, tenant, start_ts, end_ts, len(placement.slots), window)
     return start_ts, placement
@@ -225,10 +233,11 @@ def _eligible(fleet: Fleet, tenant: Tenant, request: LeaseRequest):
     return hosts
 
 
-def _placed(fleet, tenant, request, booked, drained, unhealthy, window) -> Placement:
+def _placed(fleet, tenant, request, booked, drained, unhealthy, window, busy) -> Placement:
     """Placement by count; with an override, drained or unhealthy GPUs are used only when
     the request cannot be met without them (and each one used is listed as a warning)."""
     hosts = _eligible(fleet, tenant, request)
+    under_test = {h.name: set(range(h.gpus)) for h in hosts if h.name in busy}
     excluded = booking.excluded_map(hosts, drained, unhealthy)
     site = resolve_site(fleet, request.site)
     limits = f" (site {site})" if site else ""
@@ -248,10 +257,18 @@ def _placed(fleet, tenant, request, booked, drained, unhealthy, window) -> Place
             raise LeaseError(f"{tenant.name}, {window}{limits}: {exc}") from None
 
     try:
-        return place(booking.merge(booked, excluded))
+        return place(booking.merge(booked, excluded, under_test))
     except LeaseError as exc:
         held = sum(len(idx - booked.get(host, {}).keys()) for host, idx in excluded.items())
+        testing = (
+            f"; {len(under_test)} node(s) are being validated or cleaned"
+            f" ({hostlist.collect_hostlist(sorted(under_test))})"
+            if under_test
+            else ""
+        )
         if not held:
+            if testing:
+                raise LeaseError(f"{exc}{testing}") from None
             raise
         if request.override_reason is None:
             try:
@@ -262,10 +279,10 @@ def _placed(fleet, tenant, request, booked, drained, unhealthy, window) -> Place
                     " would not be enough either"
                 ) from None
             raise LeaseError(
-                f"{exc}; {held} more GPU(s) are drained or unhealthy"
-                " (an override reason would let them be used)"
+                f"{exc}; {held} more GPU(s) are {_held_words(excluded, drained, unhealthy)}"
+                f" (an override reason would let them be used){testing}"
             ) from None
-    placement = place(booking.merge(booked))
+    placement = place(booking.merge(booked, under_test))
     overridden = sorted(
         f"{s}: {booking.slot_exclusion(s.host, s.gpu_index, drained, unhealthy)}"
         for s in placement.slots
@@ -274,7 +291,25 @@ def _placed(fleet, tenant, request, booked, drained, unhealthy, window) -> Place
     return Placement(placement.slots, placement.explanation, tuple(overridden))
 
 
-def _explicit(conn, fleet, tenant, request, booked, drained, unhealthy) -> Placement:
+def _held_words(excluded, drained, unhealthy) -> str:
+    """ "drained or unhealthy", or naming validation when that is (part of) the reason."""
+    validation = any(
+        why.startswith(("not validated", "failed validation"))
+        for host in excluded
+        for why in unhealthy.get(host, {}).values()
+    )
+    if not validation:
+        return "drained or unhealthy"
+    example = next(
+        f"{host}: {why}"
+        for host in sorted(excluded)
+        for why in unhealthy.get(host, {}).values()
+        if why.startswith(("not validated", "failed validation"))
+    )
+    return f"drained, unhealthy or not validated (e.g. {example})"
+
+
+def _explicit(conn, fleet, tenant, request, booked, drained, unhealthy, busy) -> Placement:
     slots: Sequence[GpuSlot] = request.slots or ()
     if len(set(slots)) != len(slots):
         dupe = next(s for i, s in enumerate(slots) if s in slots[:i])
@@ -299,6 +334,8 @@ def _explicit(conn, fleet, tenant, request, booked, drained, unhealthy) -> Place
                 f"{slot} is in site {host.site}; {tenant.name} may use"
                 f" {', '.join(sorted(allowed))} only"
             )
+        if slot.host in busy:
+            raise LeaseError(f"{slot.host} is {busy[slot.host]}; it cannot be leased until then")
         if slot.gpu_index in booked.get(slot.host, {}):
             clashes[slot] = booked[slot.host][slot.gpu_index]
         why = booking.slot_exclusion(slot.host, slot.gpu_index, drained, unhealthy)

@@ -20,8 +20,13 @@ from opsconsole.sim.hardware import (
     IB_RATE_DOWN,
     IB_RATE_FULL,
     IB_RATE_HALF,
+    NVLINK_LINK_GBPS,
+    NVLINK_SLOW_GBPS,
     SimGpu,
 )
+
+IB_SLOW_FACTOR = 0.46
+"""A port retransmitting over a bad cable: ~180 Gb/s of RDMA on a 400 Gb/s link."""
 
 if TYPE_CHECKING:
     from opsconsole.sim.world import SimHost
@@ -237,6 +242,46 @@ def _hang_clear(host: SimHost, kw: dict) -> None:
     host.driver_released.set()
 
 
+def _hbm_start(host: SimHost, kw: dict) -> None:
+    host.gpus[kw["gpu"]].hbm_faulty = True
+
+
+def _hbm_clear(host: SimHost, kw: dict) -> None:
+    host.gpus[kw["gpu"]].hbm_faulty = False
+
+
+def _nvlink_slow_start(host: SimHost, kw: dict) -> None:
+    for link in host.gpus[kw["gpu"]].nvlinks:
+        link.speed_gbps = NVLINK_SLOW_GBPS
+
+
+def _nvlink_slow_clear(host: SimHost, kw: dict) -> None:
+    for link in host.gpus[kw["gpu"]].nvlinks:
+        link.speed_gbps = NVLINK_LINK_GBPS
+
+
+def _ib_slow_start(host: SimHost, kw: dict) -> None:
+    host.ib_port(kw["port"]).bw_factor = IB_SLOW_FACTOR
+
+
+def _ib_slow_clear(host: SimHost, kw: dict) -> None:
+    host.ib_port(kw["port"]).bw_factor = 1.0
+
+
+def _dirty_start(host: SimHost, kw: dict) -> None:
+    """A tenant process stuck in the driver: it survives kill and blocks the GPU reset."""
+    gpu = host.gpus[kw["gpu"]]
+    pid = 60_000 + host.index * 16 + gpu.index
+    gpu.stuck_pids.add(pid)
+    gpu.processes = [*gpu.processes, (pid, "python3", 2_048.0)]
+
+
+def _dirty_clear(host: SimHost, kw: dict) -> None:
+    gpu = host.gpus[kw["gpu"]]
+    gpu.processes = [p for p in gpu.processes if p[0] not in gpu.stuck_pids]
+    gpu.stuck_pids.clear()
+
+
 FAULTS: dict[str, Fault] = {
     "xid79": Fault(_xid79_start, _xid79_clear, ("gpu",), "GPU falls off the bus"),
     "xid48": Fault(
@@ -275,6 +320,16 @@ FAULTS: dict[str, Fault] = {
         lambda h, kw: _workload_clear(h, "job_ended"),
         (),
         "the job ended; GPUs idle (still leased)",
+    ),
+    "hbm_fail": Fault(_hbm_start, _hbm_clear, ("gpu",), "HBM fails DCGM's memory test"),
+    "nvlink_slow": Fault(
+        _nvlink_slow_start, _nvlink_slow_clear, ("gpu",), "a GPU's NVLinks at half speed"
+    ),
+    "ib_slow": Fault(
+        _ib_slow_start, _ib_slow_clear, ("port",), "IB port ACTIVE at full rate, RDMA at half"
+    ),
+    "dirty_node": Fault(
+        _dirty_start, _dirty_clear, ("gpu",), "a leftover process that survives kill"
     ),
     "host_unreachable": Fault(_unreachable_start, _unreachable_clear, (), "host unreachable"),
     "driver_hang": Fault(_hang_start, _hang_clear, (), "NVML calls block"),

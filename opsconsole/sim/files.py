@@ -28,6 +28,14 @@ def _q(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _q(value)
+    return repr(value)
+
+
 def rack_power_budget_kw(gpus_per_host: int) -> float:
     """A budget a rack of training hosts runs close to but under: ~92 % of flat-out."""
     flat_out_w = HOSTS_PER_RACK * (gpus_per_host * GPU_POWER_LIMIT_W + HOST_OVERHEAD_W)
@@ -89,6 +97,19 @@ def config_toml(fleet: SimFleet, endpoints: dict[str, tuple[str, int]], interval
         f"gpu_model = {_q('H200')}",
         f"ib_ports = {len(IB_DEVICES)}",
         f"ib_rate_gbps = {IB_RATE_FULL[0]:g}",
+        "",
+    ]
+    lines += [
+        "# What a healthy simulated node measures (see opsconsole/sim/tools.py).",
+        "[validation]",
+        *(f"{key} = {_toml_value(value)}" for key, value in scenario.validation_settings),
+        "",
+        f"[validation.classes.{_q(host_class)}]",
+        "ib_write_bw_gbps = 360.0",
+        "nvlink_link_gbps = 25.0",
+        "pcie_gen_min = 5",
+        "pcie_width_min = 16",
+        f'nccl_busbw_gbps = {{ "{gpus}" = 420.0, "{2 * gpus}" = 320.0 }}',
         "",
     ]
     for name, host in fleet.hosts.items():

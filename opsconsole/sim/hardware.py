@@ -81,9 +81,16 @@ ETH_COUNTERS = (
 )
 
 
+NVLINK_LINK_GBPS = 26.562
+"""What `nvidia-smi nvlink -s` prints per NVLink 4 link of an H200 (one direction)."""
+NVLINK_SLOW_GBPS = 13.281
+"""A link that trained at half its lanes: up, but slow."""
+
+
 @dataclass(slots=True)
 class NvLinkState:
     up: bool = True
+    speed_gbps: float = NVLINK_LINK_GBPS
     replay_errors: int = 0
     recovery_errors: int = 0
     crc_flit_errors: int = 0
@@ -129,6 +136,10 @@ class SimGpu:
     nvlinks: list[NvLinkState] = field(default_factory=list)
     processes: list[tuple[int, str, float]] = field(default_factory=list)
     """(pid, name, mem_used_mib) of compute processes."""
+    hbm_faulty: bool = False
+    """DCGM's memory test fails on this GPU (no ECC error counted yet)."""
+    stuck_pids: set[int] = field(default_factory=set)
+    """Processes that survive a kill (uninterruptible sleep in the driver)."""
 
 
 @dataclass(slots=True)
@@ -141,6 +152,9 @@ class IbPort:
     rate_text: str = IB_RATE_FULL[1]
     link_layer: str = "InfiniBand"
     degraded: bool = False
+    bw_factor: float = 1.0
+    """Share of the line rate RDMA traffic reaches (a bad cable retransmitting: the port is
+    ACTIVE at full rate and only a bandwidth test shows it)."""
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(IB_COUNTERS, 0))
 
     @property

@@ -35,6 +35,8 @@ class Scenario:
     (rack, kW), None for no budget at all."""
     capacity_settings: tuple[tuple[str, float], ...] = ()
     """`[capacity]` keys the simulator's config.toml sets (to show a finding sooner)."""
+    validation_settings: tuple[tuple[str, object], ...] = ()
+    """`[validation]` keys the simulator's config.toml sets (required level, cleaning)."""
 
 
 def _none(hosts: Sequence[SimHost], rng: random.Random) -> dict[str, dict[str, Any]]:
@@ -185,6 +187,44 @@ def _incident(params: dict[str, Any], elapsed_s: float) -> FaultList:
     return [(f, dict(p)) for f, p, on_s, off_s in params["faults"] if on_s <= into_cycle < off_s]
 
 
+HANDOVER_FAULTS = (
+    ("ib_slow", {"port": "mlx5_3"}),
+    ("hbm_fail", {"gpu": 5}),
+    ("dirty_node", {"gpu": 2}),
+    ("nvlink_slow", {"gpu": 6}),
+)
+HANDOVER_SETTINGS: tuple[tuple[str, object], ...] = (
+    ("required_level", "quick"),
+    ("max_age_h", 24.0),
+    ("clean_after_lease", True),
+)
+
+
+def handover_hosts(hosts: Sequence[SimHost], rng: random.Random) -> dict[str, dict[str, Any]]:
+    """The last node of each of the first racks gets one fault only a validation finds
+    (`opsconsole demo` leases none of them, so each is found by a run, not a tenant)."""
+    racks = sorted({h.rack for h in hosts})
+    picked = {}
+    for (fault, params), rack in zip(HANDOVER_FAULTS, racks, strict=False):
+        members = [h for h in hosts if h.rack == rack]
+        picked[members[-1].name] = {"fault": (fault, params)}
+    if len(racks) == 1:  # a one-rack fleet: the faults on the last nodes of that rack
+        members = [h for h in hosts if h.rack == racks[0]]
+        picked = {
+            h.name: {"fault": f} for h, f in zip(reversed(members), HANDOVER_FAULTS, strict=False)
+        }
+    return picked
+
+
+def _handover(params: dict[str, Any], elapsed_s: float) -> FaultList:
+    """From the usual onset: the demo's first validation finds a healthy fleet, and the
+    faults appear later, as they do, where only an active check will see them."""
+    if elapsed_s < ONSET_S:
+        return []
+    fault, kw = params["fault"]
+    return [(fault, dict(kw))]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "calm": Scenario("no faults: workloads, diurnal load and noise only", _none, _no_faults),
     "thermal-runaway": Scenario("cooling fails along one rack", _one_rack, _thermal),
@@ -204,5 +244,13 @@ SCENARIOS: dict[str, Scenario] = {
         _capacity,
         rack_budgets_kw=CAPACITY_RACK_BUDGETS_KW,
         capacity_settings=CAPACITY_SETTINGS,
+    ),
+    "handover": Scenario(
+        "faults only active validation finds: a slow IB port (mlx5_3), an HBM fault, a"
+        " leftover process that survives kill, a GPU's NVLinks at half speed; leases need a"
+        " quick pass within 24 h and ended leases are cleaned",
+        handover_hosts,
+        _handover,
+        validation_settings=HANDOVER_SETTINGS,
     ),
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shlex
 
+from opsconsole.sim import tools
 from opsconsole.sim.ipmi import run_ipmitool
 from opsconsole.sim.smi import run_nvidia_smi
 from opsconsole.sim.sysfs import SimSysfs
@@ -41,7 +42,15 @@ def run_argv(host: SimHost, fs: SimSysfs, argv: list[str]) -> tuple[int, str, st
         return 0, "", ""
     name = argv[0]
     if name == "nvidia-smi":
+        if argv[1:2] == ["nvlink"]:
+            return tools.run_nvlink_status(host)
+        if "--gpu-reset" in argv or "-r" in argv:
+            return tools.run_gpu_reset(host)
+        if any(a.startswith("--query-compute-apps=") for a in argv):
+            return tools.run_compute_apps(host)
         return run_nvidia_smi(host, argv)
+    if name in _TOOLS:
+        return _TOOLS[name](host, argv)
     if name == "echo":
         return 0, " ".join(argv[1:]) + "\n", ""
     if name == "true":
@@ -51,6 +60,16 @@ def run_argv(host: SimHost, fs: SimSysfs, argv: list[str]) -> tuple[int, str, st
     if name == "ipmitool":
         return run_ipmitool(host, argv)
     return EXIT_NOT_FOUND, "", f"bash: {name}: command not found\n"
+
+
+_TOOLS = {
+    "dcgmi": tools.run_dcgmi,
+    "all_reduce_perf": tools.run_all_reduce,
+    "mpirun": tools.run_mpirun,
+    "ib_write_bw": tools.run_ib_write_bw,
+    "kill": tools.run_kill,
+}
+"""The validation tools (see tools.py)."""
 
 
 def _split(text: str, separator: str) -> list[str]:

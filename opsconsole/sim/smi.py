@@ -62,7 +62,8 @@ GPU_FIELDS: dict[str, tuple[str, Callable[[SimHost, hw.SimGpu], str]]] = {
     "retired_pages.double_bit.count": ("", lambda h, g: NA),
     "retired_pages.pending": ("", lambda h, g: NA),
     "fan.speed": ("%", lambda h, g: NA),
-    "pcie.link.gen.current": ("", lambda h, g: "5"),
+    # Idle GPUs drop their PCIe link to Gen1 to save power, as real ones do.
+    "pcie.link.gen.current": ("", lambda h, g: "1" if g.util_gpu_pct < 1 else "5"),
     "pcie.link.gen.max": ("", lambda h, g: "5"),
     "pcie.link.width.current": ("", lambda h, g: "16"),
     "pcie.link.width.max": ("", lambda h, g: "16"),

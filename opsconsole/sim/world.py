@@ -56,6 +56,8 @@ class SimHost:
     def __init__(self, fleet: SimFleet, index: int, gpus: int, seed: int, start_ts: float):
         self.name, self.site, self.rack, self.leaf = host_layout(index)
         self.index = index
+        self.fleet = fleet
+        """The fleet, for tools that span hosts (`ib_write_bw` client, `mpirun`)."""
         self._listeners = fleet.listeners
         self.rng = random.Random(f"{seed}:{self.name}")
         self.fault_rng = random.Random(f"{seed}:{self.name}:faults")

@@ -451,3 +451,72 @@ def m0010_flight_recorder(db: sqlite_utils.Database) -> None:
         CREATE INDEX recorder_capture_minute ON recorder_capture(minute_ts);
         """,
     )
+
+
+@migration
+def m0011_validation(db: sqlite_utils.Database) -> None:
+    """Validation runs and node handover (issue 18).
+
+    `validation_runs` and `validation_checks` belong to `opsconsole.validate` (every run
+    with its raw output, figures, verdict and operator). `node_handover`, `node_passes`
+    and `handover_epoch` belong to `opsconsole.leases.handover`: which nodes are held by
+    a run, each node's last pass per level, its last failure and last cleaning, and from
+    when ended leases send their nodes to cleaning (set when cleaning is first switched
+    on: leases that ended before are not cleaned retroactively).
+    """
+    _run(
+        db,
+        """
+        CREATE TABLE validation_runs (
+            id INTEGER PRIMARY KEY,
+            level TEXT NOT NULL,
+            fabric INTEGER NOT NULL DEFAULT 0,
+            hosts TEXT NOT NULL,
+            state TEXT NOT NULL,
+            operator TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            override_reason TEXT,
+            summary TEXT NOT NULL DEFAULT '',
+            verdicts TEXT,
+            started_ts REAL NOT NULL,
+            finished_ts REAL
+        );
+        CREATE INDEX validation_runs_started ON validation_runs(started_ts);
+        CREATE TABLE validation_checks (
+            run_id INTEGER NOT NULL REFERENCES validation_runs(id),
+            seq INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            hosts TEXT NOT NULL,
+            status TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            figures TEXT NOT NULL,
+            command TEXT NOT NULL,
+            raw TEXT NOT NULL,
+            exit_status INTEGER,
+            blame TEXT NOT NULL DEFAULT '[]',
+            PRIMARY KEY (run_id, seq)
+        );
+        CREATE TABLE node_handover (
+            host TEXT PRIMARY KEY,
+            busy TEXT CHECK (busy IN ('validating', 'cleaning')),
+            busy_run_id INTEGER,
+            busy_since_ts REAL,
+            busy_until_ts REAL,
+            cleaned_ts REAL,
+            failed_run_id INTEGER,
+            failed_ts REAL,
+            failed_reason TEXT
+        );
+        CREATE TABLE node_passes (
+            host TEXT NOT NULL,
+            level TEXT NOT NULL,
+            passed_ts REAL NOT NULL,
+            run_id INTEGER NOT NULL,
+            PRIMARY KEY (host, level)
+        );
+        CREATE TABLE handover_epoch (
+            one INTEGER PRIMARY KEY CHECK (one = 1),
+            since_ts REAL NOT NULL
+        );
+        """,
+    )

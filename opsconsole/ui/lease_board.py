@@ -16,7 +16,9 @@ from textual.color import Color, ColorParseError
 
 from opsconsole.config import Fleet
 from opsconsole.leases import LEASE_STATES, Lease, LeaseState, Tenant
+from opsconsole.leases.handover import NodeHandover
 from opsconsole.leases.model import OPEN_STATES
+from opsconsole.validate.store import HostRun
 
 STATE_CHOICES: tuple[tuple[LeaseState, ...], ...] = (
     OPEN_STATES,
@@ -68,6 +70,10 @@ class LeaseBoard:
     """host → {GPU index: holder}, for leases active at `now_ts`."""
     colours: dict[str, str] = field(default_factory=dict)
     total_gpus: int = 0
+    handover: dict[str, NodeHandover] = field(default_factory=dict)
+    """Nodes validating, cleaning or failed validation (free, leased, drained left out)."""
+    validations: dict[str, dict[str, HostRun]] = field(default_factory=dict)
+    """host → level → its newest finished validation run."""
 
     @property
     def leased_gpus(self) -> int:
@@ -115,6 +121,8 @@ def build_board(
     tenants: list[Tenant],
     open_leases: list[Lease],
     listed: list[Lease],
+    handover: dict[str, NodeHandover] | None = None,
+    validations: dict[str, dict[str, HostRun]] | None = None,
 ) -> LeaseBoard:
     colours = {tenant.name: tenant_colour(tenant) for tenant in tenants}
     by_host: dict[str, dict[int, GpuTenant]] = {}
@@ -134,4 +142,6 @@ def build_board(
         by_host=by_host,
         colours=colours,
         total_gpus=sum(host.expected_gpus for host in fleet.hosts),
+        handover=handover or {},
+        validations=validations or {},
     )

@@ -33,9 +33,11 @@ from opsconsole.leases import (
     preview_lease,
     release_lease,
 )
+from opsconsole.leases.handover import HANDOVER_STATES, node_states
 from opsconsole.leases.model import OPEN_STATES
 from opsconsole.store.transaction import database_path, describe_error
 from opsconsole.ui.lease_board import LeaseBoard, LeaseFilter, build_board
+from opsconsole.validate.store import latest_by_host
 
 T = TypeVar("T")
 Health = dict[object, str]
@@ -95,7 +97,12 @@ class LeaseDesk:
                 listed = list_leases(
                     self.db, tenant=lease_filter.tenant, states=lease_filter.states, now_ts=now_ts
                 )
-            return build_board(self.fleet, now_ts, lease_filter, tenants, open_leases, listed)
+            states = node_states(self.db, self.fleet, now_ts=now_ts)
+            in_handover = {h: s for h, s in states.items() if s.state in HANDOVER_STATES}
+            return build_board(
+                self.fleet, now_ts, lease_filter, tenants, open_leases, listed,
+                handover=in_handover, validations=latest_by_host(self.db),
+            )  # fmt: skip
 
         return self.call("reading leases", read)
 

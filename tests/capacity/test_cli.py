@@ -42,9 +42,10 @@ def test_json_field_by_field(config, capsys):
     assert sorted(data) == sorted(
         [
             "now_ts", "site", "days", "sources", "occupancy", "power", "fabric", "idle",
-            "free_healthy", "runway", "bottlenecks", "thresholds", "notes",
+            "free_healthy", "runway", "bottlenecks", "thresholds", "notes", "handover",
         ]
     )  # fmt: skip
+    assert data["handover"]["SG1"] == {"validating": 0, "cleaning": 0, "failed-validation": 0}
     assert (data["now_ts"], data["site"], data["days"]) == (NOW, None, 28)
     assert data["sources"]["health"] == "stored events (host_down, gpu_lost)"
     assert data["sources"]["power"] == "minute rollups, last 5 min"

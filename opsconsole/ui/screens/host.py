@@ -19,6 +19,7 @@ from opsconsole.ui.widgets.gpu_table import GpuTable
 from opsconsole.ui.widgets.host_alerts import HostAlerts, host_filter
 from opsconsole.ui.widgets.host_facts import HostFacts
 from opsconsole.ui.widgets.host_leases import HostLeases
+from opsconsole.ui.widgets.host_validation import HostValidation
 from opsconsole.ui.widgets.link_table import LinkTable
 
 
@@ -43,6 +44,7 @@ class HostScreen(Screen):
         yield HostFacts(id="host-facts")
         if self.app.lease_desk is not None:
             yield HostLeases(id="host-leases")
+            yield HostValidation(id="host-validation")
         if self.app.alert_desk is not None:
             yield HostAlerts(id="host-alerts")
         yield GpuTable(id="gpu-table")
@@ -122,6 +124,8 @@ class HostScreen(Screen):
         for widget in self.query(HostLeases):
             app = self.app
             widget.show(app.model.fleet.host(self.host_name), app.lease_board, app.lease_trouble)
+        for widget in self.query(HostValidation):
+            widget.show(self.host_name, self.app.lease_board, self.app.clock())
 
     def _detail(self):
         model = self.app.model

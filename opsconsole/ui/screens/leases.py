@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import hostlist
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -30,6 +31,18 @@ from opsconsole.ui.screens.prompt import PromptScreen
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
 from opsconsole.ui.widgets.lease_calendar import LeaseCalendar
 from opsconsole.ui.widgets.lease_table import LeaseTable
+
+
+def handover_words(board) -> str:
+    """ "2 cleaning (n[01-02]), 1 failed-validation (n05)": nodes between tenants."""
+    by_state: dict[str, list[str]] = {}
+    for host, node in sorted(board.handover.items()):
+        by_state.setdefault(str(node.state), []).append(host)
+    return ", ".join(
+        f"{len(hosts)} {state} ({hostlist.collect_hostlist(hosts)})"
+        for state, hosts in by_state.items()
+    )
+
 
 NO_STORE = (
     " This console has no lease store (started without one, or it could not be opened);"
@@ -102,6 +115,9 @@ class LeasesScreen(Screen):
             text.append(f"   as of {short_ts(board.now_ts)}", DIM)
         elif not app.lease_trouble:
             text.append("   loading…", DIM)
+        if board is not None and board.handover:
+            text.append("   handover ", DIM)
+            text.append(handover_words(board), "bold #d7af5f")
         if app.lease_trouble:
             text.append(f"   ⚠ {app.lease_trouble}", "bold #ffd75f")
         self.query_one("#lease-status", Static).update(text)

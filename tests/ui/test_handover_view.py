@@ -1,0 +1,65 @@
+"""Handover in the console: the Leases screen names nodes between tenants and the host
+view shows the newest validation run per level, from what the store holds."""
+
+from __future__ import annotations
+
+from opsconsole.leases.handover import HostOutcome, finish_run, hold_for_run
+from opsconsole.ui.screens.host import HostScreen
+from opsconsole.ui.screens.leases import LeasesScreen
+from opsconsole.validate import store
+from opsconsole.validate.model import CheckResult, CheckStatus, RunState
+from tests.ui.conftest import OPERATOR, SIZE, wait_until
+from tests.ui.screen_text import screen_text
+from tests.ui.synthetic import T0
+
+N1, N2 = "sg1-r01-n01", "sg1-r01-n02"
+
+
+def record_run(db, fleet, now_ts: float) -> int:
+    run_id = store.create_run(
+        db, level="standard", fabric=True, hosts=[N1, N2], operator=OPERATOR,
+        reason="operator", override_reason=None, now_ts=now_ts,
+    )  # fmt: skip
+    hold_for_run(db, fleet, [N1, N2], kind="validating", run_id=run_id, operator=OPERATOR,
+                 expected_s=600, now_ts=now_ts)  # fmt: skip
+    checks = [
+        CheckResult("nccl_local", (N1,), CheckStatus.PASS,
+                    "all_reduce busbw 470.2 GB/s over 8 GPUs"),
+        CheckResult("ib_write_bw", (N1, N2), CheckStatus.FAIL,
+                    "mlx5_3 sg1-r01-n01->sg1-r01-n02 181.0 Gb/s, expected >= 360 Gb/s",
+                    blame=(N2,)),
+    ]  # fmt: skip
+    store.finish_run(
+        db, run_id, state=RunState.FAILED, summary="1 passed, 1 failed",
+        verdicts={N1: "passed", N2: "failed"}, checks=checks, now_ts=now_ts + 60,
+    )  # fmt: skip
+    finish_run(
+        db, fleet, run_id, "standard",
+        [HostOutcome(N1, "passed"), HostOutcome(N2, "failed", f"ib_write_bw: {checks[1].summary}")],
+        operator=OPERATOR, now_ts=now_ts + 60,
+    )  # fmt: skip
+    return run_id
+
+
+async def test_leases_screen_and_host_view_show_handover(lease_app, lease_store, fleet):
+    run_id = record_run(lease_store, fleet, T0 - 2 * 3600)
+    app = lease_app
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.lease_board is not None)
+        await pilot.press("l")
+        await wait_until(pilot, lambda: isinstance(app.screen, LeasesScreen))
+        await wait_until(pilot, lambda: "handover" in screen_text(app))
+        assert f"handover 1 failed-validation ({N2})" in screen_text(app)
+        app.open_host(N2)
+        await wait_until(pilot, lambda: isinstance(app.screen, HostScreen))
+        await wait_until(pilot, lambda: "VALIDATION" in screen_text(app))
+        text = screen_text(app)
+        assert f"failed-validation run {run_id} failed" in text
+        assert f"standard failed 1h ago · run {run_id} · ib_write_bw: mlx5_3" in text
+        await pilot.press("escape")
+        app.open_host(N1)
+        await wait_until(pilot, lambda: "470.2 GB/s" in screen_text(app))
+        assert (
+            f"standard passed 1h ago · run {run_id} · all_reduce busbw 470.2 GB/s"
+            in screen_text(app)
+        )
