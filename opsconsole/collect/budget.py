@@ -3,9 +3,15 @@
 Why: an honest agent sends one sample (and now and then a hello) per interval, a few KiB
 each. A tenant with root can make its agent send thousands of lines a second, or an
 endless stream of bytes, on stdout or stderr. Lines beyond the budget are dropped before
-they are decoded and counted (the host view shows the count, `host_over_budget` alerts);
-bytes beyond the budget are not read until the budget refills, so the flooding host's
-own SSH channel stalls (its window fills) instead of the console's CPU and memory.
+they are decoded and counted (the host view shows the count, `host_over_budget` alerts).
+A host that goes on sending bytes well beyond its byte budget has its channel closed
+("over budget") and is reconnected only after the slow backoff.
+
+Why close rather than read slower: asyncssh grants the sender new window credit as soon
+as data reaches its stream buffer, read or not, so a reader that pauses lets a fast
+sender grow the console's buffers without bound (measured: +68 MiB a minute from one
+stderr flood). Reading at once and dropping costs one `bytes.count` per 64 KiB chunk;
+closing bounds what a flooder costs to `burst_intervals` of its budget per connection.
 
 Both are token buckets refilled continuously: `burst_intervals` intervals' worth may
 come at once (a reconnect sends a hello, the kernel-log replay and a sample together).
@@ -21,6 +27,12 @@ LINES_PER_INTERVAL = 4.0
 BYTES_PER_INTERVAL = 256 * 1024.0
 """An honest 8-GPU sample is ~10-20 KiB; a line may be up to the 256 KiB cap."""
 BURST_INTERVALS = 8.0
+OVER_BUDGET = "over budget"
+"""The reason shown for a host whose channel was closed for sending too much."""
+
+
+class OverBudget(Exception):
+    """A host sent more bytes than its budget allows, past its burst: end its channel."""
 
 
 class HostBudget:
@@ -47,8 +59,9 @@ class HostBudget:
         self._ts = clock()
         self.dropped_lines = 0
         self.dropped_bytes = 0
-        self.paced_s = 0.0
-        """Seconds the reader waited for the byte budget to refill."""
+        self.over_bytes = 0
+        """Bytes read beyond the byte budget's rate (the burst used up)."""
+        self.channels_closed = 0
         self.last_over_ts: float | None = None
         """`clock` time of the latest drop or pause; None while the host kept within."""
 
@@ -78,17 +91,19 @@ class HostBudget:
         self.dropped_bytes += nbytes
         self.last_over_ts = self._clock()
 
-    def charge_bytes(self, nbytes: int) -> float:
-        """Charge bytes just read; return how long to wait before reading more so the host
-        stays within its byte budget (0 while it does)."""
+    def charge_bytes(self, nbytes: int) -> None:
+        """Charge bytes just read; raises OverBudget once the host is more than a burst
+        beyond its rate (the caller ends the channel)."""
         self._refill()
         self._bytes -= nbytes
         if self._bytes >= 0:
-            return 0.0
-        wait_s = -self._bytes / self.byte_rate
-        self.paced_s += wait_s
+            return
+        self.over_bytes += min(nbytes, int(-self._bytes))
         self.last_over_ts = self._clock()
-        return wait_s
+        if self._bytes < -self.byte_burst:
+            self._bytes = 0.0  # the next connection starts empty, not in debt
+            self.channels_closed += 1
+            raise OverBudget(self.describe())
 
     def over_recently(self, within_s: float) -> bool:
         return self.last_over_ts is not None and self._clock() - self.last_over_ts < within_s
@@ -99,6 +114,8 @@ class HostBudget:
         if self.dropped_lines:
             kib = self.dropped_bytes / 1024
             parts.append(f"{self.dropped_lines} lines ({kib:.0f} KiB) dropped")
-        if self.paced_s >= 0.05:
-            parts.append(f"reads held {self.paced_s:.0f} s")
+        if self.over_bytes:
+            parts.append(f"{self.over_bytes / 2**20:.1f} MiB beyond its byte budget")
+        if self.channels_closed:
+            parts.append(f"channel closed {self.channels_closed} time(s)")
         return ", ".join(parts) or "within budget"

@@ -21,7 +21,7 @@ import asyncssh
 import msgspec
 
 from opsconsole.collect.backoff import Backoff
-from opsconsole.collect.budget import HostBudget
+from opsconsole.collect.budget import OVER_BUDGET, HostBudget, OverBudget
 from opsconsole.collect.commands import HostCommands
 from opsconsole.collect.ingest_writer import IngestWriter
 from opsconsole.collect.loop_lag import honest_rtt_ms
@@ -49,6 +49,12 @@ MAX_CONSECUTIVE_BAD_LINES = 5
 """Bad lines in a row after which the channel is restarted: one bad line is a glitch to
 count, a run of them means the stream is out of step or the agent is not ours."""
 STDERR_TAIL_BYTES = 2048
+CHANNEL_WINDOW_BYTES = 256 * 1024
+CHANNEL_PACKET_BYTES = 32 * 1024
+"""What a host may have in flight on its agent channel. asyncssh buffers up to the window
+twice (in the channel while paused, in the stream up to its limit, which is the window),
+so a host sending faster than its budget is read costs at most ~2 windows: 512 KiB, not
+the 4 MiB of asyncssh's 2 MiB default. An honest sample is ~10-20 KiB a line."""
 WARN_INTERVAL_S = 60.0
 
 
@@ -144,6 +150,8 @@ class HostSession:
                 await self._stream_agent(conn)
         except ConnectFailure as failure:
             self._failed(failure, connect=False)
+            if failure.reason == OVER_BUDGET:
+                return True  # a flooder waits out the slow backoff before it is heard again
         except (asyncssh.Error, OSError, TimeoutError) as exc:
             self._failed(classify_failure(exc), connect=False)
         finally:
@@ -178,10 +186,20 @@ class HostSession:
         """Run the agent on one long-lived channel and apply what it sends until the
         channel ends; raises ConnectFailure saying why it ended."""
         command = self.ctx.commands.agent_command(self.host, self.ctx.polling.interval_s)
-        process = await conn.create_process(command, encoding=None)
+        process = await conn.create_process(
+            command, encoding=None, window=CHANNEL_WINDOW_BYTES, max_pktsize=CHANNEL_PACKET_BYTES
+        )
         self._hello_ok, self._last_seq = False, None
         stderr_tail = bytearray()
-        stderr_task = asyncio.create_task(_keep_tail(process.stderr, stderr_tail, self.budget))
+        over_budget: list[str] = []
+
+        def stderr_over_budget(why: str) -> None:
+            over_budget.append(why)
+            process.close()  # stdout then ends too, and the channel with it
+
+        stderr_task = asyncio.create_task(
+            _keep_tail(process.stderr, stderr_tail, self.budget, stderr_over_budget)
+        )
         silence_s = self.ctx.polling.down_after_s
         loop = asyncio.get_running_loop()
         ended = False
@@ -198,6 +216,8 @@ class HostSession:
                             f"(last: {self.host_state.last_protocol_error})",
                         )
             ended = True
+        except OverBudget as exc:
+            raise ConnectFailure(OVER_BUDGET, f"{exc}; channel closed") from None
         except TimeoutError:
             why = f"no line for {silence_s:g} s"
             if stats.long_line_bytes:
@@ -217,6 +237,8 @@ class HostSession:
             pass
         process.close()
         stderr_task.cancel()
+        if over_budget:
+            raise ConnectFailure(OVER_BUDGET, f"{over_budget[0]}; channel closed")
         if conn.is_closed():
             raise ConnectFailure(CONNECTION_LOST, "connection closed")
         status = process.exit_status
@@ -346,16 +368,24 @@ def _parse(build: Callable[[], dict]) -> Hello | Sample | AgentError | ProtocolE
 
 
 async def _keep_tail(
-    reader: asyncssh.SSHReader, tail: bytearray, budget: HostBudget | None = None
+    reader: asyncssh.SSHReader,
+    tail: bytearray,
+    budget: HostBudget | None = None,
+    on_over_budget: Callable[[str], None] | None = None,
 ) -> None:
     """Drain a channel's stderr keeping only its last bytes (why the agent died); stderr
-    counts against the host's byte budget, so a stderr flood is read no faster than it."""
+    counts against the host's byte budget, and a stderr flood ends the channel."""
     try:
-        while chunk := await reader.read(4096):
+        while chunk := await reader.read(65536):
             tail += chunk if isinstance(chunk, bytes) else chunk.encode()
             del tail[:-STDERR_TAIL_BYTES]
-            if budget is not None and (wait_s := budget.charge_bytes(len(chunk))) > 0:
-                await asyncio.sleep(wait_s)
+            if budget is not None:
+                try:
+                    budget.charge_bytes(len(chunk))
+                except OverBudget as exc:
+                    if on_over_budget is not None:
+                        on_over_budget(f"stderr: {exc}")
+                    return
     except (asyncssh.Error, OSError):
         pass
 

@@ -179,7 +179,7 @@ class HostState:
             notes.append(f"{self.extra_gpus} extra GPUs kept out of totals")
         if self.invalid_readings:
             notes.append(f"{self.invalid_readings} invalid readings (last: {self.last_invalid})")
-        if self.budget is not None and (self.budget.dropped_lines or self.budget.paced_s):
+        if self.budget is not None and (self.budget.dropped_lines or self.budget.over_bytes):
             notes.append(f"over budget: {self.budget.describe()}")
         skew = self.clock_skew_s
         if skew is not None and abs(skew) >= 1.0:
@@ -284,7 +284,9 @@ class HostState:
         self.connected = True
         self.connect_failed = False
         self.last_seen_ts = now_ts
-        if self.status in ("pending", "down"):
+        if self.status in ("pending", "down") and not (
+            self.reason == "over budget" and self.over_budget
+        ):  # a flooder reconnected is still a flooder until it sends a sample
             # refused lines since the last sample stay the reason until a sample comes
             self.reason, self.detail = self._current_reason("waiting for first sample", "")
 

@@ -9,7 +9,6 @@ rejected line, never a decode exception in the reader.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -59,9 +58,9 @@ async def read_lines(
 
     At most `max_line_bytes + chunk_bytes` are held at any time. A final line without a
     newline (the channel closed mid-write) is not a whole message and is discarded.
-    With a `budget`, reads wait while the host is over its byte budget and lines over its
-    line budget are dropped uncounted here (the budget counts them) without being split
-    one by one: a flood costs one `bytes.count` per chunk."""
+    With a `budget`, every chunk is charged to the host's byte budget (OverBudget ends
+    the stream) and lines over its line budget are dropped (the budget counts them)
+    without being split one by one: a flood costs one `bytes.count` per chunk."""
     partial = bytearray()
     skipped_bytes = 0  # > 0 while discarding the rest of an over-long line
     stats = stats if stats is not None else ReadStats()
@@ -73,9 +72,7 @@ async def read_lines(
             chunk = chunk.encode("utf-8", "surrogateescape")
         stats.bytes_read += len(chunk)
         if budget is not None:
-            wait_s = budget.charge_bytes(len(chunk))
-            if wait_s > 0:
-                await asyncio.sleep(wait_s)
+            budget.charge_bytes(len(chunk))  # raises OverBudget: the caller ends the channel
             if not budget.has_lines() and (last := chunk.rfind(b"\n")) >= 0:
                 # Over the line budget: every line ending in this chunk is dropped whole.
                 budget.drop_lines(chunk.count(b"\n"), len(partial) + skipped_bytes + last)

@@ -185,11 +185,11 @@ async def _flood(ctx: HostContext) -> None:
 async def _faster_than_interval(ctx: HostContext) -> None:
     ctx.write(_line(hello(ctx.name)))
     seq = 0
-    while not ctx.eof.done():  # bursts of 4, 5 times an interval: 20 samples per interval
-        ctx.write(b"".join(_line(sample(ctx.name, seq + i)) for i in range(4)))
-        seq += 4
+    while not ctx.eof.done():  # bursts of 10 twice an interval: 20 samples per interval
+        ctx.write(b"".join(_line(sample(ctx.name, seq + i)) for i in range(10)))
+        seq += 10
         await ctx.drain()
-        await asyncio.wait([ctx.eof], timeout=ctx.interval_s / 5)
+        await asyncio.wait([ctx.eof], timeout=ctx.interval_s / 2)
 
 
 async def _stderr_flood(ctx: HostContext) -> None:
@@ -317,7 +317,7 @@ CASES: tuple[Case, ...] = (
          r"protocol error.*Expected", "a string where a number goes"),
     Case("huge_line", _raw(lambda h, s: b'{"type":"sample","x":"' + b"A" * 1_000_000 + b'"}\n'),
          r"protocol error.*cap", "1 MB lines"),
-    Case("endless_line", _endless_line, r"past the cap", "a line that never ends"),
+    Case("endless_line", _endless_line, r"past the cap|over budget", "a line that never ends"),
     Case("flood", _flood, r"over budget|dropped", "valid samples as fast as SSH goes"),
     Case("faster_than_interval", _faster_than_interval, r"over budget|dropped",
          "samples 20 times per interval"),
@@ -328,7 +328,8 @@ CASES: tuple[Case, ...] = (
     Case("wrong_protocol", _raw(lambda h, s: (_line(hello(h, proto=99)) if s == 0 else b"")
                                 + _line(sample(h, s)), with_hello=False),
          r"protocol version|before a valid hello", "a hello of protocol 99, then samples"),
-    Case("stderr_flood", _stderr_flood, r"over budget|reads held", "stderr as fast as SSH goes"),
+    Case("stderr_flood", _stderr_flood, r"over budget|beyond its byte budget",
+         "stderr as fast as SSH goes"),
     Case("silent_after_hello", _silent_after_hello, r"no sample|no line|timeout",
          "a hello, then nothing"),
     Case("slow_drip", _slow_drip, r"no sample|no line|timeout", "one byte every 50 ms"),
@@ -475,26 +476,30 @@ def operator_view(host, conditions=()) -> str:
     return " · ".join(parts)
 
 
-async def _serve(directory: Path, healthy_hosts: int, interval_s: float) -> None:
+async def _serve(directory: Path, healthy_hosts: int, polling: dict) -> None:
     farm = HostileFarm(healthy_hosts)
-    await farm.start(interval_s)
-    farm.write_files(directory, polling={"interval_s": interval_s})
-    print(f"serving {len(farm.hosts)} hosts; config {directory / 'config.toml'}", flush=True)
+    await farm.start(polling["interval_s"])
+    config = farm.write_files(directory, polling=polling)
+    print(f"serving {len(farm.hosts)} hosts; config {config}", flush=True)
     try:
         await asyncio.Event().wait()
     finally:
         await farm.stop()
 
 
-if __name__ == "__main__":  # python -m opsconsole.sim.hostile DIR [HEALTHY] [INTERVAL_S]
-    args = sys.argv[1:]
+def main(argv: list[str]) -> None:
+    """python -m opsconsole.sim.hostile DIR [HEALTHY] [INTERVAL_S | POLLING_JSON]: serve
+    HEALTHY healthy hosts (default 20) and every case until interrupted; the console's
+    config goes to DIR/config.toml, written once the ports are known."""
+    polling: dict = {"interval_s": 2.0}
+    if len(argv) > 2:
+        polling = json.loads(argv[2]) if argv[2].startswith("{") else {"interval_s": float(argv[2])}
+    healthy_hosts = int(argv[1]) if len(argv) > 1 else 20
     try:
-        asyncio.run(
-            _serve(
-                Path(args[0]),
-                int(args[1]) if len(args) > 1 else 20,
-                float(args[2]) if len(args) > 2 else 2.0,
-            )
-        )
+        asyncio.run(_serve(Path(argv[0]), healthy_hosts, polling))
     except KeyboardInterrupt:
         pass
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

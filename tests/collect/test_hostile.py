@@ -15,6 +15,7 @@ import dataclasses
 import json
 import math
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -171,3 +172,83 @@ def assert_nothing_invalid_stored(db_path: Path, started_ts: float, ended_ts: fl
 def test_the_suite_has_at_least_thirty_cases():
     assert len(CASES) >= 30
     assert len({c.name for c in CASES}) == len(CASES)
+
+
+def console_view(snap) -> str:
+    """What the fleet line and the host view say of a host (no alert store here)."""
+    return " · ".join([f"{snap.status} · {snap.reason}: {snap.detail}", *snap.distrust])
+
+
+@pytest.fixture
+async def hostile_process(tmp_path):
+    """The same hosts in a process of their own, so their floods do not share the
+    console's event loop (as on a real fleet) and the console's memory is its own."""
+    directory = tmp_path / "fleet"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "opsconsole.sim.hostile", str(directory), str(HEALTHY),
+        json.dumps(POLLING), stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(30):
+            line = await proc.stdout.readline()
+        assert b"serving" in line, line
+        farm = HostileFarm(HEALTHY)  # names and cases only; the servers are the process's
+        farm.config = directory / "config.toml"
+        yield farm
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def test_hostile_hosts_under_the_console(hostile_process):
+    hostile = hostile_process
+    """The console with its poller thread: it stays up while every case plays out, each
+    case's reason reaches its snapshot, the forged 1e308 W is shown as INVALID and never
+    as a number, no escape reaches the screen."""
+    from opsconsole.ui.app import make_app
+    from opsconsole.ui.screens.host import HostScreen
+    from tests.ui.conftest import wait_until
+    from tests.ui.screen_text import screen_text
+
+    fleet = load_fleet(hostile.config)
+    state = FleetState.from_fleet(fleet, now_ts=time.time())
+    app = make_app(fleet, state, poller_factory=lambda f, s: Poller(f, s), publish_interval_s=0.25)
+    # alert-only cases have no store and no engine here
+    cases = {n: c for n, c in hostile.cases.items() if not c.expect.startswith("xid_flood")}
+    seen: set[str] = set()
+
+    def reasons_seen() -> bool:
+        for name, case in cases.items():
+            snap = app.model.hosts.get(name)
+            if snap is not None and re.search(case.expect, console_view(snap)):
+                seen.add(name)
+        return len(seen) == len(cases)
+
+    async with app.run_test(size=(160, 60)) as pilot:
+        await wait_until(
+            pilot,
+            lambda: all(
+                (s := app.model.hosts.get(n)) is not None and s.is_fresh
+                for n in hostile.healthy_names
+            ),
+            timeout_s=30,
+        )
+        try:
+            await wait_until(pilot, reasons_seen, timeout_s=30)
+        except AssertionError:
+            missing = {n: console_view(app.model.hosts[n]) for n in cases if n not in seen}
+            raise AssertionError(f"reasons not shown: {missing}") from None
+        fleet_text = screen_text(app)
+        rack_lines = [line for line in fleet_text.splitlines() if "· power" in line]
+        assert rack_lines and not any(re.search(r"\b(inf|nan)\b", x) for x in rack_lines)
+        for name in hostile.healthy_names:
+            assert app.model.hosts[name].is_fresh
+        escape_line = next(x for x in fleet_text.splitlines() if "escape-text" in x)
+        assert "hung driver" in escape_line or "driver unresponsive" in escape_line
+        assert "31m" not in fleet_text and "pwned" not in fleet_text
+        assert "\u202e" not in fleet_text and "\x1b" not in fleet_text
+        app.open_host("power-1e308")
+        await wait_until(pilot, lambda: isinstance(app.screen, HostScreen) and app.screen.ready)
+        await wait_until(pilot, lambda: "INVALID" in screen_text(app), timeout_s=30)
+        assert app.is_running
