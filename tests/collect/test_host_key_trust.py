@@ -17,6 +17,7 @@ from opsconsole.alerts.rules import evaluate
 from opsconsole.cli import main
 from opsconsole.collect.host_keys import key_fingerprint, ledger_path_for, replace_host_key
 from opsconsole.collect.poller import Poller
+from opsconsole.collect.snapshot import fleet_snapshot
 from opsconsole.collect.ssh import HOST_KEY_CHANGED, TIMEOUT
 from opsconsole.collect.state import FleetState
 from opsconsole.leases import audit_entries, verify_audit
@@ -91,6 +92,8 @@ async def test_changed_key_is_refused_remembered_and_alerted_with_both_fingerpri
         (alert,) = key_alerts(state)
         assert alert.severity == "critical" and old in alert.summary and new in alert.summary
         assert "trust-key h1" in alert.summary
+        shown = fleet_snapshot(state, time.time())["hosts"]["h1"]["host_key_change"]
+        assert (shown["old_fingerprints"], shown["new_fingerprint"]) == ([old], new)
         # A man in the middle that now just drops connections: the alert stays.
         tracker = PendingTracker()
         key_alerts(state, tracker)
