@@ -269,3 +269,28 @@ async def test_the_recorded_alert_survives_other_failures_and_restarts(
     finally:
         await poller.stop()
         engine.close()
+
+
+def test_hosts_keys_as_a_command(tmp_path, keys):
+    """The command group end to end, in a process of its own (one smoke test)."""
+    import subprocess
+    import sys
+
+    from opsconsole.collect.host_keys import KeyLedger
+
+    from types import SimpleNamespace
+
+    farmish = SimpleNamespace(keys=keys, hosts=[SimpleNamespace(name="h1", port=2222)])
+    config = write_config(farmish, tmp_path / "opsconsole.toml")
+    ledger = KeyLedger(ledger_path_for(keys.known_hosts_path), keys.known_hosts_path)
+    ledger.note("h1", "127.0.0.1", 2222, keys.other_host_key, ["SHA256:old"], 1.0)
+    out = subprocess.run(
+        [sys.executable, "-m", "opsconsole", "hosts", "keys", "--config", str(config), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    (entry,) = json.loads(out.stdout)
+    assert entry["host"] == "h1" and entry["old_fingerprints"] == ["SHA256:old"]
+    assert entry["new_fingerprint"] == key_fingerprint(keys.other_host_key)
