@@ -275,10 +275,9 @@ def test_hosts_keys_as_a_command(tmp_path, keys):
     """The command group end to end, in a process of its own (one smoke test)."""
     import subprocess
     import sys
+    from types import SimpleNamespace
 
     from opsconsole.collect.host_keys import KeyLedger
-
-    from types import SimpleNamespace
 
     farmish = SimpleNamespace(keys=keys, hosts=[SimpleNamespace(name="h1", port=2222)])
     config = write_config(farmish, tmp_path / "opsconsole.toml")
