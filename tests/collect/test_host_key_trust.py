@@ -293,3 +293,20 @@ def test_hosts_keys_as_a_command(tmp_path, keys):
     (entry,) = json.loads(out.stdout)
     assert entry["host"] == "h1" and entry["old_fingerprints"] == ["SHA256:old"]
     assert entry["new_fingerprint"] == key_fingerprint(keys.other_host_key)
+
+
+def test_a_key_refused_again_updates_last_seen_at_most_once_a_minute(tmp_path, keys):
+    from opsconsole.collect.host_keys import KeyLedger
+
+    ledger = KeyLedger(ledger_path_for(keys.known_hosts_path), keys.known_hosts_path)
+    first = ledger.note("h1", "127.0.0.1", 22, keys.other_host_key, ["SHA256:old"], 100.0)
+    assert ledger.note("h1", "127.0.0.1", 22, keys.other_host_key, [], 130.0) == first
+    later = ledger.note("h1", "127.0.0.1", 22, keys.other_host_key, [], 170.0)
+    assert (later.first_seen_ts, later.last_seen_ts, later.old_fingerprints) == (
+        100.0,
+        170.0,
+        ("SHA256:old",),
+    )
+    reread = KeyLedger(ledger.path, keys.known_hosts_path)
+    reread.refresh()
+    assert reread.get("h1") == later
