@@ -149,6 +149,11 @@ async def test_trust_key_is_audited_and_only_then_the_poller_connects(
 
         assert main(["hosts", "keys", "--config", str(config)]) == 0
         assert key_fingerprint(keys.other_host_key) in capsys.readouterr().out
+        assert main(["hosts", "list", "--config", str(config), "--json"]) == 0
+        listed = {h["host"]: h for h in json.loads(capsys.readouterr().out)}
+        assert listed["h1"]["offered_fingerprint"] == key_fingerprint(keys.other_host_key)
+        assert listed["h2"]["trusted_fingerprints"] == [key_fingerprint(keys.host_key)]
+        assert listed["h2"]["offered_fingerprint"] is None
         code = main(
             ["hosts", "trust-key", "h1", "--config", str(config), "--yes",
              "--comment", "re-imaged by DC ticket 4411, key read on the console"]
