@@ -1,6 +1,7 @@
 """A small tmpfs of the test's own, for disk-full and read-only-mount faults.
 
-Needs root (CI runs as root); elsewhere the tests that use it are skipped, saying why.
+Needs root; elsewhere the tests that use it are skipped, saying why. CI runs as root and
+sets OPSCONSOLE_REQUIRE_TMPFS=1, so there a mount that fails is a failure, not a skip.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ import pytest
 @contextlib.contextmanager
 def small_tmpfs(where: Path, size: str = "2m") -> Iterator[Path]:
     where.mkdir(parents=True, exist_ok=True)
+    give_up = pytest.fail if os.environ.get("OPSCONSOLE_REQUIRE_TMPFS") == "1" else pytest.skip
     if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+        give_up("mounting a tmpfs needs root (CI runs as root)")
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
         capture_output=True,
         text=True,
     )
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        give_up(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
         yield where
     finally:

@@ -1,4 +1,4 @@
-"""`opsconsole hosts keys|trust-key|reject-key`: an operator's decision on a changed SSH
+"""`opsconsole hosts list|keys|trust-key|reject-key`: an operator's decision on a changed SSH
 host key.
 
 A changed key keeps its critical alert and the poller keeps refusing the host until one
@@ -16,7 +16,7 @@ import sys
 from functools import partial
 
 from opsconsole.cli.lease_common import add_common, emit, open_context, table
-from opsconsole.collect.host_keys import KeyChange, KeyLedger
+from opsconsole.collect.host_keys import KeyChange, KeyLedger, trusted_fingerprints
 from opsconsole.collect.ssh import key_ledger_for
 from opsconsole.config import Fleet
 from opsconsole.errors import CollectError, LeaseError
@@ -27,6 +27,11 @@ from opsconsole.leases.times import format_ts
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("hosts", help="host keys waiting for a decision")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser(
+        "list", help="configured hosts with the key fingerprints known_hosts trusts for them"
+    )
+    add_common(listing)
+    listing.set_defaults(handler=run_list)
     keys = actions.add_parser("keys", help="changed host keys waiting for an operator")
     add_common(keys)
     keys.set_defaults(handler=run_keys)
@@ -60,6 +65,33 @@ def change_lines(change: KeyChange) -> list[str]:
         f"  offered  {change.new_fingerprint}",
         f"  seen     {format_ts(change.first_seen_ts)} to {format_ts(change.last_seen_ts)}",
     ]
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """What to compare with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the host."""
+    ctx = open_context(args)
+    ledger = ledger_of(ctx.fleet)
+    data, rows = [], []
+    for host in ctx.fleet.hosts:
+        trusted = (
+            trusted_fingerprints(ledger.known_hosts, host.address, host.port)
+            if ledger.known_hosts is not None
+            else []
+        )
+        change = ledger.get(host.name)
+        data.append(
+            {
+                "host": host.name,
+                "address": host.address,
+                "port": host.port,
+                "trusted_fingerprints": trusted,
+                "offered_fingerprint": change.new_fingerprint if change else None,
+            }
+        )
+        where = host.address if host.port == 22 else f"{host.address}:{host.port}"
+        waiting = f"CHANGED: offered {change.new_fingerprint}" if change else ""
+        rows.append([host.name, where, ", ".join(trusted) or "(none)", waiting])
+    return emit(args, data, table(["HOST", "ADDRESS", "TRUSTED KEY", "WAITING"], rows))
 
 
 def run_keys(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import asyncssh
@@ -27,6 +27,8 @@ import asyncssh
 from opsconsole.errors import CollectError
 
 LEDGER_VERSION = 1
+LAST_SEEN_EVERY_S = 60.0
+"""A key refused again is written back at most this often (its last-seen time)."""
 
 
 def key_fingerprint(key: asyncssh.SSHKey) -> str:
@@ -51,6 +53,7 @@ class KeyChange:
     first_seen_ts: float
     last_seen_ts: float
     attempts: int = 1
+    """Sightings written to the ledger (at most one a minute), not connection attempts."""
 
     def describe(self) -> str:
         old = ", ".join(self.old_fingerprints) or "none"
@@ -163,7 +166,14 @@ class KeyLedger:
         new_fp = key_fingerprint(offered)
         current = self.changes.get(host)
         if current is not None and current.new_fingerprint == new_fp:
-            return current
+            if now_ts - current.last_seen_ts < LAST_SEEN_EVERY_S:
+                return current
+            with self._locked() as changes:  # still offered: say when it was last seen
+                before = changes.get(host)
+                if before is None or before.new_fingerprint != new_fp:
+                    return before
+                changes[host] = replace(before, last_seen_ts=now_ts, attempts=before.attempts + 1)
+                return changes[host]
         if self.known_hosts is not None and new_fp in trusted_fingerprints(
             self.known_hosts, address, port
         ):

@@ -99,6 +99,9 @@ def host_snapshot(host: HostState) -> dict:
         "ib": [],
         "eth": [],
     }
+    # A changed host key waiting for an operator, whatever the latest attempt said.
+    change = host.key_change
+    out["host_key_change"] = change.as_dict() if change is not None else None
     if sample is not None:
         for port in sample.ib:
             window = host.ib_rates.get((port.device, port.port))

@@ -85,13 +85,15 @@ class Fixture:
     seen: dict[str, Seen]
 
 
-async def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+async def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> float:
+    """Seconds it took (reported, never asserted beyond the deadline)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
+    start = loop.time()
     while not predicate():
-        if loop.time() > deadline:
+        if loop.time() > start + timeout_s:
             raise AssertionError(f"{what}: not within {timeout_s:g} s")
         await asyncio.sleep(0.05)
+    return loop.time() - start
 
 
 def view(hs: HostState) -> str:
@@ -166,18 +168,20 @@ async def latency(fx: Fixture, hs: HostState) -> str:
     proxy = fx.proxies["latency"]
     proxy.latency_s, proxy.jitter_s = 0.15, 0.05
     # both directions delayed: an SSH round trip of 0.2-0.4 s, shown as such, still fresh
-    await wait_for(lambda: (hs.rtt_ms or 0) >= 200, 10, f"latency: rtt ({hs.rtt_ms})")
+    first = await wait_for(lambda: (hs.rtt_ms or 0) >= 200, 10, f"latency: rtt ({hs.rtt_ms})")
     seen = f"{view(hs)}, rtt {hs.rtt_ms:.0f} ms"
     assert hs.status == "fresh"
     proxy.clear()
     await wait_for(lambda: (hs.rtt_ms or 1e9) < 100, 10, "latency: rtt back")
-    return seen
+    return f"{seen}  [{first:.1f} s to show]"
 
 
 async def bandwidth(fx: Fixture, hs: HostState) -> str:
     proxy = fx.proxies["bandwidth"]
     proxy.bandwidth_bps = 100.0  # a sample is a few KB: each takes many seconds to get through
-    await wait_for(lambda: hs.status == "down", SILENT_BOUND_S, f"bandwidth: down ({view(hs)})")
+    first = await wait_for(
+        lambda: hs.status == "down", SILENT_BOUND_S, f"bandwidth: down ({view(hs)})"
+    )
     await wait_for(
         lambda: hs.reason == TIMEOUT and "handshake not finished" in hs.detail,
         RECONNECT_BOUND_S,
@@ -185,14 +189,14 @@ async def bandwidth(fx: Fixture, hs: HostState) -> str:
     )
     seen = view(hs)
     proxy.clear()
-    await returns(fx, "bandwidth")
-    return seen
+    back = await returns(fx, "bandwidth")
+    return f"{seen}  [{first:.1f} s to show; back {back:.1f} s after recovery]"
 
 
 async def blackhole(fx: Fixture, hs: HostState) -> str:
     proxy = fx.proxies["blackhole"]
     proxy.blackhole = True
-    await wait_for(
+    first = await wait_for(
         lambda: hs.status != "fresh", SILENT_BOUND_S, f"blackhole: not fresh ({view(hs)})"
     )
     await wait_for(
@@ -206,25 +210,25 @@ async def blackhole(fx: Fixture, hs: HostState) -> str:
     )
     seen = view(hs)
     proxy.clear()
-    await returns(fx, "blackhole")
-    return seen
+    back = await returns(fx, "blackhole")
+    return f"{seen}  [{first:.1f} s to show; back {back:.1f} s after recovery]"
 
 
 async def reset(fx: Fixture, hs: HostState) -> str:
     fx.proxies["reset"].reset_mid_stream()
     entry = fx.seen[hs.name]
-    await wait_for(
+    first = await wait_for(
         lambda: entry.saw(lambda v: v[1] == CONNECTION_LOST), LOUD_BOUND_S, "reset: connection lost"
     )
     seen = next(f"{s} / {r}: {d}" for s, r, d in entry.views if r == CONNECTION_LOST)
-    await returns(fx, "reset")
-    return seen
+    back = await returns(fx, "reset")
+    return f"{seen}  [{first:.1f} s to show; back {back:.1f} s after recovery]"
 
 
 async def drip(fx: Fixture, hs: HostState) -> str:
     proxy = fx.proxies["drip"]
     proxy.drip_bps = 1.0
-    await wait_for(lambda: hs.status == "down", SILENT_BOUND_S, f"drip: down ({view(hs)})")
+    first = await wait_for(lambda: hs.status == "down", SILENT_BOUND_S, f"drip: down ({view(hs)})")
     await wait_for(
         lambda: hs.reason == TIMEOUT and "no SSH banner" in hs.detail,
         RECONNECT_BOUND_S,
@@ -232,53 +236,55 @@ async def drip(fx: Fixture, hs: HostState) -> str:
     )
     seen = view(hs)
     proxy.clear()
-    await returns(fx, "drip")
-    return seen
+    back = await returns(fx, "drip")
+    return f"{seen}  [{first:.1f} s to show; back {back:.1f} s after recovery]"
 
 
 async def agent_killed(fx: Fixture, hs: HostState) -> str:
     await wait_for(lambda: fx.server._endpoints[hs.name].agents, 5, "agent running")
     assert await fx.server.kill_agents(hs.name) == 1
     entry = fx.seen[hs.name]
-    await wait_for(
+    first = await wait_for(
         lambda: entry.saw(lambda v: v[1] == AGENT_ERROR and "status 137: Killed" in v[2]),
         LOUD_BOUND_S,
         f"agent killed ({view(hs)})",
     )
-    await returns(fx, "agent_killed")
-    return next(f"{s} / {r}: {d}" for s, r, d in entry.views if r == AGENT_ERROR)
+    back = await returns(fx, "agent_killed")
+    seen = next(f"{s} / {r}: {d}" for s, r, d in entry.views if r == AGENT_ERROR)
+    return f"{seen}  [{first:.1f} s to show; back {back:.1f} s after recovery]"
 
 
 async def sshd_restart(fx: Fixture, hs: HostState) -> str:
     await fx.server.restart(hs.name)
     entry = fx.seen[hs.name]
-    await wait_for(
+    first = await wait_for(
         lambda: entry.saw(lambda v: v[1] == CONNECTION_LOST), LOUD_BOUND_S, "sshd restart: lost"
     )
-    await returns(fx, "sshd_restart")
-    return next(f"{s} / {r}: {d}" for s, r, d in entry.views if r == CONNECTION_LOST)
+    back = await returns(fx, "sshd_restart")
+    seen = next(f"{s} / {r}: {d}" for s, r, d in entry.views if r == CONNECTION_LOST)
+    return f"{seen}  [{first:.1f} s to show; back {back:.1f} s after recovery]"
 
 
 async def host_restart(fx: Fixture, hs: HostState) -> str:
     entry = fx.seen[hs.name]
     restarting = asyncio.ensure_future(fx.server.restart(hs.name, down_s=4.0))
-    await wait_for(
+    first = await wait_for(
         lambda: hs.status == "down" and hs.reason == REFUSED,
         LOUD_BOUND_S + RETURN_BOUND_S,
         f"host restart: refused ({view(hs)})",
     )
     seen = view(hs)
     await restarting
-    await returns(fx, "host_restart")
+    back = await returns(fx, "host_restart")
     assert entry.saw(lambda v: v[1] == CONNECTION_LOST)
-    return seen
+    return f"{seen}  [{first:.1f} s to show; back {back:.1f} s after recovery]"
 
 
 async def new_key(fx: Fixture, hs: HostState) -> str:
     old = key_fingerprint(fx.server._endpoints[hs.name].key)
     await fx.server.restart(hs.name, new_key=True)
     new = key_fingerprint(fx.server._endpoints[hs.name].key)
-    await wait_for(
+    first = await wait_for(
         lambda: hs.reason == HOST_KEY_CHANGED and hs.key_change is not None,
         LOUD_BOUND_S + RETURN_BOUND_S,
         f"new key: refused ({view(hs)})",
@@ -292,7 +298,7 @@ async def new_key(fx: Fixture, hs: HostState) -> str:
     )
     assert hs.samples_received == received  # never polled with the new key
     assert hs.key_change is not None and hs.reason == HOST_KEY_CHANGED
-    return seen
+    return f"{seen}  [{first:.1f} s to show; not polled]"
 
 
 CASES = {f.__name__: f for f in (latency, bandwidth, blackhole, reset, drip)} | {

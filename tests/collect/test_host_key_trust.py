@@ -17,6 +17,7 @@ from opsconsole.alerts.rules import evaluate
 from opsconsole.cli import main
 from opsconsole.collect.host_keys import key_fingerprint, ledger_path_for, replace_host_key
 from opsconsole.collect.poller import Poller
+from opsconsole.collect.snapshot import fleet_snapshot
 from opsconsole.collect.ssh import HOST_KEY_CHANGED, TIMEOUT
 from opsconsole.collect.state import FleetState
 from opsconsole.leases import audit_entries, verify_audit
@@ -91,6 +92,8 @@ async def test_changed_key_is_refused_remembered_and_alerted_with_both_fingerpri
         (alert,) = key_alerts(state)
         assert alert.severity == "critical" and old in alert.summary and new in alert.summary
         assert "trust-key h1" in alert.summary
+        shown = fleet_snapshot(state, time.time())["hosts"]["h1"]["host_key_change"]
+        assert (shown["old_fingerprints"], shown["new_fingerprint"]) == ([old], new)
         # A man in the middle that now just drops connections: the alert stays.
         tracker = PendingTracker()
         key_alerts(state, tracker)
@@ -146,6 +149,11 @@ async def test_trust_key_is_audited_and_only_then_the_poller_connects(
 
         assert main(["hosts", "keys", "--config", str(config)]) == 0
         assert key_fingerprint(keys.other_host_key) in capsys.readouterr().out
+        assert main(["hosts", "list", "--config", str(config), "--json"]) == 0
+        listed = {h["host"]: h for h in json.loads(capsys.readouterr().out)}
+        assert listed["h1"]["offered_fingerprint"] == key_fingerprint(keys.other_host_key)
+        assert listed["h2"]["trusted_fingerprints"] == [key_fingerprint(keys.host_key)]
+        assert listed["h2"]["offered_fingerprint"] is None
         code = main(
             ["hosts", "trust-key", "h1", "--config", str(config), "--yes",
              "--comment", "re-imaged by DC ticket 4411, key read on the console"]
@@ -266,3 +274,44 @@ async def test_the_recorded_alert_survives_other_failures_and_restarts(
     finally:
         await poller.stop()
         engine.close()
+
+
+def test_hosts_keys_as_a_command(tmp_path, keys):
+    """The command group end to end, in a process of its own (one smoke test)."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from opsconsole.collect.host_keys import KeyLedger
+
+    farmish = SimpleNamespace(keys=keys, hosts=[SimpleNamespace(name="h1", port=2222)])
+    config = write_config(farmish, tmp_path / "opsconsole.toml")
+    ledger = KeyLedger(ledger_path_for(keys.known_hosts_path), keys.known_hosts_path)
+    ledger.note("h1", "127.0.0.1", 2222, keys.other_host_key, ["SHA256:old"], 1.0)
+    out = subprocess.run(
+        [sys.executable, "-m", "opsconsole", "hosts", "keys", "--config", str(config), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    (entry,) = json.loads(out.stdout)
+    assert entry["host"] == "h1" and entry["old_fingerprints"] == ["SHA256:old"]
+    assert entry["new_fingerprint"] == key_fingerprint(keys.other_host_key)
+
+
+def test_a_key_refused_again_updates_last_seen_at_most_once_a_minute(tmp_path, keys):
+    from opsconsole.collect.host_keys import KeyLedger
+
+    ledger = KeyLedger(ledger_path_for(keys.known_hosts_path), keys.known_hosts_path)
+    first = ledger.note("h1", "127.0.0.1", 22, keys.other_host_key, ["SHA256:old"], 100.0)
+    assert ledger.note("h1", "127.0.0.1", 22, keys.other_host_key, [], 130.0) == first
+    later = ledger.note("h1", "127.0.0.1", 22, keys.other_host_key, [], 170.0)
+    assert (later.first_seen_ts, later.last_seen_ts, later.old_fingerprints) == (
+        100.0,
+        170.0,
+        ("SHA256:old",),
+    )
+    reread = KeyLedger(ledger.path, keys.known_hosts_path)
+    reread.refresh()
+    assert reread.get("h1") == later
