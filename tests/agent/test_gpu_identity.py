@@ -149,3 +149,20 @@ def test_without_the_v2_call_memory_used_is_v1s(fake_nvml, host_fs):
     fake_nvml.missing = {"nvmlMemory_v2"}  # an older binding
     gpu = agent_on(fake_nvml, host_fs, Clock()).sample()["gpus"][0]
     assert gpu["mem_used_mib"] == fake_nvml.gpus[0].memory_used_mib + 512
+
+
+def test_refusals_and_part_facts_are_asked_again_only_with_the_counters(host_fs):
+    fake, clock = FakeNvml(), Clock()
+    agent = agent_on(fake, host_fs, clock)
+    agent.sample()
+    fake.counts.clear()
+    clock.now += 2
+    gpu = agent.sample()["gpus"][0]
+    assert fake.counts["nvmlDeviceGetFanSpeed"] == 0  # refused before: not asked each sample
+    assert fake.counts["nvmlDeviceGetTemperatureThreshold"] == 0
+    assert gpu["fan_pct"] is None and gpu["na"]["fan_pct"] == "not_supported"
+    assert gpu["temp_slowdown_c"] == 87 and "temp_slowdown_c" not in gpu["na"]
+    assert fake.counts["nvmlDeviceGetPowerUsage"] == 8  # readings: every sample
+    clock.now += 30
+    agent.sample()
+    assert fake.counts["nvmlDeviceGetFanSpeed"] == 8
