@@ -11,6 +11,9 @@ Modes:
                prints the simulator's answer to the agent's probed query), so the agent's
                own cost is measured; a real nvidia-smi adds tens of ms per run on top.
 
+Also the NVML readings alone, in-process (the agent's GPU part, without the host's
+sysfs fabric counters, which cost what the host's NICs cost).
+
 CPU is the agent process's (every thread, from /proc/PID/task/*/schedstat, in ns) over
 the samples after the first few, divided by their number; the children's CPU (the fake
 nvidia-smi, the kernel-log command if any) is shown apart. RSS is VmRSS at the end and
@@ -32,13 +35,34 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import pynvml
+
 from opsconsole.agent import smi
 from opsconsole.agent.bundle import agent_command
 from opsconsole.sim.smi import help_query_gpu, run_nvidia_smi
 from opsconsole.sim.world import SimFleet
 from tests.fakes.fake_libnvml import Control, build
 
+REPO = Path(__file__).resolve().parents[1]
 WARMUP_SAMPLES = 5
+GPU_PART = """
+import sys, time
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import pynvml
+from opsconsole.agent.agent import Agent
+from opsconsole.agent.sysfs import DictFs
+agent = Agent(nvml=pynvml, fs=DictFs({}), watchdog_timeout_s=10.0,
+              run_command=lambda argv, t: (127, "", ""))
+assert agent.mode == "nvml", agent.unavailable_detail
+for _ in range(20):
+    agent.sample()
+n = int(sys.argv[3])
+started = time.process_time()
+for _ in range(n):
+    agent.sample()
+print((time.process_time() - started) * 1000.0 / n)
+"""
+"""The GPU part alone (NVML through pynvml, no sysfs, no output), in-process."""
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -150,6 +174,19 @@ def measure(python: str, mode: str, env: dict[str, str], samples: int, interval_
     )
 
 
+def gpu_part_ms(python: str, env: dict[str, str], work: Path, samples: int) -> float:
+    """CPU ms per sample of the agent's NVML readings alone (the real pynvml)."""
+    only_pynvml = work / "pynvml-only"
+    if not only_pynvml.exists():
+        only_pynvml.mkdir()
+        shutil.copy(pynvml.__file__, only_pynvml / "pynvml.py")
+    out = subprocess.run(
+        [python, "-I", "-c", GPU_PART, str(only_pynvml), str(REPO), str(samples)],
+        env=env, capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    return float(out.stdout.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=200)
@@ -178,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         print("| python | mode | agent CPU ms/sample | children CPU ms/sample | RSS MiB |"
               " peak RSS MiB | collect_ms |")  # fmt: skip
         print("|---|---|---|---|---|---|---|")
+        gpu_part: dict[str, float] = {}
         for python in args.python:
             version = subprocess.run(
                 [python, "-c", "import sys; print(sys.version.split()[0])"],
@@ -189,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 print(f"| {version} | {mode} | {cpu:.2f} | {child:.2f} | {rss:.1f} |"
                       f" {peak:.1f} | {collect:.2f} |")  # fmt: skip
+            gpu_part[version] = gpu_part_ms(python, modes["nvml"], work, args.samples)
+        print("\nNVML readings alone (in-process, no sysfs, no output), CPU ms per sample:")
+        for version, ms in gpu_part.items():
+            print(f"  Python {version}: {ms:.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
