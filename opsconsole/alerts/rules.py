@@ -216,7 +216,9 @@ def _sample_conditions(host: HostState, settings: AlertSettings) -> Iterator[Con
         found.append(emit("gpu_driver_unresponsive", detail, reason=sample.driver))
     count = host.gpu_count
     if count is not None and count < host.expected_gpus:
-        found.append(emit("gpu_missing", f"{count} of {host.expected_gpus} GPUs visible"))
+        missing = host.missing_gpu_indexes
+        which = f" (missing: {', '.join(map(str, missing))})" if missing else ""
+        found.append(emit("gpu_missing", f"{count} of {host.expected_gpus} GPUs visible{which}"))
     temp_rule = rules.get("gpu_temp_high")
     ecc_rule = rules.get("gpu_ecc_uncorrected")
     for gpu in sample.gpus:
