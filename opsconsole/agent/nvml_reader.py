@@ -17,7 +17,7 @@ import time
 
 from .nvml_errors import as_text, classify, field_value
 from .nvml_sample import call_first, const, empty_gpu, read_gpu
-from .pci import normalize_bus_id
+from .pci import normalize_bus_id, nvidia_gpu_bus_ids
 
 MIB = 1024.0 * 1024.0
 MAX_EVENTS_PER_POLL = 64
@@ -98,6 +98,7 @@ class NvmlReader:
             gpu, record = self.watchdog.call(self._inventory_one, index, previous.get(index))
             gpus.append(gpu)
             records.append(record)
+        self._bus_ids_from_sysfs(gpus, records)
         self.gpus, self.records = gpus, records
         self._by_handle = {handle_key(g.handle): g for g in gpus if g.handle is not None}
         self.refresh_due = False
@@ -135,6 +136,21 @@ class NvmlReader:
                     record[key] = value
         gpu = GpuHandle(index, handle, record["uuid"], record["pci_bus_id"], self._links(handle))
         return gpu, record
+
+    def _bus_ids_from_sysfs(self, gpus, records):
+        """A GPU lost before NVML ever named it still has its bus id in sysfs: take it
+        from there when sysfs lists as many GPUs as NVML and agrees on every known one
+        (NVML numbers GPUs in PCI order), so its XIDs and samples name it from the start."""
+        if self.fs is None or all(gpu.pci_bus_id for gpu in gpus):
+            return
+        listed = nvidia_gpu_bus_ids(self.fs)
+        if len(listed) != len(gpus):
+            return
+        if any(gpu.pci_bus_id not in (None, listed[gpu.index]) for gpu in gpus):
+            return
+        for gpu, record in zip(gpus, records):  # noqa: B905 (Python 3.8)
+            if gpu.pci_bus_id is None:
+                gpu.pci_bus_id = record["pci_bus_id"] = listed[gpu.index]
 
     def _reacquire(self, gpu):
         """Ask a GPU that gave no handle again; on an answer, learn it as at inventory."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 
 from opsconsole.agent.agent import Agent
+from opsconsole.agent.kernel_log import KernelLog
+from opsconsole.agent.sysfs import DictFs
 from tests.agent.wire import roundtrip
 from tests.fakes.fake_pynvml import FakeNvml
 
@@ -166,3 +168,45 @@ def test_refusals_and_part_facts_are_asked_again_only_with_the_counters(host_fs)
     clock.now += 30
     agent.sample()
     assert fake.counts["nvmlDeviceGetFanSpeed"] == 8
+
+
+class KernelLines:
+    name = "kmsg"
+    poll_every_s = 0.0
+
+    def __init__(self, lines):
+        self.lines = list(lines)
+
+    def read(self):
+        lines, self.lines = self.lines, []
+        return lines
+
+
+def test_a_gpu_lost_before_nvml_named_it_takes_its_bus_id_from_sysfs(host_fs):
+    fake, clock = FakeNvml(), Clock()
+    fake.gpus[3].lost = True
+    files = dict(host_fs.files)
+    for gpu in fake.gpus:
+        bus = gpu.bus_id[4:].lower()
+        files[f"/sys/bus/pci/drivers/nvidia/{bus}"] = ""
+        files[f"/sys/bus/pci/devices/{bus}/class"] = "0x030200"
+    files["/sys/bus/pci/drivers/nvidia/0000:05:00.0"] = ""  # an NVSwitch: not a GPU
+    files["/sys/bus/pci/devices/0000:05:00.0/class"] = "0x068000"
+    fell_off = "NVRM: Xid (PCI:0000:48:00): 79, pid='<unknown>', GPU has fallen off the bus."
+    agent = Agent(nvml=fake, fs=DictFs(files), clock=clock, watchdog_timeout_s=5.0,
+                  kernel_log=KernelLog(KernelLines([(T0 - 5, fell_off)]), clock=clock))  # fmt: skip
+    hello, sample = agent.tick()
+    assert hello["gpus"][3] == {"index": 3, "pci_bus_id": "0000:48:00.0"}
+    assert sample["gpus"][3]["pci_bus_id"] == "0000:48:00.0"
+    assert [(e["code"], e["gpu"]) for e in sample["events"]] == [(79, 3)]
+
+
+def test_sysfs_that_disagrees_with_nvml_is_not_trusted(host_fs):
+    fake = FakeNvml()
+    fake.gpus[3].lost = True
+    files = {
+        f"/sys/bus/pci/drivers/nvidia/0000:{0x18 + 0x10 * i + 1:02x}:00.0": "" for i in range(8)
+    }
+    files.update({f"/sys/bus/pci/devices/{p.rsplit('/', 1)[1]}/class": "0x030200" for p in files})
+    hello = Agent(nvml=fake, fs=DictFs(files), watchdog_timeout_s=5.0).hello()
+    assert hello["gpus"][3] == {"index": 3}
