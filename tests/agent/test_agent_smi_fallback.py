@@ -223,14 +223,14 @@ def test_a_hung_nvidia_smi_is_unresponsive_from_the_first_tick(no_library, host_
         return smi(argv, timeout_s)
 
     hung = threading.Event()
-    agent = Agent(nvml=no_library, fs=host_fs, run_command=run, watchdog_timeout_s=10.0,
+    agent = Agent(nvml=no_library, fs=host_fs, run_command=run, watchdog_timeout_s=120.0,
                   expected_interval_s=0.5)  # fmt: skip
     agent.tick()
     hung.set()
     try:
         started = time.monotonic()
         first = roundtrip(agent.sample())
-        assert time.monotonic() - started < 10.0  # the sample's budget, not the watchdog's
+        assert time.monotonic() - started < 60.0  # the sample's budget, not the watchdog's 120 s
         assert first.driver == "unresponsive" and {g.state for g in first.gpus} == {"unresponsive"}
         assert roundtrip(agent.sample()).driver == "unresponsive"  # a heartbeat at once
     finally:
