@@ -2,10 +2,12 @@
 
 Emits a hello and three samples (one second apart), decodes each with the console's
 strict decoder, and prints a short human summary: GPUs, which readings this hardware
-supports, the agent's own cost, and any errors. Needs only the standard library,
+supports, the agent's own cost, and any errors. Then runs the agent as the console ships
+it (the bundle, with its own copy of pynvml, on this python3) once, and checks it came
+up in NVML mode with the same GPUs. Needs only the standard library,
 nvidia-ml-py and msgspec; run it from anywhere:
 
-    python3 bench/gpu_smoke.py [--samples 3] [--interval 1] [--show-lines]
+    python3 bench/gpu_smoke.py [--samples 3] [--interval 1] [--show-lines] [--no-bundle]
 
 Exit status 0 when every line decodes and NVML mode came up, 1 otherwise.
 """
@@ -20,7 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import subprocess
+
 from opsconsole.agent.agent import Agent, encode
+from opsconsole.agent.bundle import agent_command
 from opsconsole.agent.commands import run_command
 from opsconsole.agent.kernel_log import open_kernel_log
 from opsconsole.agent.nvml_sample import read_gpu, read_nvlink
@@ -33,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=3)
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--show-lines", action="store_true", help="print the JSON lines too")
+    parser.add_argument(
+        "--no-bundle", action="store_true", help="skip the run of the shipped command"
+    )
     args = parser.parse_args(argv)
 
     import pynvml
@@ -92,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     if last["gpus"]:
         gpu = last["gpus"][0]
         print(
+            f"GPU 0 PCIe gen {gpu.get('pcie_gen')}/{gpu.get('pcie_gen_max')} x"
+            f"{gpu.get('pcie_width')}/{gpu.get('pcie_width_max')}, P{gpu.get('pstate')}, "
+            f"slowdown {gpu.get('temp_slowdown_c')} C, shutdown {gpu.get('temp_shutdown_c')} C, "
+            f"energy {gpu.get('energy_mj')} mJ, memory used {gpu.get('mem_used_mib')} MiB"
+        )
+        print(
             f"GPU 0 now: {gpu['util_gpu_pct']}% util, {gpu['temp_c']} C, {gpu['power_w']} W, "
             f"{len(gpu.get('nvlink', {}).get('up', []))} NVLinks, {len(gpu['mig'])} MIG, "
             f"{len(gpu['processes'])} procs"
@@ -101,12 +115,38 @@ def main(argv: list[str] | None = None) -> int:
     print("collect_ms per sample: " + ", ".join(f"{s['collect_ms']:.1f}" for s in messages[1:]))
     print("agent CPU ms per sample: " + ", ".join(f"{ms:.1f}" for ms in cpu_ms))
     _profile(agent)
+    bundle_problems = [] if args.no_bundle else _bundle_check(len(hello["gpus"]))
+    problems.extend(bundle_problems)
 
     for problem in problems:
         print("PROBLEM:", problem)
-    ok = len(decoded) == len(messages) and agent.mode == "nvml"
+    ok = len(decoded) == len(messages) and agent.mode == "nvml" and not bundle_problems
     print("OK" if ok else "FAILED")
     return 0 if ok else 1
+
+
+def _bundle_check(gpus: int) -> list[str]:
+    """The shipped command (bundled pynvml, nothing from this checkout), run once."""
+    command = agent_command(1.0, python="python3") + " --once"
+    try:
+        result = subprocess.run(
+            ["bash", "-c", command], input=b"", capture_output=True, timeout=120, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return ["bundle: the shipped agent did not answer within 120 s"]
+    lines = result.stdout.splitlines()
+    try:
+        hello = decode_line(lines[0])
+        sample = decode_line(lines[1])
+    except (IndexError, ProtocolError) as exc:
+        return [f"bundle: no hello and sample ({exc}); stderr: {result.stderr[-300:]!r}"]
+    print(
+        f"bundle on python3: mode {getattr(hello, 'mode', '?')}, "
+        f"{len(getattr(hello, 'gpus', []))} GPUs, driver {getattr(sample, 'driver', '?')}"
+    )
+    if getattr(hello, "mode", None) != "nvml" or len(hello.gpus) != gpus:
+        return [f"bundle: came up in mode {getattr(hello, 'mode', '?')}, not nvml"]
+    return []
 
 
 def _profile(agent: Agent) -> None:

@@ -216,14 +216,7 @@ class Agent:
             return self._unresponsive()
         try:
             if self.mode == "nvml":
-                count = self.nvml.device_count()
-                stale = now - self._inventory_at >= INVENTORY_EVERY_S
-                if stale or count != len(self.inventory) or self.nvml.refresh_due:
-                    self._refresh_inventory()
-                gpus = self.nvml.sample_gpus()
-                if self.nvml.identity_changed:  # a GPU is back: tell the console who it is
-                    self.nvml.identity_changed = False
-                    self._learn_inventory([dict(record) for record in self.nvml.records])
+                return self._read_nvml(now)
             else:
                 gpus = self.smi.sample_gpus()
                 count = len(gpus)
@@ -240,12 +233,40 @@ class Agent:
             return "unresponsive", self._unresponsive()[1], count, gpus
         return "ok", "", count, gpus
 
+    def _read_nvml(self, now):
+        """One watchdog call reads the count, every GPU and NVML's XID queue; a changed
+        count (or a GPU renumbered) takes inventory first, then reads again."""
+        if now - self._inventory_at >= INVENTORY_EVERY_S:
+            self._refresh_inventory()
+        for _ in range(2):
+            read = []
+            try:
+                count, done = self.watchdog.call(
+                    self.nvml.read_pass, read, now, len(self.nvml.gpus)
+                )
+            except DriverUnresponsive:
+                return (
+                    "unresponsive",
+                    self._unresponsive()[1],
+                    None,
+                    self.nvml.unresponsive_rest(read),
+                )
+            if done:
+                break
+            self._refresh_inventory()
+        else:
+            return "unavailable", "nvml: the GPU count keeps changing", count, []
+        if self.nvml.identity_changed:  # a GPU is back: tell the console who it is
+            self.nvml.identity_changed = False
+            self._learn_inventory([dict(record) for record in self.nvml.records])
+        return "ok", "", count, read
+
     def _read_events(self, now):
         """XIDs from NVML and the kernel log, each XID once (see xid_merge.py): NVML's
         queue first, then the kernel log, where the driver wrote the line already."""
         nvml_events, kernel_events = [], []
         if self.mode == "nvml" and self._ready and not self.watchdog.busy:
-            nvml_events = _guarded(self.nvml.poll_events, 0, [])
+            nvml_events = self.nvml.poll_events()
         if self.kernel_log is not None:
             kernel_events = _guarded(self.kernel_log.read_new, bool(nvml_events), [])
         try:

@@ -17,8 +17,7 @@ import time
 
 from .nvml_errors import as_text, classify, field_value
 from .nvml_sample import call_first, const, empty_gpu, read_gpu
-from .pci import normalize_bus_id
-from .watchdog import DriverUnresponsive
+from .pci import normalize_bus_id, nvidia_gpu_bus_ids
 
 MIB = 1024.0 * 1024.0
 MAX_EVENTS_PER_POLL = 64
@@ -32,7 +31,7 @@ class GpuHandle:
 
     __slots__ = (
         "handle", "index", "links", "nvlink_counters", "nvlink_fields", "nvlink_read_at",
-        "pci_bus_id", "reason", "uuid",
+        "pci_bus_id", "quiet", "reason", "uuid",
     )  # fmt: skip
 
     def __init__(self, index, handle=None, uuid=None, pci_bus_id=None, links=(), reason=None):
@@ -45,6 +44,7 @@ class GpuHandle:
         self.nvlink_counters = None  # {counter: [value by link]}, None until first read
         self.nvlink_fields = None  # [(link, counter, NVML field id)], worked out once
         self.nvlink_read_at = None
+        self.quiet = {}  # readings asked again only with the counters (nvml_sample._Reader)
 
 
 def handle_key(handle):
@@ -75,6 +75,7 @@ class NvmlReader:
         self.identity_changed = False  # a GPU regained its identity: send a new hello
         self.refresh_due = False  # a GPU answered at another bus id: take inventory again
         self.events_supported = False
+        self.pending_events = []
         self._event_set = None
         self._registered = set()  # bus ids (else ("index", n)) registered for XID events
         self._by_handle = {}  # handle_key -> GpuHandle
@@ -97,6 +98,7 @@ class NvmlReader:
             gpu, record = self.watchdog.call(self._inventory_one, index, previous.get(index))
             gpus.append(gpu)
             records.append(record)
+        self._bus_ids_from_sysfs(gpus, records)
         self.gpus, self.records = gpus, records
         self._by_handle = {handle_key(g.handle): g for g in gpus if g.handle is not None}
         self.refresh_due = False
@@ -135,6 +137,21 @@ class NvmlReader:
         gpu = GpuHandle(index, handle, record["uuid"], record["pci_bus_id"], self._links(handle))
         return gpu, record
 
+    def _bus_ids_from_sysfs(self, gpus, records):
+        """A GPU lost before NVML ever named it still has its bus id in sysfs: take it
+        from there when sysfs lists as many GPUs as NVML and agrees on every known one
+        (NVML numbers GPUs in PCI order), so its XIDs and samples name it from the start."""
+        if self.fs is None or all(gpu.pci_bus_id for gpu in gpus):
+            return
+        listed = nvidia_gpu_bus_ids(self.fs)
+        if len(listed) != len(gpus):
+            return
+        if any(gpu.pci_bus_id not in (None, listed[gpu.index]) for gpu in gpus):
+            return
+        for gpu, record in zip(gpus, records):  # noqa: B905 (Python 3.8)
+            if gpu.pci_bus_id is None:
+                gpu.pci_bus_id = record["pci_bus_id"] = listed[gpu.index]
+
     def _reacquire(self, gpu):
         """Ask a GPU that gave no handle again; on an answer, learn it as at inventory."""
         try:
@@ -154,6 +171,7 @@ class NvmlReader:
         gpu.pci_bus_id = found.pci_bus_id or gpu.pci_bus_id
         gpu.links = found.links
         gpu.nvlink_counters = gpu.nvlink_fields = gpu.nvlink_read_at = None
+        gpu.quiet = {}
         self._by_handle[handle_key(found.handle)] = gpu
         if gpu.index < len(self.records):
             self.records[gpu.index] = record
@@ -213,30 +231,37 @@ class NvmlReader:
             self._reacquire(gpu)
         return read_gpu(self.nvml, gpu, self.fs, due)
 
-    def sample_gpus(self):
-        """GpuSample dicts; after a hang the remaining GPUs read `unresponsive`."""
-        samples = []
-        hung = self.watchdog.busy
-        now = self.clock()
+    def read_pass(self, out, now, expected_count):
+        """The whole of one sample's NVML work, for ONE watchdog call (a thread hand-off
+        costs about as much as reading a GPU): the device count; when it is the expected
+        one, each GPU's sample appended to `out` as it is read (so a hang keeps the GPUs
+        read before it), then the queued XIDs into `pending_events`. Returns
+        (count, whether the GPUs were read)."""
+        count = int(self.nvml.nvmlDeviceGetCount())
+        if count != expected_count or self.refresh_due:
+            return count, False
         for gpu in self.gpus:
-            if not hung:
-                try:
-                    due = self._counters_due(gpu, now)
-                    sample = self.watchdog.call(self._read_one, gpu, due)
-                    if due and gpu.nvlink_counters is not None:
-                        gpu.nvlink_read_at = now
-                    samples.append(sample)
-                    continue
-                except DriverUnresponsive:
-                    hung = True
-                except Exception as exc:  # a defect in a binding: report, keep going
-                    sample = empty_gpu(gpu.index, gpu.uuid, "error", "error: " + str(exc)[:80])
-                    sample["pci_bus_id"] = gpu.pci_bus_id
-                    samples.append(sample)
-                    continue
-            sample = empty_gpu(gpu.index, gpu.uuid, "unresponsive", "unresponsive")
-            sample["pci_bus_id"] = gpu.pci_bus_id
-            samples.append(sample)
+            due = self._counters_due(gpu, now)
+            try:
+                sample = self._read_one(gpu, due)
+            except Exception as exc:  # a defect in a binding: report, keep going
+                sample = empty_gpu(gpu.index, gpu.uuid, "error", "error: " + str(exc)[:80])
+                sample["pci_bus_id"] = gpu.pci_bus_id
+            else:
+                if due and gpu.nvlink_counters is not None:
+                    gpu.nvlink_read_at = now
+            out.append(sample)
+        if self.events_supported:
+            self.pending_events.extend(self._drain_events(0))
+        return count, True
+
+    def unresponsive_rest(self, read):
+        """`read` (the samples a hung pass finished) and the other GPUs as unresponsive."""
+        samples = list(read)
+        for gpu in self.gpus[len(samples) :]:
+            samples.append(
+                empty_gpu(gpu.index, gpu.uuid, "unresponsive", "unresponsive", gpu.pci_bus_id)
+            )
         return samples
 
     def _register_events(self):
@@ -258,11 +283,10 @@ class NvmlReader:
             self._registered.add(key)
             self.events_supported = True
 
-    def poll_events(self, timeout_ms=0):
-        """XID events NVML has queued, waiting at most timeout_ms for the first one."""
-        if not self.events_supported:
-            return []
-        return self.watchdog.call(self._drain_events, timeout_ms)
+    def poll_events(self):
+        """The XIDs the last read_pass took from NVML's queue (no driver call here)."""
+        events, self.pending_events = self.pending_events, []
+        return events
 
     def _drain_events(self, timeout_ms):
         nvml = self.nvml

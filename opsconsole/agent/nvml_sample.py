@@ -76,29 +76,78 @@ def _mismatch(exc):
     return type(exc).__name__ == "NVMLLibraryMismatchError"
 
 
+STATIC_FIELDS = frozenset(("temp_slowdown_c", "temp_shutdown_c", "pcie_gen_max", "pcie_width_max"))
+"""Facts of the part, not readings: asked again only with the NVLink counters."""
+
+
 class _Reader:
-    def __init__(self, nvml, handle):
+    """One GPU's readings. `quiet` is the GPU's cache of readings not asked again until
+    `due` (with the NVLink counters): facts of the part (STATIC_FIELDS) and readings the
+    GPU answered "not supported" (a refusal costs an exception per call, every sample)."""
+
+    def __init__(self, nvml, handle, quiet=None, due=True):
         self.nvml = nvml
         self.handle = handle
         self.sample = {}
         self.na = {}
+        self.quiet = quiet
+        self.due = due
+
+    def _from_cache(self, fields):
+        quiet = self.quiet
+        if self.due or quiet is None or fields[0] not in quiet:
+            return False
+        for field in fields:
+            value, reason = quiet[field]
+            self.sample[field] = value
+            if reason is not None:
+                self.na[field] = reason
+        return True
+
+    def _remember(self, fields):
+        quiet = self.quiet
+        if quiet is None or not self.due:
+            return
+        if fields[0] in STATIC_FIELDS or self.na.get(fields[0]) == "not_supported":
+            for field in fields:
+                quiet[field] = (self.sample.get(field), self.na.get(field))
 
     def read(self, fields, names, convert, *args):
-        """Call the first NVML function of `names`; spread convert(result) over fields."""
-        self.read_with(fields, lambda nvml, handle: call_first(nvml, names, handle, *args), convert)
+        """Call the first NVML function of `names`; spread convert(result) over fields.
+        One name (most readings) is called straight: ~40 reads per GPU per sample."""
+        if self._from_cache(fields):
+            return
+        try:
+            if len(names) == 1:
+                raw = getattr(self.nvml, names[0])(self.handle, *args)
+            else:
+                raw = call_first(self.nvml, names, self.handle, *args)
+            values = convert(raw)
+        except Exception as exc:
+            self._failed(fields, exc)
+            self._remember(fields)
+            return
+        self._spread(fields, values)
+        self._remember(fields)
 
     def read_with(self, fields, fn, convert):
         """Spread convert(fn(nvml, handle)) over fields; a failure is each field's reason."""
         try:
             values = convert(fn(self.nvml, self.handle))
         except Exception as exc:
-            reason = classify(exc)
-            if reason == "lost":
-                raise GpuLost() from None
-            for field in fields:
-                self.sample[field] = None
-                self.na[field] = reason
+            self._failed(fields, exc)
             return
+        self._spread(fields, values)
+
+    def _failed(self, fields, exc):
+        reason = classify(exc)
+        if reason == "lost":
+            raise GpuLost() from None
+        for field in fields:
+            self.sample[field] = None
+            self.na[field] = reason
+
+    def _spread(self, fields, values):
         if len(fields) == 1:
             values = (values,)
         for field, value in zip(fields, values):  # noqa: B905 (strict= is Python 3.10+)
@@ -153,7 +202,10 @@ def read_gpu(nvml, gpu, fs=None, read_counters=True):
     if gpu.handle is None:  # NVML gave no handle (at inventory time, or asked again)
         reason = gpu.reason or "lost"
         return empty_gpu(gpu.index, gpu.uuid, "lost" if reason == "lost" else "error", reason, bus)
-    reader = _Reader(nvml, gpu.handle)
+    quiet = getattr(gpu, "quiet", None)
+    if read_counters and quiet is not None:
+        quiet.clear()  # facts and refusals are asked again with the counters
+    reader = _Reader(nvml, gpu.handle, quiet, read_counters or not quiet)
     try:
         _read_readings(reader, nvml)
         counters = None if read_counters else gpu.nvlink_counters
@@ -274,7 +326,8 @@ def _optional(convert, fn, *args):
 
 
 def read_nvlink(nvml, handle, links, counters=None, na=None):
-    """Per-link state (one call per link) with the links' DL error counters, never summed
+    """Per-link state (one field-values call, else one call per link) with the links' DL
+    error counters, never summed
     across links, column-wise: {"up": [...], "replay_errors": [...], ...} where a list's
     position is the link number and None is "not read". None for a GPU without NVLink.
     `counters` is what read_nvlink_counters() returned, now or earlier. A link whose state
@@ -284,11 +337,16 @@ def read_nvlink(nvml, handle, links, counters=None, na=None):
     width = max(links) + 1
     if counters is None or len(counters[COUNTER_KEYS[0]]) != width:
         counters = read_nvlink_counters(nvml, handle, links)
-    enabled = const(nvml, "NVML_FEATURE_ENABLED", 1)
-    get_state = nvml.nvmlDeviceGetNvLinkState
     up = [None] * width
     unread = None
-    for link in links:
+    pending = list(links)
+    state_field = getattr(nvml, "NVML_FI_DEV_NVLINK_GET_STATE", None)
+    get_fields = getattr(nvml, "nvmlDeviceGetFieldValues", None)
+    if state_field is not None and get_fields is not None:
+        pending = _link_states_by_field(get_fields, handle, links, state_field, up)
+    enabled = const(nvml, "NVML_FEATURE_ENABLED", 1)
+    get_state = nvml.nvmlDeviceGetNvLinkState
+    for link in pending:  # one call per link where the field could not say
         try:
             up[link] = get_state(handle, link) == enabled
         except Exception as exc:
@@ -306,6 +364,24 @@ def read_nvlink(nvml, handle, links, counters=None, na=None):
 
 
 COUNTER_KEYS = tuple(key for key, _, _, _ in NVLINK_COUNTERS)
+_LINK_UP_STATES = (1, 2)  # NVML_NVLINK_STATE_ACTIVE, _SLEEP (a power state of a live link)
+
+
+def _link_states_by_field(get_fields, handle, links, state_field, up):
+    """Fill `up` from one nvmlDeviceGetFieldValues call (NVML_FI_DEV_NVLINK_GET_STATE,
+    scoped by link; drivers from 535 on); return the links it could not say for."""
+    try:
+        values = get_fields(handle, [(state_field, link) for link in links])
+    except Exception as exc:
+        _lost_or_none(exc)
+        return list(links)
+    pending = []
+    for link, field in zip(links, values):  # noqa: B905 (Python 3.8)
+        try:
+            up[link] = int(field_value(field)) in _LINK_UP_STATES
+        except Exception:
+            pending.append(link)
+    return pending
 
 
 def nvlink_fields(nvml, links):

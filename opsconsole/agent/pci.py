@@ -25,3 +25,23 @@ def normalize_bus_id(text):
         int(device, 16),
         function or "0",
     )
+
+
+NVIDIA_DRIVER_DIR = "/sys/bus/pci/drivers/nvidia"
+PCI_DEVICES_DIR = "/sys/bus/pci/devices"
+DISPLAY_CLASS = "0x03"  # PCI class 03xxxx: VGA (0300) or 3D controller (0302); not NVSwitch
+
+
+def nvidia_gpu_bus_ids(fs):
+    """Bus ids of the GPUs bound to the nvidia driver, in PCI order, which is NVML's index
+    order. A GPU that fell off the bus is still bound, so its bus id is known here even
+    when NVML gives it no handle. [] where sysfs cannot say."""
+    found = []
+    for name in fs.listdir(NVIDIA_DRIVER_DIR):
+        bus = normalize_bus_id(name)
+        if bus is None:
+            continue
+        klass = fs.read("%s/%s/class" % (PCI_DEVICES_DIR, name), 64) or ""
+        if klass.strip().lower().startswith(DISPLAY_CLASS):
+            found.append(bus)
+    return sorted(found)

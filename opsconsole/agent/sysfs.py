@@ -40,11 +40,18 @@ class RealFs:
             return []
 
     def read(self, path, max_bytes=4096):
+        """One os.read: a sysfs or procfs file answers in one (and a few hundred are read
+        per sample, where Python's buffered file objects cost three times as much)."""
         try:
-            with open(self.root + path, "rb") as handle:
-                data = handle.read(max_bytes)
+            fd = os.open(self.root + path, os.O_RDONLY)
         except (OSError, ValueError):
             return None
+        try:
+            data = os.read(fd, max_bytes)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
         return data.decode("utf-8", "replace").rstrip()
 
 

@@ -245,7 +245,9 @@ def _sample_conditions(host: HostState, settings: AlertSettings) -> Iterator[Con
         found.append(emit("gpu_driver_unresponsive", detail, reason=sample.driver))
     count = host.gpu_count
     if count is not None and count < host.expected_gpus:
-        found.append(emit("gpu_missing", f"{count} of {host.expected_gpus} GPUs visible"))
+        missing = host.missing_gpu_indexes
+        which = f" (missing: {', '.join(map(str, missing))})" if missing else ""
+        found.append(emit("gpu_missing", f"{count} of {host.expected_gpus} GPUs visible{which}"))
     if host.extra_gpus:
         detail = f"{count} reported, {host.accepted_gpus} accepted; {host.extra_gpus} kept out"
         found.append(emit("extra_gpus", detail + " of totals until an operator accepts them"))

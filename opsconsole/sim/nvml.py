@@ -99,6 +99,10 @@ _NVLINK_FIELDS: dict[int, tuple[int, str]] = {
 nvmlDeviceGetFieldValues answers (NVML numbers them for links 0-11 only)."""
 
 
+_LINK_STATE_FIELD = _pynvml.NVML_FI_DEV_NVLINK_GET_STATE
+"""Per-link state, scoped by link number: all 18 links in one call."""
+
+
 class SimNvml:
     """Module-like object: `SimNvml(host).nvmlDeviceGetCount()` and so on."""
 
@@ -316,7 +320,10 @@ class SimNvml:
         for field_id in field_ids:
             fid, scope = field_id if isinstance(field_id, tuple) else (field_id, 0)
             link_field = _NVLINK_FIELDS.get(fid)
-            if link_field is not None and link_field[0] < len(links):
+            if fid == _LINK_STATE_FIELD and scope < len(links):
+                value = _pynvml.NVML_NVLINK_STATE_ACTIVE if links[scope].up else 0
+                value_type = _pynvml.NVML_VALUE_TYPE_UNSIGNED_INT
+            elif link_field is not None and link_field[0] < len(links):
                 value = getattr(links[link_field[0]], link_field[1])
                 value_type = _pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG
             else:

@@ -37,6 +37,11 @@ def _fast_paths() -> dict[str, tuple[str, str, str]]:
 _FAST_PATHS = _fast_paths()
 
 
+def _sysfs_bus(gpu: hw.SimGpu) -> str:
+    """NVML's "00000000:18:00.0" as sysfs names the device: "0000:18:00.0"."""
+    return gpu.pci_bus_id[4:].lower()
+
+
 class SimSysfs:
     """Read-only view of one SimHost as files; missing paths read as None / []."""
 
@@ -48,6 +53,8 @@ class SimSysfs:
     def listdir(self, path: str) -> list[str]:
         parts = path.strip("/").split("/")
         host = self.host
+        if parts == ["sys", "bus", "pci", "drivers", "nvidia"]:  # every GPU, lost or not
+            return sorted(_sysfs_bus(gpu) for gpu in host.gpus)
         if parts[:3] == ["sys", "class", "infiniband"]:
             rest = parts[3:]
             if not rest:
@@ -98,6 +105,9 @@ class SimSysfs:
     def _text(self, path: str) -> str | None:
         parts = path.strip("/").split("/")
         host = self.host
+        if parts[:4] == ["sys", "bus", "pci", "devices"] and parts[5:] == ["class"]:
+            gpu_buses = {_sysfs_bus(gpu) for gpu in host.gpus}
+            return "0x030200" if parts[4] in gpu_buses else None
         if parts[:3] == ["sys", "class", "infiniband"] and len(parts) >= 5:
             return self._ib_file(parts[3:])
         if parts[:3] == ["sys", "class", "net"] and len(parts) >= 5:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from opsconsole.agent.agent import Agent
@@ -209,3 +212,29 @@ def test_the_reason_for_an_odd_answer_is_one_short_sentence_not_raw_csv(no_libra
     sample = roundtrip(Agent(nvml=no_library, fs=host_fs, run_command=FakeSmi(odd)).sample())
     assert sample.driver == "unavailable"
     assert "a, b" not in sample.driver_detail and len(sample.driver_detail) < 200
+
+
+def test_a_hung_nvidia_smi_is_unresponsive_from_the_first_tick(no_library, host_fs):
+    smi, release = FakeSmi(), threading.Event()
+
+    def run(argv, timeout_s):
+        if hung.is_set() and argv[1].startswith("--query-gpu="):
+            release.wait(30)
+        return smi(argv, timeout_s)
+
+    hung = threading.Event()
+    agent = Agent(nvml=no_library, fs=host_fs, run_command=run, watchdog_timeout_s=120.0,
+                  expected_interval_s=0.5)  # fmt: skip
+    agent.tick()
+    hung.set()
+    try:
+        started = time.monotonic()
+        first = roundtrip(agent.sample())
+        assert time.monotonic() - started < 60.0  # the sample's budget, not the watchdog's 120 s
+        assert first.driver == "unresponsive" and {g.state for g in first.gpus} == {"unresponsive"}
+        assert roundtrip(agent.sample()).driver == "unresponsive"  # a heartbeat at once
+    finally:
+        release.set()
+    hung.clear()
+    assert agent.watchdog.wait_idle(10)
+    assert roundtrip(agent.sample()).driver == "ok"

@@ -16,7 +16,7 @@ def test_smoke_script_passes_with_an_nvml_that_answers(monkeypatch, capsys):
     spec = importlib.util.spec_from_file_location("gpu_smoke", SMOKE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert module.main(["--samples", "2", "--interval", "0"]) == 0
+    assert module.main(["--samples", "2", "--interval", "0", "--no-bundle"]) == 0
     printed = capsys.readouterr().out
     assert "GPU 7: NVIDIA H100 80GB HBM3" in printed and printed.rstrip().endswith("OK")
     assert "fan_pct: not_supported" in printed

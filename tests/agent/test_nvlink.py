@@ -50,7 +50,8 @@ def test_counters_are_read_every_30_s_and_link_state_every_sample(host_fs):
     assert links_down(cached) == [16]  # state: at once
     assert link_counters(cached) == link_counters(first)  # counters: from the cache
     assert fake.counts["nvmlDeviceGetNvLinkErrorCounter"] == 0
-    assert fake.counts["nvmlDeviceGetNvLinkState"] == 8 * 18
+    assert fake.counts["nvmlDeviceGetNvLinkState"] == 0  # every link's state: one field call
+    assert fake.counts["nvmlDeviceGetFieldValues"] == 8 * 2  # link states; recovery action
     roundtrip(cached)
 
     clock.now += 27.9
@@ -60,6 +61,15 @@ def test_counters_are_read_every_30_s_and_link_state_every_sample(host_fs):
     assert link_counters(fresh)[3] == (0, 0, 9, 0) and link_counters(fresh)[16] == (0, 4, 0, 0)
     clock.now += 2
     assert link_counters(agent.sample()) == link_counters(fresh)
+
+
+def test_link_state_falls_back_to_one_call_per_link_without_the_state_field(host_fs):
+    fake, clock = FakeNvml(), Clock()
+    del fake.NVML_FI_DEV_NVLINK_GET_STATE  # a binding older than the field
+    fake.gpus[0].nvlink_down = {5}
+    sample = make_agent(fake, host_fs, clock).sample()
+    assert links_down(sample) == [5]
+    assert fake.counts["nvmlDeviceGetNvLinkState"] >= 8 * 18
 
 
 def test_the_cadence_is_configurable(host_fs):
@@ -91,8 +101,8 @@ def test_one_field_values_call_per_gpu_reads_every_link_with_a_field_id(host_fs)
     fake.counts.clear()  # after the inventory
     sample = agent.sample()
     assert fake.counts["nvmlDeviceGetNvLinkErrorCounter"] == 0
-    # per GPU: one for the recovery action, one for all NVLink counters
-    assert fake.counts["nvmlDeviceGetFieldValues"] == 8 * 2
+    # per GPU: one for the recovery action, one for all NVLink counters, one for link states
+    assert fake.counts["nvmlDeviceGetFieldValues"] == 8 * 3
     assert link_counters(sample, 2)[11] == (5, 0, 0, 0)
     assert link_counters(sample, 2)[0] == (0, 0, 0, 1)
     assert link_counters(sample, 0)[3] == (0, 0, 7, 0)
@@ -137,6 +147,7 @@ def test_unread_counters_are_null_never_zero(host_fs):
 
 def test_a_gpu_lost_while_reading_counters_is_lost_and_read_afresh_later(host_fs):
     fake, clock = FakeNvml(count=2), Clock()
+    del fake.NVML_FI_DEV_NVLINK_GET_STATE  # link state one call per link, as before 535
     agent = make_agent(fake, host_fs, clock)
     agent.sample()
     fake.fail("nvmlDeviceGetNvLinkState", GpuIsLost, gpu=1)

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pynvml
@@ -202,17 +203,18 @@ def test_init_failure_is_reported_in_one_line(start, control):
 
 
 def test_a_hung_call_is_unresponsive_from_the_first_tick_then_recovers(start, control):
-    host = start(sys.executable, timeout_s=10.0, interval_s=0.5)
+    host = start(sys.executable, timeout_s=120.0, interval_s=0.5)
     host.tick()
     control.set("hang nvmlDeviceGetPowerUsage")
-    hung = host.tick()["sample"]  # back within the sample budget, not the 10 s watchdog
+    hung = host.tick()["sample"]  # back within the sample budget, not the 120 s watchdog
     assert hung.driver == "unresponsive"
     assert {g.state for g in hung.gpus} == {"unresponsive"}
     heartbeat = host.tick()["sample"]
     assert heartbeat.driver == "unresponsive" and "stuck" in heartbeat.driver_detail
     control.set()
+    deadline = time.monotonic() + 30
     recovered = host.tick()["sample"]
-    deadline = 20
-    while recovered.driver != "ok" and deadline:  # the stuck call returns within ms
-        recovered, deadline = host.tick()["sample"], deadline - 1
+    while recovered.driver != "ok" and time.monotonic() < deadline:  # the call returns soon
+        time.sleep(0.02)
+        recovered = host.tick()["sample"]
     assert recovered.driver == "ok" and {g.state for g in recovered.gpus} == {"ok"}

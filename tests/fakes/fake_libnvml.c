@@ -322,7 +322,11 @@ int nvmlDeviceGetFieldValues(dev_t_ d, int count, field_t *values) {
         field_t *v = &values[i];
         v->nvmlReturn = E_NOT_SUPPORTED;
         v->valueType = 1;  /* unsigned int */
-        if (v->fieldId == FI_LINK_COUNT) {
+        if (v->fieldId == FI_LINK_STATE) {
+            if (v->scopeId < (unsigned)ctl.links && !listed(ctl.unsupported, "nvmlDeviceGetNvLinkState")) {
+                v->nvmlReturn = OK; v->value.ui = 1;  /* NVML_NVLINK_STATE_ACTIVE */
+            }
+        } else if (v->fieldId == FI_LINK_COUNT) {
             v->nvmlReturn = OK; v->value.ui = (unsigned)ctl.links;
         } else if (v->fieldId == FI_RECOVERY_ACTION) {
             v->nvmlReturn = OK; v->value.ui = 0;

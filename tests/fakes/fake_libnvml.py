@@ -28,6 +28,7 @@ def _fields_header() -> str:
                 rows.append(f"{{{field_id}u, {link}u, {counter}u}}")
     return (
         f"#define FI_LINK_COUNT {pynvml.NVML_FI_DEV_NVLINK_LINK_COUNT}u\n"
+        f"#define FI_LINK_STATE {pynvml.NVML_FI_DEV_NVLINK_GET_STATE}u\n"
         f"#define FI_RECOVERY_ACTION {pynvml.NVML_FI_DEV_GET_GPU_RECOVERY_ACTION}u\n"
         "static const unsigned NVLINK_FIELDS[][3] = {\n    " + ",\n    ".join(rows) + "\n};\n"
     )

@@ -320,10 +320,19 @@ class FakeNvml:
             real.NVML_FI_DEV_NVLINK_LINK_COUNT: handle.nvlinks,
         }
         for slot, field_id in enumerate(fieldIds):
-            values[slot].fieldId = field_id
+            field_id, scope = field_id if isinstance(field_id, tuple) else (field_id, 0)
+            values[slot].fieldId, values[slot].scopeId = field_id, scope
             values[slot].valueType = real.NVML_VALUE_TYPE_UNSIGNED_INT
             link_counter = NVLINK_FIELDS.get(field_id)
-            if (
+            if field_id == real.NVML_FI_DEV_NVLINK_GET_STATE:
+                readable = handle.nvlink_fields and scope < handle.nvlinks
+                if not readable or "nvmlDeviceGetNvLinkState" in handle.not_supported:
+                    values[slot].nvmlReturn = real.NVML_ERROR_NOT_SUPPORTED
+                else:
+                    values[slot].nvmlReturn = real.NVML_SUCCESS
+                    down = scope in handle.nvlink_down
+                    values[slot].value.uiVal = 0 if down else real.NVML_NVLINK_STATE_ACTIVE
+            elif (
                 link_counter is not None
                 and handle.nvlink_fields
                 and link_counter[0] < handle.nvlinks

@@ -91,4 +91,6 @@ def test_an_agent_started_while_the_gpu_is_lost_shows_it_ok_within_one_interval(
     (_, ok_at), *_ = lost_spans(samples)
     assert back_at <= ok_at <= back_at + INTERVAL_S
     xids = [e for _, s in samples for e in s.events if e.kind == "xid"]
-    assert xids and {x.pci_bus_id for x in xids} == {samples[-1][1].gpus[GPU].pci_bus_id}
+    bus = samples[-1][1].gpus[GPU].pci_bus_id
+    assert xids and {(x.gpu, x.pci_bus_id) for x in xids} == {(GPU, bus)}  # sysfs named it
+    assert samples[0][1].gpus[GPU].pci_bus_id == bus
