@@ -61,6 +61,8 @@ class HostSnapshot:
     mem_used_pct: float | None
     faults: int
     warnings: int
+    node_power_w: float | None = None
+    """The node's draw from its BMC (collector plugin); rack power uses it when known."""
 
     @property
     def is_fresh(self) -> bool:
@@ -177,6 +179,7 @@ def host_snapshot(host: HostState, now_ts: float) -> HostSnapshot:
         mem_used_pct=sum(mems) / len(mems) if mems else None,
         faults=sum(1 for h in health if h.level == "fault"),
         warnings=sum(1 for h in health if h.level == "warn"),
+        node_power_w=host.node_power_w,
     )
 
 
