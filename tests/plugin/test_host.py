@@ -187,13 +187,22 @@ def test_plugins_command_lists_found_enabled_and_failed_as_json(tmp_path, capsys
     (folder / "pager.py").write_text(NOTIFIER.format(name="pager"))
     (folder / "broken.py").write_text("raise RuntimeError('half-written plugin')\n")
     config = tmp_path / "opsconsole.toml"
-    write_config(config, "[plugins.pager]\nlimit = 5\n[plugins.broken]\n")
+    write_config(
+        config,
+        '[plugins.pager]\nlimit = 5\n[plugins.broken]\n[plugins.webhook]\nformat = "smoke"\n'
+        "[plugins.pagr]\n",
+    )
     code = main(["plugins", "--config", str(config), "--json"])
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)["plugins"]}
     assert code == 1  # something enabled failed
     assert rows["pager"]["state"] == "loaded" and rows["pager"]["enabled"]
     assert rows["broken"]["state"] == "failed" and "half-written plugin" in rows["broken"]["reason"]
-    assert rows["webhook"]["state"] == "disabled" and rows["webhook"]["origin"] == "shipped"
+    assert rows["prometheus"]["state"] == "disabled" and rows["prometheus"]["origin"] == "shipped"
+    assert (
+        rows["webhook"]["state"] == "failed"
+        and "plugins.webhook.format" in rows["webhook"]["reason"]
+    )
+    assert rows["pagr"]["state"] == "missing" and "no plugin of that name" in rows["pagr"]["reason"]
 
 
 def test_entry_point_plugins_are_listed_without_importing_them(tmp_path, monkeypatch):
