@@ -156,7 +156,7 @@ def test_a_hook_that_raises_is_retried_with_backoff_and_reported_once(caplog):
 def test_a_hook_that_never_returns_delays_neither_the_engine_nor_other_plugins(tmp_path, caplog):
     files = {"hangs": NOTIFIER.format(name="hangs"), "pager": NOTIFIER.format(name="pager")}
     fleet, _ = site_fleet(tmp_path, {"hangs": {"mode": "hang"}, "pager": {}}, files)
-    plugins = load_plugins(fleet, worker_timeout_s=0.2)
+    plugins = load_plugins(fleet, worker_timeout_s=0.5)
     engine = AlertEngine(fleet.store_path, INSTANT, notifiers=plugins.notifiers())
     engine.resume(T0)
     state = fleet_state()
@@ -173,8 +173,10 @@ def test_a_hook_that_never_returns_delays_neither_the_engine_nor_other_plugins(t
         while hangs.worker.health().state != "hung" and time.monotonic() < deadline:
             time.sleep(0.02)
         assert hangs.worker.health().state == "hung"
-    hung_lines = [r for r in caplog.records if "has not returned" in r.getMessage()]
-    assert len(hung_lines) == 1 and "plugin hangs: notify" in hung_lines[0].getMessage()
+    hung_lines = [
+        r for r in caplog.records if "plugin hangs: notify has not returned" in r.getMessage()
+    ]
+    assert len(hung_lines) == 1  # reported once, however long it hangs
     hangs.instance.release.set()
     engine.close()
     plugins.close()
