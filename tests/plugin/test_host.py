@@ -230,3 +230,20 @@ def test_entry_point_plugins_are_listed_without_importing_them(tmp_path, monkeyp
     assert status_of(plugins, "acme_pager").state == "loaded"
     plugins.close()
     sys.modules.pop("acme_ops_pager", None)
+
+
+def test_the_poll_status_line_names_plugins_in_trouble(tmp_path):
+    from types import SimpleNamespace
+
+    from opsconsole.cli.poll import status_line
+
+    files = {
+        "broken": "raise ImportError('half-written')\n",
+        "pager": NOTIFIER.format(name="pager"),
+    }
+    fleet, _ = site_fleet(tmp_path, {"broken": {}, "pager": {}}, files)
+    plugins = load_plugins(fleet)
+    poller = SimpleNamespace(state=fleet_state(), writer=None, engine=None, plugins=plugins)
+    line = status_line(poller)
+    plugins.close()
+    assert line.endswith("; plugins: broken failed")  # pager is fine: not named
