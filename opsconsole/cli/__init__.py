@@ -49,6 +49,8 @@ class UsageError(OpsconsoleError):
     """The command line itself is wrong (unknown option, missing argument)."""
 
     code = "usage"
+    usage = ""
+    """The parser's usage line, shown before the error as argparse itself does."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,7 +58,9 @@ class _Parser(argparse.ArgumentParser):
     JSON like any other; sub-command parsers are made of the same class."""
 
     def error(self, message: str):  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        exc = UsageError(f"{self.prog}: {message}")
+        exc.usage = self.format_usage()
+        raise exc
 
 
 def build_parser(
@@ -89,6 +93,8 @@ def quiet_third_party_warnings() -> None:
 def report_error(exc: OpsconsoleError, *, as_json: bool) -> int:
     """One line on stderr; with `--json` also `{"error": ..., "code": ...}` on stdout, so a
     script reading stdout never has to parse a human sentence. Returns the exit status."""
+    if isinstance(exc, UsageError) and exc.usage and not as_json:
+        print(exc.usage, end="", file=sys.stderr)
     print(f"opsconsole: {exc}", file=sys.stderr)
     if as_json:
         print(json.dumps({"error": str(exc), "code": exc.code}))

@@ -24,13 +24,13 @@ def run(args: argparse.Namespace) -> int:
     from opsconsole.plugin.host import load_plugins
 
     fleet = load_fleet(args.config)
-    plugins = load_plugins(fleet, instantiate=False)
+    plugins = load_plugins(fleet, instantiate=False, strict=False)
     rows = [status.as_dict() for status in plugins.report()]
     if args.json:
         print(json.dumps({"plugins": rows}, indent=2))
     else:
         print(describe(rows))
-    return 1 if any(r["state"] == "failed" for r in rows) else 0
+    return 1 if any(r["state"] in ("failed", "missing") for r in rows) else 0
 
 
 def describe(rows: list[dict]) -> str:

@@ -108,7 +108,8 @@ class FleetView:
 
     ts: float
     hosts: Mapping[str, Mapping[str, Any]]
-    """`opsconsole.collect.snapshot.host_snapshot` per host (the `poll --once --json` shape)."""
+    """Per host, the `poll --once --json` host shape without events, processes, MIG,
+    Ethernet and facts (`opsconsole.plugin.view.host_dict`)."""
     leases: Sequence[Mapping[str, Any]] = ()
     """Active leases: id, tenant, start_ts, end_ts, gpu_count, slots [{host, gpu_index}]."""
     alerts: Sequence[Mapping[str, Any]] = ()

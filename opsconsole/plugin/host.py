@@ -247,23 +247,25 @@ def load_plugins(
     instantiate: bool = True,
     worker_timeout_s: float = 10.0,
     import_timeout_s: float = IMPORT_TIMEOUT_S,
+    strict: bool = True,
 ) -> PluginSet:
     """Find every plugin, import and configure the enabled ones, and (with `instantiate`)
     build them with a worker each. ConfigError for a bad `[plugins.NAME]` table or a
-    configured name that no plugin has; every other failure is a `failed` status."""
+    configured name that no plugin has; every other failure is a `failed` status.
+    `strict=False` (for `opsconsole plugins`) reports those as statuses too."""
     found, shadowed = discover(plugin_folders(fleet))
     for line in shadowed:
         log.warning("%s", line)
     tables = plugin_tables(fleet)
     names = {f.name for f in found}
+    out = PluginSet()
     for name in tables:
         if name not in names:
             known = ", ".join(sorted(names)) or "none"
-            raise ConfigError(
-                f"{fleet.path}: plugins.{name}: no plugin of that name is installed"
-                f" (found: {known})"
-            )
-    out = PluginSet()
+            problem = f"plugins.{name}: no plugin of that name is installed (found: {known})"
+            if strict:
+                raise ConfigError(f"{fleet.path}: {problem}")
+            out.statuses.append(PluginStatus(name, "", "", True, "missing", problem))
     for plugin in found:
         table = tables.get(plugin.name)
         enabled = table is not None and _enabled(table)
@@ -277,7 +279,13 @@ def load_plugins(
             _fail(status, str(exc))
             continue
         status.kind, status.version = str(info.kind), info.version
-        config = validate_config(info, table, fleet.path)
+        try:
+            config = validate_config(info, table, fleet.path)
+        except ConfigError as exc:
+            if strict:
+                raise
+            status.state, status.reason = "failed", str(exc)
+            continue
         if not enabled:
             continue
         if not instantiate:

@@ -249,10 +249,14 @@ class RackPower:
 
 
 def rack_power(rack: Rack, hosts: Iterable[str], snapshots: dict[str, HostSnapshot]) -> RackPower:
-    """Sum of live GPU power plus the rack's per-host overhead, against its budget."""
+    """Sum of live GPU power plus the rack's per-host overhead, against its budget; a
+    host whose BMC reports its draw (`ipmi_power`) counts that instead."""
     total_w, unknown = 0.0, 0
     for name in hosts:
         snap = snapshots.get(name)
+        if snap is not None and snap.is_fresh and snap.node_power_w is not None:
+            total_w += snap.node_power_w
+            continue
         if snap is None or not snap.is_fresh or snap.power_w is None:
             unknown += 1
             continue

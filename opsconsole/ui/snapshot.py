@@ -63,6 +63,8 @@ class HostSnapshot:
     warnings: int
     distrust: tuple[str, ...] = ()
     """What the console refused or doubts of this host's data (HostState.distrust_notes)."""
+    node_power_w: float | None = None
+    """The node's draw from its BMC (collector plugin); rack power uses it when known."""
 
     @property
     def is_fresh(self) -> bool:
@@ -180,6 +182,7 @@ def host_snapshot(host: HostState, now_ts: float) -> HostSnapshot:
         faults=sum(1 for h in health if h.level == "fault"),
         warnings=sum(1 for h in health if h.level == "warn"),
         distrust=tuple(host.distrust_notes()),
+        node_power_w=host.node_power_w,
     )
 
 

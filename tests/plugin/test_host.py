@@ -156,7 +156,7 @@ def test_a_hook_that_raises_is_retried_with_backoff_and_reported_once(caplog):
 def test_a_hook_that_never_returns_delays_neither_the_engine_nor_other_plugins(tmp_path, caplog):
     files = {"hangs": NOTIFIER.format(name="hangs"), "pager": NOTIFIER.format(name="pager")}
     fleet, _ = site_fleet(tmp_path, {"hangs": {"mode": "hang"}, "pager": {}}, files)
-    plugins = load_plugins(fleet, worker_timeout_s=0.2)
+    plugins = load_plugins(fleet, worker_timeout_s=0.5)
     engine = AlertEngine(fleet.store_path, INSTANT, notifiers=plugins.notifiers())
     engine.resume(T0)
     state = fleet_state()
@@ -173,8 +173,10 @@ def test_a_hook_that_never_returns_delays_neither_the_engine_nor_other_plugins(t
         while hangs.worker.health().state != "hung" and time.monotonic() < deadline:
             time.sleep(0.02)
         assert hangs.worker.health().state == "hung"
-    hung_lines = [r for r in caplog.records if "has not returned" in r.getMessage()]
-    assert len(hung_lines) == 1 and "plugin hangs: notify" in hung_lines[0].getMessage()
+    hung_lines = [
+        r for r in caplog.records if "plugin hangs: notify has not returned" in r.getMessage()
+    ]
+    assert len(hung_lines) == 1  # reported once, however long it hangs
     hangs.instance.release.set()
     engine.close()
     plugins.close()
@@ -187,13 +189,22 @@ def test_plugins_command_lists_found_enabled_and_failed_as_json(tmp_path, capsys
     (folder / "pager.py").write_text(NOTIFIER.format(name="pager"))
     (folder / "broken.py").write_text("raise RuntimeError('half-written plugin')\n")
     config = tmp_path / "opsconsole.toml"
-    write_config(config, "[plugins.pager]\nlimit = 5\n[plugins.broken]\n")
+    write_config(
+        config,
+        '[plugins.pager]\nlimit = 5\n[plugins.broken]\n[plugins.webhook]\nformat = "smoke"\n'
+        "[plugins.pagr]\n",
+    )
     code = main(["plugins", "--config", str(config), "--json"])
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)["plugins"]}
     assert code == 1  # something enabled failed
     assert rows["pager"]["state"] == "loaded" and rows["pager"]["enabled"]
     assert rows["broken"]["state"] == "failed" and "half-written plugin" in rows["broken"]["reason"]
-    assert rows["webhook"]["state"] == "disabled" and rows["webhook"]["origin"] == "shipped"
+    assert rows["prometheus"]["state"] == "disabled" and rows["prometheus"]["origin"] == "shipped"
+    assert (
+        rows["webhook"]["state"] == "failed"
+        and "plugins.webhook.format" in rows["webhook"]["reason"]
+    )
+    assert rows["pagr"]["state"] == "missing" and "no plugin of that name" in rows["pagr"]["reason"]
 
 
 def test_entry_point_plugins_are_listed_without_importing_them(tmp_path, monkeypatch):
@@ -219,3 +230,20 @@ def test_entry_point_plugins_are_listed_without_importing_them(tmp_path, monkeyp
     assert status_of(plugins, "acme_pager").state == "loaded"
     plugins.close()
     sys.modules.pop("acme_ops_pager", None)
+
+
+def test_the_poll_status_line_names_plugins_in_trouble(tmp_path):
+    from types import SimpleNamespace
+
+    from opsconsole.cli.poll import status_line
+
+    files = {
+        "broken": "raise ImportError('half-written')\n",
+        "pager": NOTIFIER.format(name="pager"),
+    }
+    fleet, _ = site_fleet(tmp_path, {"broken": {}, "pager": {}}, files)
+    plugins = load_plugins(fleet)
+    poller = SimpleNamespace(state=fleet_state(), writer=None, engine=None, plugins=plugins)
+    line = status_line(poller)
+    plugins.close()
+    assert line.endswith("; plugins: broken failed")  # pager is fine: not named

@@ -78,3 +78,18 @@ async def test_bmc_power_replaces_the_gpu_sum_in_rack_power(tmp_path):
     (rack,) = rack_power_rows(fleet.hosts, fleet.racks, readings, {})
     assert rack.hosts_reporting == 5
     assert abs(rack.measured_kw - sum(node_w.values()) / 1000) < 1e-9
+
+
+def test_rack_power_alert_uses_the_bmc_figure_instead_of_gpu_sum_plus_overhead():
+    from opsconsole.alerts.conditions import PendingTracker
+    from opsconsole.alerts.rules import evaluate
+    from tests.alerts.test_rules import T0, feed_power, fleet_state, rack_settings
+
+    settings = rack_settings(10.0)  # fires above 9 kW
+    state, tracker = fleet_state(), PendingTracker()
+    feed_power(state, T0, 1500.0)  # estimate: 2 x (2 x 1,500 W + 1,000 W) = 8 kW
+    assert evaluate(state, T0, tracker, settings) == []
+    for host in state.hosts.values():
+        host.extra_readings["node_power_w"] = 4800.0  # what the BMCs say: 9.6 kW
+    (cond,) = evaluate(state, T0, tracker, settings)
+    assert cond.rule == "rack_power_high" and "9.6 of 10 kW" in cond.summary
