@@ -19,7 +19,7 @@ READING_FIELDS = (
     "ecc_volatile_corrected", "ecc_volatile_uncorrected", "ecc_aggregate_corrected",
     "ecc_aggregate_uncorrected", "remap_corrected", "remap_uncorrected", "remap_pending",
     "remap_failed", "retired_pages_sbe", "retired_pages_dbe", "retired_pages_pending",
-    "pcie_replay", "fan_pct", "recovery_action",
+    "pcie_replay", "fan_pct", "recovery_action", "energy_mj",
 )  # fmt: skip
 
 # (GpuSample key, NVML error counter constant, its value in nvml.h, the per-link field id
@@ -166,6 +166,7 @@ def _read_readings(r, nvml):
     )
     r.read(("power_w",), ("nvmlDeviceGetPowerUsage",), lambda mw: mw / 1000.0)
     r.read(("power_limit_w",), ("nvmlDeviceGetPowerManagementLimit",), lambda mw: mw / 1000.0)
+    r.read(("energy_mj",), ("nvmlDeviceGetTotalEnergyConsumption",), int)
     r.read(("sm_clock_mhz",), ("nvmlDeviceGetClockInfo",), _float, const(nvml, "NVML_CLOCK_SM", 1))
     r.read(
         ("mem_clock_mhz",), ("nvmlDeviceGetClockInfo",), _float, const(nvml, "NVML_CLOCK_MEM", 2)

@@ -147,6 +147,8 @@ class GpuSample(Base):
     pcie_replay: NonNegative | None = None
     fan_pct: NonNegativeFloat | None = None
     recovery_action: NonNegative | None = None
+    energy_mj: NonNegative | None = None
+    """NVML's total energy counter (mJ since the driver loaded): exact energy, where read."""
     nvlink: NvLinks = msgspec.field(default_factory=NvLinks)
     mig: list[MigInstance] = []
     processes: list[GpuProcess] = []

@@ -120,6 +120,8 @@ class SimGpu:
     remap_failed: bool = False
     pcie_replay: int = 0
     recovery_action: int = 0
+    energy_mj: float = 0.0
+    """NVML's total energy counter: power integrated since the simulated driver loaded."""
     """NVML_GPU_RECOVERY_ACTION_*: what the driver asks the operator to do."""
     lost: bool = False
     extra_heat_c: float = 0.0
@@ -194,6 +196,7 @@ def step_gpu(
         reasons |= CLOCK_EVENT_GPU_IDLE
     gpu.util_gpu_pct = round(util)
     gpu.power_w = min(demand_w + rng.uniform(-2.0, 2.0), GPU_POWER_LIMIT_W)
+    gpu.energy_mj += gpu.power_w * dt_s * 1000.0
     gpu.sm_clock_mhz = (
         GPU_SM_CLOCK_IDLE_MHZ if util < 1.0 else int(GPU_SM_CLOCK_MAX_MHZ * clock_scale // 15) * 15
     )

@@ -37,6 +37,15 @@ MINUTE_S = 60
 _ENCODER = msgspec.msgpack.Encoder()
 _CHUNK = msgspec.msgpack.Decoder(list[Sample])
 _HELLO = msgspec.msgpack.Decoder(Hello)
+HOUR_S = 3600
+_ENERGY_UPSERT = (
+    "INSERT INTO gpu_energy_hour (host, gpu_index, hour_ts, first_ts, first_mj, last_ts,"
+    " last_mj) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host, gpu_index, hour_ts) DO UPDATE"
+    " SET first_mj = CASE WHEN excluded.first_ts < first_ts THEN excluded.first_mj"
+    " ELSE first_mj END, first_ts = min(first_ts, excluded.first_ts),"
+    " last_mj = CASE WHEN excluded.last_ts > last_ts THEN excluded.last_mj ELSE last_mj END,"
+    " last_ts = max(last_ts, excluded.last_ts)"
+)
 _RING_UPSERT = (
     "INSERT INTO recorder_ring (slot, host, minute_ts, body) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (slot, host) DO UPDATE SET minute_ts = excluded.minute_ts,"
@@ -62,13 +71,16 @@ class FlightRecorder:
     Used from the ingest thread only, like `TelemetryIngest`."""
 
     def __init__(self, *, window_s: float = 86_400.0, late_grace_s: float = 10.0,
-                 max_pending_minutes: int = 100_000) -> None:  # fmt: skip
+                 max_pending_minutes: int = 100_000,
+                 energy_keep_s: float = 30 * 86_400.0) -> None:  # fmt: skip
         if window_s < MINUTE_S:
             raise StoreError("recorder: the raw window must be at least a minute")
         self.window_s = window_s
         self.slots = int(window_s // MINUTE_S)
         self.late_grace_s = late_grace_s
         self.max_pending_minutes = max_pending_minutes
+        self.energy_keep_s = energy_keep_s
+        self._energy_pruned_ts = float("-inf")
         self.dropped_minutes = 0
         """Host-minutes lost because the store stayed unwritable past the bound."""
         self._open: dict[str, tuple[int, list[Sample]]] = {}
@@ -115,8 +127,9 @@ class FlightRecorder:
                 "INSERT OR REPLACE INTO recorder_meta (one, slot_s, slots) VALUES (1, ?, ?)",
                 (float(MINUTE_S), self.slots),
             )
-        rows = []
+        rows, energy = [], []
         for host, minute_ts, samples in self._done:
+            energy += _energy_rows(host, minute_ts, samples)
             if self._written.get(host, -1) >= minute_ts:
                 stored = tx.execute(
                     "SELECT body FROM recorder_ring WHERE slot = ? AND host = ? AND minute_ts = ?",
@@ -126,6 +139,12 @@ class FlightRecorder:
                     samples = [*decode_chunk(stored[0]), *samples]
             rows.append((self.slot(minute_ts), host, minute_ts, encode_chunk(samples)))
         tx.executemany(_RING_UPSERT, rows)
+        tx.executemany(_ENERGY_UPSERT, energy)
+        if now_ts - self._energy_pruned_ts >= HOUR_S:
+            tx.execute(
+                "DELETE FROM gpu_energy_hour WHERE hour_ts < ?", (now_ts - self.energy_keep_s,)
+            )
+            self._energy_pruned_ts = now_ts
         tx.executemany(
             "INSERT OR REPLACE INTO recorder_hellos (host, ts, body) VALUES (?, ?, ?)",
             self._hellos,
@@ -138,6 +157,23 @@ class FlightRecorder:
         for host, minute_ts, _samples in self._done:
             self._written[host] = max(self._written.get(host, -1), minute_ts)
         self._done, self._hellos = [], []
+
+
+def _energy_rows(host: str, minute_ts: int, samples: list[Sample]) -> list[tuple]:
+    """Per GPU, the first and last energy counter reading of the minute, as a piece of
+    its hour's row (the upsert widens the hour's span); none where no sample had one."""
+    seen: dict[int, list] = {}
+    for sample in sorted(samples, key=lambda s: s.ts):
+        for gpu in sample.gpus:
+            if gpu.energy_mj is None:
+                continue
+            row = seen.get(gpu.index)
+            if row is None:
+                seen[gpu.index] = [sample.ts, gpu.energy_mj, sample.ts, gpu.energy_mj]
+            else:
+                row[2], row[3] = sample.ts, gpu.energy_mj
+    hour_ts = minute_ts // HOUR_S * HOUR_S
+    return [(host, index, hour_ts, *row) for index, row in seen.items()]
 
 
 def ring_geometry(db: sqlite_utils.Database) -> tuple[float, int] | None:
@@ -264,7 +300,10 @@ def recorder_for(fleet: Fleet) -> FlightRecorder | None:
     window_h = fleet.config.store.raw_window_h
     if window_h <= 0:
         return None
-    return FlightRecorder(window_s=max(MINUTE_S, window_h * 3600))
+    return FlightRecorder(
+        window_s=max(MINUTE_S, window_h * 3600),
+        energy_keep_s=fleet.config.store.rollup_retention_days * 86_400.0,
+    )
 
 
 def capture_covers(db: sqlite_utils.Database, ts: float) -> bool:
@@ -274,3 +313,33 @@ def capture_covers(db: sqlite_utils.Database, ts: float) -> bool:
         "SELECT 1 FROM recorder_capture WHERE minute_ts = ? LIMIT 1", (minute_ts,)
     ).fetchone()
     return row is not None
+
+
+def measured_energy(
+    db: sqlite_utils.Database, host: str, gpu_index: int, since_ts: float, until_ts: float
+) -> dict:
+    """Energy from NVML's counter over [since, until): `joules` and `covered_s`, the time
+    the counter's readings span inside the window. Within an hour's row, and across the
+    gap to the next row when it is under 10 minutes, the counter's rise is exact; at the
+    window's edges it is prorated by time. A counter that went backwards (driver reload)
+    counts nothing for that stretch."""
+    rows = db.conn.execute(
+        "SELECT first_ts, first_mj, last_ts, last_mj FROM gpu_energy_hour WHERE host = ?"
+        " AND gpu_index = ? AND hour_ts >= ? AND hour_ts < ? ORDER BY hour_ts",
+        (host, gpu_index, int(since_ts // HOUR_S) * HOUR_S, until_ts),
+    ).fetchall()
+    stretches = []
+    for i, (first_ts, first_mj, last_ts, last_mj) in enumerate(rows):
+        stretches.append((first_ts, first_mj, last_ts, last_mj))
+        if i + 1 < len(rows):
+            next_ts, next_mj = rows[i + 1][0], rows[i + 1][1]
+            if next_ts - last_ts <= 600:
+                stretches.append((last_ts, last_mj, next_ts, next_mj))
+    joules = covered = 0.0
+    for start_ts, start_mj, end_ts, end_mj in stretches:
+        inside = max(0.0, min(end_ts, until_ts) - max(start_ts, since_ts))
+        if end_ts <= start_ts or inside <= 0 or end_mj < start_mj:
+            continue
+        joules += (end_mj - start_mj) / 1000.0 * inside / (end_ts - start_ts)
+        covered += inside
+    return {"joules": joules, "covered_s": covered}
