@@ -166,7 +166,9 @@ def build_tenant_report(
     incidents = _incidents(db, windows, period, end)
     overrides = _overrides(cited)
     kwh = sum(e["energy_kwh"] for e in lease_entries)
-    util_n = [(e["util_pct_avg"], e["gpu_hours"]) for e in lease_entries if e["util_pct_avg"]]
+    util_n = [
+        (e["util_pct_avg"], e["gpu_hours"]) for e in lease_entries if e["util_pct_avg"] is not None
+    ]
     summary = {
         "leases": len(lease_entries),
         "gpu_hours": round(sum(e["gpu_hours"] for e in lease_entries), 4),
