@@ -408,6 +408,7 @@ def m0010_flight_recorder(db: sqlite_utils.Database) -> None:
             body BLOB NOT NULL,
             PRIMARY KEY (slot, host)
         );
+        CREATE INDEX recorder_ring_minute ON recorder_ring(minute_ts);
         CREATE TABLE recorder_meta (
             one INTEGER PRIMARY KEY CHECK (one = 1),
             slot_s REAL NOT NULL,
