@@ -28,7 +28,7 @@ from opsconsole.leases.times import format_ts
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("audit", help="verify or read the audit log")
+    parser = subparsers.add_parser("audit", help="verify, read, export or anchor the audit log")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     verify = actions.add_parser("verify", help="check that no audit row was edited or removed")
     add_common(verify)

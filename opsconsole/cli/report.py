@@ -29,9 +29,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tenant = actions.add_parser("tenant", help="a tenant's leases, GPUs, usage and proof")
     add_common(tenant)
     add_key_argument(tenant)
-    tenant.add_argument("name", metavar="NAME")
-    tenant.add_argument("--from", dest="since", required=True, metavar="TIME")
-    tenant.add_argument("--to", dest="until", default="now", metavar="TIME")
+    tenant.add_argument("name", metavar="NAME", help="the tenant")
+    tenant.add_argument(
+        "--from",
+        dest="since",
+        required=True,
+        metavar="TIME",
+        help="period start: 2026-11-01T00:00Z, or relative: --from=-30d",
+    )
+    tenant.add_argument(
+        "--to", dest="until", default="now", metavar="TIME", help="period end (default now)"
+    )
     form = tenant.add_mutually_exclusive_group()
     form.add_argument("--md", action="store_true", help="print Markdown")
     form.add_argument("--pdf", metavar="FILE", help="write a PDF (and FILE.sig)")

@@ -73,7 +73,10 @@ def public_text(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
 
 def fingerprint(public_b64: str) -> str:
     """SHA256:<hex16> of the raw public key, short enough to read over the phone."""
-    raw = base64.b64decode(public_b64)
+    try:
+        raw = base64.b64decode(public_b64, validate=True)
+    except ValueError:
+        return "SHA256:(not base64)"
     return "SHA256:" + hashlib.sha256(raw).hexdigest()[:16]
 
 
@@ -103,6 +106,8 @@ def signature_block(data: bytes, key: Ed25519PrivateKey) -> dict:
 def check_signature(data: bytes, block: object, pinned: str | None, what: str) -> str:
     """Raise ReportError unless `block` signs `data` (with `pinned` when given); returns
     the signer's fingerprint."""
+    if pinned is not None:
+        _public(pinned.strip())  # a mistyped pinned key is said to be one, first
     if not isinstance(block, dict) or block.get("algorithm") != ALGORITHM:
         raise ReportError(f"{what}: no Ed25519 signature")
     public = str(block.get("public_key", ""))
@@ -137,7 +142,9 @@ def load_document(text: str, what: str) -> dict:
     try:
         document = json.loads(text)
     except ValueError as exc:
-        raise ReportError(f"{what}: not valid JSON ({exc}): the file was edited") from None
+        raise ReportError(
+            f"{what}: not valid JSON ({exc}): not a signed document, or it was edited"
+        ) from None
     if not isinstance(document, dict):
         raise ReportError(f"{what}: not a signed document")
     if dump_document(document) != text:

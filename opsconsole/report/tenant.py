@@ -27,20 +27,39 @@ from opsconsole.leases.audit_proof import audit_rows, head_at, proof_for
 from opsconsole.leases.lease_usage import SlotWindow, lease_usage
 from opsconsole.leases.model import Lease
 from opsconsole.store.queries import gpu_energy, gpu_slots, swaps
+from opsconsole.store.recorder import measured_energy
 
 FORMAT = "opsconsole/tenant-report/1"
 HOUR_S = 3600.0
+ENERGY_COUNTER = "measured: NVML energy counter"
 ENERGY_ESTIMATED = "estimated: minute mean board power x 60 s (NVML energy counter not reported)"
+
+
+def _summary_energy_source(entries: list[dict]) -> str:
+    sources = {e["energy_source"] for e in entries if e["gpu_hours"] > 0}
+    if len(sources) == 1:
+        return sources.pop()
+    return "mixed: see each lease" if sources else "no GPU-hours in the period"
+
+
+def _energy_source(from_counter: int, estimated: int) -> str:
+    if estimated == 0 and from_counter:
+        return ENERGY_COUNTER
+    if from_counter == 0:
+        return ENERGY_ESTIMATED if estimated else "no GPU-hours in the period"
+    return f"mixed: {from_counter} GPU(s) measured by NVML's energy counter, {estimated} estimated"
+
 
 METHOD = (
     "GPU-hours: each booked slot clipped to the period and to the time of the report;"
-    " utilisation: minute rollups weighted by readings; energy: estimated from minute mean"
-    " board power where no host reports NVML's energy counter (minutes without a power"
-    " reading count nothing, see coverage); allowed sites: the tenant's allowed sites as"
-    " the audit log recorded them when the lease was allocated; GPU-hours lost: leased"
-    " GPU-hours of the period under a drain, or while an alert on the GPU (or its whole"
-    " host) was firing or acknowledged; GPU identities: the store's inventory (serial,"
-    " UUID) with any swap recorded in the period."
+    " utilisation: minute rollups weighted by readings; energy: NVML's energy counter where"
+    " the host reports it (its rise, prorated at the window's edges), else estimated from"
+    " minute mean board power (minutes without a reading count nothing, see coverage);"
+    " allowed sites: the tenant's allowed sites as the audit log recorded them at the"
+    " allocation and at every extension; GPU-hours lost: leased GPU-hours of the period"
+    " under a drain, or while an alert on the GPU (or its whole host) was firing or"
+    " acknowledged; GPU identities: the store's inventory (serial, UUID) with any swap"
+    " recorded in the period."
 )
 
 
@@ -147,12 +166,14 @@ def build_tenant_report(
     incidents = _incidents(db, windows, period, end)
     overrides = _overrides(cited)
     kwh = sum(e["energy_kwh"] for e in lease_entries)
-    util_n = [(e["util_pct_avg"], e["gpu_hours"]) for e in lease_entries if e["util_pct_avg"]]
+    util_n = [
+        (e["util_pct_avg"], e["gpu_hours"]) for e in lease_entries if e["util_pct_avg"] is not None
+    ]
     summary = {
         "leases": len(lease_entries),
         "gpu_hours": round(sum(e["gpu_hours"] for e in lease_entries), 4),
         "energy_kwh": round(kwh, 3),
-        "energy_source": ENERGY_ESTIMATED,
+        "energy_source": _summary_energy_source(lease_entries),
         "util_pct_avg": (
             round(sum(u * h for u, h in util_n) / sum(h for _, h in util_n), 2)
             if util_n and sum(h for _, h in util_n) > 0
@@ -210,7 +231,8 @@ def _lease_entry(
     allowed_now: tuple | None,
     now_ts: float,
 ) -> dict:
-    gpus, sites, joules, power_minutes, minutes = [], {}, 0.0, 0, 0
+    gpus, sites, joules, covered_s, counted_s = [], {}, 0.0, 0.0, 0.0
+    from_counter = estimated = 0
     by_slot = {(w.host, w.gpu_index): w for w in (used.windows if used else ())}
     for slot in lease.slots:
         try:
@@ -223,15 +245,24 @@ def _lease_entry(
         sites[site] = country
         known = inventory.get((slot.host, slot.gpu_index), {})
         window = by_slot.get((slot.host, slot.gpu_index))
-        energy = (
-            gpu_energy(db, slot.host, slot.gpu_index, window.start_ts, window.end_ts)
-            if window
-            else {"joules": 0.0, "minutes_with_power": 0, "minutes": 0}
-        )
-        joules += energy["joules"]
-        power_minutes += energy["minutes_with_power"]
         if window:
-            minutes += max(0, math.ceil(window.end_ts / 60) - math.ceil(window.start_ts / 60))
+            span_s = window.end_ts - window.start_ts
+            counter = measured_energy(db, slot.host, slot.gpu_index, window.start_ts,
+                                      window.end_ts)  # fmt: skip
+            if counter["covered_s"] > 0:
+                joules += counter["joules"]
+                covered_s += counter["covered_s"]
+                counted_s += span_s
+                from_counter += 1
+            else:
+                energy = gpu_energy(db, slot.host, slot.gpu_index, window.start_ts,
+                                    window.end_ts)  # fmt: skip
+                joules += energy["joules"]
+                covered_s += energy["minutes_with_power"] * 60.0
+                counted_s += (
+                    max(0, math.ceil(window.end_ts / 60) - math.ceil(window.start_ts / 60)) * 60.0
+                )
+                estimated += 1
         gpus.append(
             {
                 "host": slot.host,
@@ -270,8 +301,8 @@ def _lease_entry(
         "gpu_hours": used.gpu_hours if used else 0.0,
         "util_pct_avg": used.util_pct_avg if used else None,
         "energy_kwh": round(joules / 3.6e6, 3),
-        "energy_source": ENERGY_ESTIMATED,
-        "energy_coverage": round(power_minutes / minutes, 3) if minutes else None,
+        "energy_source": _energy_source(from_counter, estimated),
+        "energy_coverage": round(covered_s / counted_s, 3) if counted_s else None,
         "unhealthy_gpu_hours": used.unhealthy_gpu_hours if used else 0.0,
         "gpu_hours_under_critical_alerts": used.alert_affected_gpu_hours if used else 0.0,
         "allowed_sites_at_allocation": allowed,

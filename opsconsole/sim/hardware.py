@@ -127,6 +127,8 @@ class SimGpu:
     remap_failed: bool = False
     pcie_replay: int = 0
     recovery_action: int = 0
+    energy_mj: float = 0.0
+    """NVML's total energy counter: power integrated since the simulated driver loaded."""
     """NVML_GPU_RECOVERY_ACTION_*: what the driver asks the operator to do."""
     energy_mj: float = 0.0
     """Energy drawn since the driver loaded (NVML's total energy counter)."""

@@ -419,7 +419,9 @@ def m0010_flight_recorder(db: sqlite_utils.Database) -> None:
     """The flight recorder (`store/recorder.py`): raw samples, one row per host-minute, in
     a ring keyed by slot so the table is bounded without a deletion job (rowid tables:
     the bodies are kilobytes); the ring's layout; hellos for replay; and the minutes kept
-    around critical alerts for as long as the alert is kept."""
+    around critical alerts for as long as the alert is kept; and the first and last
+    reading of NVML's energy counter per GPU per hour (kept as long as the rollups),
+    from which reports take measured energy."""
     _run(
         db,
         """
@@ -430,6 +432,7 @@ def m0010_flight_recorder(db: sqlite_utils.Database) -> None:
             body BLOB NOT NULL,
             PRIMARY KEY (slot, host)
         );
+        CREATE INDEX recorder_ring_minute ON recorder_ring(minute_ts);
         CREATE TABLE recorder_meta (
             one INTEGER PRIMARY KEY CHECK (one = 1),
             slot_s REAL NOT NULL,
@@ -449,6 +452,17 @@ def m0010_flight_recorder(db: sqlite_utils.Database) -> None:
             PRIMARY KEY (alert_id, host, minute_ts)
         );
         CREATE INDEX recorder_capture_minute ON recorder_capture(minute_ts);
+        CREATE TABLE gpu_energy_hour (
+            host TEXT NOT NULL,
+            gpu_index INTEGER NOT NULL,
+            hour_ts INTEGER NOT NULL,
+            first_ts REAL NOT NULL,
+            first_mj INTEGER NOT NULL,
+            last_ts REAL NOT NULL,
+            last_mj INTEGER NOT NULL,
+            PRIMARY KEY (host, gpu_index, hour_ts)
+        ) WITHOUT ROWID;
+        CREATE INDEX gpu_energy_hour_ts ON gpu_energy_hour(hour_ts);
         """,
     )
 

@@ -102,3 +102,18 @@ def test_markdown_has_the_tables(history, fleet):
     assert "| Every placement within allowed sites | yes |" in text
     assert "GPU-ACME-1" in text and "SN0" in text and "RMA check" in text
     assert "## Audit rows cited" in text and "XID 79 on GPU 0" in text
+
+
+def test_energy_from_the_nvml_counter_where_hosts_report_it(history, fleet):
+    from opsconsole.store import TelemetryIngest
+    from opsconsole.store.recorder import FlightRecorder
+    from tests.store.test_recorder import energy_sample
+
+    ingest = TelemetryIngest(history, recorder=FlightRecorder(window_s=86_400))
+    for step in range(0, 1802, 2):  # the lease's first half hour, 700 W per GPU
+        ingest.add_sample(N1, energy_sample(NOW + step, 700.0, NOW))
+    ingest.flush(NOW + 1900, force=True)
+    (lease,) = report_for(history, fleet, since=0, until=0.5)["leases"]
+    assert lease["energy_source"] == "measured: NVML energy counter"
+    assert lease["energy_kwh"] == 0.7  # 2 GPUs x 700 W x 0.5 h
+    assert lease["energy_coverage"] == 1.0

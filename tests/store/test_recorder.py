@@ -3,6 +3,8 @@ minutes around a critical alert kept after the ring has moved on, until the aler
 
 from __future__ import annotations
 
+import pytest
+
 from opsconsole.alerts import Condition, apply_conditions, resolve
 from opsconsole.alerts.incident_capture import IncidentCapture
 from opsconsole.alerts.retention import prune_alerts
@@ -75,3 +77,31 @@ def test_minutes_around_a_critical_alert_outlive_the_ring(db):
     prune_alerts(db, T0 + 4800 + 10, silence_keep_s=0, resolved_keep_s=1)
     capture.run(db, T0 + 4900)
     assert capture_samples(db, fired - 120, fired + 120) == []
+
+
+def energy_sample(ts: float, power_w: float, start_ts: float, gpus: int = 2):
+    """Samples whose NVML energy counter rose at exactly power_w since start_ts."""
+    from opsconsole.collect.protocol import GpuSample, Sample
+
+    mj = int(power_w * (ts - start_ts) * 1000) + 5_000_000_000  # counts since driver load
+    return Sample(seq=0, ts=ts, gpus=[GpuSample(index=i, energy_mj=mj) for i in range(gpus)])
+
+
+def test_energy_counter_is_kept_per_hour_and_measured_across_hours(db):
+    from opsconsole.store.recorder import measured_energy
+
+    start = T0 - T0 % 3600 + 3000  # ten minutes before an hour boundary
+    ingest = TelemetryIngest(db, recorder=FlightRecorder(window_s=3600))
+    for step in range(0, 1800, 2):  # 30 minutes at 400 W
+        ingest.add_sample(HOST, energy_sample(start + step, 400.0, start))
+    ingest.flush(start + 1800, force=True)
+    (hours,) = db.conn.execute(
+        "SELECT count(*) FROM gpu_energy_hour WHERE gpu_index = 0"
+    ).fetchone()
+    assert hours == 2
+    whole = measured_energy(db, HOST, 0, start, start + 1798)
+    assert whole["joules"] == pytest.approx(400.0 * 1798, rel=1e-6)
+    assert whole["covered_s"] == pytest.approx(1798)
+    part = measured_energy(db, HOST, 1, start + 300, start + 900)  # across the boundary
+    assert part["joules"] == pytest.approx(400.0 * 600, rel=1e-6)
+    assert measured_energy(db, OTHER, 0, start, start + 1800) == {"joules": 0.0, "covered_s": 0.0}

@@ -78,3 +78,25 @@ def test_source_steps_through_raw_samples_in_order(recorded):
     source.step(T0 + 131)
     assert state.hosts[host_name(2)].sample.ts == T0 + 130
     db.close()
+
+
+async def test_replay_command_runs_the_replay_in_the_same_terminal(recorded, monkeypatch):
+    """`:replay TIME` suspends the console and runs `opsconsole replay` on its store."""
+    import contextlib
+    import subprocess
+
+    from opsconsole.ui.app import make_app
+
+    fleet, path = recorded
+    ran: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "run", lambda argv, check: ran.append(argv))
+    app = make_app(fleet, new_state(fleet, T0), store=open_store(path), publish_interval_s=3600)
+    monkeypatch.setattr(app, "suspend", contextlib.nullcontext)
+    async with app.run_test(size=SIZE) as pilot:
+        app.run_command("replay 2025-06-15T15:11Z")
+        await pilot.pause()
+    app.lease_desk.db.close()
+    (argv,) = ran
+    assert argv[1:5] == ["-m", "opsconsole", "replay", "--at=2025-06-15T15:11Z"]
+    assert argv[argv.index("--store") + 1] == str(path)
+    assert argv[argv.index("--config") + 1] == str(fleet.path)
