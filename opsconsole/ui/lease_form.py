@@ -2,7 +2,8 @@
 the rules are tested without a terminal; every refusal is a one-line LeaseError, the same
 type the leases layer raises, so a dialog shows both the same way.
 
-Times are the CLI's (`leases.times`): "now", "+2h", "+7d" or ISO 8601, read as UTC.
+Times are the CLI's (`leases.times`): "now", "+2h", "+7d" or ISO 8601; without an offset
+read in the config's `timezone`.
 """
 
 from __future__ import annotations

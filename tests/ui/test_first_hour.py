@@ -268,3 +268,31 @@ def test_demo_logs_the_agent_command_once(tmp_path):
     assert text.count("A" * 40_000) == 1
     assert text.count("logged in full above") == 63 and "Command: uptime" in text
     assert len(text) < 60_000
+
+
+class TestTimezone:
+    async def test_the_console_prints_times_in_the_configured_zone(
+        self, fleet, state, clock, lease_store
+    ):
+        from opsconsole.leases.times import use_timezone
+        from opsconsole.ui.app import make_app
+
+        fleet.config = fleet.config.model_copy(update={"timezone": "Asia/Singapore"})
+        app = make_app(
+            fleet, state, clock=clock, publish_interval_s=3600, store=lease_store, operator="t"
+        )
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                _a_lease(app)
+                app.open_host("sg1-r01-n01")
+                await wait_until(pilot, lambda: "+08)" in screen_text(app))  # last seen
+                app.go_leases(None)
+
+                def lease_row() -> str:
+                    rows = [r for r in screen_text(app).splitlines() if "kestrel-ai  " in r]
+                    return rows[0] if rows else ""
+
+                await wait_until(pilot, lambda: "+08" in lease_row())
+                assert "Z" not in lease_row()
+        finally:
+            use_timezone("UTC")

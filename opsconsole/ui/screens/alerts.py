@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from opsconsole.alerts import Alert
 from opsconsole.errors import AlertError, StoreError
@@ -32,6 +32,7 @@ from opsconsole.ui.screens.silence import SilenceScreen
 from opsconsole.ui.screens.silences import SilencesScreen
 from opsconsole.ui.widgets.alert_table import AlertTable
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
+from opsconsole.ui.widgets.key_bar import KeyBar
 
 FILTER_HINT = "state=firing site=SG1 tenant=NAME severity=critical host~r01 …"
 NO_STORE = (
@@ -64,7 +65,7 @@ class AlertsScreen(Screen):
         yield AlertTable(id="alert-table")
         with VerticalScroll(id="alert-detail-box"):
             yield Static(id="alert-detail")
-        yield Footer(compact=True)  # the screen's keys and q Quit fit at 120 columns
+        yield KeyBar()  # the screen's keys and q Quit, at 120 columns
 
     @property
     def table(self) -> AlertTable:

@@ -37,7 +37,7 @@ FIELDS = (
     # field, label, initial value, placeholder, hint
     ("tenant", "Tenant", "", "tenant name", ""),
     ("amount", "GPUs", "8", "8, or 2 nodes", "a GPU count, or whole nodes: 2 nodes"),
-    ("start", "Start", "now", "now, +2h, ISO 8601", "now, +2h, +7d or ISO 8601 (UTC)"),
+    ("start", "Start", "now", "now, +2h, ISO 8601", "now, +2h, +7d, ISO 8601 (config timezone)"),
     ("end", "End", "+7d", "+7d or ISO 8601", ""),
     ("site", "Site", "", "any", ""),
     ("locality", "Locality", "", "any", f"all GPUs in one {' / '.join(LOCALITIES)}"),

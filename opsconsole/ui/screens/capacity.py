@@ -25,7 +25,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
@@ -47,6 +47,7 @@ from opsconsole.store.transaction import database_path
 from opsconsole.ui.lease_form import placement_health
 from opsconsole.ui.lease_text import DIM, short_ts
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
+from opsconsole.ui.widgets.key_bar import KeyBar
 
 CAPACITY_REFRESH_S = 15.0
 """Live power and IB ports move every poll; leases change from anywhere."""
@@ -113,7 +114,7 @@ class CapacityScreen(Screen):
         table: DataTable = DataTable(id="bottleneck-table", cursor_type="row", zebra_stripes=True)
         yield table
         yield Static(id="bottleneck-detail")
-        yield Footer(compact=True)  # the screen's keys and q Quit fit at 120 columns
+        yield KeyBar()  # the screen's keys and q Quit, at 120 columns
 
     @property
     def table(self) -> DataTable:

@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from opsconsole.ui.fleet_rows import GROUPED_SORTS, SORT_KEYS, FilterError, parse_filter
 from opsconsole.ui.guard import changes_state
@@ -20,6 +20,7 @@ from opsconsole.ui.metrics import METRIC_ORDER
 from opsconsole.ui.screens.prompt import PromptScreen
 from opsconsole.ui.widgets.fleet_grid import FleetGrid
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
+from opsconsole.ui.widgets.key_bar import KeyBar
 
 FILTER_HINT = "host, rack, state, temp>80, health=fault …"
 
@@ -66,7 +67,7 @@ class FleetScreen(Screen):
         yield FleetSummary(id="summary")
         yield Static(id="view-status")
         yield FleetGrid(self.app.model, self.app.clock, id="fleet-grid")
-        yield Footer(compact=True)  # the screen's keys and q Quit fit at 120 columns
+        yield KeyBar()  # the screen's keys and q Quit, at 120 columns
 
     @property
     def grid(self) -> FleetGrid:

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 
 from opsconsole.errors import OpsconsoleError
 from opsconsole.ui.guard import changes_state
@@ -20,6 +20,7 @@ from opsconsole.ui.widgets.host_alerts import HostAlerts, host_filter
 from opsconsole.ui.widgets.host_facts import HostFacts
 from opsconsole.ui.widgets.host_leases import HostLeases
 from opsconsole.ui.widgets.host_validation import HostValidation
+from opsconsole.ui.widgets.key_bar import KeyBar
 from opsconsole.ui.widgets.link_table import LinkTable
 
 
@@ -51,7 +52,7 @@ class HostScreen(Screen):
         with Horizontal(id="host-lower"):
             yield GpuHistory(id="gpu-history")
             yield LinkTable(id="link-table")
-        yield Footer(compact=True)  # the screen's keys and q Quit fit at 120 columns
+        yield KeyBar()  # the screen's keys and q Quit, at 120 columns
 
     def on_mount(self) -> None:
         self.sub_title = self.host_name

@@ -16,7 +16,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from opsconsole.errors import LeaseError, StoreError
 from opsconsole.leases import Lease
@@ -29,6 +29,7 @@ from opsconsole.ui.screens.confirm import ConfirmScreen
 from opsconsole.ui.screens.extend import ExtendScreen
 from opsconsole.ui.screens.prompt import PromptScreen
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
+from opsconsole.ui.widgets.key_bar import KeyBar
 from opsconsole.ui.widgets.lease_calendar import LeaseCalendar
 from opsconsole.ui.widgets.lease_table import LeaseTable
 
@@ -70,7 +71,7 @@ class LeasesScreen(Screen):
         yield LeaseTable(id="lease-table")
         yield Static(id="lease-detail")
         yield LeaseCalendar(self.app.model.fleet, id="lease-calendar")
-        yield Footer(compact=True)  # the screen's keys and q Quit fit at 120 columns
+        yield KeyBar()  # the screen's keys and q Quit, at 120 columns
 
     @property
     def table(self) -> LeaseTable:

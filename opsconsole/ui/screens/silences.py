@@ -59,6 +59,8 @@ class SilencesScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         for key, label, width in COLUMNS:
+            if key == "until":  # room for a zone name longer than "Z" ("+08", "CEST")
+                width = len(short_ts(0.0))
             table.add_column(label, key=key, width=width)
         table.focus()
         self.reload()

@@ -88,11 +88,11 @@ class GpuHistory(Vertical):
         minutes = points * interval_s / 60
         span = f"last {minutes:.0f} min" if minutes >= 1 else f"last {points * interval_s:.0f} s"
         uuid = next((g.uuid for g in detail.gpu_views if g.index == gpu_index and g.uuid), None)
-        title.update(f"GPU {gpu_index}" + (f" · {uuid}" if uuid else "") + f" · {span}")
+        title.update(f"GPU {gpu_index} · {span}" + (f"\n{uuid}" if uuid else ""))
         snap = detail.snapshot
-        newest = "now"
+        newest = ""  # the newest point is now, unless the host has gone quiet
         if not snap.is_fresh:
-            newest = f"{age_text(now_ts - (snap.last_sample_ts or now_ts))} ago"
+            newest = f" {age_text(now_ts - (snap.last_sample_ts or now_ts))} ago"
         limit = next(
             (g.readings["power_limit_w"].value for g in detail.gpu_views if g.index == gpu_index),
             None,
@@ -105,7 +105,7 @@ class GpuHistory(Vertical):
             low, high = scale_for(metric, values, float(limit) if limit else None)
             label = name
             if values:
-                label += f" {values[-1]:.0f}{unit} {newest} · {min(values):.0f}–{max(values):.0f}"
+                label += f" {values[-1]:.0f}{unit}{newest} · {min(values):.0f}–{max(values):.0f}"
             label += f" · scale {low:.0f}–{high:.0f}{unit}"
             if gaps:
                 label += f" ({gaps} gaps)"

@@ -3,12 +3,11 @@ SSH round trip, last seen, software versions."""
 
 from __future__ import annotations
 
-import time
-
 from rich.text import Text
 from textual.widgets import Static
 
 from opsconsole.config import Host
+from opsconsole.leases.times import format_ts
 from opsconsole.ui.fleet_painter import STATE_MARKS
 from opsconsole.ui.formatting import age_text
 from opsconsole.ui.snapshot import HostSnapshot
@@ -57,7 +56,7 @@ class HostFacts(Static):
         seen = snap.last_seen_ts if snap is not None else None
         text.append("never" if seen is None else f"{age_text(now_ts - seen)} ago")
         if seen is not None:
-            text.append(f" ({time.strftime('%H:%M:%S', time.gmtime(seen))} UTC)", "#6c6c6c")
+            text.append(f" ({format_ts(seen, '%H:%M:%S')})", "#6c6c6c")
         if snap is not None:
             text.append(f"  samples {snap.samples_received}", "#8a8a8a")
             if snap.protocol_errors:

@@ -50,7 +50,10 @@ class LeaseTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
 
     def on_mount(self) -> None:
+        grow = max(0, len(short_ts(0.0)) - len("01-01 00:00Z"))  # a zone longer than "Z"
         for key, label, width in COLUMNS:
+            if key in ("start", "end"):
+                width = (width or 12) + grow
             self.add_column(label, key=key, width=width)
 
     def show(self, board: LeaseBoard) -> None:
