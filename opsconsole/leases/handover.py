@@ -306,12 +306,14 @@ def hold_for_run(
                 subject=f"validation:{run_id}",
                 after={"hosts": hosts, "leased": words, "reason": override_reason, "kind": kind},
             )
+        tried = now_ts if kind == "cleaning" else None
         tx.executemany(
-            "INSERT INTO node_handover (host, busy, busy_run_id, busy_since_ts, busy_until_ts)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT(host) DO UPDATE SET busy = excluded.busy,"
-            " busy_run_id = excluded.busy_run_id, busy_since_ts = excluded.busy_since_ts,"
-            " busy_until_ts = excluded.busy_until_ts",
-            [(h, kind, run_id, now_ts, until_ts) for h in hosts],
+            "INSERT INTO node_handover (host, busy, busy_run_id, busy_since_ts, busy_until_ts,"
+            " clean_tried_ts) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(host) DO UPDATE SET"
+            " busy = excluded.busy, busy_run_id = excluded.busy_run_id,"
+            " busy_since_ts = excluded.busy_since_ts, busy_until_ts = excluded.busy_until_ts,"
+            " clean_tried_ts = coalesce(excluded.clean_tried_ts, clean_tried_ts)",
+            [(h, kind, run_id, now_ts, until_ts, tried) for h in hosts],
         )
 
 
@@ -387,12 +389,23 @@ def finish_run(
     return drains
 
 
+CLEAN_RETRY_S = 120.0
+"""A cleaning that could not tell (host unreachable) is tried again after this long."""
+
+
 def nodes_to_clean(
     db: sqlite_utils.Database, fleet: Fleet, *, now_ts: float | None = None
 ) -> list[str]:
-    """Nodes whose lease ended and that no run holds now: what the cleaner should run on."""
+    """Nodes whose lease ended, that no run holds now and that were not tried in the last
+    CLEAN_RETRY_S: what the cleaner should run on."""
     now_ts = time.time() if now_ts is None else now_ts
     states = node_states(db, fleet, now_ts=now_ts)
+    with booking.read_snapshot(db) as conn:
+        tried = dict(
+            conn.execute("SELECT host, clean_tried_ts FROM node_handover WHERE clean_tried_ts > ?",
+                         (now_ts - CLEAN_RETRY_S,))
+        )  # fmt: skip
+    states = {name: s for name, s in states.items() if name not in tried}
     return [
         name for name, s in states.items() if s.state == NodeState.CLEANING and s.run_id is None
     ]

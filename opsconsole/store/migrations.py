@@ -439,6 +439,7 @@ def m0011_validation(db: sqlite_utils.Database) -> None:
             busy_run_id INTEGER,
             busy_since_ts REAL,
             busy_until_ts REAL,
+            clean_tried_ts REAL,
             cleaned_ts REAL,
             failed_run_id INTEGER,
             failed_ts REAL,

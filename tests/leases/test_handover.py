@@ -174,3 +174,17 @@ def test_without_validation_config_nothing_changes(db, tmp_path, tenants):
     lease = allocate_lease(db, plain, request, operator=OPERATOR, now_ts=NOW)
     release_lease(db, lease.id, operator=OPERATOR, now_ts=NOW + 60)
     assert state(db, plain, N1, NOW + 61).state == NodeState.FREE
+
+
+def test_a_cleaning_that_could_not_tell_is_retried_later(db, fleet, tenants):
+    enable_cleaning(db, now_ts=NOW - HOUR)
+    validate_all(db, fleet, NOW)
+    lease = lease_n1(db, fleet, NOW + 120)
+    release_lease(db, lease.id, operator=OPERATOR, now_ts=NOW + 600)
+    hold_for_run(db, fleet, [N1], kind="cleaning", run_id=9, operator=OPERATOR,
+                 expected_s=600, now_ts=NOW + 610)  # fmt: skip
+    finish_run(db, fleet, 9, "clean", [HostOutcome(N1, "error")], operator=OPERATOR,
+               now_ts=NOW + 640)  # fmt: skip
+    assert state(db, fleet, N1, NOW + 641).state == NodeState.CLEANING
+    assert nodes_to_clean(db, fleet, now_ts=NOW + 641) == []
+    assert nodes_to_clean(db, fleet, now_ts=NOW + 610 + 121) == [N1]
