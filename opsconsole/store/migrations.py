@@ -454,7 +454,8 @@ def m0011_validation(db: sqlite_utils.Database) -> None:
         );
         CREATE TABLE handover_epoch (
             one INTEGER PRIMARY KEY CHECK (one = 1),
-            since_ts REAL NOT NULL
+            since_ts REAL NOT NULL,
+            clean_through_ts REAL
         );
         """,
     )
