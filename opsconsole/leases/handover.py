@@ -44,6 +44,11 @@ LEVEL_RANK = {"quick": 1, "clean": 1, "standard": 2, "long": 3}
 """A pass at a higher level proves the lower ones; a cleaning run includes the quick checks."""
 
 
+CLEANING_MARGIN_S = 900.0
+"""A node still to be cleaned is kept out of leases starting within this long; a
+reservation further out may have it (the cleaning will be long done)."""
+
+
 class NodeState(StrEnum):
     FREE = "free"
     LEASED = "leased"
@@ -237,11 +242,12 @@ def exclusions(
     hard: dict[str, str] = {}
     soft: dict[str, str] = {}
     rows = _rows(conn)
-    if policy.clean_after_lease:
+    if policy.clean_after_lease and start_ts < now_ts + CLEANING_MARGIN_S:
         for host, (end_ts, lease_id) in _cleaning_due(conn, rows, now_ts).items():
             hard[host] = f"cleaning after lease {lease_id} (ended {format_ts(end_ts)})"
     for host, row in rows.items():
-        if row[1] and (row[4] or 0) > now_ts and row[3] is not None and row[3] <= now_ts:
+        held = row[1] and (row[4] or 0) > now_ts and row[3] is not None and row[3] <= now_ts
+        if held and row[4] > start_ts:  # a reservation after the run's deadline may have it
             hard[host] = f"{row[1]} (run {row[2]})"
         elif row[6] is not None:
             soft.setdefault(host, f"failed validation (run {row[6]}: {row[8]})")

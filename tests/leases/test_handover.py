@@ -207,3 +207,15 @@ def test_the_watermark_never_hides_a_node_still_to_clean(db, fleet, tenants):
     second = lease_n1(db, fleet, NOW + 900)
     release_lease(db, second.id, operator=OPERATOR, now_ts=NOW + 1000)
     assert state(db, fleet, N1, NOW + 1001).state == NodeState.CLEANING
+
+
+def test_a_reservation_after_the_run_or_cleaning_may_have_the_node(db, fleet, tenants):
+    enable_cleaning(db, now_ts=NOW - HOUR)
+    validate_all(db, fleet, NOW)
+    lease = lease_n1(db, fleet, NOW + 120)
+    release_lease(db, lease.id, operator=OPERATOR, now_ts=NOW + 600)
+    with pytest.raises(LeaseError, match="cleaning after lease"):
+        lease_n1(db, fleet, NOW + 610)
+    later = LeaseRequest("globex", NOW + 2 * HOUR, NOW + 3 * HOUR,
+                         slots=tuple(parse_slots([N1], fleet)))  # fmt: skip
+    assert allocate_lease(db, fleet, later, operator=OPERATOR, now_ts=NOW + 610).hosts == (N1,)
