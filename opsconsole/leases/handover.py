@@ -453,7 +453,10 @@ def nodes_to_clean(
             conn.execute("SELECT host, clean_tried_ts FROM node_handover WHERE clean_tried_ts > ?",
                          (now_ts - CLEAN_RETRY_S,))
         )  # fmt: skip
-    states = {name: s for name, s in states.items() if name not in tried}
+        # A node whose next lease starts within the margin cannot be held for a run (the
+        # run would be refused and stored as such every pass): it goes to that tenant.
+        soon = booking.booked_slots(conn, now_ts, now_ts + CLEANING_MARGIN_S)
+    states = {name: s for name, s in states.items() if name not in tried and name not in soon}
     return [
         name for name, s in states.items() if s.state == NodeState.CLEANING and s.run_id is None
     ]
