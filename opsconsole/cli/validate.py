@@ -21,7 +21,7 @@ from opsconsole.validate.service import validate_hosts
 from opsconsole.validate.settings import validation_settings
 
 ACTIONS = ("list", "show", "nodes", "tick")
-LEVEL_NAMES = ("quick", "standard", "long")
+LEVEL_NAMES = ("quick", "standard", "long", "clean")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -115,7 +115,8 @@ def _nodes(args: argparse.Namespace) -> int:
         ]
         for s in states.values()
     ]  # fmt: skip
-    text = table(["HOST", "STATE", "DETAIL", "QUICK", "STANDARD", "LONG", "FAILED"], rows)
+    headers = ["HOST", "STATE", "DETAIL", "QUICK", "STANDARD", "LONG", "CLEAN", "FAILED"]
+    text = table(headers, rows)
     return emit(args, [s.as_dict() for s in states.values()], text)
 
 

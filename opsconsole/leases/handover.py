@@ -44,6 +44,11 @@ LEVEL_RANK = {"quick": 1, "clean": 1, "standard": 2, "long": 3}
 """A pass at a higher level proves the lower ones; a cleaning run includes the quick checks."""
 
 
+CLEANING_MARGIN_S = 900.0
+"""A node still to be cleaned is kept out of leases starting within this long; a
+reservation further out may have it (the cleaning will be long done)."""
+
+
 class NodeState(StrEnum):
     FREE = "free"
     LEASED = "leased"
@@ -104,6 +109,15 @@ def _epoch(conn: sqlite3.Connection) -> float | None:
     return row[0] if row else None
 
 
+def _scan_from(conn: sqlite3.Connection) -> tuple[float, float] | None:
+    """(epoch, where the scan for ended bookings starts): every node whose latest booking
+    ended at or before the watermark was already clean (see `advance_watermark`)."""
+    row = conn.execute(
+        "SELECT since_ts, coalesce(clean_through_ts, since_ts) FROM handover_epoch WHERE one = 1"
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
 def _rows(conn: sqlite3.Connection) -> dict[str, tuple]:
     return {
         row[0]: row
@@ -127,30 +141,46 @@ def _last_booking_ends(
     conn: sqlite3.Connection, since_ts: float, now_ts: float
 ) -> dict[str, tuple[float, int]]:
     """host → (latest booked end in (since, now], its lease): through the covering index."""
-    out: dict[str, tuple[float, int]] = {}
-    for host, end_ts, lease_id in conn.execute(
-        "SELECT host, end_ts, lease_id FROM lease_slots"
-        " WHERE end_ts > ? AND end_ts <= ? AND end_ts > start_ts",
-        (since_ts, now_ts),
-    ):
-        if host not in out or end_ts > out[host][0]:
-            out[host] = (end_ts, lease_id)
-    return out
+    # SQLite gives a bare column (lease_id) from the row that holds max(end_ts).
+    return {
+        host: (end_ts, lease_id)
+        for host, end_ts, lease_id in conn.execute(
+            "SELECT host, max(end_ts), lease_id FROM lease_slots"
+            " WHERE end_ts > ? AND end_ts <= ? AND end_ts > start_ts GROUP BY host",
+            (since_ts, now_ts),
+        )
+    }
 
 
-def _held_now(conn: sqlite3.Connection, now_ts: float) -> set[str]:
-    return set(booking.booked_slots(conn, now_ts, now_ts + 1e-3))
+def _held_now(
+    conn: sqlite3.Connection, now_ts: float, hosts: Iterable[str] | None = None
+) -> set[str]:
+    """Hosts with a GPU booked at `now_ts` (of `hosts` only, when given: one index range
+    per host instead of every live booking)."""
+    if hosts is None:
+        return set(booking.booked_slots(conn, now_ts, now_ts + 1e-3))
+    held = set()
+    for host in hosts:
+        row = conn.execute(
+            "SELECT 1 FROM lease_slots WHERE host = ? AND end_ts > ? AND start_ts <= ?"
+            " AND end_ts > start_ts LIMIT 1",
+            (host, now_ts, now_ts),
+        ).fetchone()
+        if row is not None:
+            held.add(host)
+    return held
 
 
 def _cleaning_due(
     conn: sqlite3.Connection, rows: dict[str, tuple], now_ts: float
 ) -> dict[str, tuple[float, int]]:
     """Hosts whose last lease ended after their last cleaning (and not re-leased since)."""
-    epoch = _epoch(conn)
-    if epoch is None:
+    scan = _scan_from(conn)
+    if scan is None:
         return {}
-    ends = _last_booking_ends(conn, epoch, now_ts)
-    held = _held_now(conn, now_ts)
+    epoch, since_ts = scan
+    ends = _last_booking_ends(conn, since_ts, now_ts)
+    held = _held_now(conn, now_ts, ends)
     due = {}
     for host, (end_ts, lease_id) in ends.items():
         cleaned = rows[host][5] if host in rows and rows[host][5] is not None else epoch
@@ -212,11 +242,12 @@ def exclusions(
     hard: dict[str, str] = {}
     soft: dict[str, str] = {}
     rows = _rows(conn)
-    if policy.clean_after_lease:
+    if policy.clean_after_lease and start_ts < now_ts + CLEANING_MARGIN_S:
         for host, (end_ts, lease_id) in _cleaning_due(conn, rows, now_ts).items():
             hard[host] = f"cleaning after lease {lease_id} (ended {format_ts(end_ts)})"
     for host, row in rows.items():
-        if row[1] and (row[4] or 0) > now_ts and row[3] is not None and row[3] <= now_ts:
+        held = row[1] and (row[4] or 0) > now_ts and row[3] is not None and row[3] <= now_ts
+        if held and row[4] > start_ts:  # a reservation after the run's deadline may have it
             hard[host] = f"{row[1]} (run {row[2]})"
         elif row[6] is not None:
             soft.setdefault(host, f"failed validation (run {row[6]}: {row[8]})")
@@ -249,6 +280,23 @@ def enable_cleaning(db: sqlite_utils.Database, *, now_ts: float | None = None) -
     with write_transaction(db, "switching on cleaning after leases") as tx:
         tx.execute("INSERT OR IGNORE INTO handover_epoch (one, since_ts) VALUES (1, ?)", (now_ts,))
         return _epoch(tx) or now_ts
+
+
+def advance_watermark(db: sqlite_utils.Database, *, now_ts: float | None = None) -> float:
+    """Move the scan's start past bookings whose nodes are all clean, so finding the nodes
+    to clean reads recent bookings, not the whole history (146 ms → a few ms on 52,000
+    bookings). Safe because bookings are never back-dated: one made later ends later
+    than now. Called by the cleaner each pass; returns the watermark."""
+    now_ts = time.time() if now_ts is None else now_ts
+    with write_transaction(db, "advancing the cleaning watermark") as tx:
+        scan = _scan_from(tx)
+        if scan is None:
+            return now_ts
+        due = _cleaning_due(tx, _rows(tx), now_ts)
+        mark = min([now_ts, *(end_ts - 1e-3 for end_ts, _lease in due.values())])
+        mark = max(mark, scan[1])
+        tx.execute("UPDATE handover_epoch SET clean_through_ts = ? WHERE one = 1", (mark,))
+        return mark
 
 
 def hold_for_run(
@@ -306,12 +354,14 @@ def hold_for_run(
                 subject=f"validation:{run_id}",
                 after={"hosts": hosts, "leased": words, "reason": override_reason, "kind": kind},
             )
+        tried = now_ts if kind == "cleaning" else None
         tx.executemany(
-            "INSERT INTO node_handover (host, busy, busy_run_id, busy_since_ts, busy_until_ts)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT(host) DO UPDATE SET busy = excluded.busy,"
-            " busy_run_id = excluded.busy_run_id, busy_since_ts = excluded.busy_since_ts,"
-            " busy_until_ts = excluded.busy_until_ts",
-            [(h, kind, run_id, now_ts, until_ts) for h in hosts],
+            "INSERT INTO node_handover (host, busy, busy_run_id, busy_since_ts, busy_until_ts,"
+            " clean_tried_ts) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(host) DO UPDATE SET"
+            " busy = excluded.busy, busy_run_id = excluded.busy_run_id,"
+            " busy_since_ts = excluded.busy_since_ts, busy_until_ts = excluded.busy_until_ts,"
+            " clean_tried_ts = coalesce(excluded.clean_tried_ts, clean_tried_ts)",
+            [(h, kind, run_id, now_ts, until_ts, tried) for h in hosts],
         )
 
 
@@ -387,12 +437,26 @@ def finish_run(
     return drains
 
 
+CLEAN_RETRY_S = 120.0
+"""A cleaning that could not tell (host unreachable) is tried again after this long."""
+
+
 def nodes_to_clean(
     db: sqlite_utils.Database, fleet: Fleet, *, now_ts: float | None = None
 ) -> list[str]:
-    """Nodes whose lease ended and that no run holds now: what the cleaner should run on."""
+    """Nodes whose lease ended, that no run holds now and that were not tried in the last
+    CLEAN_RETRY_S: what the cleaner should run on."""
     now_ts = time.time() if now_ts is None else now_ts
     states = node_states(db, fleet, now_ts=now_ts)
+    with booking.read_snapshot(db) as conn:
+        tried = dict(
+            conn.execute("SELECT host, clean_tried_ts FROM node_handover WHERE clean_tried_ts > ?",
+                         (now_ts - CLEAN_RETRY_S,))
+        )  # fmt: skip
+        # A node whose next lease starts within the margin cannot be held for a run (the
+        # run would be refused and stored as such every pass): it goes to that tenant.
+        soon = booking.booked_slots(conn, now_ts, now_ts + CLEANING_MARGIN_S)
+    states = {name: s for name, s in states.items() if name not in tried and name not in soon}
     return [
         name for name, s in states.items() if s.state == NodeState.CLEANING and s.run_id is None
     ]

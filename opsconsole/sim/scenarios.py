@@ -201,18 +201,16 @@ HANDOVER_SETTINGS: tuple[tuple[str, object], ...] = (
 
 
 def handover_hosts(hosts: Sequence[SimHost], rng: random.Random) -> dict[str, dict[str, Any]]:
-    """The last node of each of the first racks gets one fault only a validation finds
-    (`opsconsole demo` leases none of them, so each is found by a run, not a tenant)."""
+    """One fault each on the last node of the first racks (the one before it when there
+    are fewer racks than faults); `opsconsole demo` leases none of these at the start."""
     racks = sorted({h.rack for h in hosts})
+    members = {rack: [h for h in hosts if h.rack == rack] for rack in racks}
     picked = {}
-    for (fault, params), rack in zip(HANDOVER_FAULTS, racks, strict=False):
-        members = [h for h in hosts if h.rack == rack]
-        picked[members[-1].name] = {"fault": (fault, params)}
-    if len(racks) == 1:  # a one-rack fleet: the faults on the last nodes of that rack
-        members = [h for h in hosts if h.rack == racks[0]]
-        picked = {
-            h.name: {"fault": f} for h, f in zip(reversed(members), HANDOVER_FAULTS, strict=False)
-        }
+    for i, (fault, params) in enumerate(HANDOVER_FAULTS):
+        rack = members[racks[i % len(racks)]]
+        position = len(rack) - 1 - i // len(racks)
+        if position >= 0:
+            picked[rack[position].name] = {"fault": (fault, params)}
     return picked
 
 

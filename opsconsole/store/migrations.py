@@ -516,6 +516,7 @@ def m0011_validation(db: sqlite_utils.Database) -> None:
             busy_run_id INTEGER,
             busy_since_ts REAL,
             busy_until_ts REAL,
+            clean_tried_ts REAL,
             cleaned_ts REAL,
             failed_run_id INTEGER,
             failed_ts REAL,
@@ -530,7 +531,8 @@ def m0011_validation(db: sqlite_utils.Database) -> None:
         );
         CREATE TABLE handover_epoch (
             one INTEGER PRIMARY KEY CHECK (one = 1),
-            since_ts REAL NOT NULL
+            since_ts REAL NOT NULL,
+            clean_through_ts REAL
         );
         """,
     )

@@ -56,6 +56,15 @@ def _result(name, hosts, status, summary, out: Output, figures=None, blame=()) -
     )
 
 
+def _no_answer(name: str, hosts: list[str], out: Output) -> CheckResult | None:
+    """The command never ran to an exit status (SSH down, timed out): unproven, not a
+    tool's verdict, whatever the check would say about empty output."""
+    if out.exit_status is not None:
+        return None
+    why = out.stderr.strip() or "no exit status"
+    return _result(name, hosts, CheckStatus.ERROR, why[:200], out)
+
+
 def _unreadable(name: str, host: str, out: Output, exc: ParseError) -> CheckResult:
     first = (out.stderr.strip() or out.stdout.strip()).splitlines()[:1]
     extra = f" ({first[0][:120]})" if first else ""
@@ -63,6 +72,8 @@ def _unreadable(name: str, host: str, out: Output, exc: ParseError) -> CheckResu
 
 
 def judge_dcgm(host: str, out: Output, level: int) -> CheckResult:
+    if (early := _no_answer("dcgm", [host], out)) is not None:
+        return early
     if out.not_installed:
         return _result("dcgm", [host], CheckStatus.SKIP, "dcgmi not installed", out)
     try:
@@ -95,6 +106,8 @@ def judge_dcgm(host: str, out: Output, level: int) -> CheckResult:
 
 
 def judge_pcie(host: str, out: Output, limits: Thresholds) -> CheckResult:
+    if (early := _no_answer("pcie", [host], out)) is not None:
+        return early
     try:
         links = parse_pcie_links(out.stdout)
     except ParseError as exc:
@@ -122,6 +135,8 @@ def judge_pcie(host: str, out: Output, limits: Thresholds) -> CheckResult:
 
 
 def judge_nvlink(host: str, out: Output, limits: Thresholds) -> CheckResult:
+    if (early := _no_answer("nvlink", [host], out)) is not None:
+        return early
     if "not supported" in (out.stdout + out.stderr).lower() and out.exit_status:
         return _result("nvlink", [host], CheckStatus.SKIP, "no NVLink on this host", out)
     try:
@@ -162,6 +177,8 @@ def judge_nvlink(host: str, out: Output, limits: Thresholds) -> CheckResult:
 
 
 def judge_ib_ports(host: str, out: Output, expected_rate_gbps: float | None) -> CheckResult:
+    if (early := _no_answer("ib_ports", [host], out)) is not None:
+        return early
     ports = parse_ib_sysfs(out.stdout)
     if not ports:
         return _result("ib_ports", [host], CheckStatus.SKIP, "no InfiniBand ports", out)
@@ -184,6 +201,8 @@ def judge_ib_ports(host: str, out: Output, expected_rate_gbps: float | None) -> 
 def judge_nccl(
     name: str, hosts: list[str], out: Output, gpus: int, limits: Thresholds
 ) -> CheckResult:
+    if (early := _no_answer(name, hosts, out)) is not None:
+        return early
     if out.not_installed:
         return _result(name, hosts, CheckStatus.SKIP, "nccl-tests not installed", out)
     try:
@@ -215,6 +234,8 @@ def judge_ib_pair(
     server: str, client: str, device: str, out: Output, limits: Thresholds
 ) -> CheckResult:
     hosts = [server, client]
+    if (early := _no_answer("ib_write_bw", hosts, out)) is not None:
+        return early
     if out.not_installed:
         return _result("ib_write_bw", hosts, CheckStatus.SKIP, "perftest not installed", out)
     try:
@@ -272,6 +293,8 @@ def attribute_pairs(checks: list[CheckResult]) -> list[CheckResult]:
 
 def judge_processes(host: str, out: Output) -> tuple[CheckResult, list[int]]:
     """Leftover compute processes; returns the check and the pids found."""
+    if (early := _no_answer("processes", [host], out)) is not None:
+        return early, []
     try:
         apps = parse_compute_apps(out.stdout)
     except ParseError as exc:
@@ -287,6 +310,8 @@ def judge_processes(host: str, out: Output) -> tuple[CheckResult, list[int]]:
 
 
 def judge_gpu_reset(host: str, out: Output) -> CheckResult:
+    if (early := _no_answer("gpu_reset", [host], out)) is not None:
+        return early
     try:
         result = parse_gpu_reset(out.stdout + "\n" + out.stderr)
     except ParseError as exc:

@@ -46,6 +46,7 @@ class SshCommandRunner:
         self._connector = connector
         self._conns: dict[str, asyncssh.SSHClientConnection] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._failed: dict[str, str] = {}
 
     async def _connection(self, host: Host) -> asyncssh.SSHClientConnection:
         lock = self._locks.setdefault(host.name, asyncio.Lock())
@@ -57,10 +58,14 @@ class SshCommandRunner:
             return conn
 
     async def run(self, host: Host, command: str, timeout_s: float) -> Output:
+        failed = self._failed.get(host.name)
+        if failed is not None:  # one connect timeout per host per run, not one per check
+            return Output(command, None, "", failed)
         try:
             conn = await self._connection(host)
             result = await asyncio.wait_for(conn.run(command, check=False), timeout_s)
         except ConnectFailure as failure:
+            self._failed[host.name] = f"ssh: {failure}"
             return Output(command, None, "", f"ssh: {failure}")
         except TimeoutError:
             return Output(command, None, "", f"timed out after {timeout_s:g} s")

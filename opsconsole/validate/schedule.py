@@ -92,6 +92,7 @@ def run_due(
     config = settings.config
     if config.clean_after_lease:
         handover.enable_cleaning(db, now_ts=clock())
+        handover.advance_watermark(db, now_ts=clock())
         dirty = handover.nodes_to_clean(db, fleet, now_ts=clock())
         if dirty:
             runs += _try(db, fleet, settings, dirty, "clean", "cleaning after lease",

@@ -213,7 +213,10 @@ class HostRun:
 
 
 RECENT_RUNS = 5_000
-"""Runs looked at for "newest per host and level": enough for weeks of a big fleet."""
+RECENT_HOST_RUNS = 20_000
+"""Runs, and (run, host) pairs, looked at for "newest per host and level": weeks of a big
+fleet's cleaning and scheduled runs, while a few fleet-wide runs cannot make the
+console's 30 s board read slow. A host with no run among them shows none."""
 _FIGURE_CHECKS = ("nccl_local", "nccl_fabric", "ib_write_bw", "nvlink", "dcgm")
 
 
@@ -223,8 +226,8 @@ def latest_by_host(db: sqlite_utils.Database) -> dict[str, dict[str, HostRun]]:
         "SELECT r.id, r.level, r.verdicts, r.finished_ts, j.value FROM validation_runs r,"
         " json_each(r.hosts) j WHERE r.id > (SELECT coalesce(max(id), 0) FROM validation_runs)"
         " - ? AND r.finished_ts IS NOT NULL AND r.state NOT IN ('running', 'refused')"
-        " ORDER BY r.id DESC",
-        (RECENT_RUNS,),
+        " ORDER BY r.id DESC LIMIT ?",
+        (RECENT_RUNS, RECENT_HOST_RUNS),
     ).fetchall()
     newest: dict[tuple[str, str], tuple] = {}
     for run_id, level, verdicts, finished_ts, host in rows:

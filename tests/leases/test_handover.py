@@ -174,3 +174,48 @@ def test_without_validation_config_nothing_changes(db, tmp_path, tenants):
     lease = allocate_lease(db, plain, request, operator=OPERATOR, now_ts=NOW)
     release_lease(db, lease.id, operator=OPERATOR, now_ts=NOW + 60)
     assert state(db, plain, N1, NOW + 61).state == NodeState.FREE
+
+
+def test_a_cleaning_that_could_not_tell_is_retried_later(db, fleet, tenants):
+    enable_cleaning(db, now_ts=NOW - HOUR)
+    validate_all(db, fleet, NOW)
+    lease = lease_n1(db, fleet, NOW + 120)
+    release_lease(db, lease.id, operator=OPERATOR, now_ts=NOW + 600)
+    hold_for_run(db, fleet, [N1], kind="cleaning", run_id=9, operator=OPERATOR,
+                 expected_s=600, now_ts=NOW + 610)  # fmt: skip
+    finish_run(db, fleet, 9, "clean", [HostOutcome(N1, "error")], operator=OPERATOR,
+               now_ts=NOW + 640)  # fmt: skip
+    assert state(db, fleet, N1, NOW + 641).state == NodeState.CLEANING
+    assert nodes_to_clean(db, fleet, now_ts=NOW + 641) == []
+    assert nodes_to_clean(db, fleet, now_ts=NOW + 610 + 121) == [N1]
+
+
+def test_the_watermark_never_hides_a_node_still_to_clean(db, fleet, tenants):
+    from opsconsole.leases.handover import advance_watermark
+
+    enable_cleaning(db, now_ts=NOW - HOUR)
+    validate_all(db, fleet, NOW)
+    first = lease_n1(db, fleet, NOW + 120)
+    release_lease(db, first.id, operator=OPERATOR, now_ts=NOW + 600)
+    assert advance_watermark(db, now_ts=NOW + 700) < NOW + 600  # n01 still to clean
+    assert nodes_to_clean(db, fleet, now_ts=NOW + 701) == [N1]
+    hold_for_run(db, fleet, [N1], kind="cleaning", run_id=9, operator=OPERATOR,
+                 expected_s=600, now_ts=NOW + 710)  # fmt: skip
+    finish_run(db, fleet, 9, "clean", [HostOutcome(N1, "passed")], operator=OPERATOR,
+               now_ts=NOW + 720)  # fmt: skip
+    assert advance_watermark(db, now_ts=NOW + 800) == NOW + 800
+    second = lease_n1(db, fleet, NOW + 900)
+    release_lease(db, second.id, operator=OPERATOR, now_ts=NOW + 1000)
+    assert state(db, fleet, N1, NOW + 1001).state == NodeState.CLEANING
+
+
+def test_a_reservation_after_the_run_or_cleaning_may_have_the_node(db, fleet, tenants):
+    enable_cleaning(db, now_ts=NOW - HOUR)
+    validate_all(db, fleet, NOW)
+    lease = lease_n1(db, fleet, NOW + 120)
+    release_lease(db, lease.id, operator=OPERATOR, now_ts=NOW + 600)
+    with pytest.raises(LeaseError, match="cleaning after lease"):
+        lease_n1(db, fleet, NOW + 610)
+    later = LeaseRequest("globex", NOW + 2 * HOUR, NOW + 3 * HOUR,
+                         slots=tuple(parse_slots([N1], fleet)))  # fmt: skip
+    assert allocate_lease(db, fleet, later, operator=OPERATOR, now_ts=NOW + 610).hosts == (N1,)

@@ -63,3 +63,54 @@ async def test_leases_screen_and_host_view_show_handover(lease_app, lease_store,
             f"standard passed 1h ago · run {run_id} · all_reduce busbw 470.2 GB/s"
             in screen_text(app)
         )
+
+
+class SimRunner:
+    """Answers every host with one simulated host's tools (no SSH in UI tests)."""
+
+    def __init__(self, fleet):
+        from opsconsole.sim.world import SimFleet
+
+        self.sim = next(iter(SimFleet(1, seed=3, start_ts=T0).hosts.values()))
+
+    async def run(self, host, command, timeout_s):
+        from opsconsole.sim.shell import run_command_line
+        from opsconsole.sim.sysfs import SimSysfs
+        from opsconsole.validate.judge import Output
+
+        status, out, err = run_command_line(self.sim, SimSysfs(self.sim), command)
+        return Output(command, status, out, err)
+
+    async def close(self):
+        pass
+
+
+async def test_host_view_v_runs_a_quick_validation(lease_app, lease_store, fleet, monkeypatch):
+    from opsconsole.leases import LeaseRequest, allocate_lease
+    from opsconsole.leases.slotspec import parse_slots
+    from opsconsole.ui import validation_run
+    from opsconsole.ui.screens.confirm import ConfirmScreen
+
+    monkeypatch.setattr(validation_run, "RUNNER_FACTORY", SimRunner)
+    slots = tuple(parse_slots([N2], fleet))
+    allocate_lease(lease_store, fleet, LeaseRequest("kestrel-ai", T0, T0 + 3600, slots=slots),
+                   operator=OPERATOR, now_ts=T0)  # fmt: skip
+    app = lease_app
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.lease_board is not None)
+        for host, expected in (
+            (N1, "(quick) on sg1-r01-n01: passed"),
+            (N2, "refused: GPUs leased"),
+        ):
+            app.open_host(host)
+            await wait_until(pilot, lambda h=host: isinstance(app.screen, HostScreen)
+                             and app.screen.host_name == h)  # fmt: skip
+            await pilot.press("v")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
+            await wait_until(
+                pilot, lambda e=expected: any(e in n.message for n in app._notifications)
+            )
+            await pilot.press("escape")
+    runs = store.list_runs(lease_store)
+    assert [(r.hosts, r.state) for r in runs] == [((N2,), "refused"), ((N1,), "passed")]

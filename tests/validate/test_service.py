@@ -161,3 +161,13 @@ async def test_cli_validate_list_and_show(fleet, capsys):
     assert nodes[N1]["state"] == "free" and "quick" in nodes[N1]["passes"]
     assert main(["validate", "nosuch-host", "-c", config]) == 1
     assert 'unknown host "nosuch-host"' in capsys.readouterr().err
+
+
+async def test_unreachable_host_is_an_error_not_a_verdict(sim, fleet, vdb):
+    await sim.inject(N4, "host_unreachable")
+    run = await validate(vdb, fleet, [N1, N4], level="quick")
+    assert run.state == "error" and run.verdicts == {N1: "passed", N4: "error"}
+    mine = [c for c in run.checks if c.hosts == (N4,)]
+    assert {c.status for c in mine} == {"error"}
+    assert all(c.summary.startswith("ssh: refused") for c in mine)
+    assert list_drains(vdb) == []  # could not tell: nothing drained

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -33,6 +34,7 @@ class HostScreen(Screen):
         Binding("r", "reconnect", "Reconnect"),
         Binding("a", "alerts", "Alerts"),
         Binding("K", "trust_key", "Trust changed host key", show=False),
+        Binding("v", "validate", "Validate"),
     ]
 
     def __init__(self, host_name: str) -> None:
@@ -112,7 +114,41 @@ class HostScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "alerts":  # hidden without an alert store
             return self.app.alert_desk is not None
+        if action == "validate":  # runs are stored: needs the store
+            return self.app.lease_desk is not None
         return True
+
+    @changes_state("validate host")
+    def action_validate(self) -> None:
+        """A quick validation of this host (refused while its GPUs are leased)."""
+        from opsconsole.ui.screens.confirm import ConfirmScreen
+
+        question = (
+            f"Run a quick validation on {self.host_name}? It is held out of placement while"
+            " it runs; refused if its GPUs are leased."
+        )
+        self.app.push_screen(
+            ConfirmScreen(question), lambda yes: self._validate("quick") if yes else None
+        )
+
+    @work(thread=True, group="validate", exit_on_error=False)
+    def _validate(self, level: str) -> None:
+        from opsconsole.errors import OpsconsoleError
+        from opsconsole.store.transaction import database_path
+        from opsconsole.ui.validation_run import run_line, run_validation
+
+        app = self.app
+        desk = app.lease_desk
+        try:
+            run = run_validation(
+                database_path(desk.db), app.model.fleet, [self.host_name], level=level,
+                operator=desk.operator, clock=app.clock,
+            )  # fmt: skip
+            message, severity = run_line(run), "information" if run.state == "passed" else "error"
+        except OpsconsoleError as exc:
+            message, severity = str(exc), "error"
+        app.call_from_thread(app.notify, message, severity=severity, timeout=10)
+        app.call_from_thread(app.refresh_leases)
 
     def action_alerts(self) -> None:
         """The Alerts screen over this host, filtered to it (Esc clears, then Esc leaves)."""

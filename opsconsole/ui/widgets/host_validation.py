@@ -12,6 +12,8 @@ from opsconsole.ui.lease_board import LeaseBoard
 from opsconsole.ui.lease_text import DIM
 
 LEVELS = ("quick", "standard", "long", "clean")
+FIGURES_CHARS = 100
+"""A line per level; the whole story is in `opsconsole validate show RUN`."""
 VERDICT_STYLES = {"passed": "#5fd75f", "failed": "bold #ff5f5f", "error": "#ffd75f"}
 HANDOVER_STYLES = {
     "validating": "bold #5fafff",
@@ -32,8 +34,6 @@ class HostValidation(Static):
         if state is not None:
             text.append(str(state.state), HANDOVER_STYLES.get(str(state.state), "bold"))
             text.append(f" {state.detail}", DIM)
-            if state.failed_reason:
-                text.append(f" · {state.failed_reason}", "#ff8787")
         runs = board.validations.get(host_name, {})
         if not runs:
             text.append("" if state else "no run yet", DIM)
@@ -45,5 +45,8 @@ class HostValidation(Static):
             text.append(run.verdict, VERDICT_STYLES.get(run.verdict, ""))
             text.append(f" {age_text(now_ts - run.finished_ts)} ago · run {run.run_id}", DIM)
             if run.figures:
-                text.append(f" · {run.figures}")
+                figures = run.figures
+                if len(figures) > FIGURES_CHARS:
+                    figures = figures[: FIGURES_CHARS - 1] + "…"
+                text.append(f" · {figures}", "#ff8787" if run.verdict == "failed" else "")
         self.update(text)
