@@ -130,8 +130,6 @@ class SimGpu:
     energy_mj: float = 0.0
     """NVML's total energy counter: power integrated since the simulated driver loaded."""
     """NVML_GPU_RECOVERY_ACTION_*: what the driver asks the operator to do."""
-    energy_mj: float = 0.0
-    """Energy drawn since the driver loaded (NVML's total energy counter)."""
     lost: bool = False
     extra_heat_c: float = 0.0
     cooling_failed: bool = False

@@ -258,9 +258,6 @@ class SimNvml:
     def nvmlDeviceGetPowerUsage(self, handle: SimHandle) -> int:
         return int(self._gpu(handle).power_w * 1000)
 
-    def nvmlDeviceGetTotalEnergyConsumption(self, handle: SimHandle) -> int:
-        return int(self._gpu(handle).energy_mj)
-
     def nvmlDeviceGetPowerManagementLimit(self, handle: SimHandle) -> int:
         self._gpu(handle)
         return int(hw.GPU_POWER_LIMIT_W * 1000)
