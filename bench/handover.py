@@ -10,6 +10,7 @@ aurora-labs lease and prints each node-state change with its time since the rele
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ from opsconsole.validate.schedule import start_handover_worker
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     work = Path(tempfile.mkdtemp(prefix="handover-bench-"))
     ready = work / "ready"
     sim = subprocess.Popen(

@@ -28,8 +28,8 @@ def cond(rule: str, gpu: str, kind: str = "event") -> Condition:
     return Condition(rule, "critical", kind, labels, f"{rule} on GPU {gpu}")  # type: ignore[arg-type]
 
 
-def silence(db, end_ts: float) -> int:
-    return create_silence(db, {"host": HOST}, start_ts=end_ts - DAY, end_ts=end_ts,
+def silence(db, end_ts: float, host: str = HOST) -> int:
+    return create_silence(db, {"host": host}, start_ts=end_ts - DAY, end_ts=end_ts,
                           created_by="ana", comment="", now_ts=end_ts - DAY)  # fmt: skip
 
 
@@ -79,8 +79,8 @@ def test_a_pruned_condition_that_returns_is_a_new_alert_with_a_new_id(db):
     hot = cond("gpu_temp_high", "0", kind="condition")
     apply_conditions(db, [hot, cond("gpu_temp_high", "1", kind="condition")], T0)
     apply_conditions(db, [], T0 + 60)
-    for end_ts in (T0, T0 + 1):
-        silence(db, end_ts)
+    for end_ts, host in ((T0, HOST), (T0 + 1, "sg1-r01-n02")):  # overlapping: two hosts
+        silence(db, end_ts, host)
     assert prune_alerts(db, NOW, **KEEP) == (1, 1)
     assert ids(db, "alerts") == [2] and ids(db, "silences") == [2]
     (again,) = apply_conditions(db, [hot], NOW)

@@ -141,9 +141,9 @@ async def test_trust_key_is_audited_and_only_then_the_poller_connects(
         assert "not trusted by an operator yet" in hs.detail
 
         # Refused without a comment, and without --yes when not on a terminal.
-        assert main(["hosts", "trust-key", "h1", "--config", str(config), "--yes"]) == 1
+        assert main(["hosts", "trust-key", "h1", "--config", str(config), "--yes"]) == 4
         assert "comment is required" in capsys.readouterr().err
-        assert main(["hosts", "trust-key", "h1", "--config", str(config), "--comment", "x"]) == 1
+        assert main(["hosts", "trust-key", "h1", "--config", str(config), "--comment", "x"]) == 4
         assert "--yes" in capsys.readouterr().err
         assert hs.key_change is not None
 

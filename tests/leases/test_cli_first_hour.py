@@ -74,7 +74,7 @@ def test_no_override_hint_when_an_override_could_not_help(config, capsys):
         config, capsys, "lease", "preview", "--tenant", "acme", "--gpus", "12",
         "--within", "node", "--end", "+1d",
     )  # fmt: skip
-    assert code == 1 and "cannot place 12" in err
+    assert code == 4 and "cannot place 12" in err
     assert "would not be enough either" in err  # no node has 12 GPUs, drained or not
     assert "override reason would" not in err
 
@@ -86,24 +86,24 @@ def test_tenant_update_that_changes_nothing_says_so(config, capsys):
     code, out, _ = run(config, capsys, "tenant", "update", "acme", "--quota", "32", "--json")
     assert json.loads(out)["changed"] is True and json.loads(out)["gpu_quota"] == 32
     code, _, err = run(config, capsys, "tenant", "update", "acme")
-    assert code == 1 and "nothing to change" in err
+    assert code == 4 and "nothing to change" in err
     _, out, _ = run(config, capsys, "audit", "list", "--json")
     assert sorted(e["action"] for e in json.loads(out)) == ["tenant.create", "tenant.update"]
 
 
 def test_a_zero_quota_is_refused(config, capsys):
     code, _, err = run(config, capsys, "tenant", "create", "acme", "--quota", "0")
-    assert code == 1 and "at least 1" in err and "\n" not in err.strip()
+    assert code == 4 and "at least 1" in err and "\n" not in err.strip()
     run(config, capsys, "tenant", "create", "acme", "--quota", "8")
     code, _, err = run(config, capsys, "tenant", "update", "acme", "--quota", "0")
-    assert code == 1 and "at least 1" in err
+    assert code == 4 and "at least 1" in err
 
 
 def test_the_same_silence_cannot_be_created_twice(config, capsys):
     silence = ("alerts", "silence", "--match", "rack=sg1-r01", "--end", "+1h", "--comment", "PDU")
     assert run(config, capsys, *silence)[0] == 0
     code, _, err = run(config, capsys, *silence)
-    assert code == 1 and "silence 1 already covers rack=sg1-r01" in err
+    assert code == 4 and "silence 1 already covers rack=sg1-r01" in err
     other = ("alerts", "silence", "--match", "rack=sg1-r02", "--end", "+1h", "--comment", "PDU")
     assert run(config, capsys, *other)[0] == 0  # another rack is another silence
     assert run(config, capsys, "alerts", "unsilence", "1")[0] == 0
