@@ -45,7 +45,7 @@ INSTANT = AlertSettings(
         for n, r in AlertSettings().rules.items()
     }
 )
-RSS_GROWTH_LIMIT_MIB = 96
+RSS_GROWTH_LIMIT_MIB = 40
 
 
 def rss_mib() -> float:
