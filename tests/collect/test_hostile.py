@@ -86,7 +86,10 @@ class HealthyWatch:
         return all(state.hosts[n].status == "fresh" for n in self.seqs)
 
     def gaps(self) -> dict[str, list[int]]:
-        return {n: s for n, s in self.seqs.items() if s != list(range(s[0], s[0] + len(s))) if s}
+        """Healthy hosts whose samples are not one unbroken run of sequence numbers."""
+        return {
+            n: s for n, s in self.seqs.items() if not s or s != list(range(s[0], s[0] + len(s)))
+        }
 
 
 async def test_hostile_hosts_under_the_poller(hostile, tmp_path):
