@@ -116,7 +116,8 @@ def check_gpu(
         if value is None:
             continue
         if not (low <= value <= high) or (isinstance(value, float) and not math.isfinite(value)):
-            _refuse(gpu, name, f"{_fmt(value)} {unit} outside {_fmt(low)}..{_fmt(high)}", report)
+            shown = f"{_fmt(value)} {unit}".strip()
+            _refuse(gpu, name, f"{shown} outside {_fmt(low)}..{_fmt(high)}", report)
     total = gpu.mem_total_mib
     known_total = inventory.memory_total_mib if inventory is not None else None
     if total is not None and known_total and total > known_total * 1.05 + 1:

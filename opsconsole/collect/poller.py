@@ -162,6 +162,21 @@ class Poller:
             self.sync_key_changes()
         session.reconnect()
 
+    def accept_extra_gpus(self, name: str, operator: str) -> str:
+        """An operator accepts the GPUs a host reports beyond its expected count (the host
+        was really upgraded): from its next sample they count in totals. Logged with the
+        operator's name; returns a line for the operator."""
+        host = self.state.hosts.get(name)
+        if host is None:
+            raise KeyError(f"no host named {name!r} is being collected")
+        if not host.extra_gpus:
+            return f"{name} reports no GPUs beyond the {host.accepted_gpus} accepted"
+        extra = host.extra_gpus
+        accepted = host.accept_extra_gpus()
+        log.warning("%s accepted %d extra GPUs on %s (%d now)", operator, extra, name, accepted)
+        self.state.changed(host, "status")
+        return f"{name}: {accepted} GPUs accepted ({extra} more) by {operator}"
+
     async def poll_once(self, timeout_s: float) -> dict:
         """Connect to every host, wait until each has sent a sample or failed (or until
         `timeout_s`), and return a snapshot. Stops again if it was not already running."""

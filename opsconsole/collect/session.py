@@ -311,18 +311,18 @@ class HostSession:
             await asyncio.sleep(tick_ts - now)
             try:
                 async with asyncio.timeout(timeout_s):
-                    result = await conn.run(
-                        commands.agentless_command, check=False, errors="replace"
+                    stdout, stderr, exit_status = await _run_capped(
+                        conn, commands.agentless_command, self.budget
                     )
             except TimeoutError:
                 raise ConnectFailure(
                     TIMEOUT, f"agentless command ran over {timeout_s:g} s"
                 ) from None
-            stdout = result.stdout if isinstance(result.stdout, str) else ""
-            if not stdout.strip() and result.exit_status:
-                stderr = result.stderr if isinstance(result.stderr, str) else ""
+            except OverBudget as exc:
+                raise ConnectFailure(OVER_BUDGET, f"agentless output: {exc}") from None
+            if not stdout.strip() and exit_status:
                 last = (stderr.strip().splitlines() or [""])[-1][:200]
-                self._apply(AgentError(ts=tick_ts, message=f"exit {result.exit_status}: {last}"))
+                self._apply(AgentError(ts=tick_ts, message=f"exit {exit_status}: {last}"))
                 continue
             if not self._hello_ok:  # inventory and host facts, from the same run
                 self._apply(_parse(partial(commands.parse_agentless_hello, stdout, tick_ts)))
@@ -365,6 +365,37 @@ def _parse(build: Callable[[], dict]) -> Hello | Sample | AgentError | ProtocolE
         return exc
     except Exception as exc:  # the parser met output it did not expect
         return ProtocolError(f"agentless output not understood: {type(exc).__name__}: {exc}")
+
+
+AGENTLESS_MAX_BYTES = 1024 * 1024
+"""nvidia-smi's CSV and the sysfs grep of an 8-GPU host are ~20 KiB; more is refused."""
+
+
+async def _run_capped(
+    conn: asyncssh.SSHClientConnection, command: str, budget: HostBudget
+) -> tuple[str, str, int | None]:
+    """`conn.run(command)` with bounded memory: asyncssh's `run` keeps all of a command's
+    output, which a tenant's nvidia-smi could make endless. Output is read as it comes,
+    charged to the host's byte budget, and refused past AGENTLESS_MAX_BYTES."""
+    process = await conn.create_process(
+        command, encoding=None, window=CHANNEL_WINDOW_BYTES, max_pktsize=CHANNEL_PACKET_BYTES
+    )
+    stderr_tail = bytearray()
+    stderr_task = asyncio.create_task(_keep_tail(process.stderr, stderr_tail, budget))
+    out = bytearray()
+    try:
+        while chunk := await process.stdout.read(65536):
+            budget.charge_bytes(len(chunk))
+            out += chunk
+            if len(out) > AGENTLESS_MAX_BYTES:
+                raise OverBudget(f"over {AGENTLESS_MAX_BYTES // 1024} KiB in one run")
+        await process.wait_closed()
+        await stderr_task
+    finally:
+        process.close()
+        stderr_task.cancel()
+    decode = partial(str, encoding="utf-8", errors="replace")
+    return decode(bytes(out)), decode(bytes(stderr_tail)), process.exit_status
 
 
 async def _keep_tail(

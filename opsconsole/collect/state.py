@@ -186,8 +186,6 @@ class HostState:
             notes.append(f"clock {skew:+.0f} s")
         if self.counter_resets:
             notes.append(f"{self.counter_resets} counter resets (last: {self.last_counter_reset})")
-        if self.rtt_probes_skipped:
-            notes.append(f"{self.rtt_probes_skipped} RTT probes skipped (console busy)")
         return notes
 
     def accept_extra_gpus(self) -> int:

@@ -192,3 +192,22 @@ def test_down_reason_is_the_latest_protocol_error_not_the_timeout():
     host.apply_sample(decoded(sample_dict(2, 5.0)), now_ts=1040.0)
     host.mark_disconnected("timeout", "no line for 30 s", now_ts=1071.0)
     assert host.reason == "timeout"  # a good sample came after the refused line
+
+
+def test_operator_accepts_extra_gpus_through_the_poller(caplog):
+    from opsconsole.collect.poller import Poller
+    from tests.alerts.fleet import HOST, fleet_state, gpu, healthy
+
+    state = fleet_state()
+    poller = Poller(None, state)  # type: ignore[arg-type]  # not started: no fleet needed
+    host = state.hosts[HOST]
+    host.apply_sample(healthy(1000.0, gpus=[gpu(i) for i in range(4)], gpu_count=4), 1000.0)
+    assert host.extra_gpus == 2 and len(host.gpus()) == 2
+    with caplog.at_level("WARNING", logger="opsconsole.collect"):
+        assert "4 GPUs accepted (2 more) by alice" in poller.accept_extra_gpus(HOST, "alice")
+    assert "alice accepted 2 extra GPUs" in caplog.text
+    host.apply_sample(healthy(1002.0, gpus=[gpu(i) for i in range(4)], gpu_count=4), 1002.0)
+    assert len(host.gpus()) == 4
+    assert "no GPUs beyond" in poller.accept_extra_gpus(HOST, "alice")
+    with pytest.raises(KeyError):
+        poller.accept_extra_gpus("nope", "alice")

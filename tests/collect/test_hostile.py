@@ -28,6 +28,7 @@ from opsconsole.collect.state import FleetState
 from opsconsole.config import load_fleet
 from opsconsole.sim.hostile import CASES, GPUS, HostileFarm, operator_view
 from opsconsole.store import TelemetryIngest, open_store
+from tests.collect.conftest import FakeCommands, wait_for
 
 HEALTHY = 4
 POLLING = {
@@ -45,7 +46,7 @@ INSTANT = AlertSettings(
         for n, r in AlertSettings().rules.items()
     }
 )
-RSS_GROWTH_LIMIT_MIB = 96
+RSS_GROWTH_LIMIT_MIB = 40
 
 
 def rss_mib() -> float:
@@ -85,7 +86,10 @@ class HealthyWatch:
         return all(state.hosts[n].status == "fresh" for n in self.seqs)
 
     def gaps(self) -> dict[str, list[int]]:
-        return {n: s for n, s in self.seqs.items() if s != list(range(s[0], s[0] + len(s))) if s}
+        """Healthy hosts whose samples are not one unbroken run of sequence numbers."""
+        return {
+            n: s for n, s in self.seqs.items() if not s or s != list(range(s[0], s[0] + len(s)))
+        }
 
 
 async def test_hostile_hosts_under_the_poller(hostile, tmp_path):
@@ -252,3 +256,25 @@ async def test_hostile_hosts_under_the_console(hostile_process):
         await wait_until(pilot, lambda: isinstance(app.screen, HostScreen) and app.screen.ready)
         await wait_until(pilot, lambda: "INVALID" in screen_text(app), timeout_s=30)
         assert app.is_running
+
+
+async def test_agentless_host_cannot_grow_the_consoles_memory(farm):
+    """asyncssh's `run` keeps a command's whole output: an agentless host whose
+    nvidia-smi never stops must cost a bounded read, then a reason."""
+
+    async def endless(process):
+        chunk = b"0, 1, 2, 3\n" * 6000
+        while True:
+            process.stdout.write(chunk)
+            await process.stdout.drain()
+
+    await farm.add("h1", endless, mode="agentless")
+    fleet = farm.fleet(interval_s=0.2)
+    state = FleetState.from_fleet(fleet, now_ts=time.time())
+    poller = Poller(fleet, state, commands=FakeCommands())
+    await poller.start()
+    try:
+        await wait_for(lambda: state.hosts["h1"].reason == "over budget", timeout_s=20)
+    finally:
+        await poller.stop()
+    assert "agentless output" in state.hosts["h1"].detail
