@@ -199,15 +199,9 @@ def status_line(poller: Poller | AlertingPoller | PluginPoller) -> str:
         if engine.last_error:
             line += f", alerts error: {engine.last_error}"
     plugins = getattr(poller, "plugins", None)
-    if plugins is not None:
-        troubled = [
-            f"{status.name} {status.state if status.health is None else status.health.state}"
-            for status in plugins.report()
-            if status.state in ("failed", "missing")
-            or (status.health is not None and status.health.state != "ok")
-        ]
-        if troubled:
-            line += f"; plugins: {', '.join(troubled)}"
+    troubled = plugins.trouble() if plugins is not None else []
+    if troubled:
+        line += f"; plugins: {', '.join(troubled)}"
     writer = poller.writer
     if writer is not None:
         line += f"; store queue {writer.pending_calls}"

@@ -218,6 +218,15 @@ class PluginSet:
             plugin.status.health = plugin.worker.health()
         return self.statuses
 
+    def trouble(self) -> list[str]:
+        """`NAME STATE` of each plugin that failed, is missing, retrying or hung."""
+        return [
+            f"{status.name} {status.state if status.health is None else status.health.state}"
+            for status in self.report()
+            if status.state in ("failed", "missing")
+            or (status.health is not None and status.health.state != "ok")
+        ]
+
     def close(self, wait_s: float = 5.0) -> None:
         """Let queued work finish (within `wait_s`), then close each plugin on its thread."""
         for plugin in self.loaded:

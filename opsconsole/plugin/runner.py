@@ -119,6 +119,12 @@ class PluginPoller:
     def engine(self) -> Any:
         return getattr(self.poller, "engine", None)
 
+    @property
+    def plugin_note(self) -> str:
+        """For the console's header: plugins in trouble, or ""."""
+        troubled = self.plugins.trouble()
+        return f"plugins: {', '.join(troubled)} (opsconsole plugins)" if troubled else ""
+
     def reconnect(self, name: str) -> Any:
         return self.poller.reconnect(name)
 

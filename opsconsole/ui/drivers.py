@@ -156,6 +156,9 @@ class PollingThread:
             store = (store + "; " if store else "") + f"alerts: {engine.last_error}"
         elif engine is not None and getattr(engine, "standby_for", None):
             store = (store + "; " if store else "") + f"alerts recorded by {engine.standby_for}"
+        plugin_note = getattr(self.poller, "plugin_note", "")  # opsconsole.plugin.runner
+        if plugin_note:
+            store = (store + "; " if store else "") + plugin_note
         return FeedNotes(
             self.collection_note, store, ssh_agent_note(), console_note(self.feed.state)
         )

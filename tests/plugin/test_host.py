@@ -232,7 +232,7 @@ def test_entry_point_plugins_are_listed_without_importing_them(tmp_path, monkeyp
     sys.modules.pop("acme_ops_pager", None)
 
 
-def test_the_poll_status_line_names_plugins_in_trouble(tmp_path):
+def test_the_poll_status_line_and_console_header_name_plugins_in_trouble(tmp_path):
     from types import SimpleNamespace
 
     from opsconsole.cli.poll import status_line
@@ -245,5 +245,9 @@ def test_the_poll_status_line_names_plugins_in_trouble(tmp_path):
     plugins = load_plugins(fleet)
     poller = SimpleNamespace(state=fleet_state(), writer=None, engine=None, plugins=plugins)
     line = status_line(poller)
+    from opsconsole.plugin.runner import PluginPoller
+
+    note = PluginPoller(poller, plugins, store_path=None).plugin_note  # the console's header
     plugins.close()
     assert line.endswith("; plugins: broken failed")  # pager is fine: not named
+    assert note == "plugins: broken failed (opsconsole plugins)"

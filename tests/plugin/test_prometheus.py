@@ -126,3 +126,22 @@ async def test_prometheus_scrapes_gpu_temperatures_and_lease_labels(tmp_path):
             await asyncio.wait_for(poll.communicate(), 30)
             await asyncio.to_thread(prom.wait, 30)
     assert poll.returncode == 0
+
+
+def test_a_non_loopback_listen_needs_the_explicit_flag(tmp_path):
+    from opsconsole.config import fleet_from_dict
+    from opsconsole.errors import ConfigError
+    from opsconsole.plugin.host import load_plugins
+    from tests.alerts.fleet import RAW
+
+    def fleet(table):
+        return fleet_from_dict(RAW | {"plugins": {"prometheus": table}}, tmp_path / "o.toml")
+
+    with pytest.raises(
+        ConfigError, match=r"plugins\.prometheus: listen = \"0\.0\.0\.0\" is not loopback"
+    ):
+        load_plugins(fleet({"listen": "0.0.0.0"}))
+    allowed = load_plugins(
+        fleet({"listen": "0.0.0.0", "allow_non_loopback": True}), instantiate=False
+    )
+    assert next(s for s in allowed.statuses if s.name == "prometheus").state == "loaded"
