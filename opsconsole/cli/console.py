@@ -161,12 +161,20 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
 
 
 def _redraw_leases(app):
-    """A finished cleaning or scheduled run changes node states: re-read the lease board."""
+    """A finished cleaning or scheduled run changes node states: re-read the lease board,
+    and say so when a node failed (it is drained now)."""
 
     def redraw(runs: list) -> None:
         if app.is_running:
             try:
                 app.call_from_thread(app.refresh_leases)
+                for run in runs:
+                    if run.state == "failed":
+                        text = f"validation run {run.id} ({run.reason}): {run.summary}"
+                        app.call_from_thread(
+                            app.notify, text, title="Validation", severity="error",
+                            timeout=15, markup=False,
+                        )  # fmt: skip
             except RuntimeError:
                 pass  # the app is closing
 

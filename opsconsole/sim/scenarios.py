@@ -197,6 +197,9 @@ HANDOVER_SETTINGS: tuple[tuple[str, object], ...] = (
     ("required_level", "quick"),
     ("max_age_h", 24.0),
     ("clean_after_lease", True),
+    # Scheduled standard checks every 6 minutes (weekly on a real fleet), a quarter of a
+    # rack at a time: they find the HBM fault and the slow NVLinks within a minute or two.
+    ("schedule", {"enabled": True, "level": "standard", "every_h": 0.1}),
 )
 
 

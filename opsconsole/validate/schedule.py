@@ -177,6 +177,9 @@ class HandoverWorker:
                 except OpsconsoleError as exc:
                     self.last_error = str(exc)
                     log.warning("handover: %s", exc)
+                except Exception as exc:  # a bug must not kill the thread or tear the screen
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    log.exception("handover pass failed")
                 self._stop.wait(self._interval_s)
         finally:
             db.close()

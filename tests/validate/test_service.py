@@ -171,3 +171,34 @@ async def test_unreachable_host_is_an_error_not_a_verdict(sim, fleet, vdb):
     assert {c.status for c in mine} == {"error"}
     assert all(c.summary.startswith("ssh: refused") for c in mine)
     assert list_drains(vdb) == []  # could not tell: nothing drained
+
+
+async def test_worker_cleans_a_released_lease_then_frees_it(fleet, vdb):
+    from opsconsole.validate.schedule import start_handover_worker
+
+    now = time.time()
+    create_tenant(vdb, "acme", gpu_quota=64, operator="tester", now_ts=now)
+    slots = tuple(parse_slots([N3], fleet))
+    request = LeaseRequest("acme", now, now + 3600, slots=slots, override_reason="test")
+    lease = allocate_lease(vdb, fleet, request, operator="tester", now_ts=now)
+    worker = start_handover_worker(fleet, fleet.store_path, operator="tester", interval_s=0.2)
+    try:
+        await asyncio.sleep(0)
+        deadline = time.monotonic() + 5
+        while vdb.conn.execute("SELECT count(*) FROM handover_epoch").fetchone()[0] == 0:
+            assert time.monotonic() < deadline, "the worker never switched cleaning on"
+            await asyncio.sleep(0.05)
+        release_lease(vdb, lease.id, operator="tester", now_ts=time.time())
+        seen = []
+        deadline = time.monotonic() + 30
+        while not seen or seen[-1] != NodeState.FREE:
+            assert time.monotonic() < deadline, f"not free in time: {seen}"
+            state = node_states(vdb, fleet)[N3].state
+            if not seen or seen[-1] != state:
+                seen.append(state)
+            await asyncio.sleep(0.05)
+    finally:
+        await asyncio.to_thread(worker.stop)
+    assert seen[0] == NodeState.CLEANING and seen[-1] == NodeState.FREE
+    [run] = store.list_runs(vdb)
+    assert (run.level, run.hosts, run.state) == ("clean", (N3,), "passed")
