@@ -226,6 +226,19 @@ class HostSession:
             detail += f": {clean_text(tail[-1], 200)}"
         raise ConnectFailure(AGENT_ERROR, detail)
 
+    # --- messages that came another way (a site relay, opsconsole.collect.relay) -------
+    def apply(self, message: Hello | Sample | AgentError | ProtocolError) -> bool:
+        """Apply one message relayed for this host; False after too many bad lines."""
+        return self._apply(message)
+
+    def failed(self, failure: ConnectFailure, connect: bool) -> None:
+        """Record a failure that the relay (or the relay's loss) reports for this host."""
+        self._failed(failure, connect)
+
+    def new_channel(self) -> None:
+        """A new relay channel: a hello must come again before samples are taken."""
+        self._hello_ok, self._last_seq = False, None
+
     def _apply(self, message: Hello | Sample | AgentError | ProtocolError) -> bool:
         """Apply one decoded line; False when too many bad lines came in a row."""
         hs, state, now = self.host_state, self.ctx.state, self.ctx.clock()
