@@ -26,7 +26,7 @@ import os
 import platform
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncssh
 import msgspec
@@ -275,9 +275,11 @@ async def serve_relay(
     *,
     clock: Callable[[], float] = time.time,
     commands: HostCommands | None = None,
+    wrap: Callable[[Any], Any] | None = None,
 ) -> RelayFeed:
     """Poll `site`'s hosts and write their merged stream to `out` until `until` is done
-    (the console closed the channel: stdin reached EOF). Returns the feed (its counts)."""
+    (the console closed the channel: stdin reached EOF). Returns the feed (its counts).
+    `wrap` may put the poller in a runner with the same start/stop (exporter plugins)."""
     from opsconsole.collect.poller import Poller  # the poller builds relay sessions too
 
     fleet = site_fleet(fleet, site)
@@ -285,7 +287,9 @@ async def serve_relay(
     feed = RelayFeed(out)
     interval_s = fleet.config.polling.interval_s
     out.write(_encode(relay_hello(clock())) + b"\n")
-    poller = Poller(fleet, state, clock=clock, on_update=feed, commands=commands)
+    poller: Any = Poller(fleet, state, clock=clock, on_update=feed, commands=commands)
+    if wrap is not None:
+        poller = wrap(poller)
     stop = asyncio.ensure_future(until)
     await poller.start()
     seq = 0

@@ -4,10 +4,16 @@ makes its hosts "relay down" (not their own fault) and leaves the other sites al
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from opsconsole.cli import main
 from opsconsole.collect.poller import Poller
+from opsconsole.collect.protocol import Hello, Sample, decode_line
 from opsconsole.collect.relay import RELAY_DOWN, relay_routes, serve_relay
 from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet, fleet_from_dict
@@ -166,3 +172,47 @@ def test_relay_cli_names_an_unknown_site(tmp_path, capsys):
     assert "--site: unknown site 'B'" in capsys.readouterr().err
     assert main(["poll", "--config", str(config), "--relay"]) == 1
     assert "--relay needs --site" in capsys.readouterr().err
+
+
+def test_relay_command_serves_stdout_until_stdin_closes(tmp_path):
+    """The command the console runs on a relay host: a hello and heartbeats on stdout,
+    nothing else there, and a clean exit when the console closes the channel."""
+    config = tmp_path / "c.toml"
+    (tmp_path / "known_hosts").write_text("")
+    config.write_text(
+        '[ssh]\nknown_hosts = "known_hosts"\n'
+        '[polling]\ninterval_s = 0.2\n[[sites]]\nname = "A"\n'
+        '[[racks]]\nnames = "a-r1"\nsite = "A"\n'
+    )
+    command = [sys.executable, "-m", "opsconsole", "poll", "--relay", "--site", "A"]
+    with subprocess.Popen(
+        [*command, "--config", str(config)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    ) as process:
+        try:
+            first = decode_line(process.stdout.readline())
+            second = decode_line(process.stdout.readline())
+            assert isinstance(first, Hello) and first.capabilities == ["relay"]
+            assert isinstance(second, Sample) and second.gpu_count == 0
+            process.stdin.close()
+            assert process.wait(timeout=20) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+@pytest.mark.slow
+def test_documented_remote_write_example_is_a_valid_prometheus_config():
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool (Debian prometheus) is not installed")
+    example = Path(__file__).parents[2] / "examples" / "site-history" / "prometheus.yml"
+    checked = subprocess.run(
+        [promtool, "check", "config", "--syntax-only", str(example)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
