@@ -242,7 +242,7 @@ def record_fleet(hosts: int, interval_s: float) -> list[tuple[str, bytes, bytes,
     from opsconsole.sim.world import SimFleet
 
     now = time.time()
-    fleet = SimFleet(hosts, 0, "calm", 8, start_ts=now - 10)
+    fleet = SimFleet(min(hosts, SIM_MAX_HOSTS), 0, "calm", 8, start_ts=now - 10)
     out = []
     for name, host in fleet.hosts.items():
         agent = make_agent(host, time.time, None, interval_s)
@@ -253,7 +253,12 @@ def record_fleet(hosts: int, interval_s: float) -> list[tuple[str, bytes, bytes,
         sample = {k: v for k, v in sample.items() if k not in ("type", "seq", "ts", "events")}
         body = msgspec.json.encode(sample)
         out.append((name, msgspec.json.encode(hello) + b"\n", b'{"type":"sample",', body[1:]))
-    return out
+    copies = []
+    for i in range(hosts - len(out)):  # beyond the simulator's size: renamed copies
+        name, hello, head, tail = out[i % len(out)]
+        new = f"{name}-c{i // len(out) + 1}"
+        copies.append((new, _rename(hello, name, new), head, _rename(tail, name, new)))
+    return out + copies
 
 
 async def serve_replay(hosts: int, interval_s: float, workdir: Path) -> None:
@@ -293,7 +298,7 @@ async def serve_replay(hosts: int, interval_s: float, workdir: Path) -> None:
     (workdir / "known_hosts").write_text(
         "".join(f"[127.0.0.1]:{port} {public}\n" for port in ports.values())
     )
-    racks = sorted({name.rsplit("-", 1)[0] for name in ports})
+    racks = sorted({_rack(name) for name in ports})
     config = workdir / "opsconsole.toml"
     lines = [
         '[ssh]\nknown_hosts = "known_hosts"\nidentity_files = ["client_key"]\n'
@@ -305,7 +310,7 @@ async def serve_replay(hosts: int, interval_s: float, workdir: Path) -> None:
         *(f'[[racks]]\nnames = "{rack}"\nsite = "SG1"\n' for rack in racks),
         *(
             f'[[hosts]]\nnames = "{name}"\naddress = "127.0.0.1"\nport = {port}\n'
-            f'rack = "{name.rsplit("-", 1)[0]}"\nclass = "h8"\n'
+            f'rack = "{_rack(name)}"\nclass = "h8"\n'
             for name, port in ports.items()
         ),
     ]
@@ -321,8 +326,20 @@ async def serve_replay(hosts: int, interval_s: float, workdir: Path) -> None:
         stamp = tick + 0.01
         for name, (process, seq) in list(channels.items()):
             head, tail = templates[name]
-            process.stdout.write(b'%s"seq":%d,"ts":%.3f,%s\n' % (head, seq[0], stamp, tail))
+            try:
+                process.stdout.write(b'%s"seq":%d,"ts":%.3f,%s\n' % (head, seq[0], stamp, tail))
+            except (asyncssh.Error, OSError):  # a channel the console is closing
+                channels.pop(name, None)
             seq[0] += 1
+
+
+def _rename(data: bytes, old: str, new: str) -> bytes:
+    """A recorded host's line as another host's: its name and its GPUs' UUIDs."""
+    return data.replace(old.encode(), new.encode()).replace(b'"GPU-', f'"GPU-{new}-'.encode())
+
+
+def _rack(name: str) -> str:
+    return "-".join(name.split("-")[:2])  # sg1-r01-n01(-c1) -> sg1-r01
 
 
 def start_replay(hosts: int, interval_s: float, workdir: Path) -> tuple[subprocess.Popen, Path]:
@@ -345,6 +362,7 @@ def start_replay(hosts: int, interval_s: float, workdir: Path) -> tuple[subproce
 SSHD = "/usr/sbin/sshd"
 PORTS_PER_SSHD = 16  # OpenSSH's MAX_LISTEN_SOCKS
 CGROUP_ROOT = Path("/sys/fs/cgroup/cpuacct")
+SIM_MAX_HOSTS = 1024
 
 
 def _free_ports(count: int) -> list[int]:
