@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from opsconsole.collect.commands import AgentCommands, HostCommands
+from opsconsole.collect.connect_slots import AdaptiveConnectSlots
 from opsconsole.collect.host_events import HostEventRecorder
 from opsconsole.collect.ingest_writer import IngestWriter
 from opsconsole.collect.loop_lag import LoopLagMonitor
@@ -98,7 +99,11 @@ class Poller:
             polling=polling,
             commands=self.commands,
             clock=self.clock,
-            connect_slots=asyncio.Semaphore(polling.connect_concurrency),
+            connect_slots=AdaptiveConnectSlots(
+                polling.connect_concurrency,
+                self.fleet.config.ssh.connect_timeout_s,
+                grow=self.fleet.config.ssh.proxy_jump is None,
+            ),
             writer=self.writer,
             probes=self.probes,
             rtt_probe_interval_s=self.fleet.config.ssh.keepalive_interval_s,

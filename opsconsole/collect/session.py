@@ -23,6 +23,7 @@ import msgspec
 from opsconsole.collect.backoff import Backoff
 from opsconsole.collect.budget import HostBudget
 from opsconsole.collect.commands import HostCommands
+from opsconsole.collect.connect_slots import AdaptiveConnectSlots
 from opsconsole.collect.ingest_writer import IngestWriter
 from opsconsole.collect.loop_lag import honest_rtt_ms
 from opsconsole.collect.probes import HostProbe, run_probe
@@ -61,7 +62,7 @@ class SessionContext:
     polling: PollingSettings
     commands: HostCommands
     clock: Callable[[], float]
-    connect_slots: asyncio.Semaphore
+    connect_slots: asyncio.Semaphore | AdaptiveConnectSlots
     writer: IngestWriter | None = None
     probes: Sequence[HostProbe] = ()
     """Collector plugins' commands, run on each connected host beside the stream."""
