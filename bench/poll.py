@@ -261,7 +261,7 @@ def record_fleet(hosts: int, interval_s: float) -> list[tuple[str, bytes, bytes,
     return out + copies
 
 
-async def serve_replay(hosts: int, interval_s: float, workdir: Path) -> None:
+async def serve_replay(hosts: int, interval_s: float, workdir: Path, concurrency: int) -> None:
     import asyncssh
 
     recorded = record_fleet(hosts, interval_s)
@@ -303,7 +303,7 @@ async def serve_replay(hosts: int, interval_s: float, workdir: Path) -> None:
     lines = [
         '[ssh]\nknown_hosts = "known_hosts"\nidentity_files = ["client_key"]\n'
         'use_ssh_config = false\nuser = "bench"\n',
-        f"[polling]\ninterval_s = {interval_s}\nconnect_concurrency = 100\n",
+        f"[polling]\ninterval_s = {interval_s}\nconnect_concurrency = {concurrency}\n",
         '[store]\npath = "bench.db"\n',
         '[[sites]]\nname = "SG1"\n',
         "[host_classes.h8]\ngpus = 8\n",
@@ -342,10 +342,13 @@ def _rack(name: str) -> str:
     return "-".join(name.split("-")[:2])  # sg1-r01-n01(-c1) -> sg1-r01
 
 
-def start_replay(hosts: int, interval_s: float, workdir: Path) -> tuple[subprocess.Popen, Path]:
+def start_replay(
+    hosts: int, interval_s: float, workdir: Path, concurrency: int = 20
+) -> tuple[subprocess.Popen, Path]:
     ready = workdir / "ready"
     process = subprocess.Popen(
-        [sys.executable, __file__, "_replay", str(hosts), f"{interval_s:g}", str(workdir)],
+        [sys.executable, __file__, "_replay", str(hosts), f"{interval_s:g}", str(workdir),
+         str(concurrency)],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     deadline = time.monotonic() + 300
@@ -557,6 +560,9 @@ def main() -> None:
     parser.add_argument(
         "--openssh", action="store_true", help="serve the hosts from Debian's sshd (as root)"
     )
+    parser.add_argument(
+        "--connect-concurrency", type=int, default=20, help="with --replay: the starting value"
+    )
     args = parser.parse_args()
     rows = []
     print(
@@ -577,8 +583,12 @@ def main() -> None:
                 finally:
                     stop_openssh(sshds, cgroup)
                 continue
-            serve = start_replay if args.replay else serve_sim
-            sim, config = serve(hosts, args.interval, Path(workdir))
+            if args.replay:
+                sim, config = start_replay(
+                    hosts, args.interval, Path(workdir), args.connect_concurrency
+                )
+            else:
+                sim, config = serve_sim(hosts, args.interval, Path(workdir))
             if args.replay:
                 size = (Path(workdir) / "sample_bytes").read_text()
                 print(f"{hosts} hosts: {size} bytes per sample line (8 GPUs, IB, Ethernet)")
@@ -601,6 +611,7 @@ if __name__ == "__main__":
         result = asyncio.run(measure(mode, Path(config), float(duration), sim_pid))
         print(json.dumps(result))
     elif len(sys.argv) > 1 and sys.argv[1] == "_replay":
-        asyncio.run(serve_replay(int(sys.argv[2]), float(sys.argv[3]), Path(sys.argv[4])))
+        hosts, interval, workdir, concurrency = sys.argv[2:6]
+        asyncio.run(serve_replay(int(hosts), float(interval), Path(workdir), int(concurrency)))
     else:
         main()
