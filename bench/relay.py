@@ -46,6 +46,14 @@ def fleet_for(names: list[str], tmp: Path):
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hosts", type=int, default=200)
+    parser.add_argument("--ticks", type=int, default=20)
+    args = parser.parse_args()
+
+    from opsconsole.cli import quiet_third_party_warnings
+
+    quiet_third_party_warnings()
     from poll import record_fleet
 
     from opsconsole.collect.protocol import decode_line
@@ -53,10 +61,6 @@ def main() -> None:
     from opsconsole.collect.session import SessionContext
     from opsconsole.collect.state import FleetState
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hosts", type=int, default=200)
-    parser.add_argument("--ticks", type=int, default=20)
-    args = parser.parse_args()
     recorded = record_fleet(args.hosts, 2.0)
     names = [r[0] for r in recorded]
     fleet = fleet_for(names, Path("/tmp"))
