@@ -32,6 +32,9 @@ a cpuacct cgroup so the host side's CPU, sshd plus agent plus nvidia-smi, is mea
 exactly). `nvidia-smi` there is canned output behind a `sh` + `cat` script (the interop
 fake's answers): the host-side figure is sshd and the agent, not a real driver's cost.
 
+OPSCONSOLE_BENCH_PROFILE=PATH writes a cProfile of each pattern's measured window (the
+event loop's thread) to PATH.<pattern>.
+
 Needs psutil, from the bench extra: .venv/bin/pip install -e '.[bench]'
 """
 
@@ -204,8 +207,17 @@ async def measure(mode: str, config: Path, duration_s: float, sim_pid: str) -> d
     sim_cpu0 = sim.seconds()
     cpu0 = cpu_s()
     recorder.measuring = True
+    profile_to = os.environ.get("OPSCONSOLE_BENCH_PROFILE")
+    if profile_to:  # the loop's thread only (the store's thread is not in it)
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     await asyncio.sleep(duration_s)
     recorder.measuring = False
+    if profile_to:
+        profiler.disable()
+        profiler.dump_stats(f"{profile_to}.{mode}")
     cpu = cpu_s() - cpu0
     sim_cpu = sim.seconds() - sim_cpu0
     rss_mib = psutil.Process().memory_info().rss / 2**20
