@@ -107,7 +107,9 @@ async def run_poller(fleet, recorder: Recorder) -> Stop:
     from opsconsole.store import TelemetryIngest, open_store
 
     db_dir = tempfile.mkdtemp(prefix="opsconsole-bench-")
-    ingest = TelemetryIngest(open_store(Path(db_dir) / "bench.db"))
+    ingest = None  # OPSCONSOLE_BENCH_NO_STORE=1: what the store's thread costs, by difference
+    if not os.environ.get("OPSCONSOLE_BENCH_NO_STORE"):
+        ingest = TelemetryIngest(open_store(Path(db_dir) / "bench.db"))
     state = FleetState.from_fleet(fleet, now_ts=time.time())
 
     last_sample: dict[str, object] = {}
@@ -317,9 +319,12 @@ async def serve_replay(hosts: int, interval_s: float, workdir: Path, concurrency
         'use_ssh_config = false\nuser = "bench"\n',
         f"[polling]\ninterval_s = {interval_s}\nconnect_concurrency = {concurrency}\n",
         '[store]\npath = "bench.db"\n',
-        '[[sites]]\nname = "SG1"\n',
+        *(f'[[sites]]\nname = "S{k}"\n' for k in range(BENCH_SITES)),
         "[host_classes.h8]\ngpus = 8\n",
-        *(f'[[racks]]\nnames = "{rack}"\nsite = "SG1"\n' for rack in racks),
+        *(
+            f'[[racks]]\nnames = "{rack}"\nsite = "S{i % BENCH_SITES}"\n'
+            for i, rack in enumerate(racks)
+        ),
         *(
             f'[[hosts]]\nnames = "{name}"\naddress = "127.0.0.1"\nport = {port}\n'
             f'rack = "{_rack(name)}"\nclass = "h8"\n'
@@ -378,6 +383,8 @@ SSHD = "/usr/sbin/sshd"
 PORTS_PER_SSHD = 16  # OpenSSH's MAX_LISTEN_SOCKS
 CGROUP_ROOT = Path("/sys/fs/cgroup/cpuacct")
 SIM_MAX_HOSTS = 1024
+BENCH_SITES = 4
+"""The replayed fleet's racks are spread over this many sites: one relay each (--relays)."""
 
 
 def _free_ports(count: int) -> list[int]:
@@ -509,6 +516,70 @@ class HostCpu:
         return sum(self.process.cpu_times()[:2])
 
 
+# --- relays: the console behind site relays, each its own process ------------------------
+
+
+async def serve_relay_over_ssh(config: Path, site: str, workdir: Path) -> None:
+    """A relay host: an SSH server whose one command is `serve_relay` for `site`."""
+    import asyncssh
+
+    from opsconsole.collect.relay import serve_relay
+    from opsconsole.config import load_fleet
+
+    fleet = load_fleet(config)
+    host_key = asyncssh.generate_private_key("ssh-ed25519")
+    client = asyncssh.read_private_key(str(workdir / "client_key"))
+    authorized = asyncssh.import_authorized_keys(client.export_public_key().decode())
+
+    async def handle(process) -> None:
+        try:
+            await serve_relay(fleet, site, process.stdout, process.stdin.read())
+        finally:
+            process.exit(0)
+
+    server = await asyncssh.listen(
+        "127.0.0.1", 0, server_host_keys=[host_key], authorized_client_keys=authorized,
+        process_factory=handle, encoding=None,
+    )  # fmt: skip
+    port = server.sockets[0].getsockname()[1]
+    public = host_key.export_public_key().decode().strip()
+    (workdir / f"relay-{site}.ready").write_text(f"{port} {public}")
+    await asyncio.Event().wait()
+
+
+def start_relays(config: Path, workdir: Path) -> tuple[list[subprocess.Popen], Path]:
+    """One relay process per site; returns them and the console's config naming them."""
+    processes = []
+    for k in range(BENCH_SITES):
+        processes.append(subprocess.Popen(
+            [sys.executable, __file__, "_relay", str(config), f"S{k}", str(workdir)],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        ))  # fmt: skip
+    text = config.read_text()
+    known = []
+    extra = ["[host_classes.collector]\ngpus = 0\n"]
+    deadline = time.monotonic() + 120
+    for k, process in enumerate(processes):
+        ready = workdir / f"relay-S{k}.ready"
+        while not ready.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"relay S{k} failed: {process.stderr.read().decode()[-500:]}")
+            time.sleep(0.1)
+        port, public = ready.read_text().split(" ", 1)
+        known.append(f"[127.0.0.1]:{port} {public}\n")
+        text = text.replace(f'name = "S{k}"\n', f'name = "S{k}"\nrelay = "relay-s{k}"\n', 1)
+        rack = next(line.split('"')[1] for line in text.splitlines() if line.startswith("names"))
+        extra.append(
+            f'[[hosts]]\nnames = "relay-s{k}"\naddress = "127.0.0.1"\nport = {port}\n'
+            f'rack = "{rack}"\nclass = "collector"\nmode = "relay"\n'
+        )
+    with open(workdir / "known_hosts", "a") as known_hosts:
+        known_hosts.writelines(known)
+    console = workdir / "console.toml"
+    console.write_text(text + "\n" + "\n".join(extra))
+    return processes, console
+
+
 # --- orchestration ------------------------------------------------------------------------
 
 
@@ -575,6 +646,11 @@ def main() -> None:
     parser.add_argument(
         "--connect-concurrency", type=int, default=20, help="with --replay: the starting value"
     )
+    parser.add_argument(
+        "--relays",
+        action="store_true",
+        help=f"with --replay: also measure the console behind {BENCH_SITES} site relays",
+    )
     args = parser.parse_args()
     rows = []
     print(
@@ -604,13 +680,24 @@ def main() -> None:
             if args.replay:
                 size = (Path(workdir) / "sample_bytes").read_text()
                 print(f"{hosts} hosts: {size} bytes per sample line (8 GPUs, IB, Ethernet)")
+            relays: list[subprocess.Popen] = []
             try:
                 for mode in args.modes:
                     row = run_child(mode, config, args.duration, sim.pid)
                     row.setdefault("hosts", hosts)
                     rows.append(row)
                     print_table([row])
+                if args.replay and args.relays:
+                    relays, console = start_relays(config, Path(workdir))
+                    row = run_child("poller", console, args.duration, sim.pid)
+                    row["mode"] = "relayed"
+                    row.setdefault("hosts", hosts)
+                    rows.append(row)
+                    print_table([row])
             finally:
+                for process in relays:
+                    process.terminate()
+                    process.wait(30)
                 sim.send_signal(signal.SIGTERM)
                 sim.wait(30)
     print()
@@ -622,6 +709,8 @@ if __name__ == "__main__":
         mode, config, duration, sim_pid = sys.argv[2:6]
         result = asyncio.run(measure(mode, Path(config), float(duration), sim_pid))
         print(json.dumps(result))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_relay":
+        asyncio.run(serve_relay_over_ssh(Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4])))
     elif len(sys.argv) > 1 and sys.argv[1] == "_replay":
         hosts, interval, workdir, concurrency = sys.argv[2:6]
         asyncio.run(serve_replay(int(hosts), float(interval), Path(workdir), int(concurrency)))

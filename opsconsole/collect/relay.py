@@ -223,7 +223,6 @@ class RelayFeed:
     def __init__(self, out: LineSink):
         self.out = out
         self._sent_sample: dict[str, int] = {}
-        self._sent_hello: dict[str, int] = {}
         self._sent_status: dict[str, tuple] = {}
         self._sent_error: dict[str, str] = {}
         self.lines = 0
@@ -245,8 +244,7 @@ class RelayFeed:
                 self._sent_status[name] = key
                 status = HostStatus(name, hs.connected, hs.connect_failed, hs.reason, hs.detail)
                 self._write(_encode(status) + b"\n")
-        if hs.hello is not None and self._sent_hello.get(name) != id(hs.hello):
-            self._sent_hello[name] = id(hs.hello)
+        if change == "hello" and hs.hello is not None:
             self._host_line(name, hs.hello)
         if hs.sample is not None and self._sent_sample.get(name) != hs.samples_received:
             self._sent_sample[name] = hs.samples_received
