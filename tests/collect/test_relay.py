@@ -4,6 +4,7 @@ makes its hosts "relay down" (not their own fault) and leaves the other sites al
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import sys
@@ -216,3 +217,53 @@ def test_documented_remote_write_example_is_a_valid_prometheus_config():
         timeout=60,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.lines.extend(data.splitlines())
+
+    async def drain(self) -> None:
+        return None
+
+
+async def test_a_relay_runs_its_poller_inside_the_given_runner(tmp_path):
+    """Exporter plugins ride on the relay's poller (cli/relay.py wraps it in PluginPoller):
+    the runner is started and stopped around the stream."""
+    (tmp_path / "known_hosts").write_text("")
+    raw = {
+        "ssh": {"known_hosts": "known_hosts", "use_ssh_config": False},
+        "polling": {"interval_s": 0.2},
+        "sites": [{"name": "A"}],
+        "racks": [{"names": "a-r1", "site": "A"}],
+    }
+    fleet = fleet_from_dict(raw, tmp_path / "c.toml")
+    calls: list[str] = []
+
+    class Runner:
+        def __init__(self, poller) -> None:
+            self.poller = poller
+
+        async def start(self) -> None:
+            calls.append("start")
+            await self.poller.start()
+
+        async def stop(self) -> None:
+            calls.append("stop")
+            await self.poller.stop()
+
+    sink = _Sink()
+    stop = asyncio.get_running_loop().create_future()
+    serving = asyncio.create_task(serve_relay(fleet, "A", sink, stop, wrap=Runner))
+    await wait_for(lambda: len(sink.lines) >= 3)  # hello, then heartbeats
+    stop.set_result(None)
+    await serving
+    assert calls == ["start", "stop"]
+    assert [decode_line(line).__class__.__name__ for line in sink.lines[:3]] == [
+        "Hello",
+        "Sample",
+        "Sample",
+    ]
