@@ -612,7 +612,7 @@ def run_child(mode: str, config: Path, duration_s: float, sim_pid: int | str) ->
 def print_table(rows: list[dict]) -> None:
     head = (
         f"{'hosts':>5} {'pattern':<7} {'CPU/poll':>9} {'CPU':>6} {'delivered':>9} {'missed':>6} "
-        f"{'late p50':>9} {'p95':>8} {'max':>8} {'RSS':>8} {'sim/poll':>9} {'warmup':>7}"
+        f"{'late p50':>9} {'p95':>8} {'max':>8} {'RSS':>8} {'host/poll':>9} {'warmup':>7}"
     )
     print(head)
     print("-" * len(head))
