@@ -43,6 +43,7 @@ from opsconsole.collect.protocol import (
     Sample,
     decode_line,
 )
+from opsconsole.collect.reasons import RELAY_DOWN
 from opsconsole.collect.session import HostSession, SessionContext
 from opsconsole.collect.ssh import AGENT_ERROR, CONNECTION_LOST, TIMEOUT, ConnectFailure
 from opsconsole.collect.state import Change, FleetState, HostState
@@ -52,10 +53,6 @@ from opsconsole.config import Fleet
 from opsconsole.errors import ConfigError
 
 log = logging.getLogger("opsconsole.collect")
-
-RELAY_DOWN = "relay down"
-"""The reason shown on every host behind a relay the console cannot reach: the host's
-own health is unknown, not failed."""
 
 
 # --- which hosts go through which relay ---------------------------------------------
