@@ -19,6 +19,22 @@ hosts x duration / interval expected), lateness p50/p95/max (arrival minus the w
 tick the sample belongs to), console RSS, and the simulator's CPU per host-poll for scale.
 Prints figures only; nothing here asserts a timing.
 
+`--replay` serves a recorded fleet instead of `sim serve`: each host's hello and one real
+agent sample (from the simulated fleet, 8 GPUs, ~16 KB) are recorded once, then one
+process writes them again on every wall-clock tick with a new sequence number and time
+over real SSH (one port per host). Serving is a byte copy, so 1,000 hosts cost the
+server well under a core and the console's own CPU at 1,000-2,000 hosts can be measured
+on a small machine. Readings do not change between ticks (counters flat).
+
+`--openssh` serves the hosts from Debian's own sshd on loopback instead (as root, login
+user `opsconsole-ci` as in tests/interop; 16 ports per sshd, one sshd per 16 hosts, all in
+a cpuacct cgroup so the host side's CPU, sshd plus agent plus nvidia-smi, is measured
+exactly). `nvidia-smi` there is canned output behind a `sh` + `cat` script (the interop
+fake's answers): the host-side figure is sshd and the agent, not a real driver's cost.
+
+OPSCONSOLE_BENCH_PROFILE=PATH writes a cProfile of each pattern's measured window (the
+event loop's thread) to PATH.<pattern>.
+
 Needs psutil, from the bench extra: .venv/bin/pip install -e '.[bench]'
 """
 
@@ -91,7 +107,9 @@ async def run_poller(fleet, recorder: Recorder) -> Stop:
     from opsconsole.store import TelemetryIngest, open_store
 
     db_dir = tempfile.mkdtemp(prefix="opsconsole-bench-")
-    ingest = TelemetryIngest(open_store(Path(db_dir) / "bench.db"))
+    ingest = None  # OPSCONSOLE_BENCH_NO_STORE=1: what the store's thread costs, by difference
+    if not os.environ.get("OPSCONSOLE_BENCH_NO_STORE"):
+        ingest = TelemetryIngest(open_store(Path(db_dir) / "bench.db"))
     state = FleetState.from_fleet(fleet, now_ts=time.time())
 
     last_sample: dict[str, object] = {}
@@ -175,7 +193,7 @@ def _stopper(tasks, conns):
 # --- one pattern in a child process -------------------------------------------------------
 
 
-async def measure(mode: str, config: Path, duration_s: float, sim_pid: int) -> dict:
+async def measure(mode: str, config: Path, duration_s: float, sim_pid: str) -> dict:
     from opsconsole.config import load_fleet
 
     fleet = load_fleet(config)
@@ -187,14 +205,23 @@ async def measure(mode: str, config: Path, duration_s: float, sim_pid: int) -> d
     while len(recorder.first_seen) < len(fleet.hosts) and time.monotonic() - started < 120:
         await asyncio.sleep(0.2)
     warmup_s = time.monotonic() - started
-    sim = psutil.Process(sim_pid)
-    sim_cpu0 = sum(sim.cpu_times()[:2])
+    sim = HostCpu(sim_pid)
+    sim_cpu0 = sim.seconds()
     cpu0 = cpu_s()
     recorder.measuring = True
+    profile_to = os.environ.get("OPSCONSOLE_BENCH_PROFILE")
+    if profile_to:  # the loop's thread only (the store's thread is not in it)
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     await asyncio.sleep(duration_s)
     recorder.measuring = False
+    if profile_to:
+        profiler.disable()
+        profiler.dump_stats(f"{profile_to}.{mode}")
     cpu = cpu_s() - cpu0
-    sim_cpu = sum(sim.cpu_times()[:2]) - sim_cpu0
+    sim_cpu = sim.seconds() - sim_cpu0
     rss_mib = psutil.Process().memory_info().rss / 2**20
     await stop()
     late = sorted(recorder.lateness_ms) or [math.nan]
@@ -217,6 +244,342 @@ async def measure(mode: str, config: Path, duration_s: float, sim_pid: int) -> d
     }
 
 
+# --- replay: a recorded fleet served as bytes -------------------------------------------
+
+
+def record_fleet(hosts: int, interval_s: float) -> list[tuple[str, bytes, bytes, bytes]]:
+    """(name, hello line, sample head, sample tail) per host: the sample line is head +
+    `seq,ts` + tail, so a tick costs one bytes join per host."""
+    import msgspec
+
+    from opsconsole.sim.backend import make_agent
+    from opsconsole.sim.world import SimFleet
+
+    now = time.time()
+    fleet = SimFleet(min(hosts, SIM_MAX_HOSTS), 0, "calm", 8, start_ts=now - 10)
+    out = []
+    for name, host in fleet.hosts.items():
+        agent = make_agent(host, time.time, None, interval_s)
+        host.advance(now - 4)
+        hello = next(m for m in agent.tick() if m["type"] == "hello")
+        host.advance(now - 2)
+        sample = next(m for m in agent.tick() if m["type"] == "sample")
+        sample = {k: v for k, v in sample.items() if k not in ("type", "seq", "ts", "events")}
+        body = msgspec.json.encode(sample)
+        out.append((name, msgspec.json.encode(hello) + b"\n", b'{"type":"sample",', body[1:]))
+    copies = []
+    for i in range(hosts - len(out)):  # beyond the simulator's size: renamed copies
+        name, hello, head, tail = out[i % len(out)]
+        new = f"{name}-c{i // len(out) + 1}"
+        copies.append((new, _rename(hello, name, new), head, _rename(tail, name, new)))
+    return out + copies
+
+
+async def serve_replay(hosts: int, interval_s: float, workdir: Path, concurrency: int) -> None:
+    import asyncssh
+
+    recorded = record_fleet(hosts, interval_s)
+    host_key = asyncssh.generate_private_key("ssh-ed25519")
+    client_key = asyncssh.generate_private_key("ssh-ed25519")
+    client_path = workdir / "client_key"
+    client_key.write_private_key(str(client_path))
+    client_path.chmod(0o600)
+    authorized = asyncssh.import_authorized_keys(client_key.export_public_key().decode())
+    channels: dict[str, tuple] = {}  # name -> (process, [seq])
+    ports = {}
+
+    def factory(name, hello):
+        async def handle(process) -> None:
+            process.stdout.write(hello)
+            channels[name] = (process, [0])
+            try:
+                await process.stdin.read()  # until the console closes the channel
+            except (asyncssh.Error, OSError):
+                pass
+            finally:
+                channels.pop(name, None)
+                process.exit(0)
+
+        return handle
+
+    for name, hello, _, _ in recorded:
+        server = await asyncssh.listen(
+            "127.0.0.1", 0, server_host_keys=[host_key], authorized_client_keys=authorized,
+            process_factory=factory(name, hello), encoding=None,
+        )  # fmt: skip
+        ports[name] = server.sockets[0].getsockname()[1]
+    public = host_key.export_public_key().decode().strip()
+    (workdir / "known_hosts").write_text(
+        "".join(f"[127.0.0.1]:{port} {public}\n" for port in ports.values())
+    )
+    racks = sorted({_rack(name) for name in ports})
+    config = workdir / "opsconsole.toml"
+    lines = [
+        '[ssh]\nknown_hosts = "known_hosts"\nidentity_files = ["client_key"]\n'
+        'use_ssh_config = false\nuser = "bench"\n',
+        f"[polling]\ninterval_s = {interval_s}\nconnect_concurrency = {concurrency}\n",
+        '[store]\npath = "bench.db"\n',
+        *(f'[[sites]]\nname = "S{k}"\n' for k in range(BENCH_SITES)),
+        "[host_classes.h8]\ngpus = 8\n",
+        *(
+            f'[[racks]]\nnames = "{rack}"\nsite = "S{i % BENCH_SITES}"\n'
+            for i, rack in enumerate(racks)
+        ),
+        *(
+            f'[[hosts]]\nnames = "{name}"\naddress = "127.0.0.1"\nport = {port}\n'
+            f'rack = "{_rack(name)}"\nclass = "h8"\n'
+            for name, port in ports.items()
+        ),
+    ]
+    config.write_text("\n".join(lines))
+    templates = {name: (head, tail) for name, _, head, tail in recorded}
+    line_bytes = [len(head) + len(tail) + 30 for _, _, head, tail in recorded]
+    (workdir / "sample_bytes").write_text(f"{sum(line_bytes) / len(line_bytes):.0f}")
+    (workdir / "ready").write_text(str(config))
+    while True:
+        now = time.time()
+        tick = (math.floor(now / interval_s) + 1) * interval_s
+        await asyncio.sleep(tick - now)
+        stamp = tick + 0.01
+        for name, (process, seq) in list(channels.items()):
+            head, tail = templates[name]
+            try:
+                process.stdout.write(b'%s"seq":%d,"ts":%.3f,%s\n' % (head, seq[0], stamp, tail))
+            except (asyncssh.Error, OSError):  # a channel the console is closing
+                channels.pop(name, None)
+            seq[0] += 1
+
+
+def _rename(data: bytes, old: str, new: str) -> bytes:
+    """A recorded host's line as another host's: its name and its GPUs' UUIDs."""
+    return data.replace(old.encode(), new.encode()).replace(b'"GPU-', f'"GPU-{new}-'.encode())
+
+
+def _rack(name: str) -> str:
+    return "-".join(name.split("-")[:2])  # sg1-r01-n01(-c1) -> sg1-r01
+
+
+def start_replay(
+    hosts: int, interval_s: float, workdir: Path, concurrency: int = 20
+) -> tuple[subprocess.Popen, Path]:
+    ready = workdir / "ready"
+    process = subprocess.Popen(
+        [sys.executable, __file__, "_replay", str(hosts), f"{interval_s:g}", str(workdir),
+         str(concurrency)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not ready.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise SystemExit(f"replay failed: {process.stderr.read().decode()[-500:]}")
+        time.sleep(0.2)
+    return process, Path(ready.read_text().strip())
+
+
+# --- openssh: Debian's sshd on loopback ---------------------------------------------------
+
+SSHD = "/usr/sbin/sshd"
+PORTS_PER_SSHD = 16  # OpenSSH's MAX_LISTEN_SOCKS
+CGROUP_ROOT = Path("/sys/fs/cgroup/cpuacct")
+SIM_MAX_HOSTS = 1024
+BENCH_SITES = 4
+"""The replayed fleet's racks are spread over this many sites: one relay each (--relays)."""
+
+
+def _free_ports(count: int) -> list[int]:
+    import socket
+
+    socks, ports = [], []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        socks.append(sock)
+        ports.append(sock.getsockname()[1])
+    for sock in socks:
+        sock.close()
+    return ports
+
+
+def start_openssh(hosts: int, interval_s: float, workdir: Path, user: str = "opsconsole-ci"):
+    """sshd processes serving `hosts` ports, in a fresh cpuacct cgroup; returns
+    (processes, config path, cgroup path)."""
+    from opsconsole.agent.smi import remap_command, smi_command
+
+    workdir.chmod(0o755)
+    bin_dir = workdir / "bin"
+    bin_dir.mkdir()
+    fake = REPO / "tests" / "interop" / "fake_nvidia_smi.py"
+    for name, argv in (("gpu.csv", smi_command()), ("remap.csv", remap_command())):
+        out = subprocess.run([sys.executable, str(fake), *argv[1:]], capture_output=True)
+        (bin_dir / name).write_bytes(out.stdout)
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text(
+        '#!/bin/sh\ncase "$1" in\n'
+        f"  --query-gpu=*) exec cat {bin_dir}/gpu.csv ;;\n"
+        f"  --query-remapped-rows=*) exec cat {bin_dir}/remap.csv ;;\n"
+        f'  *) exec /usr/bin/python3 {fake} "$@" ;;\nesac\n'
+    )
+    smi.chmod(0o755)
+    for key in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(workdir / key)],
+                       check=True)  # fmt: skip
+    authorized = workdir / "authorized_keys"
+    authorized.write_bytes((workdir / "client_key.pub").read_bytes())
+    authorized.chmod(0o644)
+    cgroup = CGROUP_ROOT / f"opsconsole-bench-{os.getpid()}"
+    cgroup.mkdir()
+    ports = _free_ports(hosts)
+    Path("/run/sshd").mkdir(exist_ok=True)
+    processes = []
+    for i in range(0, hosts, PORTS_PER_SSHD):
+        config = workdir / f"sshd_config.{i}"
+        config.write_text(
+            "".join(f"Port {port}\n" for port in ports[i : i + PORTS_PER_SSHD])
+            + f"""ListenAddress 127.0.0.1
+HostKey {workdir / "host_key"}
+PidFile {workdir / f"sshd.{i}.pid"}
+AuthorizedKeysFile {authorized}
+AllowUsers {user}
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PermitRootLogin no
+PrintMotd no
+MaxStartups 100:30:200
+MaxSessions 50
+SetEnv PATH={bin_dir}:/usr/local/bin:/usr/bin:/bin
+"""
+        )
+        quiet = subprocess.DEVNULL
+        process = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(config)], stdout=quiet, stderr=quiet
+        )
+        (cgroup / "cgroup.procs").write_text(str(process.pid))
+        processes.append(process)
+    public = " ".join((workdir / "host_key.pub").read_text().split()[:2])
+    (workdir / "known_hosts").write_text("".join(f"[127.0.0.1]:{p} {public}\n" for p in ports))
+    lines = [
+        '[ssh]\nknown_hosts = "known_hosts"\nidentity_files = ["client_key"]\n'
+        f'use_ssh_config = false\nuser = "{user}"\n',
+        f"[polling]\ninterval_s = {interval_s}\nconnect_concurrency = 50\n",
+        '[store]\npath = "bench.db"\n[[sites]]\nname = "LO"\n[host_classes.h8]\ngpus = 8\n',
+        '[[racks]]\nnames = "lo-r01"\nsite = "LO"\n',
+        *(
+            f'[[hosts]]\nnames = "lo-n{i:04d}"\naddress = "127.0.0.1"\nport = {port}\n'
+            'rack = "lo-r01"\nclass = "h8"\n'
+            for i, port in enumerate(ports)
+        ),
+    ]
+    config_path = workdir / "opsconsole.toml"
+    config_path.write_text("\n".join(lines))
+    deadline = time.monotonic() + 30
+    import socket
+
+    for port in ports:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"sshd did not listen on port {port}") from None
+                time.sleep(0.05)
+    return processes, config_path, cgroup
+
+
+def stop_openssh(processes, cgroup: Path) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            cgroup.rmdir()
+            return
+        except OSError:  # session processes still exiting
+            time.sleep(0.2)
+
+
+class HostCpu:
+    """Host-side CPU seconds: a cgroup's cpuacct.usage, or one process's times."""
+
+    def __init__(self, spec: str):
+        self.cgroup = Path(spec) if spec.startswith("/") else None
+        self.process = None if self.cgroup else psutil.Process(int(spec))
+
+    def seconds(self) -> float:
+        if self.cgroup is not None:
+            return int((self.cgroup / "cpuacct.usage").read_text()) / 1e9
+        return sum(self.process.cpu_times()[:2])
+
+
+# --- relays: the console behind site relays, each its own process ------------------------
+
+
+async def serve_relay_over_ssh(config: Path, site: str, workdir: Path) -> None:
+    """A relay host: an SSH server whose one command is `serve_relay` for `site`."""
+    import asyncssh
+
+    from opsconsole.collect.relay import serve_relay
+    from opsconsole.config import load_fleet
+
+    fleet = load_fleet(config)
+    host_key = asyncssh.generate_private_key("ssh-ed25519")
+    client = asyncssh.read_private_key(str(workdir / "client_key"))
+    authorized = asyncssh.import_authorized_keys(client.export_public_key().decode())
+
+    async def handle(process) -> None:
+        try:
+            await serve_relay(fleet, site, process.stdout, process.stdin.read())
+        finally:
+            process.exit(0)
+
+    server = await asyncssh.listen(
+        "127.0.0.1", 0, server_host_keys=[host_key], authorized_client_keys=authorized,
+        process_factory=handle, encoding=None,
+    )  # fmt: skip
+    port = server.sockets[0].getsockname()[1]
+    public = host_key.export_public_key().decode().strip()
+    (workdir / f"relay-{site}.ready").write_text(f"{port} {public}")
+    await asyncio.Event().wait()
+
+
+def start_relays(config: Path, workdir: Path) -> tuple[list[subprocess.Popen], Path]:
+    """One relay process per site; returns them and the console's config naming them."""
+    processes = []
+    for k in range(BENCH_SITES):
+        processes.append(subprocess.Popen(
+            [sys.executable, __file__, "_relay", str(config), f"S{k}", str(workdir)],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        ))  # fmt: skip
+    text = config.read_text()
+    known = []
+    extra = ["[host_classes.collector]\ngpus = 0\n"]
+    deadline = time.monotonic() + 120
+    for k, process in enumerate(processes):
+        ready = workdir / f"relay-S{k}.ready"
+        while not ready.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"relay S{k} failed: {process.stderr.read().decode()[-500:]}")
+            time.sleep(0.1)
+        port, public = ready.read_text().split(" ", 1)
+        known.append(f"[127.0.0.1]:{port} {public}\n")
+        text = text.replace(f'name = "S{k}"\n', f'name = "S{k}"\nrelay = "relay-s{k}"\n', 1)
+        rack = next(line.split('"')[1] for line in text.splitlines() if line.startswith("names"))
+        extra.append(
+            f'[[hosts]]\nnames = "relay-s{k}"\naddress = "127.0.0.1"\nport = {port}\n'
+            f'rack = "{rack}"\nclass = "collector"\nmode = "relay"\n'
+        )
+    with open(workdir / "known_hosts", "a") as known_hosts:
+        known_hosts.writelines(known)
+    console = workdir / "console.toml"
+    console.write_text(text + "\n" + "\n".join(extra))
+    return processes, console
+
+
 # --- orchestration ------------------------------------------------------------------------
 
 
@@ -236,7 +599,7 @@ def serve_sim(hosts: int, interval_s: float, workdir: Path) -> tuple[subprocess.
     return process, Path(ready.read_text().strip())
 
 
-def run_child(mode: str, config: Path, duration_s: float, sim_pid: int) -> dict:
+def run_child(mode: str, config: Path, duration_s: float, sim_pid: int | str) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "_measure", mode, str(config), str(duration_s), str(sim_pid)],
         cwd=REPO, capture_output=True, text=True, timeout=duration_s + 300,
@@ -249,7 +612,7 @@ def run_child(mode: str, config: Path, duration_s: float, sim_pid: int) -> dict:
 def print_table(rows: list[dict]) -> None:
     head = (
         f"{'hosts':>5} {'pattern':<7} {'CPU/poll':>9} {'CPU':>6} {'delivered':>9} {'missed':>6} "
-        f"{'late p50':>9} {'p95':>8} {'max':>8} {'RSS':>8} {'sim/poll':>9} {'warmup':>7}"
+        f"{'late p50':>9} {'p95':>8} {'max':>8} {'RSS':>8} {'host/poll':>9} {'warmup':>7}"
     )
     print(head)
     print("-" * len(head))
@@ -274,19 +637,67 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds measured")
     parser.add_argument("--interval", type=float, default=2.0)
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument(
+        "--replay", action="store_true", help="serve a recorded fleet (cheap) instead of sim"
+    )
+    parser.add_argument(
+        "--openssh", action="store_true", help="serve the hosts from Debian's sshd (as root)"
+    )
+    parser.add_argument(
+        "--connect-concurrency", type=int, default=20, help="with --replay: the starting value"
+    )
+    parser.add_argument(
+        "--relays",
+        action="store_true",
+        help=f"with --replay: also measure the console behind {BENCH_SITES} site relays",
+    )
     args = parser.parse_args()
     rows = []
-    print(f"{os.cpu_count()} CPUs; {args.duration:g} s per pattern; interval {args.interval:g} s")
+    print(
+        f"{os.cpu_count()} CPUs; {args.duration:g} s per pattern; interval {args.interval:g} s;"
+        f" load {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        + ("; replayed fleet" if args.replay else "")
+    )
     for hosts in args.hosts:
         with tempfile.TemporaryDirectory(prefix="opsconsole-bench-sim-") as workdir:
-            sim, config = serve_sim(hosts, args.interval, Path(workdir))
+            if args.openssh:
+                sshds, config, cgroup = start_openssh(hosts, args.interval, Path(workdir))
+                try:
+                    for mode in args.modes:
+                        row = run_child(mode, config, args.duration, str(cgroup))
+                        row.setdefault("hosts", hosts)
+                        rows.append(row)
+                        print_table([row])
+                finally:
+                    stop_openssh(sshds, cgroup)
+                continue
+            if args.replay:
+                sim, config = start_replay(
+                    hosts, args.interval, Path(workdir), args.connect_concurrency
+                )
+            else:
+                sim, config = serve_sim(hosts, args.interval, Path(workdir))
+            if args.replay:
+                size = (Path(workdir) / "sample_bytes").read_text()
+                print(f"{hosts} hosts: {size} bytes per sample line (8 GPUs, IB, Ethernet)")
+            relays: list[subprocess.Popen] = []
             try:
                 for mode in args.modes:
                     row = run_child(mode, config, args.duration, sim.pid)
                     row.setdefault("hosts", hosts)
                     rows.append(row)
                     print_table([row])
+                if args.replay and args.relays:
+                    relays, console = start_relays(config, Path(workdir))
+                    row = run_child("poller", console, args.duration, sim.pid)
+                    row["mode"] = "relayed"
+                    row.setdefault("hosts", hosts)
+                    rows.append(row)
+                    print_table([row])
             finally:
+                for process in relays:
+                    process.terminate()
+                    process.wait(30)
                 sim.send_signal(signal.SIGTERM)
                 sim.wait(30)
     print()
@@ -296,7 +707,12 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_measure":
         mode, config, duration, sim_pid = sys.argv[2:6]
-        result = asyncio.run(measure(mode, Path(config), float(duration), int(sim_pid)))
+        result = asyncio.run(measure(mode, Path(config), float(duration), sim_pid))
         print(json.dumps(result))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_relay":
+        asyncio.run(serve_relay_over_ssh(Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4])))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_replay":
+        hosts, interval, workdir, concurrency = sys.argv[2:6]
+        asyncio.run(serve_replay(int(hosts), float(interval), Path(workdir), int(concurrency)))
     else:
         main()

@@ -50,7 +50,8 @@ class SshSettings(Section):
 class PollingSettings(Section):
     interval_s: float = Field(2.0, ge=0.2, le=3600)
     connect_concurrency: int = Field(20, ge=1, le=1000)
-    """Connections opened at once; OpenSSH's MaxStartups drops bigger storms."""
+    """Connections opened at once to start with; fast connects let it grow (up to 8x),
+    timeouts halve it; fixed behind a proxy_jump bastion (its MaxStartups drops storms)."""
     connect_jitter_s: float = Field(1.0, ge=0)
     stale_after_s: float = Field(10.0, gt=0)
     down_after_s: float = Field(30.0, gt=0)
@@ -77,6 +78,9 @@ class SiteConfig(Section):
     timezone: str = "UTC"
     country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
     """ISO 3166-1 alpha-2 code (SG, MY): tenant reports show where each GPU was."""
+    relay: str | None = None
+    """A host (`mode = "relay"`) that collects this site's hosts and serves their merged
+    stream; the console then reaches them only through it (see ARCHITECTURE, Site relays)."""
 
 
 class RackConfig(Section):
@@ -110,8 +114,10 @@ class HostGroup(Section):
     name_pattern: str | None = None
     """Regex with named groups taken from each host name, for use in `rack`."""
     host_class: str = Field(alias="class")
-    mode: Literal["agent", "agentless"] = "agent"
+    mode: Literal["agent", "agentless", "relay"] = "agent"
     python: str = "python3"
+    relay_command: str = "opsconsole poll --relay --site {site}"
+    """With mode = "relay": what the console runs on the relay host ({site} is filled in)."""
 
 
 class Config(Section):
@@ -171,8 +177,9 @@ class Host:
     gpu_model: str | None
     expected_ib_ports: int | None
     expected_ib_rate_gbps: float | None
-    mode: Literal["agent", "agentless"]
+    mode: Literal["agent", "agentless", "relay"]
     python: str
+    relay_command: str = ""
 
 
 class Fleet:
@@ -361,9 +368,33 @@ def _expand_hosts(config: Config, racks: dict[str, Rack]) -> list[Host]:
                     expected_ib_rate_gbps=host_class.ib_rate_gbps,
                     mode=group.mode,
                     python=group.python,
+                    relay_command=group.relay_command,
                 )
             )
+    _check_relays(config, hosts)
     return hosts
+
+
+def _check_relays(config: Config, hosts: list[Host]) -> None:
+    """Every site relay names a relay host, and every relay host serves a site."""
+    modes = {host.name: host.mode for host in hosts}
+    served = set()
+    for i, site in enumerate(config.sites):
+        if site.relay is None:
+            continue
+        if site.relay not in modes:
+            raise _Problem(f'sites[{i}].relay: unknown host "{site.relay}"')
+        if modes[site.relay] != "relay":
+            raise _Problem(f'sites[{i}].relay: host "{site.relay}" needs mode = "relay"')
+        served.add(site.relay)
+    for i, group in enumerate(config.hosts):
+        if group.mode == "relay":
+            for name in _expand(group.names, f"hosts[{i}].names"):
+                if name not in served:
+                    raise _Problem(
+                        f'hosts[{i}].mode: relay host "{name}" is the relay of no site '
+                        "(set sites[].relay)"
+                    )
 
 
 def _addresses(group: HostGroup, names: list[str], where: str) -> list[str]:

@@ -22,7 +22,7 @@ import hostlist
 
 from opsconsole.alerts.conditions import Condition, PendingTracker
 from opsconsole.alerts.xid_catalogue import xid_info
-from opsconsole.collect.reasons import HOST_KEY_CHANGED
+from opsconsole.collect.reasons import HOST_KEY_CHANGED, RELAY_DOWN
 from opsconsole.collect.state import HostState
 from opsconsole.config import Rack
 from opsconsole.counters import IB_ERROR_COUNTERS
@@ -204,7 +204,9 @@ def _host_conditions(host: HostState, settings: AlertSettings) -> Iterator[Condi
     emit = _Emit(host, settings)
     reason = f"{host.reason}: {host.detail}" if host.detail else host.reason
     found: list[Condition | None] = []
-    if host.status == "stale":
+    if host.reason == RELAY_DOWN:
+        pass  # the relay's own row is down and alerts once for all the hosts behind it
+    elif host.status == "stale":
         found.append(emit("host_stale", reason, reason=reason, from_readings=False))
     elif host.status == "down":
         found.append(emit("host_down", reason, reason=reason, from_readings=False))

@@ -60,10 +60,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="with --once: exit 0 even when hosts are down (default: exit 5)",
     )
+    parser.add_argument(
+        "--relay",
+        action="store_true",
+        help="serve as a site relay: collect --site SITE and write its hosts' stream to stdout",
+    )
+    parser.add_argument("--site", metavar="SITE", help="with --relay: the site to collect")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "relay", False) or getattr(args, "site", None):
+        from opsconsole.cli.relay import run_relay
+
+        return run_relay(args)
     if (args.json or args.no_store) and not args.once:
         raise OpsconsoleError("--json and --no-store go with --once")
     if not logging.getLogger().handlers:

@@ -14,10 +14,12 @@ import time
 from collections.abc import Callable, Sequence
 
 from opsconsole.collect.commands import AgentCommands, HostCommands
+from opsconsole.collect.connect_slots import AdaptiveConnectSlots
 from opsconsole.collect.host_events import HostEventRecorder
 from opsconsole.collect.ingest_writer import IngestWriter
 from opsconsole.collect.loop_lag import LoopLagMonitor
 from opsconsole.collect.probes import HostProbe
+from opsconsole.collect.relay import plan_sessions
 from opsconsole.collect.session import HostSession, SessionContext
 from opsconsole.collect.snapshot import fleet_snapshot
 from opsconsole.collect.ssh import SshConnector
@@ -97,7 +99,11 @@ class Poller:
             polling=polling,
             commands=self.commands,
             clock=self.clock,
-            connect_slots=asyncio.Semaphore(polling.connect_concurrency),
+            connect_slots=AdaptiveConnectSlots(
+                polling.connect_concurrency,
+                self.fleet.config.ssh.connect_timeout_s,
+                grow=self.fleet.config.ssh.proxy_jump is None,
+            ),
             writer=self.writer,
             probes=self.probes,
             rtt_probe_interval_s=self.fleet.config.ssh.keepalive_interval_s,
@@ -105,10 +111,10 @@ class Poller:
         self._ctx = ctx
         self.state.loop_lag = LoopLagMonitor()
         self._tasks.append(asyncio.create_task(self.state.loop_lag.run(), name="loop lag"))
-        for host_state in self.state.hosts.values():
-            session = self.sessions[host_state.name] = HostSession(host_state, ctx)
+        self.sessions, runners = plan_sessions(self.state, ctx, self.fleet)
+        for session in runners:  # hosts behind a site relay are fed by the relay's session
             self._tasks.append(
-                asyncio.create_task(session.run(), name=f"collect {host_state.name}")
+                asyncio.create_task(session.run(), name=f"collect {session.host.name}")
             )
         self.sync_key_changes()
         self._tasks.append(asyncio.create_task(self._tick_loop(), name="collect ticker"))

@@ -13,3 +13,5 @@ PROTOCOL_ERROR = "protocol error"
 
 SECURITY_REASONS = frozenset({HOST_KEY_CHANGED, HOST_KEY_UNKNOWN, AUTH_REFUSED})
 """Failures that retrying cannot fix and that lock-out tools punish: retried slowly."""
+RELAY_DOWN = "relay down"
+"""A host behind a site relay the console cannot reach: its own health is unknown."""

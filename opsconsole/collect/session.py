@@ -23,6 +23,7 @@ import msgspec
 from opsconsole.collect.backoff import Backoff
 from opsconsole.collect.budget import OVER_BUDGET, HostBudget, OverBudget
 from opsconsole.collect.commands import HostCommands
+from opsconsole.collect.connect_slots import AdaptiveConnectSlots
 from opsconsole.collect.ingest_writer import IngestWriter
 from opsconsole.collect.loop_lag import honest_rtt_ms
 from opsconsole.collect.probes import HostProbe, run_probe
@@ -67,7 +68,7 @@ class SessionContext:
     polling: PollingSettings
     commands: HostCommands
     clock: Callable[[], float]
-    connect_slots: asyncio.Semaphore
+    connect_slots: asyncio.Semaphore | AdaptiveConnectSlots
     writer: IngestWriter | None = None
     probes: Sequence[HostProbe] = ()
     """Collector plugins' commands, run on each connected host beside the stream."""
@@ -247,6 +248,19 @@ class HostSession:
         if tail:
             detail += f": {clean_text(tail[-1], 200)}"
         raise ConnectFailure(AGENT_ERROR, detail)
+
+    # --- messages that came another way (a site relay, opsconsole.collect.relay) -------
+    def apply(self, message: Hello | Sample | AgentError | ProtocolError) -> bool:
+        """Apply one message relayed for this host; False after too many bad lines."""
+        return self._apply(message)
+
+    def failed(self, failure: ConnectFailure, connect: bool) -> None:
+        """Record a failure that the relay (or the relay's loss) reports for this host."""
+        self._failed(failure, connect)
+
+    def new_channel(self) -> None:
+        """A new relay channel: a hello must come again before samples are taken."""
+        self._hello_ok, self._last_seq = False, None
 
     def _apply(self, message: Hello | Sample | AgentError | ProtocolError) -> bool:
         """Apply one decoded line; False when too many bad lines came in a row."""

@@ -148,7 +148,7 @@ class = "h200-8"
         ),
         (
             '[[hosts]]\nnames = "n1"\nrack = "sg1-r01"\nclass = "h200-8"\nmode = "telnet"\n',
-            "hosts[0].mode: expected one of 'agent' or 'agentless', got \"telnet\"",
+            "hosts[0].mode: expected one of 'agent', 'agentless' or 'relay', got \"telnet\"",
         ),
         (
             '[[hosts]]\nnames = "n1"\nrack = "sg1-r01"\nclass = "h200-8"\nport = 70000\n',

@@ -1,0 +1,306 @@
+"""Site relays: a collector next to a site's hosts that serves their merged stream over SSH.
+
+Why: one console follows about a thousand hosts directly; several sites, a WAN between
+them, or 10,000 hosts need the work split, as Zabbix proxies and Prometheus federation
+split it. A relay (`opsconsole poll --relay --site SITE`) polls its site's hosts exactly as
+the console would and writes each host's hellos, samples and connection changes to its
+stdout, wrapped with the host's name. The console runs that command over SSH on the
+relay host (host key checked, like any host) and applies each host's messages to that
+host's own state, so hosts behind a relay look polled directly; the relay's own hello and
+heartbeat samples make a row of its own. Alerts, leases and the store stay with the
+console: the relay keeps nothing.
+
+Wire: one JSON object per line, the agent protocol's framing and line cap.
+  {"type": "hello", ...} / {"type": "sample", ...}   the relay itself (no GPUs, its load)
+  {"type": "host", "host": NAME, "msg": {...}}        a host's hello, sample or error line
+  {"type": "host-status", "host": NAME, "connected": BOOL, "connect_failed": BOOL,
+   "reason": "...", "detail": "..."}                  a host's connection, as the relay sees it
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import asyncssh
+import msgspec
+
+from opsconsole.collect.commands import HostCommands
+from opsconsole.collect.protocol import (
+    MAX_LINE_BYTES,
+    PROTOCOL_VERSION,
+    AgentError,
+    Hello,
+    HostFacts,
+    Load,
+    ProtocolError,
+    Sample,
+    decode_line,
+)
+from opsconsole.collect.reasons import RELAY_DOWN
+from opsconsole.collect.session import HostSession, SessionContext
+from opsconsole.collect.ssh import AGENT_ERROR, CONNECTION_LOST, TIMEOUT, ConnectFailure
+from opsconsole.collect.state import Change, FleetState, HostState
+from opsconsole.collect.stream import LineTooLong, read_lines
+from opsconsole.collect.text import clean_text
+from opsconsole.config import Fleet
+from opsconsole.errors import ConfigError
+
+log = logging.getLogger("opsconsole.collect")
+
+
+# --- which hosts go through which relay ---------------------------------------------
+def relay_routes(fleet: Fleet) -> dict[str, list[str]]:
+    """Relay host name -> the hosts it serves: its site's hosts that are not relays.
+    A site whose relay is not in this fleet (the relay's own config) is polled directly."""
+    names = {host.name for host in fleet.hosts}
+    routes: dict[str, list[str]] = {}
+    for site in fleet.config.sites:
+        if site.relay is not None and site.relay in names:
+            routes[site.relay] = [
+                h.name for h in fleet.hosts if h.site == site.name and h.mode != "relay"
+            ]
+    return routes
+
+
+def relay_site(fleet: Fleet, relay_name: str) -> str:
+    return next(site.name for site in fleet.config.sites if site.relay == relay_name)
+
+
+def site_fleet(fleet: Fleet, site: str) -> Fleet:
+    """What a relay for `site` polls: the site's hosts, relays left out."""
+    if site not in fleet.sites:
+        known = ", ".join(sorted(fleet.sites)) or "none"
+        raise ConfigError(f"{fleet.path}: --site: unknown site {site!r} (sites: {known})")
+    hosts = [h for h in fleet.hosts if h.site == site and h.mode != "relay"]
+    return Fleet(fleet.config, fleet.path, hosts, fleet.racks)
+
+
+def plan_sessions(
+    state: FleetState, ctx: SessionContext, fleet: Fleet
+) -> tuple[dict[str, HostSession], list[HostSession]]:
+    """Every host's session, and those that run a task of their own: direct hosts and
+    relays (a host behind a relay is fed by its relay's session)."""
+    sessions = {name: HostSession(hs, ctx) for name, hs in state.hosts.items()}
+    behind: set[str] = set()
+    for relay, members in relay_routes(fleet).items():
+        if relay not in state.hosts:
+            continue
+        fed = {m: sessions[m] for m in members if m in sessions}
+        sessions[relay] = RelaySession(state.hosts[relay], ctx, fed, relay_site(fleet, relay))
+        behind.update(fed)
+    return sessions, [s for name, s in sessions.items() if name not in behind]
+
+
+# --- the console's side: one relay's channel ----------------------------------------
+class HostLine(msgspec.Struct, tag="host", tag_field="type"):
+    host: str
+    msg: msgspec.Raw
+
+
+class HostStatus(msgspec.Struct, tag="host-status", tag_field="type"):
+    host: str
+    connected: bool
+    connect_failed: bool = False
+    reason: str = ""
+    detail: str = ""
+
+
+_envelope = msgspec.json.Decoder(HostLine | HostStatus | Hello | Sample | AgentError)
+
+
+class RelaySession(HostSession):
+    """The console's session with one relay: the relay's own row plus, for every host
+    behind it, that host's session fed from the relay's lines."""
+
+    def __init__(
+        self, host_state: HostState, ctx: SessionContext, members: dict[str, HostSession], site
+    ):
+        super().__init__(host_state, ctx)
+        self.members = members
+        self.site = site
+        self.relayed_lines = 0
+
+    async def _stream_agent(self, conn: asyncssh.SSHClientConnection) -> None:
+        command = self.host.relay_command.replace("{site}", self.site)
+        process = await conn.create_process(command, encoding=None)
+        self._hello_ok, self._last_seq = False, None
+        for member in self.members.values():
+            member.new_channel()
+        silence_s = self.ctx.polling.down_after_s
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(silence_s) as window:
+                async for line in read_lines(process.stdout, max_line_bytes=MAX_LINE_BYTES):
+                    window.reschedule(loop.time() + silence_s)
+                    if not self._dispatch(line):
+                        raise ConnectFailure(
+                            "protocol error", f"relay: {self.host_state.last_protocol_error}"
+                        )
+        except TimeoutError:
+            raise ConnectFailure(TIMEOUT, f"relay sent no line for {silence_s:g} s") from None
+        finally:
+            process.close()
+        if conn.is_closed():
+            raise ConnectFailure(CONNECTION_LOST, "connection closed")
+        with contextlib.suppress(TimeoutError, asyncssh.Error, OSError):
+            async with asyncio.timeout(2.0):
+                await process.wait_closed()
+        raise ConnectFailure(AGENT_ERROR, f"relay exited with status {process.exit_status}")
+
+    def _dispatch(self, line: bytes | LineTooLong) -> bool:
+        if isinstance(line, LineTooLong):
+            return self._apply(ProtocolError(f"line of {line.length_bytes} bytes over the cap"))
+        try:
+            envelope = _envelope.decode(line)
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+            return self._apply(ProtocolError(clean_text(str(exc), 200)))
+        if not isinstance(envelope, HostLine | HostStatus):
+            try:  # the relay's own hello or heartbeat: checked as any agent's line
+                return self._apply(decode_line(line))
+            except ProtocolError as exc:
+                return self._apply(exc)
+        member = self.members.get(envelope.host)
+        if member is None:
+            name = clean_text(envelope.host, 80)
+            return self._apply(ProtocolError(f"relay sent host {name!r}, not one behind it"))
+        self.relayed_lines += 1
+        if isinstance(envelope, HostStatus):
+            self._member_status(member, envelope)
+            return True
+        try:
+            message: Hello | Sample | AgentError | ProtocolError = decode_line(bytes(envelope.msg))
+        except ProtocolError as exc:
+            message = exc
+        member.apply(message)  # a host's bad lines are its own, counted on its row
+        return True
+
+    def _member_status(self, member: HostSession, status: HostStatus) -> None:
+        hs = member.host_state
+        if status.connected:
+            if not hs.connected:
+                hs.mark_connected(self.ctx.clock())
+                self.ctx.state.changed(hs, "connection")
+            return
+        reason = clean_text(status.reason, 40) or "disconnected"
+        detail = clean_text(status.detail, 200)
+        via = f"via relay {self.host.name}"
+        failure = ConnectFailure(reason, f"{detail} ({via})" if detail else via)
+        member.failed(failure, connect=status.connect_failed)
+
+    def _failed(self, failure: ConnectFailure, connect: bool) -> None:
+        """The relay's failure is every member's, with the relay named: a lost channel
+        lets their readings age as a direct host's would, a failed connect is down now."""
+        super()._failed(failure, connect)
+        for member in self.members.values():
+            member.failed(ConnectFailure(RELAY_DOWN, f"{self.host.name}: {failure}"), connect)
+
+
+# --- the relay's side: poll a site, serve its stream ---------------------------------
+class LineSink(Protocol):
+    """Where relay lines go: asyncio's StreamWriter (stdout) or an SSH channel's stdout."""
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+class RelayFeed:
+    """A FleetState listener on the relay: each host's news as one relay line."""
+
+    def __init__(self, out: LineSink):
+        self.out = out
+        self._sent_sample: dict[str, int] = {}
+        self._sent_status: dict[str, tuple] = {}
+        self._sent_error: dict[str, str] = {}
+        self.lines = 0
+        self.bytes = 0
+
+    def _write(self, data: bytes) -> None:
+        self.lines += 1
+        self.bytes += len(data)
+        self.out.write(data)
+
+    def _host_line(self, name: str, message: Hello | Sample | AgentError) -> None:
+        self._write(b'{"type":"host","host":%s,"msg":%s}\n' % (_encode(name), _encode(message)))
+
+    def __call__(self, hs: HostState, change: Change) -> None:
+        name = hs.name
+        if change in ("connection", "status"):
+            key = (hs.connected, hs.connect_failed, hs.reason, hs.detail)
+            if self._sent_status.get(name) != key and (hs.connected or hs.reason):
+                self._sent_status[name] = key
+                status = HostStatus(name, hs.connected, hs.connect_failed, hs.reason, hs.detail)
+                self._write(_encode(status) + b"\n")
+        if change == "hello" and hs.hello is not None:
+            self._host_line(name, hs.hello)
+        if hs.sample is not None and self._sent_sample.get(name) != hs.samples_received:
+            self._sent_sample[name] = hs.samples_received
+            self._host_line(name, hs.sample)
+        if change == "error" and hs.agent_error and self._sent_error.get(name) != hs.agent_error:
+            self._sent_error[name] = hs.agent_error
+            self._host_line(name, AgentError(ts=time.time(), message=hs.agent_error))
+
+
+def relay_hello(now_ts: float) -> Hello:
+    return Hello(
+        proto=PROTOCOL_VERSION,
+        agent_version="relay",
+        mode="none",
+        ts=now_ts,
+        host=HostFacts(kernel=platform.release(), python=platform.python_version()),
+        capabilities=["relay"],
+    )
+
+
+async def serve_relay(
+    fleet: Fleet,
+    site: str,
+    out: LineSink,
+    until: Awaitable[object],
+    *,
+    clock: Callable[[], float] = time.time,
+    commands: HostCommands | None = None,
+    wrap: Callable[[Any], Any] | None = None,
+) -> RelayFeed:
+    """Poll `site`'s hosts and write their merged stream to `out` until `until` is done
+    (the console closed the channel: stdin reached EOF). Returns the feed (its counts).
+    `wrap` may put the poller in a runner with the same start/stop (exporter plugins)."""
+    from opsconsole.collect.poller import Poller  # the poller builds relay sessions too
+
+    fleet = site_fleet(fleet, site)
+    state = FleetState.from_fleet(fleet, now_ts=clock())
+    feed = RelayFeed(out)
+    interval_s = fleet.config.polling.interval_s
+    out.write(_encode(relay_hello(clock())) + b"\n")
+    poller: Any = Poller(fleet, state, clock=clock, on_update=feed, commands=commands)
+    if wrap is not None:
+        poller = wrap(poller)
+    stop = asyncio.ensure_future(until)
+    await poller.start()
+    seq = 0
+    try:
+        while not stop.done():
+            started = time.process_time()
+            load = Load(*os.getloadavg())
+            heartbeat = Sample(seq=seq, ts=clock(), gpu_count=0, load=load)
+            heartbeat.collect_ms = (time.process_time() - started) * 1000.0
+            out.write(_encode(heartbeat) + b"\n")
+            seq += 1
+            await out.drain()
+            await asyncio.wait([stop], timeout=interval_s)
+    except (OSError, asyncssh.Error) as exc:  # the console went away mid-write
+        log.info("relay for %s: %s", site, exc)
+    finally:
+        stop.cancel()
+        await poller.stop()
+    return feed
