@@ -1,6 +1,6 @@
-"""`opsconsole usage`: leased GPU-hours, utilisation, unhealthy time and time under a
-critical alert per tenant for a period, as a table, CSV (`--csv`) or JSON (`--json`),
-optionally to a file."""
+"""`opsconsole usage`: leased GPU-hours, utilisation, unhealthy time, time under a
+critical alert and energy (kWh, measured or estimated) per tenant for a period, as a
+table, CSV (`--csv`) or JSON (`--json`), optionally to a file."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ HEADERS = (
     "UNHEALTHY_GPU_HOURS",
     "UNREPORTED_GPU_HOURS",
     "ALERT_AFFECTED_GPU_HOURS",
+    "ENERGY_KWH",
+    "ENERGY_SOURCE",
 )
 """The JSON and CSV field names in capitals: one name per figure, whatever the format."""
 
@@ -58,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _table(rows: list[TenantUsage]) -> str:
-    """One line per tenant, hours to one decimal; "-" for utilisation never read."""
+    """One line per tenant, hours to one decimal, kWh to two; "-" for utilisation never
+    read. ENERGY_SOURCE marks an estimate: measured, estimated, mixed or none."""
     cells = [
         [
             r.tenant,
@@ -68,6 +71,8 @@ def _table(rows: list[TenantUsage]) -> str:
             f"{r.unhealthy_gpu_hours:.1f}",
             f"{r.unreported_gpu_hours:.1f}",
             f"{r.alert_affected_gpu_hours:.1f}",
+            f"{r.energy_kwh:.2f}",
+            r.energy_source,
         ]
         for r in rows
     ]

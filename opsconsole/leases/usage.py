@@ -26,6 +26,10 @@ Method (also in ARCHITECTURE.md, "Usage accounting"):
     hours and is reported beside them, never added. Alerts removed by alert retention
     (resolved longer ago than `resolved_keep_days`) no longer count, so report a period
     before then.
+  * energy (kWh): per leased window, NVML's energy counter where the host reported it,
+    else minute mean board power x 60 s (`store.energy.window_energy`, the tenant
+    report's rule); `energy_source` says measured, estimated or mixed, and
+    `energy_coverage` the share of the counted time with a reading behind it.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from dataclasses import asdict, dataclass
 import sqlite_utils
 
 from opsconsole.leases.booking import read_snapshot
+from opsconsole.store.energy import energy_source, window_energy
 
 HOUR_S = 3600.0
 
@@ -58,6 +63,11 @@ class TenantUsage:
     unreported_gpu_hours: float
     alert_affected_gpu_hours: float
     """Leased GPU-hours under an open critical alert (see the module docstring)."""
+    energy_kwh: float
+    energy_source: str
+    """measured (NVML counter), estimated (minute mean power), mixed, or none."""
+    energy_coverage: float | None
+    """Share of the counted time with a counter or power reading; None with no windows."""
 
 
 def tenant_usage(
@@ -91,9 +101,14 @@ def tenant_usage(
         slots = {(w[2], w[3]) for w in windows}
         bad = _bad_intervals(conn, slots, end)
         alerted = _alert_intervals(conn, slots, since_ts, end)
+        energies = [window_energy(db, w[2], w[3], w[4], w[5]) for w in windows]
     per: dict[str, dict] = {n: defaultdict(float, leases=set()) for n in names}
-    for name, lease_id, host, index, start, stop in windows:
+    for (name, lease_id, host, index, start, stop), energy in zip(windows, energies, strict=True):
         acc = per.setdefault(name, defaultdict(float, leases=set()))
+        acc["joules"] += energy.joules
+        acc["covered_s"] += energy.covered_s
+        acc["counted_s"] += energy.counted_s
+        acc["measured" if energy.measured else "estimated"] += 1
         acc["leases"].add(lease_id)
         acc["seconds"] += stop - start
         acc["unhealthy"] += _overlap(bad.get((host, index), ()), start, stop)
@@ -114,6 +129,11 @@ def tenant_usage(
             unhealthy_gpu_hours=round(acc["unhealthy"] / HOUR_S, 4),
             unreported_gpu_hours=round(acc["unreported"] * 60 / HOUR_S, 4),
             alert_affected_gpu_hours=round(acc["alerted"] / HOUR_S, 4),
+            energy_kwh=round(acc["joules"] / 3.6e6, 4),
+            energy_source=energy_source(int(acc["measured"]), int(acc["estimated"])),
+            energy_coverage=(
+                round(acc["covered_s"] / acc["counted_s"], 3) if acc["counted_s"] else None
+            ),
         )
         for name, acc in sorted(per.items())
     ]
@@ -269,5 +289,7 @@ METHOD = (
     " leased GPU-minutes with no stored reading (includes unhealthy time and console downtime);"
     " alert_affected_gpu_hours: leased GPU-hours while a critical alert was firing or"
     " acknowledged (alert_history; open ones up to now) on that GPU, or on its host with no"
-    " gpu label, overlapping alerts merged per GPU"
+    " gpu label, overlapping alerts merged per GPU; energy_kwh: per leased window NVML's"
+    " energy counter where reported, else minute mean board power x 60 s (energy_source:"
+    " measured, estimated or mixed; energy_coverage: share of counted time with a reading)"
 )

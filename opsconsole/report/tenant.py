@@ -26,8 +26,8 @@ from opsconsole.leases import get_tenant, list_drains, list_leases
 from opsconsole.leases.audit_proof import audit_rows, head_at, proof_for
 from opsconsole.leases.lease_usage import SlotWindow, lease_usage
 from opsconsole.leases.model import Lease
-from opsconsole.store.queries import gpu_energy, gpu_slots, swaps
-from opsconsole.store.recorder import measured_energy
+from opsconsole.store.energy import window_energy
+from opsconsole.store.queries import gpu_slots, swaps
 
 FORMAT = "opsconsole/tenant-report/1"
 HOUR_S = 3600.0
@@ -246,22 +246,14 @@ def _lease_entry(
         known = inventory.get((slot.host, slot.gpu_index), {})
         window = by_slot.get((slot.host, slot.gpu_index))
         if window:
-            span_s = window.end_ts - window.start_ts
-            counter = measured_energy(db, slot.host, slot.gpu_index, window.start_ts,
-                                      window.end_ts)  # fmt: skip
-            if counter["covered_s"] > 0:
-                joules += counter["joules"]
-                covered_s += counter["covered_s"]
-                counted_s += span_s
+            energy = window_energy(db, slot.host, slot.gpu_index, window.start_ts,
+                                   window.end_ts)  # fmt: skip
+            joules += energy.joules
+            covered_s += energy.covered_s
+            counted_s += energy.counted_s
+            if energy.measured:
                 from_counter += 1
             else:
-                energy = gpu_energy(db, slot.host, slot.gpu_index, window.start_ts,
-                                    window.end_ts)  # fmt: skip
-                joules += energy["joules"]
-                covered_s += energy["minutes_with_power"] * 60.0
-                counted_s += (
-                    max(0, math.ceil(window.end_ts / 60) - math.ceil(window.start_ts / 60)) * 60.0
-                )
                 estimated += 1
         gpus.append(
             {

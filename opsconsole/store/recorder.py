@@ -356,11 +356,12 @@ def measured_energy(
     the counter's readings span inside the window. Within an hour's row, and across the
     gap to the next row when it is under 10 minutes, the counter's rise is exact; at the
     window's edges it is prorated by time. A counter that went backwards (driver reload)
-    counts nothing for that stretch."""
+    counts nothing for that stretch. The hours either side of the window are read too: the
+    stretch from one hour's last reading to the next's first may cross the window's edge."""
     rows = db.conn.execute(
         "SELECT first_ts, first_mj, last_ts, last_mj FROM gpu_energy_hour WHERE host = ?"
         " AND gpu_index = ? AND hour_ts >= ? AND hour_ts < ? ORDER BY hour_ts",
-        (host, gpu_index, int(since_ts // HOUR_S) * HOUR_S, until_ts),
+        (host, gpu_index, int(since_ts // HOUR_S) * HOUR_S - HOUR_S, until_ts + HOUR_S),
     ).fetchall()
     stretches = []
     for i, (first_ts, first_mj, last_ts, last_mj) in enumerate(rows):

@@ -153,5 +153,6 @@ def test_usage_command_shows_alert_hours(alerted, fleet, monkeypatch, capsys):
     (row,) = csv.DictReader(io.StringIO(usage("--csv")))
     assert float(row["alert_affected_gpu_hours"]) == 3.5
     header, acme = usage().splitlines()[1:]
-    assert header.split()[-1] == "ALERT_AFFECTED_GPU_HOURS"  # the JSON field's name
-    assert acme.split()[0] == "acme" and acme.split()[-1] == "3.5"
+    cells = dict(zip(header.split(), acme.split(), strict=True))
+    assert cells["TENANT"] == "acme"
+    assert cells["ALERT_AFFECTED_GPU_HOURS"] == "3.5"  # the JSON field's name

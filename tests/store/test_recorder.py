@@ -105,3 +105,19 @@ def test_energy_counter_is_kept_per_hour_and_measured_across_hours(db):
     part = measured_energy(db, HOST, 1, start + 300, start + 900)  # across the boundary
     assert part["joules"] == pytest.approx(400.0 * 600, rel=1e-6)
     assert measured_energy(db, OTHER, 0, start, start + 1800) == {"joules": 0.0, "covered_s": 0.0}
+
+
+def test_energy_stretch_across_an_hour_boundary_counts_at_the_window_edges(db):
+    from opsconsole.store.recorder import measured_energy
+
+    boundary = T0 - T0 % 3600 + 3600
+    ingest = TelemetryIngest(db, recorder=FlightRecorder(window_s=3600))
+    for ts in (boundary - 15, boundary - 5, boundary + 5, boundary + 15):  # 10 s apart
+        ingest.add_sample(HOST, energy_sample(ts, 300.0, boundary - 15, gpus=1))
+    ingest.flush(boundary + 120, force=True)
+    # the readings either side of the window sit in the hours before and after it
+    inside = measured_energy(db, HOST, 0, boundary - 3, boundary + 3)
+    assert inside["covered_s"] == pytest.approx(6.0)
+    assert inside["joules"] == pytest.approx(300.0 * 6, rel=1e-6)
+    ending = measured_energy(db, HOST, 0, boundary - 15, boundary)  # to the hour, exclusive
+    assert ending["joules"] == pytest.approx(300.0 * 15, rel=1e-6)
