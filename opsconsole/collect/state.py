@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 from opsconsole.collect.bounds import BoundsReport, check_inventory, check_sample
 from opsconsole.collect.budget import HostBudget
+from opsconsole.collect.gpu_ledger import ExtraGpus
 from opsconsole.collect.identity import IdentityRegistry
 from opsconsole.collect.loop_lag import LoopLagMonitor
 from opsconsole.collect.protocol import GpuEvent, Hello, Sample
@@ -91,6 +92,8 @@ class HostState:
         self.accepted_gpus = host.expected_gpus
         """GPUs counted in fleet totals; more only after an operator accepts them."""
         self.extra_gpus = 0  # GPUs reported beyond accepted_gpus, kept out of totals
+        self.reported_gpus = 0  # GPUs the host last reported, extras included
+        self.extra_gpu_uuids: tuple[str, ...] = ()  # what an operator is asked to accept
         self.identity = identity if identity is not None else IdentityRegistry([host])
         self.identity_problem = ""  # the hello's hostname against the config
         self.budget: HostBudget | None = None  # set by the host's session
@@ -195,6 +198,31 @@ class HostState:
         self.accepted_gpus += self.extra_gpus
         self.extra_gpus = 0
         return self.accepted_gpus
+
+    def set_accepted_gpus(self, count: int) -> bool:
+        """An acceptance read back from the GPU ledger (never below the configured
+        count); returns whether it changed anything."""
+        count = max(count, self.host.expected_gpus)
+        if count == self.accepted_gpus:
+            return False
+        self.accepted_gpus = count
+        self.extra_gpus = max(0, self.reported_gpus - count)
+        if not self.extra_gpus:
+            self.extra_gpu_uuids = ()
+        return True
+
+    def extra_gpu_report(self, now_ts: float) -> ExtraGpus | None:
+        """What the GPU ledger should hold for this host: None while within its count."""
+        if not self.extra_gpus:
+            return None
+        return ExtraGpus(
+            self.name,
+            self.host.expected_gpus,
+            self.accepted_gpus,
+            self.reported_gpus,
+            self.extra_gpu_uuids,
+            now_ts,
+        )
 
     @property
     def mode(self) -> str:
@@ -308,9 +336,12 @@ class HostState:
         self.clock_skew_s = hello.ts - now_ts
         hello.ts = now_ts
         check_inventory(hello.gpus)
+        self.reported_gpus = len(hello.gpus)
         if len(hello.gpus) > self.accepted_gpus:
             self.extra_gpus = len(hello.gpus) - self.accepted_gpus
-            hello.gpus = sorted(hello.gpus, key=lambda g: g.index)[: self.accepted_gpus]
+            ordered = sorted(hello.gpus, key=lambda g: g.index)
+            hello.gpus = ordered[: self.accepted_gpus]
+            self.extra_gpu_uuids = tuple(g.uuid or "?" for g in ordered[self.accepted_gpus :])
         self.hello = hello
         self.last_seen_ts = now_ts
         self.agent_error = ""
@@ -375,16 +406,22 @@ class HostState:
         reporting 120 GPUs must not put phantom power into its rack's sum."""
         gpus = sample.gpus
         reported = max(len(gpus), sample.gpu_count or 0)
+        self.reported_gpus = reported
         self.extra_gpus = max(0, reported - self.accepted_gpus)
+        if not self.extra_gpus:
+            self.extra_gpu_uuids = ()
         if len(gpus) <= self.accepted_gpus and len({g.index for g in gpus}) == len(gpus):
             return
         seen: set[int] = set()
-        kept = []
+        kept, extra = [], []
         for gpu in sorted(gpus, key=lambda g: g.index):
-            if gpu.index not in seen and len(kept) < self.accepted_gpus:
-                seen.add(gpu.index)
-                kept.append(gpu)
+            if gpu.index in seen:
+                continue
+            seen.add(gpu.index)
+            (kept if len(kept) < self.accepted_gpus else extra).append(gpu)
         sample.gpus = kept
+        if extra:
+            self.extra_gpu_uuids = tuple(g.uuid or "?" for g in extra)
 
     def _note_bounds(self, report: BoundsReport, now_ts: float) -> None:
         if report.invalid:
