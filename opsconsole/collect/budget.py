@@ -13,7 +13,12 @@ sender grow the console's buffers without bound (measured: +68 MiB a minute from
 stderr flood). Reading at once and dropping costs one `bytes.count` per 64 KiB chunk;
 closing bounds what a flooder costs to `burst_intervals` of its budget per connection.
 
-Both are token buckets refilled continuously: `burst_intervals` intervals' worth may
+Events (XIDs from the kernel log, which a tenant can write) have a budget of their own
+before the store: a sample may carry any number, but only `EVENTS_PER_INTERVAL` new ones
+per interval (burst as below) reach the live state and the events table; the rest are
+dropped, newest kept, and counted.
+
+All are token buckets refilled continuously: `burst_intervals` intervals' worth may
 come at once (a reconnect sends a hello, the kernel-log replay and a sample together).
 """
 
@@ -26,6 +31,8 @@ LINES_PER_INTERVAL = 4.0
 """Sample, hello, an error line, and slack for a late sample arriving with the next."""
 BYTES_PER_INTERVAL = 256 * 1024.0
 """An honest 8-GPU sample is ~10-20 KiB; a line may be up to the 256 KiB cap."""
+EVENTS_PER_INTERVAL = 4.0
+"""New XID/SXID events stored per host per interval; a failing GPU logs a few, not 40."""
 BURST_INTERVALS = 8.0
 OVER_BUDGET = "over budget"
 """The reason shown for a host whose channel was closed for sending too much."""
@@ -45,6 +52,7 @@ class HostBudget:
         *,
         lines_per_interval: float = LINES_PER_INTERVAL,
         bytes_per_interval: float = BYTES_PER_INTERVAL,
+        events_per_interval: float = EVENTS_PER_INTERVAL,
         burst_intervals: float = BURST_INTERVALS,
         clock: Callable[[], float] = time.monotonic,
     ):
@@ -53,6 +61,10 @@ class HostBudget:
         self.byte_rate = bytes_per_interval / interval_s
         self.line_burst = lines_per_interval * burst_intervals
         self.byte_burst = bytes_per_interval * burst_intervals
+        self.event_rate = events_per_interval / interval_s
+        self.event_burst = events_per_interval * burst_intervals
+        self._events = self.event_burst
+        self.dropped_events = 0
         self._clock = clock
         self._lines = self.line_burst
         self._bytes = self.byte_burst
@@ -72,6 +84,7 @@ class HostBudget:
             self._ts = now
             self._lines = min(self.line_burst, self._lines + elapsed * self.line_rate)
             self._bytes = min(self.byte_burst, self._bytes + elapsed * self.byte_rate)
+            self._events = min(self.event_burst, self._events + elapsed * self.event_rate)
 
     def admit_line(self, nbytes: int) -> bool:
         """Take one line from the budget; False (and counted) when it must be dropped."""
@@ -81,6 +94,16 @@ class HostBudget:
             return True
         self.drop_lines(1, nbytes)
         return False
+
+    def admit_events(self, count: int) -> int:
+        """How many of `count` new events may go on to the store; the rest are counted."""
+        self._refill()
+        admitted = min(count, int(self._events))
+        self._events -= admitted
+        if admitted < count:
+            self.dropped_events += count - admitted
+            self.last_over_ts = self._clock()
+        return admitted
 
     def has_lines(self) -> bool:
         self._refill()
@@ -116,6 +139,8 @@ class HostBudget:
             parts.append(f"{self.dropped_lines} lines ({kib:.0f} KiB) dropped")
         if self.over_bytes:
             parts.append(f"{self.over_bytes / 2**20:.1f} MiB beyond its byte budget")
+        if self.dropped_events:
+            parts.append(f"{self.dropped_events} events dropped")
         if self.channels_closed:
             parts.append(f"channel closed {self.channels_closed} time(s)")
         return ", ".join(parts) or "within budget"

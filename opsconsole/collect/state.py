@@ -182,8 +182,11 @@ class HostState:
             notes.append(f"{self.extra_gpus} extra GPUs kept out of totals")
         if self.invalid_readings:
             notes.append(f"{self.invalid_readings} invalid readings (last: {self.last_invalid})")
-        if self.budget is not None and (self.budget.dropped_lines or self.budget.over_bytes):
-            notes.append(f"over budget: {self.budget.describe()}")
+        budget = self.budget
+        if budget is not None and (
+            budget.dropped_lines or budget.over_bytes or budget.dropped_events
+        ):
+            notes.append(f"over budget: {budget.describe()}")
         skew = self.clock_skew_s
         if skew is not None and abs(skew) >= 1.0:
             notes.append(f"clock {skew:+.0f} s")
@@ -381,8 +384,8 @@ class HostState:
         self.last_seen_ts = self.last_sample_ts = now_ts
         self.consecutive_bad_lines = 0
         self.connect_failed = False
-        if sample.events:
-            self._note_events(sample.events)
+        if sample.events:  # replays and events over budget leave the sample
+            sample.events = self._note_events(sample.events)
         values: dict[tuple[int, str], float | None] = {}
         for gpu in sample.gpus:
             for metric in HISTORY_METRICS:
@@ -432,17 +435,27 @@ class HostState:
             self.counter_resets += report.resets
             self.last_counter_reset = report.first
 
-    def _note_events(self, events: list[GpuEvent]) -> None:
+    def _note_events(self, events: list[GpuEvent]) -> list[GpuEvent]:
         """Keep events not seen before: on every (re)start the agent replays the kernel
-        log back to boot, so the same XID arrives again after each reconnect."""
+        log back to boot, so the same XID arrives again after each reconnect. New ones
+        beyond the host's event budget are dropped (the newest kept) and counted; returns
+        those kept, which alone go on to the store."""
+        fresh: dict[tuple, GpuEvent] = {}
         for event in events:
             key = (event.kind, event.code, round(event.ts), event.pci_bus_id or event.gpu)
-            if key in self._event_keys:
-                continue
+            if key not in self._event_keys:
+                fresh.setdefault(key, event)
+        keys = list(fresh)
+        if self.budget is not None and keys:
+            admitted = self.budget.admit_events(len(keys))
+            keys = sorted(keys, key=lambda k: fresh[k].ts)[len(keys) - admitted :]
+            keys = [k for k in fresh if k in set(keys)]  # in the order the host sent them
+        for key in keys:
             self._event_keys[key] = None
             if len(self._event_keys) > 4 * EVENTS_KEPT:
                 del self._event_keys[next(iter(self._event_keys))]
-            self.events.append(event)
+            self.events.append(fresh[key])
+        return [fresh[k] for k in keys]
 
     def _fresh_reason(self, sample: Sample) -> tuple[str, str]:
         if self.identity_problem:
