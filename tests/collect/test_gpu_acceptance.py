@@ -127,3 +127,36 @@ def test_more_gpus_than_accepted_are_noted_again(config):
     ledger.refresh()
     assert (ledger.pending[HOST].accepted, ledger.pending[HOST].reported) == (4, 6)
     assert ledger.accepted_count(HOST) == 4
+
+
+async def test_a_running_poller_takes_the_acceptance_from_another_process(config, tmp_path):
+    import socket
+
+    from tests.collect.conftest import wait_for
+
+    with socket.socket() as probe:  # a port nobody listens on: the host stays down
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config.write_text(
+        config.read_text().replace('address = "127.0.0.1"', f'port = {port}\naddress = "127.0.0.1"')
+    )
+    (tmp_path / "known_hosts").write_text("")
+    fleet = load_fleet(config)
+    state = FleetState.from_fleet(fleet, now_ts=1000.0)
+    poller = Poller(fleet, state)
+    await poller.start()
+    try:
+        host = state.hosts[HOST]
+        host.apply_sample(four_gpus(1000.0), 1000.0)
+        ledger = GpuLedger.for_fleet(fleet)
+        await wait_for(lambda: ledger.refresh() or HOST in ledger.pending)
+        assert (
+            main(
+                ["hosts", "accept-gpus", HOST, "--config", str(config), "--comment", "ok", "--yes"]
+            )
+            == 0
+        )
+        await wait_for(lambda: host.accepted_gpus == 4, timeout_s=5.0)
+        assert host.extra_gpus == 0
+    finally:
+        await poller.stop()
