@@ -33,6 +33,13 @@ BYTES_PER_INTERVAL = 256 * 1024.0
 """An honest 8-GPU sample is ~10-20 KiB; a line may be up to the 256 KiB cap."""
 EVENTS_PER_INTERVAL = 4.0
 """New XID/SXID events stored per host per interval; a failing GPU logs a few, not 40."""
+REPLAY_EVENTS = 256
+"""New events the first sample after a hello may bring: the agent replays the kernel log
+back to boot on start, at most 256 events a read (`agent.kernel_log`); after a console
+restart none of them is known yet, and an honest host must not look like a flooder."""
+REPLAY_EVERY_INTERVALS = 60.0
+"""At most one replay allowance this often: a host that sends hello after hello (or
+reconnects) must not get 256 events each time. Later replays are known events anyway."""
 BURST_INTERVALS = 8.0
 OVER_BUDGET = "over budget"
 """The reason shown for a host whose channel was closed for sending too much."""
@@ -65,6 +72,8 @@ class HostBudget:
         self.event_burst = events_per_interval * burst_intervals
         self._events = self.event_burst
         self.dropped_events = 0
+        self.replay_every_s = interval_s * REPLAY_EVERY_INTERVALS
+        self._replay_ts: float | None = None
         self._clock = clock
         self._lines = self.line_burst
         self._bytes = self.byte_burst
@@ -95,11 +104,19 @@ class HostBudget:
         self.drop_lines(1, nbytes)
         return False
 
-    def admit_events(self, count: int) -> int:
-        """How many of `count` new events may go on to the store; the rest are counted."""
+    def admit_events(self, count: int, *, replay: bool = False) -> int:
+        """How many of `count` new events may go on to the store; the rest are counted.
+        A `replay` (the first sample after a hello) may bring up to REPLAY_EVENTS, once
+        every REPLAY_EVERY_INTERVALS, and empties the bucket."""
         self._refill()
-        admitted = min(count, int(self._events))
-        self._events -= admitted
+        now = self._clock()
+        if replay and (self._replay_ts is None or now - self._replay_ts >= self.replay_every_s):
+            self._replay_ts = now
+            allowance = max(self._events, REPLAY_EVENTS)
+        else:
+            allowance = self._events
+        admitted = min(count, int(allowance))
+        self._events = max(0.0, self._events - admitted)
         if admitted < count:
             self.dropped_events += count - admitted
             self.last_over_ts = self._clock()

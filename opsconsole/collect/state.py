@@ -110,6 +110,7 @@ class HostState:
         restarts and does not clear when the next attempt fails for another reason)."""
         self.events: deque[GpuEvent] = deque(maxlen=EVENTS_KEPT)
         self._event_keys: dict[tuple, None] = {}  # insertion-ordered, bounded
+        self._events_replayed = False  # the first sample after a hello replays the log
         self.history = HistoryRing(history_points)
         self.rate_window_s = rate_window_s
         self.ib_rates: dict[tuple[str, int], CounterWindow] = {}
@@ -346,6 +347,7 @@ class HostState:
             hello.gpus = ordered[: self.accepted_gpus]
             self.extra_gpu_uuids = tuple(g.uuid or "?" for g in ordered[self.accepted_gpus :])
         self.hello = hello
+        self._events_replayed = True
         self.last_seen_ts = now_ts
         self.agent_error = ""
         self.identity_problem = self.identity.hostname_problem(self.host, hello.host.hostname)
@@ -385,7 +387,8 @@ class HostState:
         self.consecutive_bad_lines = 0
         self.connect_failed = False
         if sample.events:  # replays and events over budget leave the sample
-            sample.events = self._note_events(sample.events)
+            sample.events = self._note_events(sample.events, replay=self._events_replayed)
+        self._events_replayed = False
         values: dict[tuple[int, str], float | None] = {}
         for gpu in sample.gpus:
             for metric in HISTORY_METRICS:
@@ -435,7 +438,7 @@ class HostState:
             self.counter_resets += report.resets
             self.last_counter_reset = report.first
 
-    def _note_events(self, events: list[GpuEvent]) -> list[GpuEvent]:
+    def _note_events(self, events: list[GpuEvent], *, replay: bool = False) -> list[GpuEvent]:
         """Keep events not seen before: on every (re)start the agent replays the kernel
         log back to boot, so the same XID arrives again after each reconnect. New ones
         beyond the host's event budget are dropped (the newest kept) and counted; returns
@@ -447,7 +450,7 @@ class HostState:
                 fresh.setdefault(key, event)
         keys = list(fresh)
         if self.budget is not None and keys:
-            admitted = self.budget.admit_events(len(keys))
+            admitted = self.budget.admit_events(len(keys), replay=replay)
             keys = sorted(keys, key=lambda k: fresh[k].ts)[len(keys) - admitted :]
             keys = [k for k in fresh if k in set(keys)]  # in the order the host sent them
         for key in keys:
