@@ -29,7 +29,9 @@ from opsconsole.leases.times import format_ts
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("hosts", help="host keys waiting for a decision")
+    parser = subparsers.add_parser(
+        "hosts", help="host keys and extra GPUs waiting for an operator's decision"
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser(
         "list", help="configured hosts with the key fingerprints known_hosts trusts for them"
