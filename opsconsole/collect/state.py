@@ -451,8 +451,9 @@ class HostState:
         keys = list(fresh)
         if self.budget is not None and keys:
             admitted = self.budget.admit_events(len(keys), replay=replay)
-            keys = sorted(keys, key=lambda k: fresh[k].ts)[len(keys) - admitted :]
-            keys = [k for k in fresh if k in set(keys)]  # in the order the host sent them
+            if admitted < len(keys):
+                newest = set(sorted(keys, key=lambda k: fresh[k].ts)[len(keys) - admitted :])
+                keys = [k for k in keys if k in newest]  # in the order the host sent them
         for key in keys:
             self._event_keys[key] = None
             if len(self._event_keys) > 4 * EVENTS_KEPT:
