@@ -1,12 +1,14 @@
-"""`opsconsole hosts list|keys|trust-key|reject-key`: an operator's decision on a changed SSH
-host key.
+"""`opsconsole hosts list|keys|trust-key|reject-key|accept-gpus`: an operator's decision on
+a changed SSH host key, or on GPUs a host reports beyond its configured count.
 
 A changed key keeps its critical alert and the poller keeps refusing the host until one
 of these runs. `trust-key` shows the known and offered fingerprints (SHA256, as OpenSSH
 prints them), takes a required comment, records both in the audit chain, replaces the
 host's known_hosts line, and only then lets the poller (which re-reads the files within a
 second) connect. `reject-key` records the decision to keep the known key (the offered one
-was an intruder, or a mistake now undone) and clears the alert.
+was an intruder, or a mistake now undone) and clears the alert. `accept-gpus` does the
+same for extra GPUs (a host really upgraded): shown, commented, audited, then written to
+the GPU ledger the poller reads within a second.
 """
 
 from __future__ import annotations
@@ -16,16 +18,20 @@ import sys
 from functools import partial
 
 from opsconsole.cli.lease_common import add_common, emit, open_context, table
+from opsconsole.collect.gpu_ledger import ExtraGpus, GpuLedger
 from opsconsole.collect.host_keys import KeyChange, KeyLedger, trusted_fingerprints
 from opsconsole.collect.ssh import key_ledger_for
 from opsconsole.config import Fleet
 from opsconsole.errors import CollectError, LeaseError
+from opsconsole.leases.host_gpus import accept_extra_gpus
 from opsconsole.leases.host_keys import decide_host_key
 from opsconsole.leases.times import format_ts
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("hosts", help="host keys waiting for a decision")
+    parser = subparsers.add_parser(
+        "hosts", help="host keys and extra GPUs waiting for an operator's decision"
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser(
         "list", help="configured hosts with the key fingerprints known_hosts trusts for them"
@@ -47,6 +53,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action.add_argument("--comment", help="who checked the key and how (required)")
         action.add_argument("--yes", action="store_true", help="do not ask to confirm")
         action.set_defaults(handler=partial(run_decide, decision=verb))
+    gpus = actions.add_parser(
+        "accept-gpus", help="count the GPUs a host reports beyond its configured number"
+    )
+    add_common(gpus)
+    gpus.add_argument("host", metavar="HOST")
+    gpus.add_argument("--comment", help="why the extra GPUs are real (required)")
+    gpus.add_argument("--yes", action="store_true", help="do not ask to confirm")
+    gpus.set_defaults(handler=run_accept_gpus)
 
 
 def ledger_of(fleet: Fleet) -> KeyLedger:
@@ -146,3 +160,45 @@ def run_decide(args: argparse.Namespace, decision: str) -> int:
         else f"host {args.host}: offered key {change.new_fingerprint} rejected; known key kept"
     )
     return emit(args, {**change.as_dict(), "decision": decision, "comment": comment}, done)
+
+
+def extra_gpu_lines(extra: ExtraGpus) -> list[str]:
+    uuids = ", ".join(extra.extra_uuids) or "(none given)"
+    more = extra.reported - extra.accepted
+    return [
+        f"host {extra.host}: configured {extra.configured} GPUs, accepted {extra.accepted},"
+        f" reports {extra.reported} ({more} extra, kept out of totals)",
+        f"  extra UUIDs  {uuids}",
+        f"  seen         {format_ts(extra.seen_ts)}",
+    ]
+
+
+def run_accept_gpus(args: argparse.Namespace) -> int:
+    ctx = open_context(args)
+    if args.host not in {h.name for h in ctx.fleet.hosts}:
+        raise CollectError(f"host {args.host}: not in the config")
+    ledger = GpuLedger.for_fleet(ctx.fleet)
+    ledger.refresh()
+    extra = ledger.pending.get(args.host)
+    if extra is None:
+        raise CollectError(f"host {args.host}: reports no GPUs beyond those accepted")
+    interactive = sys.stdin.isatty() and not args.json
+    if interactive:
+        print("\n".join(extra_gpu_lines(extra)))
+    comment = args.comment
+    if comment is None and interactive:
+        comment = input("comment (why the extra GPUs are real): ")
+    if not comment or not comment.strip():
+        raise LeaseError(f"host {args.host}: a comment is required (--comment)")
+    if not args.yes:
+        if not interactive:
+            raise LeaseError("not a terminal: confirm with --yes")
+        ask = f"count {extra.reported} GPUs on {args.host}? [y/N] "
+        if input(ask).strip().lower() not in ("y", "yes"):
+            print("nothing changed")
+            return 1
+    accept_extra_gpus(
+        ctx.db, ledger, args.host, comment=comment, operator=ctx.operator, now_ts=ctx.now_ts
+    )
+    done = f"host {args.host}: {extra.reported} GPUs accepted; counted from its next sample"
+    return emit(args, {**extra.as_dict(), "comment": comment}, done)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from opsconsole.collect.commands import AgentCommands, HostCommands
 from opsconsole.collect.connect_slots import AdaptiveConnectSlots
+from opsconsole.collect.gpu_ledger import GpuLedger
 from opsconsole.collect.host_events import HostEventRecorder
 from opsconsole.collect.ingest_writer import IngestWriter
 from opsconsole.collect.loop_lag import LoopLagMonitor
@@ -25,6 +26,7 @@ from opsconsole.collect.snapshot import fleet_snapshot
 from opsconsole.collect.ssh import SshConnector
 from opsconsole.collect.state import FleetState, Listener
 from opsconsole.config import Fleet
+from opsconsole.errors import CollectError
 
 log = logging.getLogger("opsconsole.collect")
 
@@ -72,6 +74,9 @@ class Poller:
         self._stopped = asyncio.Event()
         self._running = False
         self.started_ts: float | None = None
+        self.gpu_ledger = GpuLedger.for_fleet(fleet) if fleet is not None else None
+        self._gpus_from_ledger: dict[str, int | None] = {}
+        self._gpu_ledger_failed = ""
 
     @property
     def running(self) -> bool:
@@ -117,6 +122,7 @@ class Poller:
                 asyncio.create_task(session.run(), name=f"collect {session.host.name}")
             )
         self.sync_key_changes()
+        self.sync_gpu_ledger()
         self._tasks.append(asyncio.create_task(self._tick_loop(), name="collect ticker"))
         if self.writer is not None:
             self._tasks.append(asyncio.create_task(self._store_loop(), name="collect store"))
@@ -218,6 +224,7 @@ class Poller:
         while True:
             await asyncio.sleep(TICK_INTERVAL_S)
             self.sync_key_changes()
+            self.sync_gpu_ledger()
             self.state.tick(self.clock())
 
     def sync_key_changes(self) -> None:
@@ -238,6 +245,29 @@ class Poller:
             session = self.sessions.get(host_state.name)
             if settled and session is not None:
                 session.reconnect()
+
+    def sync_gpu_ledger(self) -> None:
+        """Take acceptances of extra GPUs from the ledger (`opsconsole hosts accept-gpus`
+        or the console, maybe in another process, maybe before a restart) and write back
+        what each host reports beyond its accepted count, for the operator to accept."""
+        ledger, now = self.gpu_ledger, self.clock()
+        if ledger is None:
+            return
+        try:
+            ledger.refresh()
+            for host_state in self.state.hosts.values():
+                accepted = ledger.accepted_count(host_state.name)
+                if accepted != self._gpus_from_ledger.get(host_state.name):
+                    self._gpus_from_ledger[host_state.name] = accepted
+                    if host_state.set_accepted_gpus(accepted or 0):
+                        self.state.changed(host_state, "status")
+                ledger.note(host_state.extra_gpu_report(now), host_state.name, now)
+        except CollectError as exc:
+            if str(exc) != self._gpu_ledger_failed:  # said once, not every second
+                log.error("%s", exc)
+            self._gpu_ledger_failed = str(exc)
+        else:
+            self._gpu_ledger_failed = ""
 
     async def _store_loop(self) -> None:
         assert self.writer is not None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 from opsconsole.collect.bounds import BoundsReport, check_inventory, check_sample
 from opsconsole.collect.budget import HostBudget
+from opsconsole.collect.gpu_ledger import ExtraGpus
 from opsconsole.collect.identity import IdentityRegistry
 from opsconsole.collect.loop_lag import LoopLagMonitor
 from opsconsole.collect.protocol import GpuEvent, Hello, Sample
@@ -91,6 +92,8 @@ class HostState:
         self.accepted_gpus = host.expected_gpus
         """GPUs counted in fleet totals; more only after an operator accepts them."""
         self.extra_gpus = 0  # GPUs reported beyond accepted_gpus, kept out of totals
+        self.reported_gpus = 0  # GPUs the host last reported, extras included
+        self.extra_gpu_uuids: tuple[str, ...] = ()  # what an operator is asked to accept
         self.identity = identity if identity is not None else IdentityRegistry([host])
         self.identity_problem = ""  # the hello's hostname against the config
         self.budget: HostBudget | None = None  # set by the host's session
@@ -107,6 +110,7 @@ class HostState:
         restarts and does not clear when the next attempt fails for another reason)."""
         self.events: deque[GpuEvent] = deque(maxlen=EVENTS_KEPT)
         self._event_keys: dict[tuple, None] = {}  # insertion-ordered, bounded
+        self._events_replayed = False  # the first sample after a hello replays the log
         self.history = HistoryRing(history_points)
         self.rate_window_s = rate_window_s
         self.ib_rates: dict[tuple[str, int], CounterWindow] = {}
@@ -179,8 +183,11 @@ class HostState:
             notes.append(f"{self.extra_gpus} extra GPUs kept out of totals")
         if self.invalid_readings:
             notes.append(f"{self.invalid_readings} invalid readings (last: {self.last_invalid})")
-        if self.budget is not None and (self.budget.dropped_lines or self.budget.over_bytes):
-            notes.append(f"over budget: {self.budget.describe()}")
+        budget = self.budget
+        if budget is not None and (
+            budget.dropped_lines or budget.over_bytes or budget.dropped_events
+        ):
+            notes.append(f"over budget: {budget.describe()}")
         skew = self.clock_skew_s
         if skew is not None and abs(skew) >= 1.0:
             notes.append(f"clock {skew:+.0f} s")
@@ -195,6 +202,31 @@ class HostState:
         self.accepted_gpus += self.extra_gpus
         self.extra_gpus = 0
         return self.accepted_gpus
+
+    def set_accepted_gpus(self, count: int) -> bool:
+        """An acceptance read back from the GPU ledger (never below the configured
+        count); returns whether it changed anything."""
+        count = max(count, self.host.expected_gpus)
+        if count == self.accepted_gpus:
+            return False
+        self.accepted_gpus = count
+        self.extra_gpus = max(0, self.reported_gpus - count)
+        if not self.extra_gpus:
+            self.extra_gpu_uuids = ()
+        return True
+
+    def extra_gpu_report(self, now_ts: float) -> ExtraGpus | None:
+        """What the GPU ledger should hold for this host: None while within its count."""
+        if not self.extra_gpus:
+            return None
+        return ExtraGpus(
+            self.name,
+            self.host.expected_gpus,
+            self.accepted_gpus,
+            self.reported_gpus,
+            self.extra_gpu_uuids,
+            now_ts,
+        )
 
     @property
     def mode(self) -> str:
@@ -308,10 +340,14 @@ class HostState:
         self.clock_skew_s = hello.ts - now_ts
         hello.ts = now_ts
         check_inventory(hello.gpus)
+        self.reported_gpus = len(hello.gpus)
         if len(hello.gpus) > self.accepted_gpus:
             self.extra_gpus = len(hello.gpus) - self.accepted_gpus
-            hello.gpus = sorted(hello.gpus, key=lambda g: g.index)[: self.accepted_gpus]
+            ordered = sorted(hello.gpus, key=lambda g: g.index)
+            hello.gpus = ordered[: self.accepted_gpus]
+            self.extra_gpu_uuids = tuple(g.uuid or "?" for g in ordered[self.accepted_gpus :])
         self.hello = hello
+        self._events_replayed = True
         self.last_seen_ts = now_ts
         self.agent_error = ""
         self.identity_problem = self.identity.hostname_problem(self.host, hello.host.hostname)
@@ -350,8 +386,9 @@ class HostState:
         self.last_seen_ts = self.last_sample_ts = now_ts
         self.consecutive_bad_lines = 0
         self.connect_failed = False
-        if sample.events:
-            self._note_events(sample.events)
+        if sample.events:  # replays and events over budget leave the sample
+            sample.events = self._note_events(sample.events, replay=self._events_replayed)
+        self._events_replayed = False
         values: dict[tuple[int, str], float | None] = {}
         for gpu in sample.gpus:
             for metric in HISTORY_METRICS:
@@ -375,16 +412,22 @@ class HostState:
         reporting 120 GPUs must not put phantom power into its rack's sum."""
         gpus = sample.gpus
         reported = max(len(gpus), sample.gpu_count or 0)
+        self.reported_gpus = reported
         self.extra_gpus = max(0, reported - self.accepted_gpus)
+        if not self.extra_gpus:
+            self.extra_gpu_uuids = ()
         if len(gpus) <= self.accepted_gpus and len({g.index for g in gpus}) == len(gpus):
             return
         seen: set[int] = set()
-        kept = []
+        kept, extra = [], []
         for gpu in sorted(gpus, key=lambda g: g.index):
-            if gpu.index not in seen and len(kept) < self.accepted_gpus:
-                seen.add(gpu.index)
-                kept.append(gpu)
+            if gpu.index in seen:
+                continue
+            seen.add(gpu.index)
+            (kept if len(kept) < self.accepted_gpus else extra).append(gpu)
         sample.gpus = kept
+        if extra:
+            self.extra_gpu_uuids = tuple(g.uuid or "?" for g in extra)
 
     def _note_bounds(self, report: BoundsReport, now_ts: float) -> None:
         if report.invalid:
@@ -395,17 +438,28 @@ class HostState:
             self.counter_resets += report.resets
             self.last_counter_reset = report.first
 
-    def _note_events(self, events: list[GpuEvent]) -> None:
+    def _note_events(self, events: list[GpuEvent], *, replay: bool = False) -> list[GpuEvent]:
         """Keep events not seen before: on every (re)start the agent replays the kernel
-        log back to boot, so the same XID arrives again after each reconnect."""
+        log back to boot, so the same XID arrives again after each reconnect. New ones
+        beyond the host's event budget are dropped (the newest kept) and counted; returns
+        those kept, which alone go on to the store."""
+        fresh: dict[tuple, GpuEvent] = {}
         for event in events:
             key = (event.kind, event.code, round(event.ts), event.pci_bus_id or event.gpu)
-            if key in self._event_keys:
-                continue
+            if key not in self._event_keys:
+                fresh.setdefault(key, event)
+        keys = list(fresh)
+        if self.budget is not None and keys:
+            admitted = self.budget.admit_events(len(keys), replay=replay)
+            if admitted < len(keys):
+                newest = set(sorted(keys, key=lambda k: fresh[k].ts)[len(keys) - admitted :])
+                keys = [k for k in keys if k in newest]  # in the order the host sent them
+        for key in keys:
             self._event_keys[key] = None
             if len(self._event_keys) > 4 * EVENTS_KEPT:
                 del self._event_keys[next(iter(self._event_keys))]
-            self.events.append(event)
+            self.events.append(fresh[key])
+        return [fresh[k] for k in keys]
 
     def _fresh_reason(self, sample: Sample) -> tuple[str, str]:
         if self.identity_problem:

@@ -34,6 +34,7 @@ class HostScreen(Screen):
         Binding("r", "reconnect", "Reconnect"),
         Binding("a", "alerts", "Alerts"),
         Binding("K", "trust_key", "Trust changed host key", show=False),
+        Binding("G", "accept_gpus", "Accept extra GPUs", show=False),
         Binding("v", "validate", "Validate"),
     ]
 
@@ -252,3 +253,32 @@ class HostScreen(Screen):
                 self.app.reconnect_host(name)
 
         self.app.push_screen(HostKeyScreen(ledger, change), done)
+
+    @changes_state("accept extra GPUs")
+    def action_accept_gpus(self) -> None:
+        """The extra-GPU dialog (`opsconsole hosts accept-gpus` from the keyboard)."""
+        from opsconsole.collect.gpu_ledger import GpuLedger
+        from opsconsole.ui.screens.host_gpus import AcceptGpusScreen
+
+        ledger = GpuLedger.for_fleet(self.app.model.fleet)
+        try:
+            ledger.refresh()
+        except OpsconsoleError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        extra = ledger.pending.get(self.host_name)
+        if extra is None:
+            self.notify(f"{self.host_name} reports no GPUs beyond those accepted.")
+            return
+        if self.app.lease_desk is None:
+            self.notify(
+                "No store: the decision could not be audited; use `opsconsole hosts accept-gpus`.",
+                severity="error",
+            )
+            return
+
+        def done(text: str | None) -> None:
+            if text:
+                self.notify(text, title="GPUs")
+
+        self.app.push_screen(AcceptGpusScreen(ledger, extra), done)
