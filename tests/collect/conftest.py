@@ -240,7 +240,7 @@ def _free_port() -> int:
 # --- lines the fake agents send ------------------------------------------------------
 
 
-def hello_line(gpus: int = 2) -> bytes:
+def hello_line(gpus: int = 2, hostname: str = "h") -> bytes:
     return _line(
         {
             "type": "hello",
@@ -248,7 +248,7 @@ def hello_line(gpus: int = 2) -> bytes:
             "agent_version": "test",
             "mode": "nvml",
             "ts": 1.0,
-            "host": {"hostname": "h", "driver_version": "550.54"},
+            "host": {"hostname": hostname, "driver_version": "550.54"},
             "capabilities": ["nvml", "ib"],
             "gpus": [{"index": i, "uuid": f"GPU-{i}", "name": "H100"} for i in range(gpus)],
         }

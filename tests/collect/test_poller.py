@@ -118,7 +118,9 @@ async def test_silent_host_goes_stale_then_down_and_shows_no_live_numbers(farm):
 
 async def test_closed_channel_is_reopened_with_backoff(farm):
     async def exits_after_two(process):
-        process.stdout.write(hello_line())
+        # Its configured name: a hello under another name would make the reason "identity"
+        # whenever the poller stops between a reconnect's hello and the agent's exit.
+        process.stdout.write(hello_line(hostname="h1"))
         process.stdout.write(sample_line(0, time.time()))
         process.stdout.write(sample_line(1, time.time()))
         process.stderr.write(b"agent: bye\n")
