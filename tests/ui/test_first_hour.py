@@ -64,8 +64,11 @@ def _a_lease(app):
     from opsconsole.leases import LeaseRequest, allocate_lease
 
     request = LeaseRequest("kestrel-ai", T0, T0 + 86_400, gpus=2)
-    db = app.lease_desk.db
-    return allocate_lease(db, app.fleet, request, operator="t", now_ts=T0)
+    desk = app.lease_desk  # its lock: the desk's worker may be reading on this connection
+    return desk.call(
+        "allocating",
+        lambda: allocate_lease(desk.db, app.fleet, request, operator="t", now_ts=T0),
+    )
 
 
 class TestStartAndFold:
@@ -278,12 +281,16 @@ class TestTimezone:
         from opsconsole.ui.app import make_app
 
         fleet.config = fleet.config.model_copy(update={"timezone": "Asia/Singapore"})
+        from opsconsole.leases import LeaseRequest, allocate_lease
+
+        # Booked before the console opens: its lease desk owns the connection afterwards.
+        request = LeaseRequest("kestrel-ai", T0, T0 + 86_400, gpus=2)
+        allocate_lease(lease_store, fleet, request, operator="t", now_ts=T0)
         app = make_app(
             fleet, state, clock=clock, publish_interval_s=3600, store=lease_store, operator="t"
         )
         try:
             async with app.run_test(size=SIZE) as pilot:
-                _a_lease(app)
                 app.open_host("sg1-r01-n01")
                 await wait_until(pilot, lambda: "+08)" in screen_text(app))  # last seen
                 app.go_leases(None)
