@@ -14,6 +14,7 @@ from opsconsole.ui.screens.alerts import AlertsScreen
 from opsconsole.ui.screens.confirm import ConfirmScreen
 from opsconsole.ui.screens.extend import ExtendScreen
 from opsconsole.ui.screens.fleet import FleetScreen
+from opsconsole.ui.screens.help import HelpScreen
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.widgets.gpu_history import scale_for, spark_text
 from opsconsole.ui.widgets.gpu_table import UUID_FULL, uuid_width
@@ -36,6 +37,19 @@ class TestQuit:
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             assert "q Quit" in footer(app)
+            await pilot.press("q")
+            await wait_until(pilot, lambda: not app.is_running)
+
+    async def test_q_quits_from_the_help_and_esc_only_closes_it(self, app):
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("question_mark")
+            await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: isinstance(app.screen, FleetScreen))
+            assert app.is_running
+            await pilot.press("question_mark")
+            await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
             await pilot.press("q")
             await wait_until(pilot, lambda: not app.is_running)
 
