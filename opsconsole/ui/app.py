@@ -41,6 +41,13 @@ from opsconsole.ui.screens.prompt import PromptScreen
 
 log = logging.getLogger("opsconsole.ui")
 
+DETAIL_AFTER_S = 0.2
+"""How long after Enter the polling thread is asked for the opened host's detail. Asked
+at the next idle moment (call_after_refresh), its snapshot of every host ran on the
+polling thread while the first frame was drawn, and the two shared the GIL: with the
+machine loaded, Enter to paint 0.19 s p50 / 0.4-0.6 s p95; asked after this delay, 0.13 /
+0.2 s (bench/ui.py --load 2). Textual has no public hook for "the frame is written"."""
+
 
 class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
     CSS_PATH: ClassVar[list[str]] = ["app.tcss"]
@@ -161,7 +168,7 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
         # known state is on screen, so its batch does not land in, and delay, the first
         # frame (0.4 s -> 0.2 s from Enter to paint, bench/ui.py). Inline: at once.
         if self.driver.threaded:
-            self.call_after_refresh(self.publish_now)
+            self.set_timer(DETAIL_AFTER_S, self.publish_now)
         else:
             self.publish_now()
 

@@ -5,6 +5,7 @@ the host view at first sight, the empty Alerts screen, and what the footer says.
 from __future__ import annotations
 
 import logging
+import re
 
 from asyncssh.logging import logger as asyncssh_logger
 
@@ -14,9 +15,10 @@ from opsconsole.ui.screens.alerts import AlertsScreen
 from opsconsole.ui.screens.confirm import ConfirmScreen
 from opsconsole.ui.screens.extend import ExtendScreen
 from opsconsole.ui.screens.fleet import FleetScreen
+from opsconsole.ui.screens.help import HelpScreen
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.widgets.gpu_history import scale_for, spark_text
-from opsconsole.ui.widgets.gpu_table import UUID_FULL, uuid_width
+from opsconsole.ui.widgets.gpu_table import UUID_FULL, GpuTable, uuid_width
 from tests.ui.conftest import SIZE, type_text, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import T0
@@ -36,6 +38,19 @@ class TestQuit:
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             assert "q Quit" in footer(app)
+            await pilot.press("q")
+            await wait_until(pilot, lambda: not app.is_running)
+
+    async def test_q_quits_from_the_help_and_esc_only_closes_it(self, app):
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("question_mark")
+            await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: isinstance(app.screen, FleetScreen))
+            assert app.is_running
+            await pilot.press("question_mark")
+            await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
             await pilot.press("q")
             await wait_until(pilot, lambda: not app.is_running)
 
@@ -156,6 +171,36 @@ class TestHostView:
             await pilot.pause()
             text = screen_text(app)
             assert "history: loading…" in text and "loading history" in screen.sub_title
+
+    async def test_the_reused_host_screen_draws_the_new_hosts_gpus(self, app):
+        """The GPU table draws cells once per content: opening another host must show its
+        own numbers, not cells drawn for the one before."""
+
+        def drawn_rows() -> list[str]:
+            table = app.screen.query_one(GpuTable)
+            rows = []
+            for r in range(table.row_count):
+                gpu, util, mem, temp = (c.plain for c in table.get_row_at(r)[:4])
+                rows.append(
+                    rf"\b{gpu}\s+{re.escape(util)}\s+{re.escape(mem)}\s+{re.escape(temp)}\b"
+                )
+            return rows
+
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            seen = []
+            for name in ("sg1-r01-n03", "sg1-r02-n09"):
+                app.open_host(name)
+                await wait_until(pilot, lambda: isinstance(app.screen, HostScreen))
+                await wait_until(pilot, lambda: app.screen.ready)
+                rows = drawn_rows()
+                await wait_until(
+                    pilot, lambda rows=rows: all(re.search(p, screen_text(app)) for p in rows)
+                )
+                seen.append(rows)
+                app.close_host()
+                await wait_until(pilot, lambda: isinstance(app.screen, FleetScreen))
+            assert seen[0] != seen[1]  # the two hosts differ, so a stale cell would show
 
     async def test_uuids_whole_when_wide_and_link_window_explained(self, app):
         async with app.run_test(size=(240, 40)) as pilot:

@@ -43,7 +43,10 @@ def _table() -> Table:
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "close", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark", "close", "Close"),
+        Binding("q", "app.quit_console", "Quit"),  # q quits everywhere; Esc closes this
+    ]
 
     def __init__(self, keys: list[tuple[str, str, bool]], read_only: bool) -> None:
         """`keys`: (key, description, changes state) of the screen underneath."""

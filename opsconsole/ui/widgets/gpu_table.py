@@ -4,7 +4,9 @@ the host's GPU set changes."""
 
 from __future__ import annotations
 
+from rich.style import Style
 from rich.text import Text
+from textual.cache import LRUCache
 from textual.widgets import DataTable
 
 from opsconsole.collect.readings import GpuView
@@ -122,6 +124,13 @@ def _remap_text(gpu: GpuView) -> Text:
     return Text(f"ok ({uncorrected} unc)" if uncorrected else "ok")
 
 
+def _cell_key(cell: object) -> tuple:
+    """What a cell looks like: its text and every style in it."""
+    if isinstance(cell, Text):
+        return (cell.plain, cell.style, cell.justify, tuple(cell.spans))
+    return (str(cell),)
+
+
 class GpuTable(DataTable):
     DEFAULT_CSS = "GpuTable { height: auto; max-height: 12; }"
 
@@ -129,6 +138,7 @@ class GpuTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self._shown: dict[int, tuple[Text, ...]] = {}
         self.uuid_w = 13
+        self._cells_drawn: LRUCache[tuple, object] = LRUCache(4096)
 
     def on_mount(self) -> None:
         self.uuid_w = uuid_width(self.app.size.width)
@@ -155,6 +165,33 @@ class GpuTable(DataTable):
                         if not same_text(new, was):
                             self.update_cell(str(index), key, new)
                 self._shown[index] = cells
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ):
+        """DataTable's cell, drawn once per content rather than once per update: its own
+        cache is keyed by the update count (and emptied on every screen resume), so each
+        Enter on a host drew all 126 cells anew, 60 % of the first frame (bench/ui.py).
+        Most cells (header, index, health, XID, links, model) read the same host to host."""
+        if row_index < -1 or column_index < 0:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        content = None if row_index == -1 else _cell_key(self.get_row_at(row_index)[column_index])
+        key = (
+            row_index, column_index, content, base_style, width, cursor, hover,
+            self._show_hover_cursor, self._pseudo_class_state, self.show_cursor,
+            self.app.theme,
+        )  # fmt: skip
+        drawn = self._cells_drawn.get(key)
+        if drawn is None:
+            drawn = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            self._cells_drawn[key] = drawn
+        return drawn
 
     @property
     def current_gpu(self) -> int | None:
