@@ -11,7 +11,14 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from opsconsole.leases.booking import read_snapshot
-from opsconsole.leases.usage import HOUR_S, _alert_intervals, _bad_intervals, _overlap, _readings
+from opsconsole.leases.usage import (
+    HOUR_S,
+    _alert_intervals,
+    _bad_intervals,
+    _overlap,
+    _readings,
+    leased_windows,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +57,7 @@ def lease_usage(
     now_ts = time.time() if now_ts is None else now_ts
     end = min(until_ts, now_ts)
     with read_snapshot(db) as conn:
-        windows = conn.execute(
-            "SELECT l.tenant, ls.lease_id, ls.host, ls.gpu_index, max(ls.start_ts, :s),"
-            " min(ls.end_ts, :e) FROM lease_slots ls JOIN leases l ON l.id = ls.lease_id"
-            " WHERE ls.end_ts > :s AND ls.start_ts < :e AND ls.end_ts > ls.start_ts"
-            " AND l.tenant = :t ORDER BY ls.lease_id, ls.host, ls.gpu_index",
-            {"s": since_ts, "e": end, "t": tenant},
-        ).fetchall()
+        windows = leased_windows(conn, since_ts, end, tenant)
         readings = _readings(conn, windows)
         slots = {(w[2], w[3]) for w in windows}
         bad = _bad_intervals(conn, slots, end)

@@ -90,13 +90,7 @@ def tenant_usage(
                 (tenant, tenant, since_ts),
             )
         ]
-        windows = conn.execute(
-            "SELECT l.tenant, ls.lease_id, ls.host, ls.gpu_index, max(ls.start_ts, :s),"
-            " min(ls.end_ts, :e) FROM lease_slots ls JOIN leases l ON l.id = ls.lease_id"
-            " WHERE ls.end_ts > :s AND ls.start_ts < :e AND ls.end_ts > ls.start_ts"
-            " AND (:t IS NULL OR l.tenant = :t)",
-            {"s": since_ts, "e": end, "t": tenant},
-        ).fetchall()
+        windows = leased_windows(conn, since_ts, end, tenant)
         readings = _readings(conn, windows)
         slots = {(w[2], w[3]) for w in windows}
         bad = _bad_intervals(conn, slots, end)
@@ -137,6 +131,18 @@ def tenant_usage(
         )
         for name, acc in sorted(per.items())
     ]
+
+
+def leased_windows(conn, since_ts: float, end_ts: float, tenant: str | None) -> list:
+    """(tenant, lease id, host, GPU index, start, stop) of every booked GPU window inside
+    [since, end), for one tenant or all; ordered by lease, host and GPU."""
+    return conn.execute(
+        "SELECT l.tenant, ls.lease_id, ls.host, ls.gpu_index, max(ls.start_ts, :s),"
+        " min(ls.end_ts, :e) FROM lease_slots ls JOIN leases l ON l.id = ls.lease_id"
+        " WHERE ls.end_ts > :s AND ls.start_ts < :e AND ls.end_ts > ls.start_ts"
+        " AND (:t IS NULL OR l.tenant = :t) ORDER BY ls.lease_id, ls.host, ls.gpu_index",
+        {"s": since_ts, "e": end_ts, "t": tenant},
+    ).fetchall()
 
 
 def _readings(conn, windows) -> dict[tuple, tuple[float, int, int]]:
