@@ -177,6 +177,15 @@ def extend_lease(
             if why:
                 warnings.append(f"{slot}: {why}")
         tenant = read_tenant(tx, lease.tenant)
+        outside = _outside_allowed_sites(fleet, lease.slots, tenant.allowed_sites)
+        if outside and override_reason is None:
+            raise LeaseError(
+                f"cannot extend lease {lease_id}: {tenant.name} may use"
+                f" {', '.join(tenant.allowed_sites or ())} only, and {outside} is outside;"
+                " give an override reason to extend anyway"
+            )
+        if outside:
+            warnings.append(f"{outside}: outside {tenant.name}'s allowed sites")
         peak = booking.tenant_peak_gpus(tx, tenant.name, *window, exclude_lease=lease_id)
         if peak + lease.gpu_count > tenant.gpu_quota:
             raise LeaseError(
@@ -187,6 +196,24 @@ def extend_lease(
         _move_end(tx, lease_id, end_ts, override_reason)
         extra = {"warnings": warnings}
         return _changed(tx, lease, "lease.extend", operator, now_ts, **extra)
+
+
+def _outside_allowed_sites(
+    fleet: Fleet, slots: Iterable[GpuSlot], allowed: tuple[str, ...] | None
+) -> str:
+    """The first host of `slots` on a site the tenant may no longer use ("" if none): a
+    tenant's sites can be narrowed after a lease was placed, and extending it is a new
+    commitment on that site (existing windows stand, as `update_tenant` says)."""
+    if allowed is None:
+        return ""
+    for slot in slots:
+        try:
+            site = fleet.host(slot.host).site
+        except KeyError:
+            continue  # a host gone from the config: its site is unknown, not disallowed
+        if site not in allowed:
+            return f"{slot.host} ({site})"
+    return ""
 
 
 def shorten_lease(

@@ -70,6 +70,20 @@ def test_extend_keeps_the_slots_and_checks_what_follows(db, fleet):
     assert table_counts(db) == before
 
 
+def test_extend_refuses_a_site_the_tenant_may_no_longer_use(db, fleet):
+    lease = book(db, fleet, tenant="globex", slots=NODE)  # globex: any site, then SG1 is cut
+    update_tenant(db, "globex", allowed_sites=["MY1"], operator=OPERATOR, now_ts=NOW)
+    before = table_counts(db)
+    with pytest.raises(LeaseError, match=r"globex may use MY1 only, and sg1-r01-n01 \(SG1\)"):
+        extend_lease(db, fleet, lease.id, NOW + 2 * DAY, operator=OPERATOR, now_ts=NOW)
+    assert table_counts(db) == before
+    longer = extend_lease(
+        db, fleet, lease.id, NOW + 2 * DAY, operator=OPERATOR, override_reason="INC-7: move",
+        now_ts=NOW,
+    )  # fmt: skip
+    assert longer.end_ts == NOW + 2 * DAY
+
+
 def test_extend_respects_health_then_quota(db, fleet):
     lease = book(db, fleet)  # acme holds 8 until NOW + DAY
     health = {("sg1-r01-n01", 2): "critical"}

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from opsconsole.errors import ReportError
+from opsconsole.errors import LeaseError, ReportError
 from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease, extend_lease, update_tenant
 from opsconsole.report import Period, build_tenant_report
 from opsconsole.report.tables import markdown
@@ -75,8 +75,13 @@ def test_allowed_sites_are_those_in_force_at_each_placement(history, fleet):
     assert my1["sites"] == [{"site": "MY1", "country": "MY"}]
     assert my1["allowed_sites_at_allocation"] == ["SG1", "MY1"] and my1["within_allowed_sites"]
     assert report["summary"]["placements_within_allowed_sites"] is True
-    # extending it after the contract was narrowed holds MY1 GPUs for a new stretch
-    extend_lease(history, fleet, lease.id, NOW + 4 * HOUR, operator="ana", now_ts=NOW + 2.5 * HOUR)
+    # extending it after the contract was narrowed holds MY1 GPUs for a new stretch: refused
+    # unless an operator overrides, and the report still shows it outside the sites
+    with pytest.raises(LeaseError, match="acme may use SG1 only"):
+        extend_lease(history, fleet, lease.id, NOW + 4 * HOUR, operator="ana",
+                     now_ts=NOW + 2.5 * HOUR)  # fmt: skip
+    extend_lease(history, fleet, lease.id, NOW + 4 * HOUR, operator="ana",
+                 override_reason="INC-9: tenant moving", now_ts=NOW + 2.5 * HOUR)  # fmt: skip
     report = report_for(history, fleet)
     my1 = next(e for e in report["leases"] if e["id"] == lease.id)
     assert [(c["action"], c["within"]) for c in my1["placement_checks"]] == [
