@@ -1,16 +1,16 @@
 """Lease impact: which tenants and leases an alert touches, and the lease facts the lease
 rules read (leases ending soon, leased GPUs idle in the rollups).
 
-Why the tables are read here and not through `opsconsole.leases`: the alerts layer sits
-beside the leases layer, not above it, and it needs two narrow reads that run often (the
-engine refreshes them every 30 s; `label_impact` runs every poll on what they returned).
-Each read is ONE query over an index the schema already has: the slots booked now come
-from `lease_slots_window`, the idle minutes from `gpu_minute`'s primary key, one seek per
-leased GPU. Measured on a 2-core box, 1,000 hosts x 8 GPUs, 4,108 GPUs leased (52,608
-bookings), 2.4 M rollup rows: `lease_view` ~20 ms, `idle_leased_gpus` over 4 h ~55 ms
-with 5 % of leased GPUs idle (~0.6 s if every leased GPU were idle: each idle one's 240
-minutes are read), `label_impact` ~0.3 ms for 50 conditions, ~8 ms for 1,000 host-down
-conditions.
+The lease facts come through the leases layer's `LeaseReader` (leases owns every SQL
+statement on its tables; by default its reader over the store connection, or one passed
+in), the racks from the store's inventory. The engine refreshes them every 30 s;
+`label_impact` runs every poll on what they returned. Each read is ONE query over an
+index the schema already has: the slots booked now come from `lease_slots_window`, the
+idle minutes from `gpu_minute`'s primary key, one seek per leased GPU. Measured on a
+2-core box, 1,000 hosts x 8 GPUs, 4,108 GPUs leased (52,608 bookings), 2.4 M rollup
+rows: `lease_view` ~20 ms, `idle_leased_gpus` over 4 h ~55 ms with 5 % of leased GPUs
+idle (~0.6 s if every leased GPU were idle: each idle one's 240 minutes are read),
+`label_impact` ~0.3 ms for 50 conditions, ~8 ms for 1,000 host-down conditions.
 
 Slots are positions (host, GPU index), as in the leases layer, so an alert on a swapped
 card still names the tenant who holds the slot.
@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import sqlite_utils
 
 from opsconsole.alerts.conditions import Condition
 from opsconsole.alerts.rules import HOUR_S, AlertSettings
 from opsconsole.errors import StoreError
+from opsconsole.leases.reader import LeaseReader, lease_reader
+from opsconsole.store.queries import host_racks
 from opsconsole.store.transaction import database_path, describe_error
 
 IDLE_COVERAGE = 0.8
@@ -37,6 +40,7 @@ SUMMARY_LISTED = 5
 """Tenants or leases named in a summary before "+N more"; the labels carry them all."""
 
 Slot = tuple[str, int]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,47 +112,44 @@ class AlertContext:
     idle_gpus: Mapping[Slot, IdleGpu] = field(default_factory=dict)
 
 
-_HELD_NOW = """
-SELECT s.host, s.gpu_index, s.lease_id, l.tenant, l.end_ts, h.rack
-FROM lease_slots s
-JOIN leases l ON l.id = s.lease_id
-LEFT JOIN hosts h ON h.name = s.host
-WHERE s.end_ts > :now AND s.start_ts <= :now
-  AND l.released_ts IS NULL AND l.cancelled_ts IS NULL
-"""
-# Bookings are cut on release and emptied on cancel, so the window alone is enough; the
-# marker checks only keep a hand-edited file from naming a tenant who has left.
+def lease_change_mark(db: sqlite_utils.Database, leases: LeaseReader | None = None) -> int:
+    """A number that moves whenever a tenant, lease or drain changes (the leases layer's
+    `change_mark`: one row by primary key, so the engine can afford it every interval)."""
+    reader = leases or lease_reader(db.conn)
+    return _read(db, "reading the lease mark", reader.change_mark)
 
 
-def lease_change_mark(db: sqlite_utils.Database) -> int:
-    """A number that moves whenever a tenant, lease or drain changes: the id of the newest
-    audit row (every such change appends one in its own transaction). One row by primary
-    key, so the engine can afford it every interval."""
-    row = _read(db, "SELECT id FROM audit_head WHERE one = 1", {}, "reading the lease mark")
-    return int(row[0][0]) if row else 0
-
-
-def lease_view(db: sqlite_utils.Database, now_ts: float, horizon_s: float) -> LeaseView:
+def lease_view(
+    db: sqlite_utils.Database,
+    now_ts: float,
+    horizon_s: float,
+    leases: LeaseReader | None = None,
+) -> LeaseView:
     """Which lease and tenant hold each (host, GPU index) slot at `now_ts`, per host and
-    per rack, and the active leases whose agreed end is within `horizon_s`. One query."""
-    rows = _read(db, _HELD_NOW, {"now": now_ts}, "reading leases for alerts")
+    per rack, and the active leases whose agreed end is within `horizon_s`. The slots come
+    from the leases layer (`leases`, by default its reader over `db`), the racks from the
+    store's inventory."""
+    reader = leases or lease_reader(db.conn)
+    held = _read(db, "reading leases for alerts", lambda: reader.held_slots(now_ts))
+    racks = _read(db, "reading racks for alerts", lambda: host_racks(db)) if held else {}
     slots: dict[Slot, SlotHolder] = {}
     by_host: dict[str, dict[int, SlotHolder]] = {}
     by_rack: dict[str, dict[int, SlotHolder]] = {}
     ending: dict[int, tuple[SlotHolder, set[str], list[int]]] = {}
     interned: dict[int, SlotHolder] = {}
     until_ts = now_ts + horizon_s
-    for host, gpu_index, lease_id, tenant, end_ts, rack in rows:
-        holder = interned.get(lease_id)
+    for row in held:
+        holder = interned.get(row.lease_id)
         if holder is None:
-            holder = interned[lease_id] = SlotHolder(lease_id, tenant, end_ts)
-        slots[(host, gpu_index)] = holder
-        by_host.setdefault(host, {})[lease_id] = holder
+            holder = interned[row.lease_id] = SlotHolder(row.lease_id, row.tenant, row.end_ts)
+        slots[(row.host, row.gpu_index)] = holder
+        by_host.setdefault(row.host, {})[row.lease_id] = holder
+        rack = racks.get(row.host)
         if rack is not None:
-            by_rack.setdefault(rack, {})[lease_id] = holder
-        if end_ts <= until_ts:
-            entry = ending.setdefault(lease_id, (holder, set(), [0]))
-            entry[1].add(host)
+            by_rack.setdefault(rack, {})[row.lease_id] = holder
+        if row.end_ts <= until_ts:
+            entry = ending.setdefault(row.lease_id, (holder, set(), [0]))
+            entry[1].add(row.host)
             entry[2][0] += 1
     return LeaseView(
         now_ts,
@@ -162,50 +163,28 @@ def lease_view(db: sqlite_utils.Database, now_ts: float, horizon_s: float) -> Le
     )
 
 
-_IDLE = """
-WITH held AS (
-    SELECT s.host, s.gpu_index FROM lease_slots s
-    JOIN leases l ON l.id = s.lease_id
-    WHERE s.end_ts > :now AND s.start_ts <= :since
-      AND l.released_ts IS NULL AND l.cancelled_ts IS NULL
-)
-SELECT g.host, g.gpu_index, count(*), max(m.util_pct_avg)
-FROM held g
-CROSS JOIN gpu_minute m ON m.host = g.host AND m.gpu_index = g.gpu_index
-WHERE m.minute_ts >= :since AND m.minute_ts < :now AND m.util_pct_n > 0
-  AND NOT EXISTS (
-    SELECT 1 FROM gpu_minute b
-    WHERE b.host = g.host AND b.gpu_index = g.gpu_index
-      AND b.minute_ts >= :since AND b.minute_ts < :now
-      AND b.util_pct_n > 0 AND b.util_pct_avg >= :util
-  )
-GROUP BY g.host, g.gpu_index
-HAVING count(*) >= :need
-"""
-# CROSS JOIN fixes the join order (held slots outside, minutes inside): the store never
-# runs ANALYZE, and without statistics the planner otherwise scans every minute of the
-# window through `gpu_minute_minute_ts` (12 s at 1,000 hosts instead of 0.1 s; see
-# bench/alerts.py). A slot has at most one booking spanning the window (bookings never
-# overlap), so `held` needs no DISTINCT. NOT EXISTS stops at a busy GPU's first busy
-# minute, so only idle candidates are read in full: about one index seek per leased GPU
-# plus the idle ones' minutes.
-
-
 def idle_leased_gpus(
-    db: sqlite_utils.Database, now_ts: float, util_pct: float, hours: float
+    db: sqlite_utils.Database,
+    now_ts: float,
+    util_pct: float,
+    hours: float,
+    leases: LeaseReader | None = None,
 ) -> dict[Slot, IdleGpu]:
     """Leased GPUs idle for the last `hours`: booked for the whole window, and every
     stored minute in it below `util_pct` (each minute's average) while the minutes with a
     reading cover at least IDLE_COVERAGE of the window. A GPU with no readings is not
-    idle: nobody knows what it did. One query."""
+    idle: nobody knows what it did. One query, in the leases layer."""
+    reader = leases or lease_reader(db.conn)
     window_s = hours * HOUR_S
     since = now_ts - window_s
     need = max(1, int(IDLE_COVERAGE * window_s / 60.0))
-    params = {"now": now_ts, "since": since, "util": util_pct, "need": need}
-    rows = _read(db, _IDLE, params, "reading idle GPUs for alerts")
+    rows = _read(
+        db,
+        "reading idle GPUs for alerts",
+        lambda: reader.idle_held_slots(now_ts, since, util_pct, need),
+    )
     return {
-        (host, gpu_index): IdleGpu(host, gpu_index, minutes, busiest or 0.0)
-        for host, gpu_index, minutes, busiest in rows
+        (r.host, r.gpu_index): IdleGpu(r.host, r.gpu_index, r.minutes, r.util_pct_max) for r in rows
     }
 
 
@@ -215,6 +194,7 @@ def build_context(
     settings: AlertSettings | None = None,
     *,
     idle_gpus: Mapping[Slot, IdleGpu] | None = None,
+    leases: LeaseReader | None = None,
 ) -> AlertContext:
     """The leases and idle GPUs the rules and `label_impact` need, for the rules' windows
     in `settings`. Two queries; the idle one is skipped when its rule is off, or when
@@ -222,13 +202,15 @@ def build_context(
     and changes by the minute at most)."""
     settings = settings or AlertSettings()
     ending = settings.rules.get("lease_ending_soon")
-    view = lease_view(db, now_ts, (ending.window_s or 0.0) if ending else 0.0)
+    view = lease_view(db, now_ts, (ending.window_s or 0.0) if ending else 0.0, leases)
     if idle_gpus is not None:
         return AlertContext(view, idle_gpus)
     idle_rule = settings.rules.get("gpu_leased_idle")
     idle: dict[Slot, IdleGpu] = {}
     if idle_rule is not None and idle_rule.window_s and idle_rule.threshold is not None:
-        idle = idle_leased_gpus(db, now_ts, idle_rule.threshold, idle_rule.window_s / HOUR_S)
+        idle = idle_leased_gpus(
+            db, now_ts, idle_rule.threshold, idle_rule.window_s / HOUR_S, leases
+        )
     return AlertContext(view, idle)
 
 
@@ -289,8 +271,8 @@ def _ordered(holders: Iterable[SlotHolder]) -> tuple[SlotHolder, ...]:
     return tuple(sorted(holders, key=lambda h: h.lease_id))
 
 
-def _read(db: sqlite_utils.Database, sql: str, params: dict, doing: str) -> list[tuple]:
+def _read(db: sqlite_utils.Database, doing: str, read: Callable[[], _T]) -> _T:
     try:
-        return db.conn.execute(sql, params).fetchall()
+        return read()
     except sqlite3.Error as exc:
         raise StoreError(describe_error(database_path(db), exc, doing)) from None

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import hostlist
 
-from opsconsole.capacity.inputs import Booking, DrainSpan
+from opsconsole.capacity.inputs import DrainSpan
 from opsconsole.capacity.model import (
     SEVERITY_ORDER,
     Bottleneck,
@@ -30,6 +30,7 @@ from opsconsole.capacity.model import (
 )
 from opsconsole.capacity.runway import DAY_S
 from opsconsole.config_sections.capacity import CapacityConfig
+from opsconsole.leases.reader import Booking
 
 KIND_ORDER = ("power", "fabric", "runway", "fragmentation", "throttle", "idle")
 

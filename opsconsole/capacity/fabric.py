@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from opsconsole.capacity.inputs import Booking, PortReading, Readings
+from opsconsole.capacity.inputs import PortReading, Readings
 from opsconsole.capacity.model import LeafFabric, PortIssue
 from opsconsole.capacity.occupancy import placement_host
 from opsconsole.config import Host
+from opsconsole.leases.reader import Booking
 
 
 def port_issues(

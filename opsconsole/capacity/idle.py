@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 
-from opsconsole.capacity.inputs import Booking, GpuUsage
+from opsconsole.capacity.inputs import GpuUsage
 from opsconsole.capacity.model import TenantIdle
 from opsconsole.config_sections.capacity import CapacityConfig
+from opsconsole.leases.reader import Booking
 
 
 def idle_rows(

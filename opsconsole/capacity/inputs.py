@@ -3,7 +3,7 @@ fill them. The analysis itself (`report.build_report`) never touches SQL, a sock
 Textual, so the CLI, the console and the tests hand it the same kind of data.
 
 Where each figure comes from:
-  * bookings and drains: the leases tables (`lease_slots`, `drains`);
+  * bookings, drains and tenants: the leases layer's `LeaseReader`;
   * health: the caller's live state, or the stored events (`health_from_events`);
   * rack power and IB ports: live readings when the caller has them (the console, or the
     CLI's `--poll`); otherwise power is the average of the most recent minute rollups and
@@ -25,21 +25,10 @@ import sqlite_utils
 
 from opsconsole.leases.booking import read_snapshot
 from opsconsole.leases.health import health_from_events
+from opsconsole.leases.reader import Booking, LeaseReader, lease_reader
 
 MINUTE_S = 60
 ROLLUP_REUSE_S = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class Booking:
-    """A slot booked by a lease for [start_ts, end_ts)."""
-
-    lease_id: int
-    tenant: str
-    host: str
-    gpu_index: int
-    start_ts: float
-    end_ts: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +146,9 @@ def read_store(
     that refreshes every few seconds reads them only once a minute."""
     fresh = reuse is not None and 0 <= now_ts - reuse.rollups_ts < ROLLUP_REUSE_S
     with read_snapshot(db) as conn:
-        bookings = _bookings(conn, now_ts - idle_window_s, now_ts + horizon_s)
-        drains = _drains(conn, now_ts, now_ts + horizon_s)
+        leases = lease_reader(conn)
+        bookings = leases.bookings(now_ts - idle_window_s, now_ts + horizon_s)
+        drains = _drains(leases, now_ts, now_ts + horizon_s)
         health = health_from_events(db, now_ts)
         if fresh:
             usage, clock, power = reuse.usage, reuse.clock_events, reuse.rollup_power
@@ -173,35 +163,22 @@ def read_store(
             power = _rollup_power(conn, now_ts - power_window_s, now_ts)
             rollups_ts = now_ts
         links = _link_down(conn, now_ts - link_lookback_s, now_ts)
-        tenants = tuple(n for (n,) in conn.execute("SELECT name FROM tenants ORDER BY name"))
+        tenants = leases.tenant_names()
     return StoreFacts(
         now_ts, bookings, drains, health, usage, clock, power, links, tenants, rollups_ts
     )
 
 
-def _bookings(conn: sqlite3.Connection, since_ts: float, until_ts: float) -> tuple[Booking, ...]:
-    rows = conn.execute(
-        "SELECT ls.lease_id, l.tenant, ls.host, ls.gpu_index, ls.start_ts, ls.end_ts"
-        " FROM lease_slots ls JOIN leases l ON l.id = ls.lease_id"
-        " WHERE ls.end_ts > ? AND ls.start_ts < ? AND ls.end_ts > ls.start_ts"
-        " ORDER BY ls.lease_id, ls.host, ls.gpu_index",
-        (since_ts, until_ts),
-    )
-    return tuple(Booking(*row) for row in rows)
-
-
-def _drains(conn: sqlite3.Connection, since_ts: float, until_ts: float) -> tuple[DrainSpan, ...]:
+def _drains(leases: LeaseReader, since_ts: float, until_ts: float) -> tuple[DrainSpan, ...]:
     out = []
-    for drain_id, host, index, start, end, lifted, reason in conn.execute(
-        "SELECT id, host, gpu_index, start_ts, end_ts, lifted_ts, reason FROM drains"
-        " WHERE start_ts < ? ORDER BY id",
-        (until_ts,),
-    ):
-        ends = [t for t in (end, lifted) if t is not None]
+    for row in leases.drains_before(until_ts):
+        ends = [t for t in (row.end_ts, row.lifted_ts) if t is not None]
         until = min(ends) if ends else None
         if until is not None and until <= since_ts:
             continue
-        out.append(DrainSpan(drain_id, host, index, start, until, reason or ""))
+        out.append(
+            DrainSpan(row.drain_id, row.host, row.gpu_index, row.start_ts, until, row.reason)
+        )
     return tuple(out)
 
 

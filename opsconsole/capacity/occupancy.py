@@ -15,12 +15,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from opsconsole.capacity.inputs import Booking, DrainSpan
+from opsconsole.capacity.inputs import DrainSpan
 from opsconsole.capacity.model import Consolidation, LargestLease, Occupancy
 from opsconsole.config import Host
 from opsconsole.errors import LeaseError
 from opsconsole.leases.booking import normalise_health
 from opsconsole.leases.placement import PlacementHost, free_map, place_within
+from opsconsole.leases.reader import Booking
 
 UNKNOWN_MODEL = "unknown model"
 LEVELS_BELOW = {"rack": ("node", "rack"), "leaf": ("node", "rack", "leaf")}

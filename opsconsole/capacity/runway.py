@@ -16,10 +16,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from opsconsole.capacity.inputs import Booking, DrainSpan
+from opsconsole.capacity.inputs import DrainSpan
 from opsconsole.capacity.model import RunwayDay, RunwaySeries, RunwayWeek
 from opsconsole.capacity.occupancy import UNKNOWN_MODEL
 from opsconsole.config import Host
+from opsconsole.leases.reader import Booking
 
 DAY_S = 86_400.0
 

@@ -95,3 +95,9 @@ def fleet_minutes(db: sqlite_utils.Database, since_ts: float, until_ts: float) -
             (since_ts, until_ts),
         )
     )
+
+
+def host_racks(db: sqlite_utils.Database) -> dict[str, str]:
+    """host → rack, for the hosts of the inventory that sit in a rack."""
+    rows = db.conn.execute("SELECT name, rack FROM hosts WHERE rack IS NOT NULL")
+    return {str(name): str(rack) for name, rack in rows}
