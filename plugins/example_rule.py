@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from opsconsole.plugin import FleetView, PluginInfo, PluginKind, PluginRule, RuleHit
+from opsconsole.plugin import (
+    FleetView,
+    PluginInfo,
+    PluginKind,
+    PluginRule,
+    RuleHit,
+    Severity,
+)
 from opsconsole.plugin.rules import PluginRuleConfig
 
 
@@ -18,7 +25,7 @@ class GpuMemoryNearlyFull:
     rules = (
         PluginRule(
             name="gpu_memory_nearly_full",
-            severity="warning",
+            severity=Severity.WARNING,
             summary="GPU memory nearly full",
             for_s=60.0,
             keep_firing_for_s=30.0,

@@ -5,44 +5,31 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-LOWER_LAYERS = [
-    "opsconsole.config",
-    "opsconsole.collect",
-    "opsconsole.store",
-    "opsconsole.sim",
-    "opsconsole.agent",
-    "opsconsole.leases",
-    "opsconsole.alerts",
-    "opsconsole.capacity",
-    "opsconsole.report",
-    "opsconsole.replay",
-    "opsconsole.validate",
-]
+ABOVE_THE_LOWER_LAYERS = ("ui", "cli")
+
+
+def lower_packages() -> list[str]:
+    """Every package of opsconsole below the UI, found on disk so a new one is covered."""
+    return sorted(
+        path.parent.name
+        for path in (REPO / "opsconsole").glob("*/__init__.py")
+        if path.parent.name not in ABOVE_THE_LOWER_LAYERS
+    )
 
 
 def lower_modules() -> list[str]:
     """Every module of the lower layers, found on disk so a new file is covered too."""
-    modules = ["opsconsole.config"]
-    for package in (
-        "collect",
-        "store",
-        "sim",
-        "agent",
-        "leases",
-        "alerts",
-        "capacity",
-        "report",
-        "replay",
-        "validate",
-    ):
-        for path in sorted((REPO / "opsconsole" / package).glob("*.py")):
-            name = path.stem
-            modules.append(f"opsconsole.{package}" + ("" if name == "__init__" else f".{name}"))
+    modules = ["opsconsole.counters", "opsconsole.errors"]
+    for package in lower_packages():
+        for path in sorted((REPO / "opsconsole" / package).rglob("*.py")):
+            parts = path.relative_to(REPO).with_suffix("").parts
+            modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
     return modules
 
 
@@ -90,3 +77,39 @@ def test_import_linter_contracts_hold():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert ", 0 broken." in result.stdout
+
+
+def layers_contract() -> list[str]:
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    (contract,) = [c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+    return list(contract["layers"])
+
+
+def test_the_layers_contract_places_every_package():
+    """A new package must take its place in the order (or the contract would not see it
+    reach up); a layer that names no package on disk is a typo, unless optional."""
+    named = {
+        module.strip().strip("()").removeprefix("opsconsole.")
+        for layer in layers_contract()
+        for module in layer.split("|")
+    }
+    on_disk = {p.parent.name for p in (REPO / "opsconsole").glob("*/__init__.py")}
+    on_disk |= {p.stem for p in (REPO / "opsconsole").glob("*.py") if not p.stem.startswith("_")}
+    assert sorted(on_disk - named) == []
+    optional = {
+        m.strip().strip("()").removeprefix("opsconsole.")
+        for layer in layers_contract()
+        for m in layer.split("|")
+        if m.strip().startswith("(")
+    }
+    assert sorted(named - on_disk - optional) == []
+
+
+def test_the_order_is_the_documented_one():
+    """agent < config < collect, sim < store < leases < alerts < the analyses < ui < cli."""
+    order = [layer.replace("opsconsole.", "") for layer in reversed(layers_contract())]
+    assert order[0].split(" | ")[0] == "agent"
+    assert order.index("config") < order.index("collect | sim") < order.index("store")
+    assert order.index("store") < order.index("leases") < order.index("alerts")
+    analyses = next(layer for layer in order if layer.startswith("capacity"))
+    assert order.index("alerts") < order.index(analyses) < order.index("ui") < order.index("cli")

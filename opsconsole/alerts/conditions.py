@@ -12,11 +12,18 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Literal
+from enum import StrEnum
 
-Kind = Literal["condition", "event"]
-"""A "condition" resolves by itself when it clears; an "event" (an XID) happened once and
-is resolved only by an operator."""
+from opsconsole.config.alerts import Severity
+
+
+class Kind(StrEnum):
+    """A "condition" resolves by itself when it clears; an "event" (an XID) happened once
+    and is resolved only by an operator."""
+
+    CONDITION = "condition"
+    EVENT = "event"
+
 
 IDENTITY_LABELS = ("site", "rack", "host", "gpu", "port", "event", "lease")
 """Labels that say *which* thing is wrong; the fingerprint is built from these and the rule
@@ -32,13 +39,15 @@ def fingerprint(rule: str, labels: dict[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Condition:
     """One active alert condition: which rule, on what (labels), how bad, and a one-line
-    summary fit for the operator."""
+    summary fit for the operator. Keyword arguments only: eight fields, two of them
+    floats side by side, are too easy to swap by position. `severity` and `kind` given as
+    their text ("critical", "event") are taken as the enums; other text is refused."""
 
     rule: str
-    severity: str
+    severity: Severity
     kind: Kind
     labels: dict[str, str]
     summary: str
@@ -48,6 +57,10 @@ class Condition:
     fingerprint: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
+        if type(self.severity) is not Severity:
+            object.__setattr__(self, "severity", Severity(self.severity))
+        if type(self.kind) is not Kind:
+            object.__setattr__(self, "kind", Kind(self.kind))
         if not self.fingerprint:
             object.__setattr__(self, "fingerprint", fingerprint(self.rule, self.labels))
 

@@ -256,9 +256,16 @@ def _labelled(cond: Condition, view: LeaseView) -> Condition:
     # built directly, not through dataclasses.replace: this runs for every condition of
     # every poll, and the fingerprint is carried over, never recomputed
     return Condition(
-        cond.rule, cond.severity, cond.kind, labels, summary,
-        cond.for_s, cond.keep_firing_for_s, cond.from_readings, cond.fingerprint,
-    )  # fmt: skip
+        rule=cond.rule,
+        severity=cond.severity,
+        kind=cond.kind,
+        labels=labels,
+        summary=summary,
+        for_s=cond.for_s,
+        keep_firing_for_s=cond.keep_firing_for_s,
+        from_readings=cond.from_readings,
+        fingerprint=cond.fingerprint,
+    )
 
 
 def _named(noun: str, values: list) -> str:

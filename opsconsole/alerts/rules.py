@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Protocol
 
 import hostlist
 
-from opsconsole.alerts.conditions import Condition, PendingTracker
+from opsconsole.alerts.conditions import Condition, Kind, PendingTracker
 from opsconsole.alerts.xid_catalogue import xid_info
 from opsconsole.collect.reasons import HOST_KEY_CHANGED, RELAY_DOWN
 from opsconsole.collect.state import HostState
-from opsconsole.config import Rack
+from opsconsole.config import Rack, Severity
 from opsconsole.counters import IB_ERROR_COUNTERS
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ HOUR_S = 3600.0
 @dataclass(frozen=True, slots=True)
 class Rule:
     name: str
-    severity: str  # "info", "warning", "critical"
+    severity: Severity
     summary: str
     threshold: float | None = None
     """None: the rule takes no threshold (a fact such as "remap failed")."""
@@ -57,43 +57,56 @@ class Rule:
 
 
 BUILTIN_RULES: tuple[Rule, ...] = (
-    Rule("gpu_temp_high", "warning", "GPU temperature high", 85.0, 60.0, 120.0, unit="°C"),
-    Rule("gpu_thermal_clock_events", "warning", "GPU clocks cut for heat", None, 300.0, 120.0),
-    Rule("gpu_power_cap_clock_events", "info", "GPU held at its power cap", None, 600.0, 120.0),
-    Rule("gpu_ecc_uncorrected", "critical", "uncorrected volatile ECC errors", 0.0, unit="errors"),
-    Rule("gpu_row_remap_pending", "warning", "row remap pending (GPU reset needed)"),
-    Rule("gpu_row_remap_failed", "critical", "row remap failed (return the GPU)"),
-    Rule("gpu_nvlink_down", "critical", "NVLink link down", None, 30.0, 60.0),
-    Rule("gpu_missing", "critical", "GPUs missing", None, 30.0, 60.0),
-    Rule("gpu_lost", "critical", "GPU lost"),
-    Rule("ib_port_down", "critical", "InfiniBand port not ACTIVE", None, 30.0, 60.0),
-    Rule("ib_rate_low", "warning", "InfiniBand port below its expected rate", None, 60.0, 60.0),
-    Rule("host_stale", "warning", "host stale"),
-    Rule("host_down", "critical", "host down"),
-    Rule("host_key_changed", "critical", "SSH host key changed (security)"),
-    Rule("identity_mismatch", "critical", "host claims another identity (security)"),
-    Rule("uuid_conflict", "critical", "GPU UUIDs also reported by another host (security)"),
-    Rule("extra_gpus", "warning", "more GPUs than expected (kept out of totals)"),
-    Rule("clock_skew", "warning", "host clock off", 10.0, 60.0, 120.0, unit="s"),
-    Rule("host_over_budget", "warning", "host sends more than its budget", None, 0.0, 120.0),
-    Rule("xid_flood", "warning", "more XIDs than are alerted one by one", None, 0.0, 600.0),
-    Rule("gpu_driver_unresponsive", "critical", "GPU driver not answering", None, 30.0, 60.0),
+    Rule("gpu_temp_high", Severity.WARNING, "GPU temperature high", 85.0, 60.0, 120.0, unit="°C"),
     Rule(
-        "ib_errors_rising", "warning", "InfiniBand error counters rising", 1.0, 120.0, 300.0,
+        "gpu_thermal_clock_events", Severity.WARNING, "GPU clocks cut for heat", None, 300.0, 120.0,
+    ),
+    Rule(
+        "gpu_power_cap_clock_events", Severity.INFO,
+        "GPU held at its power cap", None, 600.0, 120.0,
+    ),
+    Rule(
+        "gpu_ecc_uncorrected", Severity.CRITICAL,
+        "uncorrected volatile ECC errors", 0.0, unit="errors",
+    ),
+    Rule("gpu_row_remap_pending", Severity.WARNING, "row remap pending (GPU reset needed)"),
+    Rule("gpu_row_remap_failed", Severity.CRITICAL, "row remap failed (return the GPU)"),
+    Rule("gpu_nvlink_down", Severity.CRITICAL, "NVLink link down", None, 30.0, 60.0),
+    Rule("gpu_missing", Severity.CRITICAL, "GPUs missing", None, 30.0, 60.0),
+    Rule("gpu_lost", Severity.CRITICAL, "GPU lost"),
+    Rule("ib_port_down", Severity.CRITICAL, "InfiniBand port not ACTIVE", None, 30.0, 60.0),
+    Rule(
+        "ib_rate_low", Severity.WARNING,
+        "InfiniBand port below its expected rate", None, 60.0, 60.0,
+    ),
+    Rule("host_stale", Severity.WARNING, "host stale"),
+    Rule("host_down", Severity.CRITICAL, "host down"),
+    Rule("host_key_changed", Severity.CRITICAL, "SSH host key changed (security)"),
+    Rule("identity_mismatch", Severity.CRITICAL, "host claims another identity (security)"),
+    Rule("uuid_conflict", Severity.CRITICAL, "GPU UUIDs also reported by another host (security)"),
+    Rule("extra_gpus", Severity.WARNING, "more GPUs than expected (kept out of totals)"),
+    Rule("clock_skew", Severity.WARNING, "host clock off", 10.0, 60.0, 120.0, unit="s"),
+    Rule("host_over_budget", Severity.WARNING, "host sends more than its budget", None, 0.0, 120.0),
+    Rule("xid_flood", Severity.WARNING, "more XIDs than are alerted one by one", None, 0.0, 600.0),
+    Rule(
+        "gpu_driver_unresponsive", Severity.CRITICAL, "GPU driver not answering", None, 30.0, 60.0,
+    ),
+    Rule(
+        "ib_errors_rising", Severity.WARNING, "InfiniBand error counters rising", 1.0, 120.0, 300.0,
         unit="errors/s",
     ),
-    Rule("net_rtt_high", "warning", "SSH round trip high", 50.0, 60.0, 120.0, unit="ms"),
+    Rule("net_rtt_high", Severity.WARNING, "SSH round trip high", 50.0, 60.0, 120.0, unit="ms"),
     Rule(
-        "net_loss_high", "warning", "SSH keepalive probes lost", 20.0, 0.0, 120.0,
+        "net_loss_high", Severity.WARNING, "SSH keepalive probes lost", 20.0, 0.0, 120.0,
         unit="% of the last 20 probes",
     ),
     Rule(
-        "rack_power_high", "warning", "rack power near its budget", 90.0, 60.0, 300.0,
+        "rack_power_high", Severity.WARNING, "rack power near its budget", 90.0, 60.0, 300.0,
         unit="% of budget",
     ),
-    Rule("lease_ending_soon", "info", "lease ending soon", window_s=24 * HOUR_S),
+    Rule("lease_ending_soon", Severity.INFO, "lease ending soon", window_s=24 * HOUR_S),
     Rule(
-        "gpu_leased_idle", "info", "leased GPU idle", 5.0, 0.0, 300.0, window_s=4 * HOUR_S,
+        "gpu_leased_idle", Severity.INFO, "leased GPU idle", 5.0, 0.0, 300.0, window_s=4 * HOUR_S,
         unit="% utilisation",
     ),
 )  # fmt: skip
@@ -122,7 +135,7 @@ class AlertSettings:
     rules: Mapping[str, Rule] = field(default_factory=lambda: {r.name: r for r in BUILTIN_RULES})
     xid_ignore: frozenset[int] = frozenset()
     xid_lookback_s: float = 24 * HOUR_S
-    xid_application_severity: str = "info"
+    xid_application_severity: Severity = Severity.INFO
     racks: Mapping[str, Rack] = field(default_factory=dict)
 
     def with_rule(self, name: str, **changes: object) -> AlertSettings:
@@ -189,14 +202,14 @@ class _Emit:
         where = self.host + (f" GPU {labels['gpu']}" if "gpu" in labels else "")
         where += f" {labels['port']}" if "port" in labels else ""
         return Condition(
-            rule.name,
-            rule.severity,
-            "condition",
-            all_labels,
-            f"{where}: {rule.summary}" + (f" ({detail})" if detail else ""),
-            rule.for_s,
-            rule.keep_firing_for_s,
-            from_readings,
+            rule=rule.name,
+            severity=rule.severity,
+            kind=Kind.CONDITION,
+            labels=all_labels,
+            summary=f"{where}: {rule.summary}" + (f" ({detail})" if detail else ""),
+            for_s=rule.for_s,
+            keep_firing_for_s=rule.keep_firing_for_s,
+            from_readings=from_readings,
         )
 
 
@@ -385,11 +398,11 @@ def _xid_conditions(host: HostState, now_ts: float, settings: AlertSettings) -> 
             settings.xid_application_severity if info.cause == "application" else info.severity
         )
         yield Condition(
-            XID_RULE_PREFIX + info.cause,
-            severity,
-            "event",
-            labels,
-            f"{where}: XID {event.code} {info.meaning}"
+            rule=XID_RULE_PREFIX + info.cause,
+            severity=severity,
+            kind=Kind.EVENT,
+            labels=labels,
+            summary=f"{where}: XID {event.code} {info.meaning}"
             + (
                 f" (#{nth} on this GPU in {settings.xid_lookback_s / HOUR_S:g} h)"
                 if nth > 1
@@ -434,14 +447,18 @@ def _lease_conditions(
         end = time.strftime("%Y-%m-%d %H:%MZ", time.gmtime(lease.end_ts))
         hosts = hostlist.collect_hostlist(list(lease.hosts))
         yield Condition(
-            rule.name,
-            rule.severity,
-            "condition",
-            {"tenant": lease.tenant, "lease": str(lease.lease_id), "leases": str(lease.lease_id)},
-            f"{rule.summary}: {end}, {lease.gpus} GPU(s) on {hosts}"
+            rule=rule.name,
+            severity=rule.severity,
+            kind=Kind.CONDITION,
+            labels={
+                "tenant": lease.tenant,
+                "lease": str(lease.lease_id),
+                "leases": str(lease.lease_id),
+            },
+            summary=f"{rule.summary}: {end}, {lease.gpus} GPU(s) on {hosts}"
             f" (tenant {lease.tenant}, lease {lease.lease_id})",
-            rule.for_s,
-            rule.keep_firing_for_s,
+            for_s=rule.for_s,
+            keep_firing_for_s=rule.keep_firing_for_s,
             from_readings=False,
         )
 
@@ -492,12 +509,12 @@ class _RackPower:
             detail = f"{watts / 1000:.1f} of {budget_kw:g} kW, {share_pct:.0f} %"
             detail += f"; {unknown} host(s) not counted" if unknown else ""
             yield Condition(
-                rule.name,
-                rule.severity,
-                "condition",
-                {"site": rack.site, "rack": name},
-                f"rack {name}: {rule.summary} ({detail})",
-                rule.for_s,
-                rule.keep_firing_for_s,
+                rule=rule.name,
+                severity=rule.severity,
+                kind=Kind.CONDITION,
+                labels={"site": rack.site, "rack": name},
+                summary=f"rack {name}: {rule.summary} ({detail})",
+                for_s=rule.for_s,
+                keep_firing_for_s=rule.keep_firing_for_s,
                 from_readings=False,
             )

@@ -17,7 +17,7 @@ import difflib
 
 from opsconsole.alerts.rules import BUILTIN_RULES, HOUR_S, XID_RULE_PREFIX, AlertSettings
 from opsconsole.config import Fleet
-from opsconsole.config_sections.alerts import AlertsConfig
+from opsconsole.config.alerts import AlertsConfig
 from opsconsole.errors import ConfigError
 
 BUILTIN_BY_NAME = {rule.name: rule for rule in BUILTIN_RULES}

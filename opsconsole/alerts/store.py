@@ -14,15 +14,27 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
+from enum import StrEnum
 
 import sqlite_utils
 
-from opsconsole.alerts.conditions import Condition
+from opsconsole.alerts.conditions import Condition, Kind
 from opsconsole.alerts.silences import active_silences, silenced_by
+from opsconsole.config.alerts import Severity
 from opsconsole.errors import AlertError
 from opsconsole.store.transaction import write_transaction
 
-FIRING, ACKNOWLEDGED, RESOLVED = "firing", "acknowledged", "resolved"
+
+class AlertState(StrEnum):
+    """An alert's place in its life: firing → acknowledged → resolved (and back to firing
+    when an acknowledged condition fires again after an unack, or a resolved one recurs)."""
+
+    FIRING = "firing"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+FIRING, ACKNOWLEDGED, RESOLVED = AlertState.FIRING, AlertState.ACKNOWLEDGED, AlertState.RESOLVED
 _COLUMNS = (
     "id, fingerprint, rule, kind, severity, labels, summary, state, first_fired_ts, fired_ts,"
     " last_seen_ts, fire_count, notified_ts, silenced_by, acked_ts, acked_by, ack_comment,"
@@ -36,11 +48,11 @@ class Alert:
     id: int
     fingerprint: str
     rule: str
-    kind: str
-    severity: str
+    kind: Kind
+    severity: Severity
     labels: dict[str, str]
     summary: str
-    state: str
+    state: AlertState
     first_fired_ts: float
     fired_ts: float  # start of the current firing
     last_seen_ts: float
@@ -59,14 +71,23 @@ class Alert:
 
     def as_condition(self) -> Condition:
         return Condition(
-            self.rule, self.severity, self.kind, self.labels, self.summary,  # type: ignore[arg-type]
-            0.0, self.keep_firing_for_s, self.from_readings, self.fingerprint,
-        )  # fmt: skip
+            rule=self.rule,
+            severity=self.severity,
+            kind=self.kind,
+            labels=self.labels,
+            summary=self.summary,
+            keep_firing_for_s=self.keep_firing_for_s,
+            from_readings=self.from_readings,
+            fingerprint=self.fingerprint,
+        )
 
 
 def _alert(row: tuple) -> Alert:
     values = list(row)
+    values[3] = Kind(values[3])
+    values[4] = Severity(values[4])
     values[5] = json.loads(values[5])
+    values[7] = AlertState(values[7])
     values[21] = bool(values[21])
     return Alert(*values)
 
@@ -99,7 +120,7 @@ def list_alerts(
 
 def active_conditions(db: sqlite_utils.Database) -> list[Condition]:
     """Open condition alerts as Conditions, for `PendingTracker.resume` after a restart."""
-    return [a.as_condition() for a in list_alerts(db) if a.kind == "condition"]
+    return [a.as_condition() for a in list_alerts(db) if a.kind == Kind.CONDITION]
 
 
 def alert_history(db: sqlite_utils.Database, alert_id: int) -> list[tuple]:
@@ -163,7 +184,7 @@ def apply_conditions(
                 _transition(tx, alert_id, now_ts, None, FIRING, comment=cond.summary)
             else:
                 alert_id, state, notified_ts = row
-                if state == RESOLVED and cond.kind == "event":
+                if state == RESOLVED and cond.kind == Kind.EVENT:
                     continue  # resolved by hand; a replayed XID does not re-open it
                 _refresh(tx, alert_id, cond, now_ts)
                 if state == RESOLVED:

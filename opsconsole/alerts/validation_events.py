@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from opsconsole.alerts.conditions import Condition
+from opsconsole.alerts.conditions import Condition, Kind
 from opsconsole.alerts.silences import active_silences, silenced_by
 from opsconsole.alerts.store import FIRING, Alert, _insert, _transition, get_alert
+from opsconsole.config.alerts import Severity
 from opsconsole.store.transaction import write_transaction
 
 RULE = "validation_failed"
-SEVERITY = "critical"
+SEVERITY = Severity.CRITICAL
 
 
 def record_validation_failure(
@@ -37,8 +38,8 @@ def record_validation_failure(
         "level": level,
     }  # fmt: skip
     cond = Condition(
-        RULE, SEVERITY, "event", labels,
-        f"{host}: validation run {run_id} ({level}) failed: {reason}"[:500],
+        rule=RULE, severity=SEVERITY, kind=Kind.EVENT, labels=labels,
+        summary=f"{host}: validation run {run_id} ({level}) failed: {reason}"[:500],
         from_readings=False,
     )  # fmt: skip
     with write_transaction(db, f"recording the alert for validation run {run_id}") as tx:

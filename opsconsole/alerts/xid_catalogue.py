@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from opsconsole.config.alerts import Severity
+
 Cause = Literal["application", "driver", "hardware", "unknown"]
-Severity = Literal["info", "warning", "critical"]
 
 RESTART_JOB = "restart the job"
 RESET_GPU = "reset the GPU"
@@ -47,83 +48,89 @@ XID_CATALOGUE: dict[int, XidInfo] = {
             "graphics engine exception (bad memory access or illegal instruction in a kernel)",
             "application",
             RESTART_JOB,
-            "info",
+            Severity.INFO,
         ),
         _x(
             31,
             "GPU memory page fault (the application touched an unmapped address)",
             "application",
             RESTART_JOB,
-            "info",
+            Severity.INFO,
         ),
         _x(
             32,
             "invalid or corrupted push buffer stream (DMA from the host was bad)",
             "driver",
             RESET_GPU,
-            "warning",
+            Severity.WARNING,
         ),
-        _x(38, "driver firmware error", "driver", RESET_GPU, "warning"),
+        _x(38, "driver firmware error", "driver", RESET_GPU, Severity.WARNING),
         _x(
             43,
             "GPU stopped processing (the user's context faulted; others are unaffected)",
             "application",
             RESTART_JOB,
-            "info",
+            Severity.INFO,
         ),
         _x(
             45,
             "preemptive cleanup after a context was killed (follows another fault)",
             "application",
             RESTART_JOB,
-            "info",
+            Severity.INFO,
         ),
         _x(
             48,
             "double-bit ECC error (uncorrectable memory error)",
             "hardware",
             RESET_GPU,
-            "critical",
+            Severity.CRITICAL,
         ),
-        _x(61, "internal micro-controller breakpoint or warning", "driver", RESET_GPU, "warning"),
-        _x(62, "internal micro-controller halt", "hardware", RESET_GPU, "critical"),
-        _x(63, "ECC page retirement or row remap recorded", "hardware", WATCH, "warning"),
+        _x(
+            61,
+            "internal micro-controller breakpoint or warning",
+            "driver",
+            RESET_GPU,
+            Severity.WARNING,
+        ),
+        _x(62, "internal micro-controller halt", "hardware", RESET_GPU, Severity.CRITICAL),
+        _x(63, "ECC page retirement or row remap recorded", "hardware", WATCH, Severity.WARNING),
         _x(
             64,
             "ECC page retirement or row remap failed to be recorded",
             "hardware",
             RETURN_PART,
-            "critical",
+            Severity.CRITICAL,
         ),
-        _x(68, "video processor exception", "driver", RESET_GPU, "warning"),
-        _x(69, "graphics engine class error", "driver", RESET_GPU, "warning"),
+        _x(68, "video processor exception", "driver", RESET_GPU, Severity.WARNING),
+        _x(69, "graphics engine class error", "driver", RESET_GPU, Severity.WARNING),
         _x(
             74,
             "NVLink error (link fault between GPUs or to an NVSwitch)",
             "hardware",
             RESET_GPU,
-            "critical",
+            Severity.CRITICAL,
         ),
-        _x(79, "GPU has fallen off the bus", "hardware", REBOOT_NODE, "critical"),
-        _x(92, "high single-bit ECC error rate", "hardware", WATCH, "warning"),
+        _x(79, "GPU has fallen off the bus", "hardware", REBOOT_NODE, Severity.CRITICAL),
+        _x(92, "high single-bit ECC error rate", "hardware", WATCH, Severity.WARNING),
         _x(
             94,
             "contained uncorrectable ECC error (only the affected job was hit)",
             "hardware",
             RESTART_JOB,
-            "warning",
+            Severity.WARNING,
         ),
         _x(
             95,
             "uncontained uncorrectable ECC error (all work on the GPU is suspect)",
             "hardware",
             RESET_GPU,
-            "critical",
+            Severity.CRITICAL,
         ),
-        _x(119, "GSP firmware RPC timeout", "driver", RESET_GPU, "critical"),
-        _x(120, "GSP firmware error", "driver", RESET_GPU, "critical"),
-        _x(121, "C2C (chip-to-chip) link error", "hardware", REBOOT_NODE, "critical"),
-        _x(140, "unrecovered ECC error in GPU memory", "hardware", RETURN_PART, "critical"),
+        _x(119, "GSP firmware RPC timeout", "driver", RESET_GPU, Severity.CRITICAL),
+        _x(120, "GSP firmware error", "driver", RESET_GPU, Severity.CRITICAL),
+        _x(121, "C2C (chip-to-chip) link error", "hardware", REBOOT_NODE, Severity.CRITICAL),
+        _x(140, "unrecovered ECC error in GPU memory", "hardware", RETURN_PART, Severity.CRITICAL),
     )
 }
 
@@ -138,5 +145,5 @@ def xid_info(code: int) -> XidInfo:
         f"XID {code} (not in opsconsole's catalogue; see NVIDIA's XID documentation)",
         "unknown",
         "check the kernel log and NVIDIA's XID documentation",
-        "warning",
+        Severity.WARNING,
     )

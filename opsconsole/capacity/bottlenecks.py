@@ -29,7 +29,7 @@ from opsconsole.capacity.model import (
     TenantIdle,
 )
 from opsconsole.capacity.runway import DAY_S
-from opsconsole.config_sections.capacity import CapacityConfig
+from opsconsole.config.capacity import CapacityConfig
 from opsconsole.leases.reader import Booking
 
 KIND_ORDER = ("power", "fabric", "runway", "fragmentation", "throttle", "idle")

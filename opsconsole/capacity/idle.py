@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from opsconsole.capacity.inputs import GpuUsage
 from opsconsole.capacity.model import TenantIdle
-from opsconsole.config_sections.capacity import CapacityConfig
+from opsconsole.config.capacity import CapacityConfig
 from opsconsole.leases.reader import Booking
 
 

@@ -19,7 +19,7 @@ from opsconsole.capacity.occupancy import UNKNOWN_MODEL, occupancy_rows, slot_st
 from opsconsole.capacity.power import rack_power_rows
 from opsconsole.capacity.runway import DAY_S, runway
 from opsconsole.config import Fleet, Host
-from opsconsole.config_sections.capacity import CapacityConfig
+from opsconsole.config.capacity import CapacityConfig
 from opsconsole.errors import CapacityError
 from opsconsole.leases.handover import HANDOVER_STATES, node_states
 

@@ -45,16 +45,20 @@ class LeaseRequest:
     note: str = ""
     site: str | None = None
     """Only hosts of this site (any case); it must be one the tenant may use."""
-    locality: Locality = "any"
+    locality: Locality = Locality.ANY
     """The whole lease within one leaf switch, one rack or one node; "any" prefers that."""
 
     @property
     def kind(self) -> RequestKind:
-        given = [k for k in ("gpus", "nodes", "slots") if getattr(self, k) is not None]
+        given = [
+            k
+            for k in (RequestKind.GPUS, RequestKind.NODES, RequestKind.SLOTS)
+            if getattr(self, k) is not None
+        ]
         if len(given) != 1:
             raise LeaseError("ask for exactly one of: a GPU count, a node count, or slots")
-        kind: RequestKind = given[0]  # type: ignore[assignment]
-        if kind != "slots" and getattr(self, kind) < 1:
+        kind = given[0]
+        if kind != RequestKind.SLOTS and getattr(self, kind) < 1:
             raise LeaseError(f"the {kind} count must be at least 1")
         return kind
 
@@ -174,7 +178,7 @@ def plan_lease(
         )
     start_ts, end_ts = booking.check_window(request.start_ts, request.end_ts, now_ts)
     window = format_window(start_ts, end_ts)
-    if kind == "gpus":
+    if kind == RequestKind.GPUS:
         _check_quota(conn, tenant, start_ts, end_ts, request.gpus or 0, window)
     booked = booking.booked_slots(conn, start_ts, end_ts)
     drained = booking.drained_slots(conn, start_ts, end_ts)
@@ -187,11 +191,11 @@ def plan_lease(
     for host, why in unvalidated.items():
         if not unhealthy.get(host):
             unhealthy[host][None] = why
-    if kind == "slots":
+    if kind == RequestKind.SLOTS:
         placement = _explicit(conn, fleet, tenant, request, booked, drained, unhealthy, busy)
     else:
         placement = _placed(fleet, tenant, request, booked, drained, unhealthy, window, busy)
-    if kind != "gpus":
+    if kind != RequestKind.GPUS:
         _check_quota(conn, tenant, start_ts, end_ts, len(placement.slots), window)
     return start_ts, placement
 
@@ -350,7 +354,7 @@ def _explicit(conn, fleet, tenant, request, booked, drained, unhealthy, busy) ->
         raise LeaseError(
             f"{slot} is already leased in that window by lease {lease_id} ({owner}){more}"
         )
-    if request.locality != "any":
+    if request.locality != Locality.ANY:
         placed = {h.name: h for h in booking.placement_hosts(fleet)}
         groups = sorted({placed[s.host].group(request.locality) for s in slots})
         if len(groups) > 1:

@@ -22,7 +22,14 @@ from opsconsole.errors import LeaseError
 from opsconsole.leases import booking
 from opsconsole.leases.allocate import audit_record
 from opsconsole.leases.audit import append_audit
-from opsconsole.leases.model import LEASE_STATES, STATE_SQL, GpuSlot, Lease, LeaseState
+from opsconsole.leases.model import (
+    LEASE_STATES,
+    OPEN_STATES,
+    STATE_SQL,
+    GpuSlot,
+    Lease,
+    LeaseState,
+)
 from opsconsole.leases.tenants import read_tenant
 from opsconsole.leases.times import format_ts, format_window
 from opsconsole.store.transaction import write_transaction
@@ -94,7 +101,9 @@ def list_leases(
         unknown = [s for s in states if s not in LEASE_STATES]
         if unknown:
             raise LeaseError(f'unknown lease state "{unknown[0]}" ({", ".join(LEASE_STATES)})')
-        where.append(f"{STATE_SQL} IN ({', '.join(repr(s) for s in states) or 'NULL'})")
+        marks = [f":state{i}" for i in range(len(states))]
+        params.update({mark[1:]: str(state) for mark, state in zip(marks, states, strict=True)})
+        where.append(f"{STATE_SQL} IN ({', '.join(marks) or 'NULL'})")
     if host is not None:
         where.append("l.id IN (SELECT lease_id FROM lease_slots WHERE host = :host)")
         params["host"] = host
@@ -116,7 +125,9 @@ def _changed(tx, lease: Lease, action: str, operator: str, now_ts: float, **extr
     return after
 
 
-def _require(lease: Lease, now_ts: float, allowed: tuple[str, ...], doing: str, hint: str) -> None:
+def _require(
+    lease: Lease, now_ts: float, allowed: tuple[LeaseState, ...], doing: str, hint: str
+) -> None:
     state = lease.state(now_ts)
     if state not in allowed:
         raise LeaseError(f"lease {lease.id} is {state}; cannot {doing} it{hint}")
@@ -146,7 +157,7 @@ def extend_lease(
         raise LeaseError("extend by a positive duration; to end a lease earlier, shorten it")
     with write_transaction(db, f"extending lease {lease_id}") as tx:
         lease = read_lease(tx, lease_id)
-        _require(lease, now_ts, ("reserved", "active"), "extend", "; allocate a new lease")
+        _require(lease, now_ts, OPEN_STATES, "extend", "; allocate a new lease")
         if by_s is not None:
             end_ts = lease.end_ts + by_s
         assert end_ts is not None
@@ -228,7 +239,7 @@ def shorten_lease(
     now_ts = time.time() if now_ts is None else now_ts
     with write_transaction(db, f"shortening lease {lease_id}") as tx:
         lease = read_lease(tx, lease_id)
-        _require(lease, now_ts, ("reserved", "active"), "shorten", "")
+        _require(lease, now_ts, OPEN_STATES, "shorten", "")
         if end_ts >= lease.end_ts:
             raise LeaseError(
                 f"lease {lease_id} ends {format_ts(lease.end_ts)}; to end it later, extend it"
@@ -249,8 +260,8 @@ def release_lease(
     now_ts = time.time() if now_ts is None else now_ts
     with write_transaction(db, f"releasing lease {lease_id}") as tx:
         lease = read_lease(tx, lease_id)
-        hint = "; cancel it instead" if lease.state(now_ts) == "reserved" else ""
-        _require(lease, now_ts, ("active",), "release", hint)
+        hint = "; cancel it instead" if lease.state(now_ts) == LeaseState.RESERVED else ""
+        _require(lease, now_ts, (LeaseState.ACTIVE,), "release", hint)
         tx.execute("UPDATE leases SET released_ts = ? WHERE id = ?", (now_ts, lease_id))
         tx.execute("UPDATE lease_slots SET end_ts = ? WHERE lease_id = ?", (now_ts, lease_id))
         return _changed(tx, lease, "lease.release", operator, now_ts)
@@ -263,8 +274,8 @@ def cancel_lease(
     now_ts = time.time() if now_ts is None else now_ts
     with write_transaction(db, f"cancelling lease {lease_id}") as tx:
         lease = read_lease(tx, lease_id)
-        hint = "; release it instead" if lease.state(now_ts) == "active" else ""
-        _require(lease, now_ts, ("reserved",), "cancel", hint)
+        hint = "; release it instead" if lease.state(now_ts) == LeaseState.ACTIVE else ""
+        _require(lease, now_ts, (LeaseState.RESERVED,), "cancel", hint)
         tx.execute("UPDATE leases SET cancelled_ts = ? WHERE id = ?", (now_ts, lease_id))
         tx.execute("UPDATE lease_slots SET end_ts = start_ts WHERE lease_id = ?", (lease_id,))
         return _changed(tx, lease, "lease.cancel", operator, now_ts)

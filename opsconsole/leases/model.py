@@ -9,14 +9,31 @@ for the same `now_ts`. See `lease_state`.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal, NamedTuple
+from enum import StrEnum
+from typing import NamedTuple
 
-LeaseState = Literal["reserved", "active", "ended", "released", "cancelled"]
-LEASE_STATES: tuple[LeaseState, ...] = ("reserved", "active", "ended", "released", "cancelled")
-OPEN_STATES: tuple[LeaseState, ...] = ("reserved", "active")
+
+class LeaseState(StrEnum):
+    """Where a lease is in its life (see `lease_state`); compares equal to its text."""
+
+    RESERVED = "reserved"
+    ACTIVE = "active"
+    ENDED = "ended"
+    RELEASED = "released"
+    CANCELLED = "cancelled"
+
+
+LEASE_STATES: tuple[LeaseState, ...] = tuple(LeaseState)
+OPEN_STATES: tuple[LeaseState, ...] = (LeaseState.RESERVED, LeaseState.ACTIVE)
 """States in which a lease still holds (or will hold) its slots."""
 
-RequestKind = Literal["slots", "gpus", "nodes"]
+
+class RequestKind(StrEnum):
+    """What the operator asked for: named slots, a GPU count or a node count."""
+
+    SLOTS = "slots"
+    GPUS = "gpus"
+    NODES = "nodes"
 
 
 class GpuSlot(NamedTuple):
@@ -60,14 +77,14 @@ def lease_state(
 ) -> LeaseState:
     """reserved → active → ended by the clock; released / cancelled by an operator."""
     if cancelled_ts is not None:
-        return "cancelled"
+        return LeaseState.CANCELLED
     if released_ts is not None:
-        return "released"
+        return LeaseState.RELEASED
     if now_ts < start_ts:
-        return "reserved"
+        return LeaseState.RESERVED
     if now_ts < end_ts:
-        return "active"
-    return "ended"
+        return LeaseState.ACTIVE
+    return LeaseState.ENDED
 
 
 STATE_SQL = """CASE

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
 
 import hostlist
 
@@ -30,8 +30,19 @@ from opsconsole.errors import LeaseError
 from opsconsole.leases.model import GpuSlot, Placement
 
 LEVELS = ("rack", "leaf", "site")
-Locality = Literal["any", "leaf", "rack", "node"]
-LOCALITIES: tuple[Locality, ...] = ("any", "leaf", "rack", "node")
+
+
+class Locality(StrEnum):
+    """How close together every GPU of a lease must be; ANY prefers close, insists on
+    nothing."""
+
+    ANY = "any"
+    LEAF = "leaf"
+    RACK = "rack"
+    NODE = "node"
+
+
+LOCALITIES: tuple[Locality, ...] = tuple(Locality)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +84,7 @@ def place_request(
     *,
     gpus: int | None = None,
     nodes: int | None = None,
-    locality: Locality = "any",
+    locality: Locality = Locality.ANY,
 ) -> Placement:
     """Place `gpus` GPUs or `nodes` whole nodes on hosts of one GPU model (and, with a
     `locality`, within one node, rack or leaf switch)."""
@@ -83,7 +94,7 @@ def place_request(
         by_model[host.model or "unknown model"][host] = indexes
 
     def place(pool: Mapping[PlacementHost, list[int]]) -> Placement:
-        if locality != "any":
+        if locality != Locality.ANY:
             return place_within(pool, locality, gpus=gpus, nodes=nodes)
         return place_nodes(pool, nodes) if nodes is not None else place_gpus(pool, gpus or 0)
 

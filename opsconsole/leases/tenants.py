@@ -193,8 +193,8 @@ def archive_tenant(
             lease_id
             for (lease_id,) in tx.execute(
                 f"SELECT l.id FROM leases l WHERE l.tenant = :name AND {STATE_SQL}"
-                f" IN {OPEN_STATES!r} ORDER BY l.id",
-                {"name": name, "now": now_ts},
+                " IN (:reserved, :active) ORDER BY l.id",
+                {"name": name, "now": now_ts} | {state.value: state.value for state in OPEN_STATES},
             )
         ]
         if open_leases:

@@ -4,6 +4,7 @@ The public API for plugin authors is re-exported here; see `api.py` for the kind
 `plugins/README.md` for a walkthrough.
 """
 
+from opsconsole.config.alerts import Severity
 from opsconsole.plugin.api import (
     AlertTransition,
     CollectorPlugin,
@@ -35,5 +36,6 @@ __all__ = [
     "PluginRule",
     "RuleHit",
     "RulePlugin",
+    "Severity",
     "TransitionKind",
 ]

@@ -21,7 +21,8 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from opsconsole.alerts.notify import AlertTransition, TransitionKind
-from opsconsole.config_sections.base import Section as PluginConfig
+from opsconsole.config.alerts import Severity
+from opsconsole.config.base import Section as PluginConfig
 from opsconsole.errors import OpsconsoleError
 
 
@@ -146,7 +147,8 @@ class PluginRule:
     """One alert rule a rule plugin adds; the same settings as a built-in rule."""
 
     name: str
-    severity: str
+    severity: Severity
+    """`Severity.WARNING` (its text, "warning", is accepted and checked on loading)."""
     summary: str
     for_s: float = 0.0
     keep_firing_for_s: float = 0.0

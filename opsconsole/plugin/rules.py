@@ -9,16 +9,17 @@ plugin's `PluginRule`, overridden by `[plugins.NAME.rules.RULE]` like `[alerts.r
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Sequence
 
 from pydantic import Field
 
-from opsconsole.alerts.conditions import Condition
-from opsconsole.config_sections.alerts import RuleOverride
+from opsconsole.alerts.conditions import Condition, Kind
+from opsconsole.config.alerts import RuleOverride, Severity
 from opsconsole.plugin.api import FleetView, PluginConfig, PluginError, PluginRule, RulePlugin
 
-SEVERITIES = ("info", "warning", "critical")
+SEVERITIES = tuple(severity.value for severity in Severity)
 
 
 class PluginRuleConfig(PluginConfig):
@@ -30,12 +31,13 @@ class PluginRuleConfig(PluginConfig):
 
 def effective_rules(plugin_name: str, plugin: RulePlugin, config: object) -> dict[str, PluginRule]:
     """The plugin's rules with the config's overrides applied; PluginError names a bad one."""
-    rules = {r.name: r for r in plugin.rules}
-    for rule in rules.values():
+    rules: dict[str, PluginRule] = {}
+    for rule in plugin.rules:
         if rule.severity not in SEVERITIES:
             raise PluginError(
                 f"rule {rule.name}: severity {rule.severity!r} is not one of {SEVERITIES}"
             )
+        rules[rule.name] = dataclasses.replace(rule, severity=Severity(rule.severity))
     overrides: dict[str, RuleOverride] = getattr(config, "rules", {}) or {}
     for name, override in overrides.items():
         if name not in rules:
@@ -86,13 +88,13 @@ class RuleRunner:
             where = labels.get("host", "") + (f" GPU {labels['gpu']}" if "gpu" in labels else "")
             summary = f"{where}: {hit.summary}" if where else hit.summary
             condition = Condition(
-                rule.name,
-                rule.severity,
-                "condition",
-                labels,
-                summary,
-                rule.for_s,
-                rule.keep_firing_for_s,
+                rule=rule.name,
+                severity=rule.severity,
+                kind=Kind.CONDITION,
+                labels=labels,
+                summary=summary,
+                for_s=rule.for_s,
+                keep_firing_for_s=rule.keep_firing_for_s,
                 from_readings="host" in labels,  # held while the host cannot be seen
             )
             out.append(condition)

@@ -8,7 +8,7 @@ import difflib
 from dataclasses import dataclass
 
 from opsconsole.config import Fleet, Host
-from opsconsole.config_sections.validation import ClassThresholds, ValidationConfig
+from opsconsole.config.validation import ClassThresholds, ValidationConfig
 from opsconsole.errors import ConfigError
 from opsconsole.validate.model import LEVELS
 

@@ -44,12 +44,28 @@ def labels(host: str) -> dict[str, str]:
     return {"site": "SG1", "rack": "sg1-r01", "host": host, "gpu": "0"}
 
 
-HOT = Condition("gpu_temp_high", "warning", "condition", labels(N1), f"{N1} GPU 0: hot")
+HOT = Condition(
+    rule="gpu_temp_high",
+    severity="warning",
+    kind="condition",
+    labels=labels(N1),
+    summary=f"{N1} GPU 0: hot",
+)
 IMPACT = {"event": "79@1", "code": "79", "cause": "hardware", "tenant": "acme,globex"}
 XID = Condition(
-    "xid_hardware", "critical", "event", labels(N2) | IMPACT | {"leases": "7,9"}, "XID 79"
+    rule="xid_hardware",
+    severity="critical",
+    kind="event",
+    labels=labels(N2) | IMPACT | {"leases": "7,9"},
+    summary="XID 79",
 )
-OLD = Condition("xid_hardware", "critical", "event", labels(N3) | {"event": "48@1"}, "XID 48")
+OLD = Condition(
+    rule="xid_hardware",
+    severity="critical",
+    kind="event",
+    labels=labels(N3) | {"event": "48@1"},
+    summary="XID 48",
+)
 
 
 @pytest.fixture(scope="module")

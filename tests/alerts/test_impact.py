@@ -95,7 +95,13 @@ def test_a_view_reads_an_empty_store(db):
 
 
 def cond(rule: str, summary: str = "trouble", **labels: str) -> Condition:
-    return Condition(rule, "critical", "condition", {"site": "SG1", **labels}, summary)
+    return Condition(
+        rule=rule,
+        severity="critical",
+        kind="condition",
+        labels={"site": "SG1", **labels},
+        summary=summary,
+    )
 
 
 def test_gpu_conditions_name_the_slot_holder_and_keep_their_fingerprint(leased):

@@ -25,7 +25,9 @@ KEEP = {"silence_keep_s": 30 * DAY, "resolved_keep_s": 180 * DAY}
 
 def cond(rule: str, gpu: str, kind: str = "event") -> Condition:
     labels = {"host": HOST, "gpu": gpu, "event": f"{rule}@{gpu}"}
-    return Condition(rule, "critical", kind, labels, f"{rule} on GPU {gpu}")  # type: ignore[arg-type]
+    return Condition(
+        rule=rule, severity="critical", kind=kind, labels=labels, summary=f"{rule} on GPU {gpu}"
+    )  # type: ignore[arg-type]
 
 
 def silence(db, end_ts: float, host: str = HOST) -> int:

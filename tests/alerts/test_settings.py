@@ -11,7 +11,7 @@ from opsconsole.alerts.conditions import PendingTracker
 from opsconsole.alerts.rules import BUILTIN_RULES, evaluate
 from opsconsole.alerts.settings import alert_settings, settings_from_config
 from opsconsole.config import load_fleet
-from opsconsole.config_sections.alerts import AlertsConfig
+from opsconsole.config.alerts import AlertsConfig
 from opsconsole.errors import ConfigError
 from tests.alerts.fleet import T0, feed, fleet_state, gpu, healthy
 

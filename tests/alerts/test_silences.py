@@ -55,7 +55,9 @@ def test_tenant_matcher_matches_one_of_several_tenants(label, matched):
 
 def xid_on(gpu: str, tenant: str) -> Condition:
     labels = {"host": HOST, "gpu": gpu, "event": f"79@{gpu}", "tenant": tenant}
-    return Condition("xid_hardware", "critical", "event", labels, "XID 79")
+    return Condition(
+        rule="xid_hardware", severity="critical", kind="event", labels=labels, summary="XID 79"
+    )
 
 
 def test_a_tenant_silence_holds_back_a_shared_gpus_alert(db):

@@ -34,8 +34,20 @@ from tests.alerts.workers import ack_worker
 
 spawn = multiprocessing.get_context("spawn")
 LABELS = {"site": "SG1", "rack": "sg1-r01", "host": HOST, "gpu": "0"}
-HOT = Condition("gpu_temp_high", "warning", "condition", LABELS, f"{HOST} GPU 0: hot")
-XID79 = Condition("xid_hardware", "critical", "event", LABELS | {"event": "79@1"}, "XID 79")
+HOT = Condition(
+    rule="gpu_temp_high",
+    severity="warning",
+    kind="condition",
+    labels=LABELS,
+    summary=f"{HOST} GPU 0: hot",
+)
+XID79 = Condition(
+    rule="xid_hardware",
+    severity="critical",
+    kind="event",
+    labels=LABELS | {"event": "79@1"},
+    summary="XID 79",
+)
 
 
 @pytest.fixture
@@ -282,7 +294,13 @@ def test_restart_keeps_state_and_does_not_renotify(path):
 
 
 def test_list_alerts_resolved_since_keeps_open_ones_and_recent_resolutions(db):
-    other = Condition("gpu_temp_high", "warning", "condition", LABELS | {"gpu": "1"}, "hot 1")
+    other = Condition(
+        rule="gpu_temp_high",
+        severity="warning",
+        kind="condition",
+        labels=LABELS | {"gpu": "1"},
+        summary="hot 1",
+    )
     apply_conditions(db, [HOT, other], T0)
     apply_conditions(db, [other], T0 + 10)  # HOT resolves at T0 + 10
     apply_conditions(db, [], T0 + 100)  # other resolves at T0 + 100

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from opsconsole.config import fleet_from_dict, load_fleet
-from opsconsole.config_sections.capacity import CapacityConfig
+from opsconsole.config.capacity import CapacityConfig
 from opsconsole.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]

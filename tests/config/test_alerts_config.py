@@ -10,7 +10,7 @@ import pytest
 
 from opsconsole.alerts.rules import BUILTIN_RULES
 from opsconsole.config import load_fleet
-from opsconsole.config_sections.alerts import AlertsConfig, RuleOverride
+from opsconsole.config.alerts import AlertsConfig, RuleOverride
 from opsconsole.errors import ConfigError
 from tests.config.test_config import BASE, REPO, host, run_cli
 

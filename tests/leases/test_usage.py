@@ -92,7 +92,7 @@ N1, N2 = "sg1-r01-n01", "sg1-r01-n02"
 
 def alert(name: str, host: str, gpu: int | None, severity: str = "critical", kind: str = "event"):
     labels = {"host": host, "event": name} | ({} if gpu is None else {"gpu": str(gpu)})
-    return Condition(name, severity, kind, labels, name)  # type: ignore[arg-type]
+    return Condition(rule=name, severity=severity, kind=kind, labels=labels, summary=name)  # type: ignore[arg-type]
 
 
 A1 = alert("a1", N1, 0)  # GPU 0: fires 1 h, acked 1.5 h, unacked 2 h, resolved 2.5 h

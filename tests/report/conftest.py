@@ -117,11 +117,11 @@ def history(db: sqlite_utils.Database, fleet: Fleet) -> sqlite_utils.Database:
     )
     undrain(db, N1, 1, operator="bo", now_ts=NOW + 2 * HOUR)
     xid = Condition(
-        "xid_hardware",
-        "critical",
-        "event",
-        {"host": N1, "gpu": "0", "event": "x"},
-        "XID 79 on GPU 0",
+        rule="xid_hardware",
+        severity="critical",
+        kind="event",
+        labels={"host": N1, "gpu": "0", "event": "x"},
+        summary="XID 79 on GPU 0",
     )  # type: ignore[arg-type]
     apply_conditions(db, [xid], NOW + 2 * HOUR)
     resolve(db, 1, "bo", "GPU reseated", now_ts=NOW + 3 * HOUR)

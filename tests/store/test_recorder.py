@@ -60,8 +60,16 @@ def test_minutes_around_a_critical_alert_outlive_the_ring(db):
     ingest = TelemetryIngest(db, recorder=FlightRecorder(window_s=1800))
     record(ingest, T0, 1200)
     fired = T0 + 600
-    xid = Condition("xid_hardware", "critical", "event", {"host": HOST, "event": "1"}, "XID 79")  # type: ignore[arg-type]
-    warn = Condition("temp", "warning", "condition", {"host": OTHER}, "warm")  # type: ignore[arg-type]
+    xid = Condition(
+        rule="xid_hardware",
+        severity="critical",
+        kind="event",
+        labels={"host": HOST, "event": "1"},
+        summary="XID 79",
+    )  # type: ignore[arg-type]
+    warn = Condition(
+        rule="temp", severity="warning", kind="condition", labels={"host": OTHER}, summary="warm"
+    )  # type: ignore[arg-type]
     apply_conditions(db, [xid, warn], fired)
     capture = IncidentCapture(margin_s=120, lookback_s=1800)
     assert capture.run(db, fired + 60) == 0  # the margin after the firing has not passed

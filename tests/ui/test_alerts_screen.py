@@ -41,25 +41,25 @@ def labels(host: str, **more: str) -> dict[str, str]:
 
 
 HOT = Condition(
-    "gpu_temp_high",
-    "warning",
-    "condition",
-    labels(HOT_HOST, gpu="5", tenant="aurora-labs"),
-    f"{HOT_HOST} GPU 5: GPU temperature high (91 °C)",
+    rule="gpu_temp_high",
+    severity="warning",
+    kind="condition",
+    labels=labels(HOT_HOST, gpu="5", tenant="aurora-labs"),
+    summary=f"{HOT_HOST} GPU 5: GPU temperature high (91 °C)",
 )
 XID79 = Condition(
-    "xid_hardware",
-    "critical",
-    "event",
-    labels(XID_HOST, gpu="2", code="79", cause="hardware", event="79@1@2"),
-    f"{XID_HOST} GPU 2: XID 79 GPU has fallen off the bus; reboot the node",
+    rule="xid_hardware",
+    severity="critical",
+    kind="event",
+    labels=labels(XID_HOST, gpu="2", code="79", cause="hardware", event="79@1@2"),
+    summary=f"{XID_HOST} GPU 2: XID 79 GPU has fallen off the bus; reboot the node",
 )
 IB_DOWN = Condition(
-    "ib_port_down",
-    "critical",
-    "condition",
-    labels(ACKED_HOST, port="mlx5_0/1"),
-    f"{ACKED_HOST} mlx5_0/1: InfiniBand port not ACTIVE (DOWN)",
+    rule="ib_port_down",
+    severity="critical",
+    kind="condition",
+    labels=labels(ACKED_HOST, port="mlx5_0/1"),
+    summary=f"{ACKED_HOST} mlx5_0/1: InfiniBand port not ACTIVE (DOWN)",
 )
 
 
@@ -372,7 +372,11 @@ class TestBoardLogic:
     def test_marks_and_counts(self, alert_store):
         """A host's marker is loud in the colour of the worst alert nobody is on."""
         hot_on_xid_host = Condition(
-            "gpu_temp_high", "warning", "condition", labels(XID_HOST, gpu="1"), "hot"
+            rule="gpu_temp_high",
+            severity="warning",
+            kind="condition",
+            labels=labels(XID_HOST, gpu="1"),
+            summary="hot",
         )
         apply_conditions(alert_store, [HOT, XID79, hot_on_xid_host], T0 - 10)
         acknowledge(alert_store, alert_id(alert_store, "xid_hardware"), "bob", "", now_ts=T0)

@@ -265,7 +265,11 @@ def _many_alerts(app):
 
     conditions = [
         Condition(
-            "gpu_temp_high", "warning", "condition", {"host": f"sg1-r01-n0{i}", "gpu": "0"}, "hot"
+            rule="gpu_temp_high",
+            severity="warning",
+            kind="condition",
+            labels={"host": f"sg1-r01-n0{i}", "gpu": "0"},
+            summary="hot",
         )
         for i in range(1, 6)
     ]

@@ -31,8 +31,13 @@ def recorded(tmp_path):
         for i in range(HOSTS):
             ingest.add_sample(host_name(i), synthetic_sample(i, seq, T0 + 2 * seq))
     ingest.flush(T0 + 600, force=True)
-    xid = Condition("xid_hardware", "critical", "event", {"host": host_name(0), "gpu": "3",
-                    "event": "1"}, f"XID 79 on {host_name(0)} GPU 3")  # type: ignore[arg-type]  # fmt: skip
+    xid = Condition(
+        rule="xid_hardware",
+        severity="critical",  # type: ignore[arg-type]
+        kind="event",  # type: ignore[arg-type]
+        labels={"host": host_name(0), "gpu": "3", "event": "1"},
+        summary=f"XID 79 on {host_name(0)} GPU 3",
+    )
     apply_conditions(db, [xid], XID_TS)
     resolve(db, 1, "ana", "GPU reseated", now_ts=T0 + 420)
     db.close()

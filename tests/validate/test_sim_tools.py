@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from opsconsole.config_sections.validation import ValidationCommands
+from opsconsole.config.validation import ValidationCommands
 from opsconsole.sim.shell import run_command_line
 from opsconsole.sim.sysfs import SimSysfs
 from opsconsole.sim.world import SimFleet

@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import hostlist
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
-from opsconsole.config_sections.alerts import AlertsConfig
-from opsconsole.config_sections.base import Section
-from opsconsole.config_sections.capacity import CapacityConfig
-from opsconsole.config_sections.validation import ValidationConfig
+from opsconsole.config.alerts import AlertsConfig
+from opsconsole.config.base import Section
+from opsconsole.config.capacity import CapacityConfig
+from opsconsole.config.validation import ValidationConfig
 from opsconsole.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "opsconsole.toml"
@@ -277,7 +277,7 @@ def _describe(error: dict) -> str:
         return "unknown key"
     if kind == "missing":
         return "required key is missing"
-    if kind == "literal_error":
+    if kind in ("literal_error", "enum"):
         return f"expected one of {error['ctx']['expected']}, got {got}"
     for prefix, expected in _EXPECTED.items():
         if kind.startswith(prefix):

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from opsconsole.config_sections.base import Section
+from opsconsole.config.base import Section
 
 Level = Literal["quick", "standard", "long"]
 

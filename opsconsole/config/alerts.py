@@ -6,13 +6,26 @@ Rule names, and which keys a rule takes, are checked against the built-in rules 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 from pydantic import Field
 
-from opsconsole.config_sections.base import Section
+from opsconsole.config.base import Section
 
-Severity = Literal["info", "warning", "critical"]
+
+class Severity(StrEnum):
+    """How bad an alert is. Defined here, in the lowest layer that needs it (the config
+    names it in rule overrides); the alerts layer, the XID catalogue and the plugins use
+    this one. A StrEnum: it compares equal to its text and is stored as its text."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+SeverityKey = Annotated[Severity, Field(strict=False)]
+"""A severity as the TOML file writes it ("critical"), validated into `Severity`."""
 XidCode = Annotated[int, Field(ge=0)]
 
 
@@ -21,7 +34,7 @@ class RuleOverride(Section):
 
     enabled: bool = True
     """false: the rule never fires."""
-    severity: Severity | None = None
+    severity: SeverityKey | None = None
     threshold: float | None = Field(None, ge=0)
     """In the rule's own unit (°C, ms, errors/s, % ...); only rules that have one take it."""
     for_s: float | None = Field(None, ge=0)
@@ -37,7 +50,7 @@ class AlertsConfig(Section):
     """Per-rule overrides by built-in rule name."""
     xid_ignore: list[XidCode] = Field(default_factory=list)
     """XID codes that never alert (their events are still stored)."""
-    xid_application_severity: Severity = "info"
+    xid_application_severity: SeverityKey = Severity.INFO
     """Severity of application-caused XIDs (13, 31, 43, 45): the job's fault, not the GPU's."""
     xid_lookback_h: float = Field(24.0, gt=0)
     """XIDs older than this are not alerted (the agent replays the kernel log to boot)."""

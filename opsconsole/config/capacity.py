@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from opsconsole.config_sections.base import Section
+from opsconsole.config.base import Section
 from opsconsole.counters import IB_ERROR_COUNTERS
 
 DEFAULT_IB_ERROR_COUNTERS = IB_ERROR_COUNTERS
