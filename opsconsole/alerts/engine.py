@@ -50,6 +50,7 @@ from opsconsole.alerts.store import (
     FIRING,
     RESOLVED,
     Alert,
+    AlertState,
     active_conditions,
     apply_conditions,
     get_alert,
@@ -57,6 +58,7 @@ from opsconsole.alerts.store import (
     last_history_id,
     list_alerts,
 )
+from opsconsole.config import Fleet
 from opsconsole.errors import OpsconsoleError
 
 log = logging.getLogger("opsconsole.alerts")
@@ -190,7 +192,7 @@ class AlertEngine:
             if new == FIRING and alert_id in by_id:
                 refired = old == ACKNOWLEDGED and operator is None
                 kind = TransitionKind.REFIRED if refired else TransitionKind.FIRING
-                out.append(AlertTransition(kind, by_id[alert_id], ts, operator, comment))
+                out.append(AlertTransition(kind, by_id[alert_id], ts, operator, comment or ""))
                 told.add(alert_id)
                 continue
             if new == FIRING and not (old == ACKNOWLEDGED and operator is not None):
@@ -207,7 +209,7 @@ class AlertEngine:
                 ACKNOWLEDGED: TransitionKind.ACKNOWLEDGED,
                 RESOLVED: TransitionKind.RESOLVED,
                 FIRING: TransitionKind.UNACKNOWLEDGED,
-            }[new]
+            }[AlertState(new)]
             out.append(AlertTransition(kind, alert, ts, operator, comment or ""))
         for alert in notified:  # a silence ended: notified with no transition of its own
             if alert.id not in told:
@@ -302,7 +304,7 @@ class AlertEngine:
             except (OpsconsoleError, OSError) as exc:
                 self.last_error = str(exc)
                 log.error("alerts cannot resume from the store: %s", exc)
-            recording: asyncio.Future | None = None
+            recording: asyncio.Future[list[Alert]] | None = None
             while not stop.is_set():
                 now_ts = self.clock()
                 if recording is None or recording.done():
@@ -331,13 +333,13 @@ class AlertEngine:
 
 
 def engine_for_fleet(
-    fleet,
+    fleet: Fleet,
     *,
     notifiers: Sequence[AlertNotifier] = (),
     condition_sources: Sequence[ConditionSource] = (),
     store_path: Path | None = None,
     role: str = "engine",
-):
+) -> AlertEngine:
     """An engine on the fleet's store with the `[alerts]` settings of its config (a bad
     rule raises ConfigError naming the key)."""
     from opsconsole.alerts.settings import alert_settings

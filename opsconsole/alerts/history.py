@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 import sqlite_utils
 
-from opsconsole.alerts.store import _COLUMNS, Alert, _alert
+from opsconsole.alerts.store import _COLUMNS, Alert, HistoryRow, _alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +18,7 @@ class AlertSpan:
 
     alert: Alert
     spans: tuple[tuple[float, float], ...]
-    history: tuple[tuple, ...]
+    history: tuple[HistoryRow, ...]
     """(ts, from_state, to_state, operator, comment) oldest first."""
 
 
@@ -59,7 +59,9 @@ def alerts_open_during(
     return out
 
 
-def critical_firings(db: sqlite_utils.Database, since_ts: float, until_ts: float) -> list[tuple]:
+def critical_firings(
+    db: sqlite_utils.Database, since_ts: float, until_ts: float
+) -> list[tuple[int, str, float]]:
     """(alert id, host, ts) of every transition into firing of a critical alert with a
     host label in [since, until): the moments the flight recorder keeps samples around."""
     return db.conn.execute(

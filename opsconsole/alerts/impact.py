@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -268,7 +268,7 @@ def _labelled(cond: Condition, view: LeaseView) -> Condition:
     )
 
 
-def _named(noun: str, values: list) -> str:
+def _named(noun: str, values: Sequence[str | int]) -> str:
     shown = ", ".join(map(str, values[:SUMMARY_LISTED]))
     more = f" +{len(values) - SUMMARY_LISTED} more" if len(values) > SUMMARY_LISTED else ""
     return f"{noun}{'s' if len(values) > 1 else ''} {shown}{more}"

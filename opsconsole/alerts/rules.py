@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypedDict, Unpack
 
 import hostlist
 
@@ -54,6 +54,16 @@ class Rule:
     """How far the rule looks ahead or back (leases); None: it takes no window."""
     unit: str = ""
     """The threshold's unit, for the config's documentation and the summary."""
+
+
+class RuleChanges(TypedDict, total=False):
+    """What a config override (or a test) may change in a built-in rule."""
+
+    severity: Severity
+    threshold: float | None
+    for_s: float
+    keep_firing_for_s: float
+    window_s: float | None
 
 
 BUILTIN_RULES: tuple[Rule, ...] = (
@@ -138,7 +148,7 @@ class AlertSettings:
     xid_application_severity: Severity = Severity.INFO
     racks: Mapping[str, Rack] = field(default_factory=dict)
 
-    def with_rule(self, name: str, **changes: object) -> AlertSettings:
+    def with_rule(self, name: str, **changes: Unpack[RuleChanges]) -> AlertSettings:
         """A copy with one rule changed, e.g. `with_rule("gpu_temp_high", threshold=80)`."""
         rules = dict(self.rules)
         rules[name] = dataclasses.replace(rules[name], **changes)

@@ -23,7 +23,7 @@ class AlertingPoller:
         self.poller = poller
         self.engine = engine
         self._stop_alerts = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     @property
     def state(self) -> Any:

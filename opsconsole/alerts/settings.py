@@ -15,7 +15,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 
-from opsconsole.alerts.rules import BUILTIN_RULES, HOUR_S, XID_RULE_PREFIX, AlertSettings
+from opsconsole.alerts.rules import (
+    BUILTIN_RULES,
+    HOUR_S,
+    XID_RULE_PREFIX,
+    AlertSettings,
+    RuleChanges,
+)
 from opsconsole.config import Fleet
 from opsconsole.config.alerts import AlertsConfig
 from opsconsole.errors import ConfigError
@@ -40,16 +46,18 @@ def settings_from_config(config: AlertsConfig, where: str) -> AlertSettings:
         if not override.enabled:
             del rules[name]
             continue
-        changes = {
-            "severity": override.severity,
-            "threshold": override.threshold,
-            "for_s": override.for_s,
-            "keep_firing_for_s": override.keep_firing_for_s,
-            "window_s": override.window_h * HOUR_S if override.window_h is not None else None,
-        }
-        rules[name] = dataclasses.replace(
-            rule, **{k: v for k, v in changes.items() if v is not None}
-        )
+        changes: RuleChanges = {}
+        if override.severity is not None:
+            changes["severity"] = override.severity
+        if override.threshold is not None:
+            changes["threshold"] = override.threshold
+        if override.for_s is not None:
+            changes["for_s"] = override.for_s
+        if override.keep_firing_for_s is not None:
+            changes["keep_firing_for_s"] = override.keep_firing_for_s
+        if override.window_h is not None:
+            changes["window_s"] = override.window_h * HOUR_S
+        rules[name] = dataclasses.replace(rule, **changes)
     if config.resolved_keep_days * 24 <= config.xid_lookback_h:
         raise ConfigError(
             f"{where}: alerts.resolved_keep_days: {config.resolved_keep_days} day(s) is not"

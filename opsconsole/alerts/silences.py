@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 import sqlite_utils
 
@@ -124,7 +125,7 @@ _SELECT = (
 )
 
 
-def _silence(row: tuple) -> Silence:
+def _silence(row: tuple[Any, ...]) -> Silence:
     matchers = {k: v for k, v in zip(MATCHERS, row[1:7], strict=True) if v is not None}
     return Silence(row[0], matchers, row[7], row[8], row[9], row[10], row[11])
 

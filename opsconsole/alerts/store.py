@@ -15,6 +15,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import sqlite_utils
 
@@ -34,6 +35,8 @@ class AlertState(StrEnum):
     RESOLVED = "resolved"
 
 
+HistoryRow = tuple[float, str | None, str, str | None, str | None]
+"""(ts, from_state, to_state, operator, comment) of one `alert_history` row."""
 FIRING, ACKNOWLEDGED, RESOLVED = AlertState.FIRING, AlertState.ACKNOWLEDGED, AlertState.RESOLVED
 _COLUMNS = (
     "id, fingerprint, rule, kind, severity, labels, summary, state, first_fired_ts, fired_ts,"
@@ -82,7 +85,7 @@ class Alert:
         )
 
 
-def _alert(row: tuple) -> Alert:
+def _alert(row: tuple[Any, ...]) -> Alert:
     values = list(row)
     values[3] = Kind(values[3])
     values[4] = Severity(values[4])
@@ -108,6 +111,7 @@ def list_alerts(
     """Alerts newest firing first; resolved ones only when asked, and with
     `resolved_since_ts` only those resolved since then (a screen showing the last day
     need not read half a year of kept history every two seconds)."""
+    params: tuple[float, ...]
     if resolved_since_ts is not None:
         where, params = f"WHERE state != '{RESOLVED}' OR resolved_ts >= ?", (resolved_since_ts,)
     else:
@@ -123,7 +127,7 @@ def active_conditions(db: sqlite_utils.Database) -> list[Condition]:
     return [a.as_condition() for a in list_alerts(db) if a.kind == Kind.CONDITION]
 
 
-def alert_history(db: sqlite_utils.Database, alert_id: int) -> list[tuple]:
+def alert_history(db: sqlite_utils.Database, alert_id: int) -> list[HistoryRow]:
     """(ts, from_state, to_state, operator, comment) oldest first."""
     return db.conn.execute(
         "SELECT ts, from_state, to_state, operator, comment FROM alert_history"
@@ -138,7 +142,9 @@ def last_history_id(db: sqlite_utils.Database) -> int:
     return int(value)
 
 
-def history_since(db: sqlite_utils.Database, after_id: int, limit: int = 10_000) -> list[tuple]:
+def history_since(
+    db: sqlite_utils.Database, after_id: int, limit: int = 10_000
+) -> list[tuple[int, int, float, str | None, str, str | None, str | None]]:
     """(id, alert_id, ts, from_state, to_state, operator, comment) after `after_id`,
     oldest first: the transitions any process wrote since the engine last looked."""
     return db.conn.execute(

@@ -227,7 +227,7 @@ def _usage(
 
 def _clock_events(
     conn: sqlite3.Connection, since_ts: float, until_ts: float, gpus: Sequence[tuple[str, int]]
-) -> dict:
+) -> dict[str, ClockEvents]:
     """Per host over the fleet's GPUs: clock-event readings and their power-cap and
     thermal shares."""
     rows = _by_slot(

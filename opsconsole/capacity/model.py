@@ -5,7 +5,7 @@ a made-up 0."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["critical", "warning"]
 SEVERITY_ORDER = {"critical": 0, "warning": 1}
@@ -214,7 +214,7 @@ class CapacityReport:
     """Site → nodes validating / cleaning / failed-validation now (counted apart: they
     are neither sold nor sellable until their run ends)."""
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def site_rows(self) -> list[Occupancy]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import sqlite_utils
 
@@ -196,7 +197,7 @@ def build_report(
     )
 
 
-def _notes(hosts: list[Host], racks: dict, live: bool, facts: StoreFacts) -> list[str]:
+def _notes(hosts: list[Host], racks: dict[str, Any], live: bool, facts: StoreFacts) -> list[str]:
     notes = []
     unbudgeted = [name for name, rack in racks.items() if rack.power_budget_kw is None]
     if unbudgeted:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import hostlist
 from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from opsconsole.config.alerts import AlertsConfig
 from opsconsole.config.base import Section
@@ -224,7 +225,7 @@ def load_fleet(path: str | os.PathLike[str] | None = None) -> Fleet:
     return fleet_from_dict(raw, path)
 
 
-def fleet_from_dict(raw: dict, path: Path) -> Fleet:
+def fleet_from_dict(raw: dict[str, Any], path: Path) -> Fleet:
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
@@ -241,7 +242,7 @@ class _Problem(Exception):
     pass
 
 
-def key_path(loc: tuple) -> str:
+def key_path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -270,7 +271,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     return f"{key_path(first['loc'])}: {_describe(first)}" + (more if len(errors) > 1 else "")
 
 
-def _describe(error: dict) -> str:
+def _describe(error: ErrorDetails) -> str:
     kind = error["type"]
     got = _show(error.get("input"))
     if kind == "extra_forbidden":
@@ -299,7 +300,7 @@ def _show(value: object) -> str:
 
 def _expand(pattern: str, where: str) -> list[str]:
     try:
-        names = hostlist.expand_hostlist(pattern)
+        names: list[str] = hostlist.expand_hostlist(pattern)
     except hostlist.BadHostlist as exc:
         raise _Problem(f'{where}: bad host range "{pattern}": {exc}') from None
     if not names:
@@ -434,4 +435,9 @@ def _rack_for(group: HostGroup, name: str, pattern: re.Pattern[str] | None, wher
 
 def _duplicates(values: list[str]) -> list[str]:
     seen: set[str] = set()
-    return [v for v in values if v in seen or seen.add(v)]
+    repeated = []
+    for value in values:
+        if value in seen:
+            repeated.append(value)
+        seen.add(value)
+    return repeated

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import hostlist
 import sqlite_utils
@@ -22,10 +23,17 @@ from opsconsole.errors import LeaseError
 from opsconsole.leases import booking, handover
 from opsconsole.leases.audit import append_audit
 from opsconsole.leases.model import GpuSlot, Lease, Placement, RequestKind, Tenant
-from opsconsole.leases.placement import LOCALITIES, Locality, place_request
+from opsconsole.leases.placement import LOCALITIES, Locality, PlacementHost, place_request
 from opsconsole.leases.tenants import read_tenant
 from opsconsole.leases.times import format_window
 from opsconsole.store.transaction import write_transaction
+
+Booked = Mapping[str, Mapping[int, int]]
+"""host → {GPU index: lease id} booked in the window (`booking.booked_slots`)."""
+Drained = Mapping[str, Mapping[int | None, int]]
+"""host → {GPU index, or None for the node: drain id} (`booking.drained_slots`)."""
+Unhealthy = Mapping[str, Mapping[int | None, str]]
+"""host → {GPU index, or None for the node: why} (`booking.normalise_health`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +146,7 @@ def allocate_lease(
     return lease
 
 
-def audit_record(lease: Lease) -> dict:
+def audit_record(lease: Lease) -> dict[str, Any]:
     """The lease as the audit log keeps it (no derived fields: they depend on the clock)."""
     return {
         "id": lease.id,
@@ -224,7 +232,7 @@ def resolve_site(fleet: Fleet, text: str | None) -> str | None:
     )
 
 
-def _eligible(fleet: Fleet, tenant: Tenant, request: LeaseRequest):
+def _eligible(fleet: Fleet, tenant: Tenant, request: LeaseRequest) -> tuple[PlacementHost, ...]:
     hosts = booking.placement_hosts(fleet)
     if tenant.allowed_sites is not None:
         allowed = set(tenant.allowed_sites)
@@ -237,7 +245,16 @@ def _eligible(fleet: Fleet, tenant: Tenant, request: LeaseRequest):
     return hosts
 
 
-def _placed(fleet, tenant, request, booked, drained, unhealthy, window, busy) -> Placement:
+def _placed(
+    fleet: Fleet,
+    tenant: Tenant,
+    request: LeaseRequest,
+    booked: Booked,
+    drained: Drained,
+    unhealthy: Unhealthy,
+    window: str,
+    busy: Mapping[str, str],
+) -> Placement:
     """Placement by count; with an override, drained or unhealthy GPUs are used only when
     the request cannot be met without them (and each one used is listed as a warning)."""
     hosts = _eligible(fleet, tenant, request)
@@ -248,7 +265,7 @@ def _placed(fleet, tenant, request, booked, drained, unhealthy, window, busy) ->
     if not limits and tenant.allowed_sites:
         limits = f" (sites {', '.join(tenant.allowed_sites)})"
 
-    def place(unavailable) -> Placement:
+    def place(unavailable: Mapping[str, Iterable[int]]) -> Placement:
         try:
             return place_request(
                 hosts,
@@ -295,7 +312,7 @@ def _placed(fleet, tenant, request, booked, drained, unhealthy, window, busy) ->
     return Placement(placement.slots, placement.explanation, tuple(overridden))
 
 
-def _held_words(excluded, drained, unhealthy) -> str:
+def _held_words(excluded: Iterable[str], drained: Drained, unhealthy: Unhealthy) -> str:
     """ "drained or unhealthy", or naming validation when that is (part of) the reason."""
     validation = any(
         why.startswith(("not validated", "failed validation"))
@@ -313,7 +330,16 @@ def _held_words(excluded, drained, unhealthy) -> str:
     return f"drained, unhealthy or not validated (e.g. {example})"
 
 
-def _explicit(conn, fleet, tenant, request, booked, drained, unhealthy, busy) -> Placement:
+def _explicit(
+    conn: sqlite3.Connection,
+    fleet: Fleet,
+    tenant: Tenant,
+    request: LeaseRequest,
+    booked: Booked,
+    drained: Drained,
+    unhealthy: Unhealthy,
+    busy: Mapping[str, str],
+) -> Placement:
     slots: Sequence[GpuSlot] = request.slots or ()
     if len(set(slots)) != len(slots):
         dupe = next(s for i, s in enumerate(slots) if s in slots[:i])

@@ -16,6 +16,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -42,7 +43,7 @@ def record_anchor(path: Path, head_id: int, head_hash: str, ts: float) -> None:
         raise LeaseError(f"audit anchors {path}: cannot write: {exc.strerror}") from exc
 
 
-def read_anchors(path: Path) -> Iterator[dict]:
+def read_anchors(path: Path) -> Iterator[dict[str, Any]]:
     """Anchors in the order written; a line that is not an anchor is an error naming it."""
     try:
         text = path.read_text(encoding="utf-8")

@@ -16,6 +16,7 @@ import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 import sqlite_utils
 
@@ -42,7 +43,7 @@ def canonical_json(value: object) -> str | None:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def row_hash(prev_hash: str, row: dict) -> str:
+def row_hash(prev_hash: str, row: dict[str, Any]) -> str:
     """The chain link: sha256 of the previous hash and this row's canonical form."""
     body = canonical_json(
         {
@@ -90,7 +91,7 @@ def append_audit(
         {**row, "prev": prev_hash, "hash": digest},
     )
     conn.execute("UPDATE audit_head SET id = ?, hash = ? WHERE one = 1", (row["id"], digest))
-    return row["id"]
+    return int(row["id"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ class AuditReport:
     bad_row_id: int | None = None
     problem: str = ""
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "rows": self.rows,
@@ -159,7 +160,7 @@ def verify_audit(
 
 def audit_entries(
     db: sqlite_utils.Database, subject: str | None = None, limit: int = 100
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Newest first; `subject` such as "lease:12", "tenant:acme" or "drain:3"."""
     where, params = ("WHERE subject = ?", [subject]) if subject else ("", [])
     rows = db.conn.execute(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import sqlite_utils
 
@@ -29,10 +30,11 @@ def audit_rows(
     since_ts: float | None = None,
     until_ts: float | None = None,
     subjects: Iterable[str] | None = None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Whole rows (before/after as stored canonical text), oldest first, with
     since_ts <= ts < until_ts and, when given, one of `subjects`."""
-    where, params = ["1"], []
+    where: list[str] = ["1"]
+    params: list[float | str] = []
     if since_ts is not None:
         where.append("ts >= ?")
         params.append(since_ts)
@@ -66,7 +68,7 @@ def current_head(db: sqlite_utils.Database) -> tuple[int, str]:
     return head_id, digest
 
 
-def chain_links(db: sqlite_utils.Database, first_id: int, last_id: int) -> list[dict]:
+def chain_links(db: sqlite_utils.Database, first_id: int, last_id: int) -> list[dict[str, Any]]:
     """`{id, prev_hash, hash}` of rows first_id..last_id, oldest first."""
     cursor = db.conn.execute(
         "SELECT id, prev_hash, hash FROM audit_log WHERE id BETWEEN ? AND ? ORDER BY id",
@@ -75,7 +77,9 @@ def chain_links(db: sqlite_utils.Database, first_id: int, last_id: int) -> list[
     return [{"id": i, "prev_hash": p, "hash": h} for i, p, h in cursor]
 
 
-def proof_for(db: sqlite_utils.Database, rows: Sequence[dict], head: tuple[int, str]) -> list[dict]:
+def proof_for(
+    db: sqlite_utils.Database, rows: Sequence[dict[str, Any]], head: tuple[int, str]
+) -> list[dict[str, Any]]:
     """The links a verifier needs to follow `rows` (whole, oldest first) to `head`: every
     row from the first cited one to the head that is not itself cited."""
     if not rows:
@@ -84,7 +88,9 @@ def proof_for(db: sqlite_utils.Database, rows: Sequence[dict], head: tuple[int, 
     return [link for link in chain_links(db, rows[0]["id"], head[0]) if link["id"] not in cited]
 
 
-def check_chain(rows: Sequence[dict], links: Sequence[dict], head: dict) -> str | None:
+def check_chain(
+    rows: Sequence[dict[str, Any]], links: Sequence[dict[str, Any]], head: dict[str, Any]
+) -> str | None:
     """Offline check: each whole row's hash recomputed, then rows and links (merged by id)
     must run without a gap from the first row to `head` (`{id, hash}`), each prev_hash
     the hash before it. Returns the first problem as one line, or None."""

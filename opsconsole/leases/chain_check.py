@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import Any
 
 import sqlite_utils
 
@@ -22,9 +23,9 @@ from opsconsole.leases.lifecycle import _load
 from opsconsole.leases.tenants import list_tenants
 
 
-def _latest_after(db: sqlite_utils.Database) -> dict[str, tuple[int, dict | None]]:
+def _latest_after(db: sqlite_utils.Database) -> dict[str, tuple[int, dict[str, Any] | None]]:
     """subject → (audit id, `after` record) of the newest row about it."""
-    out: dict[str, tuple[int, dict | None]] = {}
+    out: dict[str, tuple[int, dict[str, Any] | None]] = {}
     for row_id, subject, after in db.conn.execute(
         "SELECT id, subject, after FROM audit_log ORDER BY id"
     ):
@@ -32,7 +33,9 @@ def _latest_after(db: sqlite_utils.Database) -> dict[str, tuple[int, dict | None
     return out
 
 
-def _differs(kind: str, key: object, table: dict, chain: dict | None, row_id: int) -> str | None:
+def _differs(
+    kind: str, key: object, table: dict[str, Any], chain: dict[str, Any] | None, row_id: int
+) -> str | None:
     if chain is None:
         return f"{kind} {key}: audit row {row_id} records no state to compare"
     for field, value in table.items():
@@ -77,13 +80,13 @@ def tables_match_chain(db: sqlite_utils.Database) -> list[str]:
         if found:
             problems.append(found)
     for lease_id, host, index, start_ts, end_ts in windows:
-        lease = by_id.get(lease_id)
-        if lease is None:
+        booked = by_id.get(lease_id)
+        if booked is None:
             problems.append(f"booking {host}:{index} names lease {lease_id}, which is not there")
-        elif (start_ts, end_ts) != (lease.start_ts, lease.booked_end_ts):
+        elif (start_ts, end_ts) != (booked.start_ts, booked.booked_end_ts):
             problems.append(
                 f"lease {lease_id}: booking {host}:{index} holds {start_ts}..{end_ts}, not the"
-                f" lease's booked {lease.start_ts}..{lease.booked_end_ts} (edited outside"
+                f" lease's booked {booked.start_ts}..{booked.booked_end_ts} (edited outside"
                 " opsconsole)"
             )
     for drain in list_drains(db, include_past=True):

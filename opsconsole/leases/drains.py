@@ -11,6 +11,7 @@ so the operator can talk to the tenant.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import asdict
 from typing import NamedTuple
@@ -131,7 +132,7 @@ def undrain(
         lifted = []
         for row in rows:
             before = Drain(*row)
-            after = Drain(*row[:8], now_ts, operator)
+            after = dataclasses.replace(before, lifted_ts=now_ts, lifted_by=operator)
             tx.execute(
                 "UPDATE drains SET lifted_ts = ?, lifted_by = ? WHERE id = ?",
                 (now_ts, operator, before.id),

@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import sqlite_utils
 
@@ -72,7 +73,7 @@ class NodeHandover:
     """level → when it last passed (UTC epoch seconds)."""
     failed_reason: str | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "host": self.host,
             "state": str(self.state),
@@ -118,7 +119,15 @@ def _scan_from(conn: sqlite3.Connection) -> tuple[float, float] | None:
     return (row[0], row[1]) if row else None
 
 
-def _rows(conn: sqlite3.Connection) -> dict[str, tuple]:
+HandoverRow = tuple[
+    str, str | None, int | None, float | None, float | None, float | None, int | None,
+    float | None, str | None,
+]  # fmt: skip
+"""(host, busy, busy_run_id, busy_since_ts, busy_until_ts, cleaned_ts, failed_run_id,
+failed_ts, failed_reason) of `node_handover`."""
+
+
+def _rows(conn: sqlite3.Connection) -> dict[str, HandoverRow]:
     return {
         row[0]: row
         for row in conn.execute(
@@ -172,7 +181,7 @@ def _held_now(
 
 
 def _cleaning_due(
-    conn: sqlite3.Connection, rows: dict[str, tuple], now_ts: float
+    conn: sqlite3.Connection, rows: dict[str, HandoverRow], now_ts: float
 ) -> dict[str, tuple[float, int]]:
     """Hosts whose last lease ended after their last cleaning (and not re-leased since)."""
     scan = _scan_from(conn)
@@ -183,7 +192,8 @@ def _cleaning_due(
     held = _held_now(conn, now_ts, ends)
     due = {}
     for host, (end_ts, lease_id) in ends.items():
-        cleaned = rows[host][5] if host in rows and rows[host][5] is not None else epoch
+        stored = rows[host][5] if host in rows else None
+        cleaned = stored if stored is not None else epoch
         if end_ts > cleaned and host not in held:
             due[host] = (end_ts, lease_id)
     return due
@@ -220,7 +230,7 @@ def _states(conn: sqlite3.Connection, fleet: Fleet, now_ts: float) -> dict[str, 
         elif name in due:
             end_ts, lease_id = due[name]
             state, detail = NodeState.CLEANING, f"lease {lease_id} ended {format_ts(end_ts)}"
-        elif failed_reason is not None:
+        elif failed_reason is not None and row is not None:
             state, run_id = NodeState.FAILED, row[6]
             detail = f"run {row[6]} failed {format_ts(row[7])}"
         elif None in drained.get(name, {}):
@@ -246,8 +256,15 @@ def exclusions(
         for host, (end_ts, lease_id) in _cleaning_due(conn, rows, now_ts).items():
             hard[host] = f"cleaning after lease {lease_id} (ended {format_ts(end_ts)})"
     for host, row in rows.items():
-        held = row[1] and (row[4] or 0) > now_ts and row[3] is not None and row[3] <= now_ts
-        if held and row[4] > start_ts:  # a reservation after the run's deadline may have it
+        until = row[4]
+        held = row[1] and until is not None and until > now_ts
+        if (
+            held
+            and row[3] is not None
+            and row[3] <= now_ts
+            and until is not None
+            and until > start_ts
+        ):  # a reservation after the run's deadline may have it
             hard[host] = f"{row[1]} (run {row[2]})"
         elif row[6] is not None:
             soft.setdefault(host, f"failed validation (run {row[6]}: {row[8]})")
@@ -255,16 +272,16 @@ def exclusions(
         passes = _passes(conn)
         rank = LEVEL_RANK[policy.required_level]
         oldest = now_ts - policy.max_age_s
-        for host in fleet.hosts:
+        for fleet_host in fleet.hosts:
             best = max(
-                (ts for level, (ts, _r) in passes.get(host.name, {}).items()
+                (ts for level, (ts, _r) in passes.get(fleet_host.name, {}).items()
                  if LEVEL_RANK.get(level, 0) >= rank),
                 default=None,
             )  # fmt: skip
             if best is None or best < oldest:
                 last = "never" if best is None else f"last {format_ts(best)}"
                 soft.setdefault(
-                    host.name,
+                    fleet_host.name,
                     f"not validated at {policy.required_level} within"
                     f" {policy.max_age_s / 3600:g} h ({last})",
                 )

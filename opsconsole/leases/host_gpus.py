@@ -8,7 +8,7 @@ before COMMIT: no GPUs count in fleet totals without a row saying who and why.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlite_utils
 
@@ -29,7 +29,7 @@ class PendingGpus(Protocol):
 class GpuLedgerLike(Protocol):
     """What an acceptance needs of collection's ledger (`opsconsole.collect.gpu_ledger`)."""
 
-    pending: dict
+    pending: dict[str, Any]
 
     def refresh(self) -> bool: ...
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import sqlite_utils
 
@@ -62,7 +63,7 @@ def lease_usage(
         slots = {(w[2], w[3]) for w in windows}
         bad = _bad_intervals(conn, slots, end)
         alerted = _alert_intervals(conn, slots, since_ts, end)
-    per: dict[int, dict] = {}
+    per: dict[int, dict[str, Any]] = {}
     for _tenant, lease_id, host, index, start, stop in windows:
         acc = per.setdefault(
             lease_id,

@@ -14,6 +14,7 @@ import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 import sqlite_utils
 
@@ -29,6 +30,7 @@ from opsconsole.leases.model import (
     GpuSlot,
     Lease,
     LeaseState,
+    RequestKind,
 )
 from opsconsole.leases.tenants import read_tenant
 from opsconsole.leases.times import format_ts, format_window
@@ -40,9 +42,10 @@ _COLUMNS = (
 )
 
 
-def _load(conn: sqlite3.Connection, where: str, params: dict) -> list[Lease]:
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM leases l WHERE {where} ORDER BY l.id", params)
-    rows = rows.fetchall()
+def _load(conn: sqlite3.Connection, where: str, params: dict[str, Any]) -> list[Lease]:
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM leases l WHERE {where} ORDER BY l.id", params
+    ).fetchall()
     if not rows:
         return []
     ids = "[" + ",".join(str(r[0]) for r in rows) + "]"
@@ -63,11 +66,17 @@ def _load(conn: sqlite3.Connection, where: str, params: dict) -> list[Lease]:
         (ids,),
     ):
         affected[lease_id].append(drain_id)
-    # Row columns are Lease's fields in order, less the slots and drains read above.
-    return [
-        Lease(*r[:6], tuple(slots[r[0]]), *r[6:], tuple(affected[r[0]]))  # type: ignore[misc]
-        for r in rows
-    ]
+    return [_lease(r, tuple(slots[r[0]]), tuple(affected[r[0]])) for r in rows]
+
+
+def _lease(row: tuple[Any, ...], slots: tuple[GpuSlot, ...], drains: tuple[int, ...]) -> Lease:
+    """A lease from a row of `_COLUMNS`, with its slots and the drains affecting it."""
+    (lease_id, tenant, start_ts, end_ts, gpu_count, request, placement, note, override,
+     created_ts, created_by, released_ts, cancelled_ts) = row  # fmt: skip
+    return Lease(
+        lease_id, tenant, start_ts, end_ts, gpu_count, RequestKind(request), slots, placement,
+        note, override, created_ts, created_by, released_ts, cancelled_ts, drains,
+    )  # fmt: skip
 
 
 def read_lease(conn: sqlite3.Connection, lease_id: int) -> Lease:
@@ -92,17 +101,18 @@ def list_leases(
 ) -> list[Lease]:
     """Leases by id, optionally one tenant's, in some states, or holding a slot on a host."""
     now_ts = time.time() if now_ts is None else now_ts
-    where, params = ["1"], {"now": now_ts}
+    where: list[str] = ["1"]
+    params: dict[str, float | str] = {"now": now_ts}
     if tenant is not None:
         where.append("l.tenant = :tenant")
         params["tenant"] = tenant
     if states is not None:
-        states = list(states)
-        unknown = [s for s in states if s not in LEASE_STATES]
+        wanted = list(states)
+        unknown = [s for s in wanted if s not in LEASE_STATES]
         if unknown:
             raise LeaseError(f'unknown lease state "{unknown[0]}" ({", ".join(LEASE_STATES)})')
-        marks = [f":state{i}" for i in range(len(states))]
-        params.update({mark[1:]: str(state) for mark, state in zip(marks, states, strict=True)})
+        marks = [f":state{i}" for i in range(len(wanted))]
+        params.update({mark[1:]: str(state) for mark, state in zip(marks, wanted, strict=True)})
         where.append(f"{STATE_SQL} IN ({', '.join(marks) or 'NULL'})")
     if host is not None:
         where.append("l.id IN (SELECT lease_id FROM lease_slots WHERE host = :host)")
@@ -111,7 +121,14 @@ def list_leases(
         return _load(conn, " AND ".join(where), params)
 
 
-def _changed(tx, lease: Lease, action: str, operator: str, now_ts: float, **extra) -> Lease:
+def _changed(
+    tx: sqlite3.Connection,
+    lease: Lease,
+    action: str,
+    operator: str,
+    now_ts: float,
+    **extra: object,
+) -> Lease:
     after = read_lease(tx, lease.id)
     append_audit(
         tx,

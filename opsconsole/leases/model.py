@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class LeaseState(StrEnum):
@@ -62,7 +62,7 @@ class Tenant:
     def archived(self) -> bool:
         return self.archived_ts is not None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["allowed_sites"] = list(self.allowed_sites) if self.allowed_sites else None
         return out
@@ -133,7 +133,7 @@ class Lease:
     def hosts(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(slot.host for slot in self.slots))
 
-    def as_dict(self, now_ts: float) -> dict:
+    def as_dict(self, now_ts: float) -> dict[str, Any]:
         out = asdict(self)
         out["slots"] = [{"host": s.host, "gpu_index": s.gpu_index} for s in self.slots]
         out["affected_by_drains"] = list(self.affected_by_drains)
@@ -171,7 +171,7 @@ class Drain:
     def target(self) -> str:
         return self.host if self.gpu_index is None else f"{self.host}:{self.gpu_index}"
 
-    def as_dict(self, now_ts: float) -> dict:
+    def as_dict(self, now_ts: float) -> dict[str, Any]:
         return {**asdict(self), "target": self.target, "in_force": self.in_force(now_ts)}
 
 
@@ -188,7 +188,7 @@ class Placement:
     def hosts(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(slot.host for slot in self.slots))
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "gpu_count": len(self.slots),
             "hosts": list(self.hosts),

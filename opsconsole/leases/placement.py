@@ -61,7 +61,7 @@ class PlacementHost:
             return self.leaf or f"(no leaf: {self.rack})"
         if level == "node":
             return self.name
-        return getattr(self, level)
+        return str(getattr(self, level))
 
 
 def free_map(
@@ -127,13 +127,13 @@ def place_within(
     group that can hold it is a candidate; the one needing the fewest nodes wins, then the
     best fit (fewest free there), then the name. Within it the usual rules apply."""
     groups = _group(free, level)
-    best: tuple | None = None
+    best: tuple[int, int, str] | None = None  # (nodes needed, free GPUs or 0, group)
     most, most_key = -1, ""  # the largest placement one group allows, for a refusal
     for key in sorted(groups):
         members = groups[key]
         if nodes is not None:
             size = sum(1 for h in members if len(free[h]) == h.gpus)
-            candidate = (size, key) if size >= nodes else None
+            candidate = (size, 0, key) if size >= nodes else None
         else:
             counts = sorted((len(free[h]) for h in members), reverse=True)
             size = sum(counts)
@@ -201,7 +201,7 @@ def place_gpus(free: Mapping[PlacementHost, list[int]], gpus: int) -> Placement:
         raise LeaseError(_short_of_gpus(free, total, gpus))
     counts = sorted((len(idx) for idx in free.values()), reverse=True)
     need_nodes = _min_nodes(counts, gpus)
-    rack_free = defaultdict(int)
+    rack_free: defaultdict[str, int] = defaultdict(int)
     for host, idx in free.items():
         rack_free[host.rack] += len(idx)
     if need_nodes == 1:
@@ -279,13 +279,13 @@ def _pick_partial(
 def _fill_fewest_groups(hosts: Sequence[PlacementHost], nodes: int) -> list[PlacementHost]:
     """Take hosts from the biggest leaf, then the biggest rack within it, so the chosen set
     spans as few leaves and racks as possible; names break ties for repeatable results."""
-    per_leaf = defaultdict(int)
-    per_rack = defaultdict(int)
+    per_leaf: defaultdict[str, int] = defaultdict(int)
+    per_rack: defaultdict[str, int] = defaultdict(int)
     for h in hosts:
         per_leaf[h.group("leaf")] += 1
         per_rack[h.rack] += 1
 
-    def order(h: PlacementHost) -> tuple:
+    def order(h: PlacementHost) -> tuple[int, str, int, str, str]:
         leaf = h.group("leaf")
         return (-per_leaf[leaf], leaf, -per_rack[h.rack], h.rack, h.name)
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import hostlist
 
-from opsconsole.config import Fleet
+from opsconsole.config import Fleet, Host
 from opsconsole.errors import LeaseError
 from opsconsole.leases.model import GpuSlot
 
@@ -40,7 +40,7 @@ def format_slots(slots: Iterable[GpuSlot]) -> str:
 
 def _host_names(text: str) -> list[str]:
     try:
-        names = hostlist.expand_hostlist(text)
+        names: list[str] = hostlist.expand_hostlist(text)
     except hostlist.BadHostlist as exc:
         raise LeaseError(f'bad host range "{text}": {exc}') from None
     if not names:
@@ -97,7 +97,7 @@ def parse_slots(specs: list[str], fleet: Fleet) -> list[GpuSlot]:
     return slots
 
 
-def _fleet_host(fleet: Fleet, name: str):
+def _fleet_host(fleet: Fleet, name: str) -> Host:
     try:
         return fleet.host(name)
     except KeyError:

@@ -12,6 +12,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import sqlite_utils
 
@@ -25,7 +26,7 @@ _COLOUR = re.compile(r"^(#[0-9a-fA-F]{6}|[a-z]{3,20})$")
 _UNSET = object()
 
 
-def _row_tenant(row: sqlite3.Row | tuple) -> Tenant:
+def _row_tenant(row: sqlite3.Row | tuple[Any, ...]) -> Tenant:
     name, contact, colour, sites, quota, created_ts, archived_ts = row
     allowed = tuple(json.loads(sites)) if sites is not None else None
     return Tenant(name, contact, colour, allowed, quota, created_ts, archived_ts)
@@ -53,20 +54,22 @@ def list_tenants(db: sqlite_utils.Database, *, include_archived: bool = False) -
     return [_row_tenant(r) for r in db.conn.execute(f"{_SELECT}{where} ORDER BY name")]
 
 
-def _check_sites(sites: Iterable[str] | None, known_sites: Iterable[str] | None) -> tuple | None:
+def _check_sites(
+    sites: Iterable[str] | None, known_sites: Iterable[str] | None
+) -> tuple[str, ...] | None:
     if sites is None:
         return None
-    sites = tuple(dict.fromkeys(s.strip() for s in sites if s.strip()))
-    if not sites:
+    named = tuple(dict.fromkeys(s.strip() for s in sites if s.strip()))
+    if not named:
         raise LeaseError('allowed sites is empty: name at least one site, or "any"')
     if known_sites is not None:
-        unknown = [s for s in sites if s not in set(known_sites)]
+        unknown = [s for s in named if s not in set(known_sites)]
         if unknown:
             raise LeaseError(
                 f'unknown site "{unknown[0]}" (the config has: {", ".join(known_sites)})',
                 code="not_found",
             )
-    return sites
+    return named
 
 
 def _check_fields(contact: str, colour: str, quota: int) -> None:

@@ -38,9 +38,12 @@ import csv
 import io
 import json
 import math
+import sqlite3
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import sqlite_utils
 
@@ -96,7 +99,7 @@ def tenant_usage(
         bad = _bad_intervals(conn, slots, end)
         alerted = _alert_intervals(conn, slots, since_ts, end)
         energies = [window_energy(db, w[2], w[3], w[4], w[5]) for w in windows]
-    per: dict[str, dict] = {n: defaultdict(float, leases=set()) for n in names}
+    per: dict[str, dict[str, Any]] = {n: defaultdict(float, leases=set()) for n in names}
     for (name, lease_id, host, index, start, stop), energy in zip(windows, energies, strict=True):
         acc = per.setdefault(name, defaultdict(float, leases=set()))
         acc["joules"] += energy.joules
@@ -133,19 +136,29 @@ def tenant_usage(
     ]
 
 
-def leased_windows(conn, since_ts: float, end_ts: float, tenant: str | None) -> list:
+LeasedWindow = tuple[str, int, str, int, float, float]
+"""(tenant, lease id, host, GPU index, start, stop) of one booked GPU window."""
+
+
+def leased_windows(
+    conn: sqlite3.Connection, since_ts: float, end_ts: float, tenant: str | None
+) -> list[LeasedWindow]:
     """(tenant, lease id, host, GPU index, start, stop) of every booked GPU window inside
     [since, end), for one tenant or all; ordered by lease, host and GPU."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT l.tenant, ls.lease_id, ls.host, ls.gpu_index, max(ls.start_ts, :s),"
         " min(ls.end_ts, :e) FROM lease_slots ls JOIN leases l ON l.id = ls.lease_id"
         " WHERE ls.end_ts > :s AND ls.start_ts < :e AND ls.end_ts > ls.start_ts"
         " AND (:t IS NULL OR l.tenant = :t) ORDER BY ls.lease_id, ls.host, ls.gpu_index",
         {"s": since_ts, "e": end_ts, "t": tenant},
-    ).fetchall()
+    )
+    windows: list[LeasedWindow] = rows.fetchall()
+    return windows
 
 
-def _readings(conn, windows) -> dict[tuple, tuple[float, int, int]]:
+def _readings(
+    conn: sqlite3.Connection, windows: list[LeasedWindow]
+) -> dict[tuple[int, str, int], tuple[float, int, int]]:
     """(lease, host, gpu) → (Σ avg·n, Σ n, minutes with a reading), in one query joining
     the windows (as JSON) to the rollups on their primary key."""
     if not windows:
@@ -165,7 +178,9 @@ def _readings(conn, windows) -> dict[tuple, tuple[float, int, int]]:
     return {(lease, h, g): (weighted or 0.0, n or 0, m) for lease, h, g, weighted, n, m in rows}
 
 
-def _bad_intervals(conn, slots: set[tuple[str, int]], until_ts: float) -> dict:
+def _bad_intervals(
+    conn: sqlite3.Connection, slots: set[tuple[str, int]], until_ts: float
+) -> dict[tuple[str, int], list[list[float]]]:
     """(host, gpu) → merged [start, end) intervals when it was down or lost (see module)."""
     hosts = sorted({h for h, _ in slots})
     if not hosts:
@@ -227,7 +242,9 @@ _CRITICAL_TRANSITIONS = (
 )
 
 
-def _alert_intervals(conn, slots: set[tuple[str, int]], since_ts: float, until_ts: float) -> dict:
+def _alert_intervals(
+    conn: sqlite3.Connection, slots: set[tuple[str, int]], since_ts: float, until_ts: float
+) -> dict[tuple[str, int], list[list[float]]]:
     """(host, gpu) → merged [start, end) spans under an open critical alert (see module).
     An alert last resolved before `since_ts` cannot overlap the period and is not read."""
     by_host: dict[str, list[int]] = defaultdict(list)
@@ -244,7 +261,9 @@ def _alert_intervals(conn, slots: set[tuple[str, int]], since_ts: float, until_t
     return {slot: _merge(found) for slot, found in spans.items()}
 
 
-def _open_spans(rows) -> dict[tuple[str, object], list[list[float]]]:
+def _open_spans(
+    rows: Iterable[tuple[int, str, object, float, str]],
+) -> dict[tuple[str, object], list[list[float]]]:
     """(host, gpu label) → the spans each alert was open, from its transitions in order:
     into firing/acknowledged opens (a firing after an ack stays open), into resolved
     closes; still open at the end of the rows means open until now (inf, clipped later)."""
@@ -268,8 +287,8 @@ def _covered(leased_gpus: list[int], gpu: object) -> list[int]:
     return [int(text)] if text.isdigit() and int(text) in leased_gpus else []
 
 
-def _overlap(spans, start: float, stop: float) -> float:
-    return sum(max(0.0, min(stop, b) - max(start, a)) for a, b in spans)
+def _overlap(spans: Iterable[list[float]], start: float, stop: float) -> float:
+    return sum((max(0.0, min(stop, b) - max(start, a)) for a, b in spans), 0.0)
 
 
 CSV_COLUMNS = tuple(TenantUsage.__dataclass_fields__)

@@ -41,7 +41,14 @@ class CollectorRunner:
         job = partial(self._parse, loop, host, exit_status, stdout, now_ts)
         self.worker.submit(f"parse:{host.name}", job, coalesce=True)
 
-    def _parse(self, loop, host: HostState, exit_status, stdout: str, now_ts: float) -> None:
+    def _parse(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        host: HostState,
+        exit_status: int | None,
+        stdout: str,
+        now_ts: float,
+    ) -> None:
         try:
             readings = dict(self.plugin.parse(host.name, exit_status, stdout))
         except Exception as exc:

@@ -27,6 +27,7 @@ from opsconsole.config import Fleet, describe_validation_error
 from opsconsole.errors import ConfigError
 from opsconsole.plugin.api import (
     KIND_PROTOCOLS,
+    CollectorPlugin,
     ExporterPlugin,
     FleetView,
     NotifierPlugin,
@@ -34,6 +35,7 @@ from opsconsole.plugin.api import (
     PluginError,
     PluginInfo,
     PluginKind,
+    RulePlugin,
 )
 from opsconsole.plugin.collectors import CollectorRunner
 from opsconsole.plugin.discovery import FoundPlugin, discover
@@ -61,8 +63,8 @@ class PluginStatus:
     version: str | None = None
     health: WorkerHealth | None = None
 
-    def as_dict(self) -> dict:
-        out = {
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
             "name": self.name,
             "kind": self.kind,
             "version": self.version,
@@ -316,7 +318,7 @@ def load_plugins(
             _fail(status, f"does not implement the {info.kind} protocol ({protocol.__name__})")
             continue
         runner = None
-        if info.kind == PluginKind.RULE:
+        if info.kind == PluginKind.RULE and isinstance(instance, RulePlugin):
             try:
                 runner = RuleRunner(
                     plugin.name, instance, effective_rules(plugin.name, instance, config)
@@ -328,7 +330,7 @@ def load_plugins(
         worker = PluginWorker(plugin.name, timeout_s=worker_timeout_s, max_queue=queue)
         probe = (
             CollectorRunner(plugin.name, instance, worker)
-            if info.kind == PluginKind.COLLECTOR
+            if info.kind == PluginKind.COLLECTOR and isinstance(instance, CollectorPlugin)
             else None
         )
         out.loaded.append(LoadedPlugin(info, instance, worker, status, runner, probe))

@@ -74,7 +74,7 @@ class DurableQueue:
             (ts,) = self._db.conn.execute(
                 "SELECT min(due_ts) FROM plugin_queue WHERE plugin = ?", (self.plugin,)
             ).fetchone()
-        return ts
+        return None if ts is None else float(ts)
 
     def done(self, item_id: int) -> None:
         with self._lock, write_transaction(self._db, f"plugin {self.plugin} queue") as tx:

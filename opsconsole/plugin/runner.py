@@ -40,17 +40,20 @@ class StoreReader:
         self._db: Any = None
         self.last_error = ""
 
-    def read(self, now_ts: float) -> tuple[list[dict], list[dict], dict[tuple[str, int], str]]:
+    def read(
+        self, now_ts: float
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[tuple[str, int], str]]:
         if self.path is None:
             return [], [], {}
         from opsconsole.alerts.store import list_alerts
         from opsconsole.leases.lifecycle import list_leases
+        from opsconsole.leases.model import LeaseState
         from opsconsole.store import open_store
 
         try:
             if self._db is None:
                 self._db = open_store(self.path, check_same_thread=False)
-            leases = list_leases(self._db, states=["active"], now_ts=now_ts)
+            leases = list_leases(self._db, states=[LeaseState.ACTIVE], now_ts=now_ts)
             alerts = list_alerts(self._db)
         except (OpsconsoleError, OSError) as exc:
             if str(exc) != self.last_error:
@@ -105,7 +108,7 @@ class PluginPoller:
         self.publish_interval_s = publish_interval_s
         self.reader = StoreReader(store_path)
         self._stop = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     @property
     def state(self) -> Any:

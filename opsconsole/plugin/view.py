@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from opsconsole.collect.protocol import Sample
+from opsconsole.collect.protocol import GpuSample, Sample
 from opsconsole.collect.readings import GPU_METRICS, reading_of
 
 
@@ -59,9 +59,9 @@ def capture(state: Any) -> list[HostRef]:
     ]
 
 
-def _reading(gpu, field: str, status: str, ts: float | None) -> dict:
+def _reading(gpu: GpuSample, field: str, status: str, ts: float | None) -> dict[str, object]:
     r = reading_of(gpu, field, status, ts)
-    out: dict = {"state": r.state}
+    out: dict[str, object] = {"state": r.state}
     if r.state == "value":
         out["value"] = r.value
     elif r.last_value is not None:

@@ -69,7 +69,7 @@ class ReplaySource:
         """Apply everything recorded in (last step, now]; the first step also applies the
         hellos and the minute before. Returns the mode (where the data came from)."""
         first = self.cursor_ts is None
-        since = now_ts - WARMUP_S if first else self.cursor_ts
+        since = now_ts - WARMUP_S if self.cursor_ts is None else self.cursor_ts
         if first:
             for name, hello in hellos_before(self.db, now_ts).items():
                 host = self.state.hosts.get(name)

@@ -10,6 +10,8 @@ than shipping a font file.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
@@ -38,7 +40,7 @@ class _ReportPdf(FPDF):
         self.cell(0, 5, _latin1(f"{self.report_title} - page {self.page_no()}/{{nb}}"), align="C")
 
 
-def render_pdf(report: dict) -> bytes:
+def render_pdf(report: dict[str, Any]) -> bytes:
     """The PDF's bytes for a (signed or unsigned) report dict."""
     title = f"Tenant report: {report['tenant']['name']}"
     pdf = _ReportPdf(_latin1(title))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -30,7 +31,7 @@ def build_export(
     now_ts: float,
     operator: str,
     key: Ed25519PrivateKey,
-) -> dict:
+) -> dict[str, Any]:
     """Rows written in [since, until), whole, and the links from them to today's head."""
     if until_ts <= since_ts:
         raise ReportError(f"the period ends ({iso(until_ts)}) before it starts")
@@ -64,7 +65,7 @@ def read_signed(path: Path) -> tuple[dict, str]:
     return signing.load_document(text, what), what
 
 
-def verify_export(path: Path, pinned: str | None) -> dict:
+def verify_export(path: Path, pinned: str | None) -> dict[str, Any]:
     """Check an audit export offline; ReportError naming the first problem."""
     document, what = read_signed(path)
     if document.get("format") != EXPORT_FORMAT:
@@ -86,7 +87,7 @@ def verify_export(path: Path, pinned: str | None) -> dict:
     }
 
 
-def verify_report(path: Path, pinned: str | None) -> dict:
+def verify_report(path: Path, pinned: str | None) -> dict[str, Any]:
     """Check a signed report: JSON (signature, cited rows, chain to the stated head) or a
     PDF beside its `.sig` (signature over the PDF's bytes, and over the report's JSON)."""
     if path.suffix.lower() == ".pdf":
@@ -114,7 +115,9 @@ def verify_report(path: Path, pinned: str | None) -> dict:
     }
 
 
-def pdf_signature(pdf: bytes, report: dict, key: Ed25519PrivateKey, name: str) -> dict:
+def pdf_signature(
+    pdf: bytes, report: dict[str, Any], key: Ed25519PrivateKey, name: str
+) -> dict[str, Any]:
     """The detached signature written beside a PDF: its sha256 and the signed report's
     own signature value, so the PDF is tied to the JSON the tenant can also be given."""
     document = {
@@ -127,7 +130,7 @@ def pdf_signature(pdf: bytes, report: dict, key: Ed25519PrivateKey, name: str) -
     return signing.sign_document(document, key)
 
 
-def _verify_pdf(path: Path, pinned: str | None) -> dict:
+def _verify_pdf(path: Path, pinned: str | None) -> dict[str, Any]:
     sig_path = path.with_name(path.name + ".sig")
     if not sig_path.exists():
         raise ReportError(f"{path}: no detached signature {sig_path.name} beside it")

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -93,7 +94,7 @@ def _public(public_b64: str) -> Ed25519PublicKey:
         ) from None
 
 
-def signature_block(data: bytes, key: Ed25519PrivateKey) -> dict:
+def signature_block(data: bytes, key: Ed25519PrivateKey) -> dict[str, Any]:
     public = public_text(key)
     return {
         "algorithm": ALGORITHM,
@@ -126,18 +127,18 @@ def check_signature(data: bytes, block: object, pinned: str | None, what: str) -
     return fingerprint(public)
 
 
-def sign_document(document: dict, key: Ed25519PrivateKey) -> dict:
+def sign_document(document: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
     """The document with a `signature` over the canonical JSON of everything else."""
     body = {k: v for k, v in document.items() if k != "signature"}
     return {**body, "signature": signature_block(canonical_bytes(body), key)}
 
 
-def dump_document(document: dict) -> str:
+def dump_document(document: dict[str, Any]) -> str:
     """The one layout a signed document is written in (sorted keys, one-space indent)."""
     return json.dumps(document, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
 
-def load_document(text: str, what: str) -> dict:
+def load_document(text: str, what: str) -> dict[str, Any]:
     """Parse a signed document, refusing any text that is not exactly `dump_document`'s."""
     try:
         document = json.loads(text)
@@ -152,6 +153,6 @@ def load_document(text: str, what: str) -> dict:
     return document
 
 
-def verify_document(document: dict, pinned: str | None, what: str) -> str:
+def verify_document(document: dict[str, Any], pinned: str | None, what: str) -> str:
     body = {k: v for k, v in document.items() if k != "signature"}
     return check_signature(canonical_bytes(body), document.get("signature"), pinned, what)

@@ -4,6 +4,7 @@ in Markdown and in the PDF (one source, so the two never disagree)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from opsconsole.report.tenant import iso
 
@@ -25,7 +26,7 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "NO"
 
 
-def summary_lines(report: dict) -> list[tuple[str, str]]:
+def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     s, tenant, period = report["summary"], report["tenant"], report["period"]
     allowed = ", ".join(tenant["allowed_sites"]) if tenant["allowed_sites"] else "any site"
     head = report["audit"]["head_at_period_end"]
@@ -58,7 +59,7 @@ def summary_lines(report: dict) -> list[tuple[str, str]]:
     return lines
 
 
-def detail_tables(report: dict) -> list[Table]:
+def detail_tables(report: dict[str, Any]) -> list[Table]:
     leases = Table(
         "Leases",
         ("Lease", "State", "Window (UTC)", "Sites", "GPUs", "GPU-h", "kWh*", "Util %", "Allowed"),
@@ -158,7 +159,7 @@ def detail_tables(report: dict) -> list[Table]:
     return [leases, gpus, overrides, drains, incidents, audit]
 
 
-def markdown(report: dict) -> str:
+def markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: summary, detail tables, then the proof."""
     out = [f"# Tenant report: {report['tenant']['name']}", ""]
     out += ["| | |", "|---|---|"]

@@ -16,6 +16,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlite_utils
 
@@ -35,7 +36,7 @@ ENERGY_COUNTER = "measured: NVML energy counter"
 ENERGY_ESTIMATED = "estimated: minute mean board power x 60 s (NVML energy counter not reported)"
 
 
-def _summary_energy_source(entries: list[dict]) -> str:
+def _summary_energy_source(entries: list[dict[str, Any]]) -> str:
     sources = {e["energy_source"] for e in entries if e["gpu_hours"] > 0}
     if len(sources) == 1:
         return sources.pop()
@@ -95,7 +96,9 @@ allowed sites as they stood when it was made (a contract narrowed before an exte
 makes the extension a breach, even though the allocation was not)."""
 
 
-def _placement_check(row: dict | None, allowed: list | None, sites: dict) -> dict:
+def _placement_check(
+    row: dict | None, allowed: list | None, sites: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "audit_id": row["id"] if row else None,
         "action": row["action"] if row else "lease.allocate",
@@ -105,7 +108,7 @@ def _placement_check(row: dict | None, allowed: list | None, sites: dict) -> dic
     }
 
 
-def _allowed_at(tenant_rows: list[dict], ts: float, current: tuple | None) -> list | None:
+def _allowed_at(tenant_rows: list[dict[str, Any]], ts: float, current: tuple | None) -> list | None:
     """The tenant's allowed sites as the audit log had them at `ts`."""
     allowed: object = list(current) if current else None
     for row in tenant_rows:
@@ -122,7 +125,7 @@ def build_tenant_report(
     *,
     now_ts: float,
     operator: str,
-) -> dict:
+) -> dict[str, Any]:
     """The report as plain data (see the module docstring); unsigned."""
     tenant = get_tenant(db, tenant_name)
     end = min(period.until_ts, now_ts)
@@ -224,13 +227,13 @@ def _lease_entry(
     db: sqlite_utils.Database,
     lease: Lease,
     used,
-    inventory: dict,
-    swapped: dict,
-    tenant_rows: list[dict],
-    lease_rows: list[dict],
+    inventory: dict[str, Any],
+    swapped: dict[str, Any],
+    tenant_rows: list[dict[str, Any]],
+    lease_rows: list[dict[str, Any]],
     allowed_now: tuple | None,
     now_ts: float,
-) -> dict:
+) -> dict[str, Any]:
     gpus, sites, joules, covered_s, counted_s = [], {}, 0.0, 0.0, 0.0
     from_counter = estimated = 0
     by_slot = {(w.host, w.gpu_index): w for w in (used.windows if used else ())}
@@ -305,7 +308,9 @@ def _lease_entry(
     }
 
 
-def _drains(db: sqlite_utils.Database, windows: list[SlotWindow], period: Period) -> list[dict]:
+def _drains(
+    db: sqlite_utils.Database, windows: list[SlotWindow], period: Period
+) -> list[dict[str, Any]]:
     """Drains that held one of the tenant's leased GPUs during its booking in the period."""
     by_host: dict[str, list[SlotWindow]] = defaultdict(list)
     for window in windows:
@@ -341,7 +346,7 @@ def _drains(db: sqlite_utils.Database, windows: list[SlotWindow], period: Period
 
 def _incidents(
     db: sqlite_utils.Database, windows: list[SlotWindow], period: Period, end: float
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Alerts open on a leased GPU (its own, or its host's without a GPU label) while it
     was leased, with the leased GPU-hours they were open for."""
     by_host: dict[str, list[SlotWindow]] = defaultdict(list)
@@ -386,7 +391,7 @@ def _incidents(
     return out
 
 
-def _overrides(rows: list[dict]) -> list[dict]:
+def _overrides(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Lease changes made with an override reason (drained or unhealthy GPUs used)."""
     out = []
     for row in rows:

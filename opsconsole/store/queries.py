@@ -7,13 +7,17 @@ Reads take no write lock; in WAL they see the last committed flush and never wai
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import sqlite_utils
+
+Row = dict[str, Any]
+"""One row keyed by column name; values as SQLite returns them (see "Store schema")."""
 
 
 def gpu_rollups(
     db: sqlite_utils.Database, host: str, gpu_index: int, since_ts: float, until_ts: float
-) -> list[dict]:
+) -> list[Row]:
     """One GPU's minute rows with since_ts <= minute_ts < until_ts, oldest first."""
     return list(
         db.query(
@@ -30,16 +34,17 @@ def recent_events(
     host: str | None = None,
     kinds: Iterable[str] | None = None,
     limit: int = 500,
-) -> list[dict]:
+) -> list[Row]:
     """Events at or after since_ts, newest first, optionally for one host and some kinds."""
-    where, params = ["ts >= ?"], [since_ts]
+    where: list[str] = ["ts >= ?"]
+    params: list[str | float] = [since_ts]
     if host is not None:
         where.append("host = ?")
         params.append(host)
     if kinds is not None:
-        kinds = list(kinds)
-        where.append(f"kind IN ({', '.join('?' for _ in kinds)})")
-        params.extend(kinds)
+        wanted = list(kinds)
+        where.append(f"kind IN ({', '.join('?' for _ in wanted)})")
+        params.extend(wanted)
     params.append(limit)
     return list(
         db.query(
@@ -49,14 +54,14 @@ def recent_events(
     )
 
 
-def gpu_slots(db: sqlite_utils.Database, host: str | None = None) -> list[dict]:
+def gpu_slots(db: sqlite_utils.Database, host: str | None = None) -> list[Row]:
     """GPU slots (all hosts, or one), by host and index."""
     if host is None:
         return list(db.query("SELECT * FROM gpu_slots ORDER BY host, gpu_index"))
     return list(db.query("SELECT * FROM gpu_slots WHERE host = ? ORDER BY gpu_index", (host,)))
 
 
-def swaps(db: sqlite_utils.Database, since_ts: float | None = None) -> list[dict]:
+def swaps(db: sqlite_utils.Database, since_ts: float | None = None) -> list[Row]:
     """Recorded GPU swaps (optionally those at or after since_ts), newest first."""
     where, params = ("WHERE ts >= ?", (since_ts,)) if since_ts is not None else ("", ())
     return list(
@@ -70,7 +75,7 @@ def swaps(db: sqlite_utils.Database, since_ts: float | None = None) -> list[dict
 
 def gpu_energy(
     db: sqlite_utils.Database, host: str, gpu_index: int, since_ts: float, until_ts: float
-) -> dict:
+) -> dict[str, float]:
     """Energy estimated from the minute power averages of one GPU, minutes starting in
     [since_ts, until_ts): `joules` (Σ power_w_avg × 60 s over minutes with a power
     reading), `minutes_with_power`, and `minutes` (rows present at all). An estimate:
@@ -84,7 +89,7 @@ def gpu_energy(
     return {"joules": float(joules), "minutes_with_power": with_power, "minutes": minutes}
 
 
-def fleet_minutes(db: sqlite_utils.Database, since_ts: float, until_ts: float) -> list[dict]:
+def fleet_minutes(db: sqlite_utils.Database, since_ts: float, until_ts: float) -> list[Row]:
     """Every GPU's minute rows with since_ts <= minute_ts < until_ts, oldest first: what
     replay shows where the flight recorder no longer holds raw samples."""
     return list(

@@ -22,6 +22,7 @@ Replay decodes the same `Sample` the poller applied and applies it to a `FleetSt
 from __future__ import annotations
 
 import json
+import sqlite3
 import zlib
 from collections.abc import Iterable
 
@@ -38,6 +39,10 @@ _ENCODER = msgspec.msgpack.Encoder()
 _CHUNK = msgspec.msgpack.Decoder(list[Sample])
 _HELLO = msgspec.msgpack.Decoder(Hello)
 HOUR_S = 3600
+EnergyRow = tuple[str, int, int, float, float, float, float]
+"""(host, gpu_index, hour_ts, first_ts, first_mj, last_ts, last_mj) of `gpu_energy_hour`."""
+Chunk = tuple[str, int, bytes]
+"""(host, minute_ts, body) of one ring row."""
 _ENERGY_UPSERT = (
     "INSERT INTO gpu_energy_hour (host, gpu_index, hour_ts, first_ts, first_mj, last_ts,"
     " last_mj) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host, gpu_index, hour_ts) DO UPDATE"
@@ -76,7 +81,7 @@ class _Minute:
     def __init__(self, minute_ts: int) -> None:
         self.minute_ts = minute_ts
         self.pieces: list[tuple[float, bytes]] = []
-        self.energy: dict[int, list] = {}
+        self.energy: dict[int, list[float]] = {}
 
     def add(self, sample: Sample) -> None:
         ts = sample.ts
@@ -102,9 +107,9 @@ class _Minute:
         items.sort(key=lambda item: item[0])
         return zlib.compress(_msgpack_array([raw for _ts, raw in items]), 6)
 
-    def energy_rows(self, host: str) -> list[tuple]:
+    def energy_rows(self, host: str) -> list[EnergyRow]:
         hour_ts = self.minute_ts // HOUR_S * HOUR_S
-        return [(host, index, hour_ts, *row) for index, row in self.energy.items()]
+        return [(host, index, hour_ts, r[0], r[1], r[2], r[3]) for index, r in self.energy.items()]
 
 
 def decode_chunk(body: bytes) -> list[Sample]:
@@ -136,7 +141,7 @@ class FlightRecorder:
         self._open: dict[str, _Minute] = {}
         self._done: list[tuple[str, _Minute]] = []
         self._written: dict[str, int] = {}
-        self._hellos: list[tuple] = []
+        self._hellos: list[tuple[str, float, bytes]] = []
 
     def slot(self, minute_ts: int) -> int:
         return (minute_ts // MINUTE_S) % self.slots
@@ -157,7 +162,7 @@ class FlightRecorder:
     def pending(self) -> int:
         return len(self._done) + len(self._open) + len(self._hellos)
 
-    def write(self, tx, now_ts: float, *, force: bool = False) -> int:
+    def write(self, tx: sqlite3.Connection, now_ts: float, *, force: bool = False) -> int:
         """Write finished minutes (all with `force`) in the caller's transaction; they
         leave memory only by `written` once it committed. A ring laid out for another
         window (the config changed) is emptied first. A minute written in two pieces
@@ -177,7 +182,8 @@ class FlightRecorder:
                 "INSERT OR REPLACE INTO recorder_meta (one, slot_s, slots) VALUES (1, ?, ?)",
                 (float(MINUTE_S), self.slots),
             )
-        rows, energy = [], []
+        rows: list[tuple[int, str, int, bytes]] = []
+        energy: list[EnergyRow] = []
         for host, minute in self._done:
             minute_ts = minute.minute_ts
             energy += minute.energy_rows(host)
@@ -216,7 +222,9 @@ def ring_geometry(db: sqlite_utils.Database) -> tuple[float, int] | None:
     return None if row is None else (row[0], row[1])
 
 
-def _chunks(db: sqlite_utils.Database, since_ts: float, until_ts: float, hosts) -> list[tuple]:
+def _chunks(
+    db: sqlite_utils.Database, since_ts: float, until_ts: float, hosts: Iterable[str] | None
+) -> list[Chunk]:
     """(host, minute_ts, body) of the ring's minutes overlapping [since, until)."""
     geometry = ring_geometry(db)
     if until_ts <= since_ts or geometry is None:
@@ -230,7 +238,7 @@ def _chunks(db: sqlite_utils.Database, since_ts: float, until_ts: float, hosts) 
         a, b = (first // MINUTE_S) % slots, (last // MINUTE_S) % slots
         ranges = [(a, b)] if a <= b else [(a, slots - 1), (0, b)]
     wanted = None if hosts is None else set(hosts)
-    out = []
+    out: list[Chunk] = []
     for low, high in ranges:
         for host, minute_ts, body in db.conn.execute(
             "SELECT host, minute_ts, body FROM recorder_ring WHERE slot BETWEEN ? AND ?"
@@ -242,7 +250,7 @@ def _chunks(db: sqlite_utils.Database, since_ts: float, until_ts: float, hosts) 
     return out
 
 
-def _samples(chunks: Iterable[tuple], since_ts: float, until_ts: float) -> list[tuple]:
+def _samples(chunks: Iterable[Chunk], since_ts: float, until_ts: float) -> list[tuple[str, Sample]]:
     out = [
         (host, sample)
         for host, _minute, body in chunks
@@ -351,7 +359,7 @@ def capture_covers(db: sqlite_utils.Database, ts: float) -> bool:
 
 def measured_energy(
     db: sqlite_utils.Database, host: str, gpu_index: int, since_ts: float, until_ts: float
-) -> dict:
+) -> dict[str, float]:
     """Energy from NVML's counter over [since, until): `joules` and `covered_s`, the time
     the counter's readings span inside the window. Within an hour's row, and across the
     gap to the next row when it is under 10 minutes, the counter's rise is exact; at the

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class CheckStatus(StrEnum):
@@ -46,7 +47,7 @@ class CheckResult:
     status: CheckStatus
     summary: str
     """One line an operator reads: "mlx5_3 181.2 Gb/s, expected >= 360 Gb/s"."""
-    figures: dict = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
     command: str = ""
     raw: str = ""
     """The tool's stdout and stderr as received (capped)."""
@@ -55,7 +56,7 @@ class CheckResult:
     """Hosts this failure is attributed to (a pairwise test fails both ends unless the
     other measurements tell which one is slow)."""
 
-    def as_dict(self, raw: bool = False) -> dict:
+    def as_dict(self, raw: bool = False) -> dict[str, Any]:
         out = asdict(self)
         out["status"] = str(self.status)
         if not raw:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 
 class ParseError(ValueError):
@@ -86,7 +87,7 @@ def parse_dcgm_diag(text: str) -> DcgmReport:
     )
 
 
-def _list(value: object) -> list[dict]:
+def _list(value: object) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
@@ -101,7 +102,7 @@ def _warnings(value: object) -> tuple[str, ...]:
     return ()
 
 
-def _result_gpus(result: dict) -> list[int | None]:
+def _result_gpus(result: dict[str, Any]) -> list[int | None]:
     """DCGM 4: entity_group "GPU" + entity_id; DCGM 3: "gpu_ids" as "0,1,2" or "0"."""
     if "entity_id" in result:
         if str(result.get("entity_group", "GPU")).upper() != "GPU":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 import sqlite_utils
 
@@ -35,7 +36,7 @@ class RunRecord:
     finished_ts: float | None
     checks: tuple[CheckResult, ...] = ()
 
-    def as_dict(self, raw: bool = False) -> dict:
+    def as_dict(self, raw: bool = False) -> dict[str, Any]:
         return {
             "id": self.id,
             "level": self.level,

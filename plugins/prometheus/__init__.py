@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import Metric
 from pydantic import Field, model_validator
 
 from opsconsole.plugin import (
@@ -58,7 +60,7 @@ class _ViewCollector:
     def __init__(self) -> None:
         self.view: FleetView | None = None
 
-    def collect(self):  # called on the HTTP server's thread per scrape
+    def collect(self) -> Iterator[Metric]:  # called on the HTTP server's thread per scrape
         return families(self.view)
 
 
@@ -68,7 +70,7 @@ class PrometheusExporter:
         self.log = context.log
         self.registry = CollectorRegistry(auto_describe=False)
         self.collector = _ViewCollector()
-        self.registry.register(self.collector)  # type: ignore[arg-type]
+        self.registry.register(self.collector)
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None

@@ -108,10 +108,10 @@ def _hosts(view: FleetView) -> Iterator[Metric]:
         labels=HOST_LABELS,
     )
     for name, readings in view.extra.items():
-        h = view.hosts.get(name)
+        host = view.hosts.get(name)
         value = readings.get("node_power_w")
-        if h is not None and value is not None:
-            power.add_metric(_host_key(h), value)
+        if host is not None and value is not None:
+            power.add_metric(_host_key(host), value)
     yield power
 
 

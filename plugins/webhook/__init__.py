@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
@@ -36,6 +36,9 @@ from opsconsole.plugin import (
 from opsconsole.plugin.queue import DurableQueue
 
 from .bodies import PAGERDUTY_URL, generic, pagerduty, slack
+
+TransitionName = Literal["firing", "acknowledged", "unacknowledged", "resolved", "refired"]
+"""`TransitionKind`'s values, as the config file names them."""
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 RETRY_STATUSES = {408, 425, 429}
@@ -57,9 +60,9 @@ class WebhookConfig(PluginConfig):
     """PagerDuty integration key (format = "pagerduty"), from the environment or a file."""
     routing_key_file: str | None = None
     signature_header: str = "X-Opsconsole-Signature-256"
-    transitions: list[
-        Literal["firing", "acknowledged", "unacknowledged", "resolved", "refired"]
-    ] = Field(default_factory=lambda: [str(k) for k in TransitionKind])
+    transitions: list[TransitionName] = Field(
+        default_factory=lambda: [TransitionKind(k).value for k in get_args(TransitionName)]
+    )
     """Which transitions to send."""
     min_severity: Literal["info", "warning", "critical"] = "info"
     timeout_s: float = Field(10.0, gt=0, le=120)
@@ -123,7 +126,7 @@ class WebhookNotifier:
             self.queue.put(bodies, time.time())
             self._wake.set()
 
-    def _body(self, t: AlertTransition) -> dict:
+    def _body(self, t: AlertTransition) -> dict[str, Any]:
         if self.config.format == "slack":
             return slack(t)
         if self.config.format == "pagerduty":
@@ -150,7 +153,7 @@ class WebhookNotifier:
             self._wake.wait(wait)
             self._wake.clear()
 
-    def _deliver(self, item_id: int, payload: dict, attempts: int) -> None:
+    def _deliver(self, item_id: int, payload: dict[str, Any], attempts: int) -> None:
         if self.config.format == "pagerduty":
             payload = payload | {"routing_key": self._routing_key}
         body = json.dumps(payload, separators=(",", ":")).encode()
