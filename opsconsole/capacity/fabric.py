@@ -79,14 +79,14 @@ def leaf_fabric_rows(
     for host in hosts:
         by_leaf[placement_host(host).group("leaf")].append(host)
     held_by_host: dict[str, list[Booking]] = defaultdict(list)
-    for (host, _index), booking in holders.items():
-        held_by_host[host].append(booking)
+    for (holder_host, _index), booking in holders.items():
+        held_by_host[holder_host].append(booking)
     rows = []
     for leaf, members in by_leaf.items():
         issues: list[PortIssue] = []
         unknown = 0
         for host in members:
-            if live:
+            if readings is not None:
                 reading = readings.hosts.get(host.name)
                 if reading is None or reading.ports is None:
                     unknown += 1

@@ -25,7 +25,7 @@ def idle_rows(
 ) -> list[TenantIdle]:
     window_s = settings.idle_hours * 3600.0
     needed_minutes = max(1, round(settings.idle_min_coverage * window_s / 60.0))
-    per: dict[str, dict] = defaultdict(
+    per: dict[str, dict[str, int]] = defaultdict(
         lambda: {"leased": 0, "idle": 0, "busy": 0, "no_data": 0, "new": 0}
     )
     idle_hosts: dict[str, set[str]] = defaultdict(set)

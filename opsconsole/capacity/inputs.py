@@ -20,6 +20,7 @@ import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlite_utils
 
@@ -150,7 +151,7 @@ def read_store(
         bookings = leases.bookings(now_ts - idle_window_s, now_ts + horizon_s)
         drains = _drains(leases, now_ts, now_ts + horizon_s)
         health = health_from_events(db, now_ts)
-        if fresh:
+        if fresh and reuse is not None:
             usage, clock, power = reuse.usage, reuse.clock_events, reuse.rollup_power
             rollups_ts = reuse.rollups_ts
         else:
@@ -204,7 +205,7 @@ def _by_slot(
     columns: str,
     group: str,
     where: str = "",
-) -> list[tuple]:
+) -> list[tuple[Any, ...]]:
     if not slots:
         return []
     sql = _BY_SLOT.format(columns=columns, where=where, group=group)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from opsconsole.capacity.inputs import HostReadings, PortReading, Readings
 from opsconsole.collect.protocol import Sample
+from opsconsole.collect.state import FleetState
 
 LIVE = "live"
 
@@ -44,7 +45,9 @@ class PortErrorRates:
         return rate
 
 
-def host_readings(status: str, sample: Sample | None, rates: PortErrorRates | None, host: str):
+def host_readings(
+    status: str, sample: Sample | None, rates: PortErrorRates | None, host: str
+) -> HostReadings:
     """Power and ports of one host. Nothing of a host that is not fresh counts as live."""
     if status != "fresh" or sample is None:
         return HostReadings(status, None, 0, None)
@@ -75,9 +78,9 @@ def live_readings(
     return Readings(out, LIVE, LIVE, known)
 
 
-def node_power_from_state(state) -> dict[str, float]:
+def node_power_from_state(state: FleetState) -> dict[str, float]:
     """BMC node power of the fresh hosts of a `FleetState` (duck-typed)."""
-    out = {}
+    out: dict[str, float] = {}
     for name, h in state.hosts.items():
         watts = getattr(h, "node_power_w", None)
         if watts is not None:
@@ -85,7 +88,7 @@ def node_power_from_state(state) -> dict[str, float]:
     return out
 
 
-def state_hosts(state) -> list[tuple[str, str, Sample | None]]:
+def state_hosts(state: FleetState) -> list[tuple[str, str, Sample | None]]:
     """(name, status, sample) of every host of a `FleetState` (duck-typed)."""
     return [(name, h.status, h.sample) for name, h in state.hosts.items()]
 

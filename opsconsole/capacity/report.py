@@ -22,7 +22,7 @@ from opsconsole.capacity.runway import DAY_S, runway
 from opsconsole.config import Fleet, Host
 from opsconsole.config.capacity import CapacityConfig
 from opsconsole.errors import CapacityError
-from opsconsole.leases.handover import HANDOVER_STATES, node_states
+from opsconsole.leases.handover import HANDOVER_STATES, NodeHandover, node_states
 
 STORED_HEALTH = "stored events (host_down, gpu_lost)"
 
@@ -79,7 +79,9 @@ def capacity_report(
     return dataclasses.replace(report, handover=counts)
 
 
-def handover_counts(fleet: Fleet, states: Mapping, site: str | None) -> dict[str, dict[str, int]]:
+def handover_counts(
+    fleet: Fleet, states: Mapping[str, NodeHandover], site: str | None
+) -> dict[str, dict[str, int]]:
     """Site → {validating, cleaning, failed-validation: nodes}, every site listed."""
     out: dict[str, dict[str, int]] = {}
     for host in fleet.hosts:

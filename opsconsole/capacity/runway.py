@@ -73,8 +73,8 @@ def runway_series(
     moments = sorted(cuts)
     day_rows = []
     first_over = None
-    for d in range(days):
-        day_start, day_end = bounds[d], bounds[d + 1]
+    for day in range(days):
+        day_start, day_end = bounds[day], bounds[day + 1]
         committed_peak, capacity_min, over = 0, total, 0
         for seg_start in (m for m in moments if day_start <= m < day_end):
             committed = sum(n for (s, e), n in groups.items() if s <= seg_start < e)

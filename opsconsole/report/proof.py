@@ -55,7 +55,7 @@ def build_export(
     return signing.sign_document(document, key)
 
 
-def read_signed(path: Path) -> tuple[dict, str]:
+def read_signed(path: Path) -> tuple[dict[str, Any], str]:
     """The document in `path` (JSON, exactly as written) and how to name it in errors."""
     what = f"{path}"
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,10 +26,10 @@ from opsconsole.config import Fleet
 from opsconsole.errors import ReportError
 from opsconsole.leases import get_tenant, list_drains, list_leases
 from opsconsole.leases.audit_proof import audit_rows, head_at, proof_for
-from opsconsole.leases.lease_usage import SlotWindow, lease_usage
+from opsconsole.leases.lease_usage import LeaseUsage, SlotWindow, lease_usage
 from opsconsole.leases.model import Lease
 from opsconsole.store.energy import window_energy
-from opsconsole.store.queries import gpu_slots, swaps
+from opsconsole.store.queries import Row, gpu_slots, swaps
 
 FORMAT = "opsconsole/tenant-report/1"
 HOUR_S = 3600.0
@@ -39,7 +40,7 @@ ENERGY_ESTIMATED = "estimated: minute mean board power x 60 s (NVML energy count
 def _summary_energy_source(entries: list[dict[str, Any]]) -> str:
     sources = {e["energy_source"] for e in entries if e["gpu_hours"] > 0}
     if len(sources) == 1:
-        return sources.pop()
+        return str(sources.pop())
     return "mixed: see each lease" if sources else "no GPU-hours in the period"
 
 
@@ -80,8 +81,8 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _overlap(spans, start: float, stop: float) -> float:
-    return sum(max(0.0, min(stop, b) - max(start, a)) for a, b in spans)
+def _overlap(spans: Iterable[tuple[float, float]], start: float, stop: float) -> float:
+    return sum((max(0.0, min(stop, b) - max(start, a)) for a, b in spans), 0.0)
 
 
 def _touches(lease: Lease, period: Period) -> bool:
@@ -97,7 +98,7 @@ makes the extension a breach, even though the allocation was not)."""
 
 
 def _placement_check(
-    row: dict | None, allowed: list | None, sites: dict[str, Any]
+    row: dict[str, Any] | None, allowed: list[str] | None, sites: dict[str, str | None]
 ) -> dict[str, Any]:
     return {
         "audit_id": row["id"] if row else None,
@@ -108,7 +109,9 @@ def _placement_check(
     }
 
 
-def _allowed_at(tenant_rows: list[dict[str, Any]], ts: float, current: tuple | None) -> list | None:
+def _allowed_at(
+    tenant_rows: list[dict[str, Any]], ts: float, current: tuple[str, ...] | None
+) -> list[str] | None:
     """The tenant's allowed sites as the audit log had them at `ts`."""
     allowed: object = list(current) if current else None
     for row in tenant_rows:
@@ -138,7 +141,7 @@ def build_tenant_report(
     windows: list[SlotWindow] = [w for u in usage.values() for w in u.windows]
     hosts = {slot.host for lease in leases for slot in lease.slots}
     inventory = {(r["host"], r["gpu_index"]): r for h in sorted(hosts) for r in gpu_slots(db, h)}
-    swapped = defaultdict(list)
+    swapped: defaultdict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     for swap in swaps(db, period.since_ts):
         if swap["ts"] < period.until_ts and swap["host"] in hosts:
             swapped[(swap["host"], swap["gpu_index"])].append(
@@ -226,15 +229,17 @@ def _lease_entry(
     fleet: Fleet,
     db: sqlite_utils.Database,
     lease: Lease,
-    used,
-    inventory: dict[str, Any],
-    swapped: dict[str, Any],
+    used: LeaseUsage | None,
+    inventory: Mapping[tuple[str, int], Row],
+    swapped: Mapping[tuple[str, int], list[dict[str, Any]]],
     tenant_rows: list[dict[str, Any]],
     lease_rows: list[dict[str, Any]],
-    allowed_now: tuple | None,
+    allowed_now: tuple[str, ...] | None,
     now_ts: float,
 ) -> dict[str, Any]:
-    gpus, sites, joules, covered_s, counted_s = [], {}, 0.0, 0.0, 0.0
+    gpus: list[dict[str, Any]] = []
+    sites: dict[str, str | None] = {}
+    joules, covered_s, counted_s = 0.0, 0.0, 0.0
     from_counter = estimated = 0
     by_slot = {(w.host, w.gpu_index): w for w in (used.windows if used else ())}
     for slot in lease.slots:

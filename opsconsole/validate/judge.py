@@ -4,7 +4,9 @@ command's exit status and output in."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from opsconsole.validate.model import CheckResult, CheckStatus
 from opsconsole.validate.parsers import (
@@ -42,7 +44,15 @@ class Output:
         return self.exit_status == EXIT_NOT_FOUND
 
 
-def _result(name, hosts, status, summary, out: Output, figures=None, blame=()) -> CheckResult:
+def _result(
+    name: str,
+    hosts: Iterable[str],
+    status: CheckStatus,
+    summary: str,
+    out: Output,
+    figures: dict[str, Any] | None = None,
+    blame: Iterable[str] = (),
+) -> CheckResult:
     return CheckResult(
         name=name,
         hosts=tuple(hosts),
@@ -144,17 +154,16 @@ def judge_nvlink(host: str, out: Output, limits: Thresholds) -> CheckResult:
     except ParseError as exc:
         return _unreadable("nvlink", host, out, exc)
     speeds = [s for per_gpu in links.values() for s in per_gpu if s is not None]
+    inactive = [f"{gpu}:{i}" for gpu, per in links.items() for i, s in enumerate(per) if s is None]
     figures = {
         "links": sum(len(v) for v in links.values()),
-        "inactive": [
-            f"{gpu}:{i}" for gpu, per in links.items() for i, s in enumerate(per) if s is None
-        ],
+        "inactive": inactive,
         "min_gbps": min(speeds) if speeds else None,
         "expected_gbps": limits.nvlink_link_gbps,
     }
     problems = []
-    if figures["inactive"]:
-        problems.append(f"{len(figures['inactive'])} link(s) inactive ({figures['inactive'][0]}…)")
+    if inactive:
+        problems.append(f"{len(inactive)} link(s) inactive ({inactive[0]}…)")
     if limits.nvlink_link_gbps is not None:
         slow = [
             (gpu, i, s)

@@ -65,7 +65,8 @@ def parse_dcgm_diag(text: str) -> DcgmReport:
     body = doc.get("DCGM Diagnostic") or doc.get("DCGM GPU Diagnostic")
     if not isinstance(body, dict):
         raise ParseError('dcgmi output has no "DCGM Diagnostic" object')
-    metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else doc
+    found = doc.get("metadata")
+    metadata: dict[str, Any] = found if isinstance(found, dict) else doc
     version = metadata.get("version")
     results: list[DcgmResult] = []
     for category in _list(body.get("test_categories")):

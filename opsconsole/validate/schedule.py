@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import sqlite_utils
 
@@ -105,7 +106,17 @@ def run_due(
     return runs
 
 
-def _try(db, fleet, settings, hosts, level, reason, operator, runner_factory, clock):
+def _try(
+    db: sqlite_utils.Database,
+    fleet: Fleet,
+    settings: ValidationSettings,
+    hosts: list[str],
+    level: str,
+    reason: str,
+    operator: str,
+    runner_factory: RunnerFactory,
+    clock: Callable[[], float],
+) -> list[store.RunRecord]:
     try:
         return [
             validate_hosts(
@@ -186,7 +197,12 @@ class HandoverWorker:
 
 
 def start_handover_worker(
-    fleet: Fleet, store_path, *, operator: str, interval_s: float = 10.0, on_runs=None
+    fleet: Fleet,
+    store_path: str | Path,
+    *,
+    operator: str,
+    interval_s: float = 10.0,
+    on_runs: Callable[[list[store.RunRecord]], None] | None = None,
 ) -> HandoverWorker | None:
     """The worker for a console or `opsconsole poll`, started; None when `[validation]`
     asks for neither cleaning nor scheduled checks (nothing to do)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import sqlite_utils
 
@@ -120,7 +120,15 @@ def validate_hosts(
     return store.get_run(db, run_id)
 
 
-def _alert_failures(db, fleet, run_id, level, checks, verdicts, now_ts) -> None:
+def _alert_failures(
+    db: sqlite_utils.Database,
+    fleet: Fleet,
+    run_id: int,
+    level: str,
+    checks: list[CheckResult],
+    verdicts: Mapping[str, RunState],
+    now_ts: float,
+) -> None:
     """One `validation_failed` alert per failed node; a store error costs the alert only."""
     for name, verdict in verdicts.items():
         if verdict != RunState.FAILED:
@@ -135,7 +143,14 @@ def _alert_failures(db, fleet, run_id, level, checks, verdicts, now_ts) -> None:
             log.warning("validation run %d: alert for %s not recorded: %s", run_id, name, exc)
 
 
-def _run(fleet, settings, runner_factory, hosts, level, fabric) -> list[CheckResult]:
+def _run(
+    fleet: Fleet,
+    settings: ValidationSettings,
+    runner_factory: RunnerFactory,
+    hosts: list[Host],
+    level: str,
+    fabric: bool,
+) -> list[CheckResult]:
     async def main() -> list[CheckResult]:
         runner = runner_factory(fleet)
         try:

@@ -15,6 +15,9 @@ from opsconsole.errors import ValidateError
 from opsconsole.store.transaction import write_transaction
 from opsconsole.validate.model import CheckResult, CheckStatus, RunState
 
+CheckRow = tuple[str, list[str], str, str, list[str]]
+"""(name, hosts, status, summary, blame) of one stored check."""
+
 REFUSED = "refused"
 
 
@@ -121,7 +124,7 @@ def finish_run(
         )
 
 
-def _record(row: tuple, checks: tuple[CheckResult, ...] = ()) -> RunRecord:
+def _record(row: tuple[Any, ...], checks: tuple[CheckResult, ...] = ()) -> RunRecord:
     return RunRecord(
         id=row[0],
         level=row[1],
@@ -230,11 +233,11 @@ def latest_by_host(db: sqlite_utils.Database) -> dict[str, dict[str, HostRun]]:
         " ORDER BY r.id DESC LIMIT ?",
         (RECENT_RUNS, RECENT_HOST_RUNS),
     ).fetchall()
-    newest: dict[tuple[str, str], tuple] = {}
+    newest: dict[tuple[str, str], tuple[int, str, float]] = {}
     for run_id, level, verdicts, finished_ts, host in rows:
         newest.setdefault((host, level), (run_id, verdicts, finished_ts))
     run_ids = sorted({v[0] for v in newest.values()})
-    checks: dict[int, list[tuple]] = {}
+    checks: dict[int, list[CheckRow]] = {}
     for i in range(0, len(run_ids), 500):
         chunk = run_ids[i : i + 500]
         marks = ", ".join("?" for _ in chunk)
@@ -256,7 +259,7 @@ def latest_by_host(db: sqlite_utils.Database) -> dict[str, dict[str, HostRun]]:
     return out
 
 
-def _figures(checks: list[tuple]) -> str:
+def _figures(checks: list[CheckRow]) -> str:
     failed = [f"{name}: {summary}" for name, _h, status, summary, _b in checks if status == "fail"]
     if failed:
         return "; ".join(failed)
