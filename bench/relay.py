@@ -56,10 +56,10 @@ def main() -> None:
     quiet_third_party_warnings()
     from poll import record_fleet
 
-    from opsconsole.collect.protocol import decode_line
     from opsconsole.collect.relay import plan_sessions
     from opsconsole.collect.session import SessionContext
     from opsconsole.collect.state import FleetState
+    from opsconsole.wire import decode_line
 
     recorded = record_fleet(args.hosts, 2.0)
     names = [r[0] for r in recorded]

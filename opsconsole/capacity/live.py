@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
 from opsconsole.capacity.inputs import HostReadings, PortReading, Readings
-from opsconsole.collect.protocol import Sample
+from opsconsole.wire import Sample
 
 LIVE = "live"
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from opsconsole.collect.protocol import GpuInventory, GpuSample, Sample
+from opsconsole.wire import GpuInventory, GpuSample, Sample
 
 INVALID = "invalid"
 """Prefix of the `na` reason of a reading refused here: `na[field] = "invalid: ..."`."""

@@ -32,7 +32,14 @@ import asyncssh
 import msgspec
 
 from opsconsole.collect.commands import HostCommands
-from opsconsole.collect.protocol import (
+from opsconsole.collect.reasons import RELAY_DOWN
+from opsconsole.collect.session import HostSession, SessionContext
+from opsconsole.collect.ssh import AGENT_ERROR, CONNECTION_LOST, TIMEOUT, ConnectFailure
+from opsconsole.collect.state import Change, FleetState, HostState
+from opsconsole.collect.stream import LineTooLong, read_lines
+from opsconsole.config import Fleet
+from opsconsole.errors import ConfigError
+from opsconsole.wire import (
     MAX_LINE_BYTES,
     PROTOCOL_VERSION,
     AgentError,
@@ -43,14 +50,7 @@ from opsconsole.collect.protocol import (
     Sample,
     decode_line,
 )
-from opsconsole.collect.reasons import RELAY_DOWN
-from opsconsole.collect.session import HostSession, SessionContext
-from opsconsole.collect.ssh import AGENT_ERROR, CONNECTION_LOST, TIMEOUT, ConnectFailure
-from opsconsole.collect.state import Change, FleetState, HostState
-from opsconsole.collect.stream import LineTooLong, read_lines
-from opsconsole.collect.text import clean_text
-from opsconsole.config import Fleet
-from opsconsole.errors import ConfigError
+from opsconsole.wire.text import clean_text
 
 log = logging.getLogger("opsconsole.collect")
 

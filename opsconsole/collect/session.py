@@ -27,7 +27,6 @@ from opsconsole.collect.connect_slots import AdaptiveConnectSlots
 from opsconsole.collect.ingest_writer import IngestWriter
 from opsconsole.collect.loop_lag import honest_rtt_ms
 from opsconsole.collect.probes import HostProbe, run_probe
-from opsconsole.collect.protocol import AgentError, Hello, ProtocolError, Sample, decode_line
 from opsconsole.collect.ssh import (
     AGENT_ERROR,
     CONNECTION_LOST,
@@ -41,8 +40,9 @@ from opsconsole.collect.ssh import (
 )
 from opsconsole.collect.state import FleetState, HostState
 from opsconsole.collect.stream import ReadStats, read_messages
-from opsconsole.collect.text import clean_text
 from opsconsole.config import PollingSettings
+from opsconsole.wire import AgentError, Hello, ProtocolError, Sample, decode_line
+from opsconsole.wire.text import clean_text
 
 log = logging.getLogger("opsconsole.collect")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from opsconsole.collect.budget import HostBudget
-from opsconsole.collect.protocol import (
+from opsconsole.wire import (
     MAX_LINE_BYTES,
     AgentError,
     Hello,

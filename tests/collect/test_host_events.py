@@ -5,9 +5,9 @@ from __future__ import annotations
 import msgspec
 
 from opsconsole.collect.host_events import HostEventRecorder
-from opsconsole.collect.protocol import decode_line
 from opsconsole.collect.reasons import HOST_KEY_CHANGED
 from opsconsole.collect.state import FleetState
+from opsconsole.wire import decode_line
 from tests.collect.conftest import sample_dict
 from tests.collect.test_state import make_host
 

@@ -1,4 +1,4 @@
-"""The agent wire protocol, as the console decodes it.
+"""The agent wire protocol (version 1), as the console decodes it.
 
 The agent (standard library only) writes JSON lines; this module is the strict, typed
 reading of them. Every line is size-capped before decoding, unknown fields are tolerated
@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from opsconsole.collect.text import clean_text
+from opsconsole.wire.text import clean_text
 
 PROTOCOL_VERSION = 1
 MAX_LINE_BYTES = 256 * 1024
