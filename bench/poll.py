@@ -533,7 +533,7 @@ async def serve_relay_over_ssh(config: Path, site: str, workdir: Path) -> None:
 
     async def handle(process) -> None:
         try:
-            await serve_relay(fleet, site, process.stdout, process.stdin.read())
+            await serve_relay(fleet, site, process.stdout, requests=process.stdin)
         finally:
             process.exit(0)
 

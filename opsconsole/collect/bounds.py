@@ -176,7 +176,10 @@ def check_sample(
     by_index = {g.index: g for g in inventory} if inventory else {}
     before = {g.index: g for g in previous.gpus} if previous is not None else {}
     for gpu in sample.gpus:
-        check_gpu(gpu, by_index.get(gpu.index), before.get(gpu.index), report)
+        last = before.get(gpu.index)
+        if gpu is last:  # the lean wire's unchanged row, checked (in place) already
+            continue
+        check_gpu(gpu, by_index.get(gpu.index), last, report)
     load = sample.load
     for name in ("load1", "load5", "load15"):
         value = getattr(load, name)

@@ -6,10 +6,12 @@ itself stays standard-library only and does not import this package; its encoder
 checked against this decoder by the tests. See ARCHITECTURE.md, "Agent protocol".
 """
 
+from opsconsole.wire.lean import ChannelDecoder, Plan, make_plan
 from opsconsole.wire.messages import (
     MAX_LINE_BYTES,
     MAX_NVLINKS,
     PROTOCOL_VERSION,
+    WIRE_VERSION,
     AgentError,
     EthInterface,
     GpuEvent,
@@ -19,12 +21,14 @@ from opsconsole.wire.messages import (
     Hello,
     HostFacts,
     IbPort,
+    LeanSample,
     Load,
     Message,
     MigInstance,
     NvLinks,
     ProtocolError,
     Sample,
+    WireSchema,
     decode_line,
 )
 
@@ -32,7 +36,9 @@ __all__ = [
     "MAX_LINE_BYTES",
     "MAX_NVLINKS",
     "PROTOCOL_VERSION",
+    "WIRE_VERSION",
     "AgentError",
+    "ChannelDecoder",
     "EthInterface",
     "GpuEvent",
     "GpuInventory",
@@ -41,11 +47,15 @@ __all__ = [
     "Hello",
     "HostFacts",
     "IbPort",
+    "LeanSample",
     "Load",
     "Message",
     "MigInstance",
     "NvLinks",
+    "Plan",
     "ProtocolError",
     "Sample",
+    "WireSchema",
     "decode_line",
+    "make_plan",
 ]

@@ -16,9 +16,8 @@ class Recording:
     def __init__(self):
         self.events: list[tuple] = []
 
-    def submit(self, method, host, kind, message, ts, **extra):
-        assert method == "record_host_event"
-        self.events.append((kind, extra.get("gpu_index")))
+    def record_host_event(self, host, kind, message, ts, *, gpu_index=None, code=None):
+        self.events.append((kind, gpu_index))
 
 
 def feed(state, host, raw, now):

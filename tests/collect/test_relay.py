@@ -74,7 +74,7 @@ async def test_three_relays_under_one_console_and_one_killed(farm, tmp_path):
         async def handler(process) -> None:
             relay_runs[site] = relay_runs.get(site, 0) + 1
             await serve_relay(
-                fleet_box[0], site, process.stdout, process.stdin.read(), commands=FakeCommands()
+                fleet_box[0], site, process.stdout, requests=process.stdin, commands=FakeCommands()
             )
 
         return handler
