@@ -189,7 +189,10 @@ def check_sample(
             report.note(f"{name} {_fmt(value)} out of range")
     if sample.collect_ms is not None and not (0 <= sample.collect_ms <= MAX_COLLECT_MS):
         sample.collect_ms = None
+    checked = {id(p) for p in previous.ib} if previous is not None and previous.ib else ()
     for port in sample.ib:
+        if id(port) in checked:  # the lean wire's unchanged port, checked already
+            continue
         if port.rate_gbps is not None and not (0 <= port.rate_gbps <= MAX_IB_RATE_GBPS):
             report.invalid += 1
             report.note(f"ib {port.device}/{port.port} rate {_fmt(port.rate_gbps)} Gb/s")

@@ -336,17 +336,23 @@ class ChannelDecoder:
         for row, instances in message.mig:
             if row >= rows:
                 raise ProtocolError(f"mig: GPU row {row} of {rows}")
+            for instance in instances:
+                if instance.uuid is not None:
+                    instance.uuid = clean_text(instance.uuid, 96)
             mig[row] = instances
             gpu_rows.add(row)
         for row, found in message.processes:
             if row >= rows:
                 raise ProtocolError(f"processes: GPU row {row} of {rows}")
+            for process in found:
+                if process.name is not None:
+                    process.name = clean_text(process.name, 64)
             processes[row] = found
             gpu_rows.add(row)
         for row, reasons in message.na:
             if row >= rows:
                 raise ProtocolError(f"na: GPU row {row} of {rows}")
-            na[row] = reasons
+            na[row] = _clean_reasons(reasons)
             gpu_rows.add(row)
         check_events(message.events)
         # Checked: from here on the line is taken.
@@ -519,7 +525,6 @@ class ChannelDecoder:
             for field, column in plan.nvlink_columns:
                 setattr(links, field, cols[column][start:end])
             gpu.nvlink = links
-        _clean_parts(gpu)
         return gpu
 
 
@@ -539,18 +544,10 @@ def _counters(names: tuple[str, ...], values: list[Scalar], start: int) -> dict[
     }
 
 
-def _clean_parts(gpu: GpuSample) -> None:
-    """Per-GPU lists and reasons as v1 cleans them."""
-    na = gpu.na
-    if na and not (
-        len(na) <= 64 and all(k.isprintable() and v.isprintable() for k, v in na.items())
-    ):
-        gpu.na = {clean_text(k, 40): clean_text(v, 120) for k, v in list(na.items())[:64]}
-    elif na:
-        gpu.na = {k[:40]: v[:120] for k, v in na.items()}
-    for proc in gpu.processes:
-        if proc.name is not None:
-            proc.name = clean_text(proc.name, 64)
-    for mig in gpu.mig:
-        if mig.uuid is not None:
-            mig.uuid = clean_text(mig.uuid, 96)
+def _clean_reasons(na: dict[str, str]) -> dict[str, str]:
+    """A GPU's `na` reasons as v1 cleans them; checked once when they arrive, not on
+    every sample that rebuilds the row."""
+    honest = all(k.isprintable() and v.isprintable() for k, v in na.items())
+    if len(na) <= 64 and honest:
+        return {k[:40]: v[:120] for k, v in na.items()}
+    return {clean_text(k, 40): clean_text(v, 120) for k, v in list(na.items())[:64]}
