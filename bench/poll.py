@@ -217,6 +217,7 @@ async def measure(mode: str, config: Path, duration_s: float, sim_pid: str) -> d
     warmup_s = time.monotonic() - started
     sim = HostCpu(sim_pid)
     sim_cpu0 = sim.seconds()
+    gc_s = _gc_timer()
     cpu0 = cpu_s()
     recorder.measuring = True
     profile_to = os.environ.get("OPSCONSOLE_BENCH_PROFILE")
@@ -231,6 +232,7 @@ async def measure(mode: str, config: Path, duration_s: float, sim_pid: str) -> d
         profiler.disable()
         profiler.dump_stats(f"{profile_to}.{mode}")
     cpu = cpu_s() - cpu0
+    gc_total_s = gc_s()
     sim_cpu = sim.seconds() - sim_cpu0
     rss_mib = psutil.Process().memory_info().rss / 2**20
     await stop()
@@ -251,7 +253,26 @@ async def measure(mode: str, config: Path, duration_s: float, sim_pid: str) -> d
         "late_max_ms": late[-1],
         "rss_mib": rss_mib,
         "sim_cpu_ms_per_poll": 1000.0 * sim_cpu / max(recorder.samples, 1),
+        "gc_ms_per_poll": 1000.0 * gc_total_s / max(recorder.samples, 1),
     }
+
+
+def _gc_timer() -> Callable[[], float]:
+    """Seconds the cyclic garbage collector runs from now on (wall time, on the loop's
+    thread: it stops the world), read by calling the returned function."""
+    import gc
+
+    total = [0.0]
+    started = [0.0]
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            total[0] += time.perf_counter() - started[0]
+
+    gc.callbacks.append(callback)
+    return lambda: total[0]
 
 
 # --- replay: a recorded fleet served as bytes -------------------------------------------
@@ -271,6 +292,9 @@ def record_fleet(hosts: int, interval_s: float) -> list[tuple]:
     fleet = SimFleet(min(hosts, SIM_MAX_HOSTS), 0, "calm", 8, start_ts=now - 10 - 2 * FULL_EVERY)
     out = []
     for k, (name, host) in enumerate(fleet.hosts.items()):
+        hello2, cycle = b"", []
+        if k < V2_RECORDED_HOSTS:  # first: the simulated host's time only goes forward
+            hello2, cycle = _record_v2(host, interval_s, now - 6, FULL_EVERY)
         agent = make_agent(host, time.time, None, interval_s)
         host.advance(now - 4)
         hello = next(m for m in agent.tick() if m["type"] == "hello")
@@ -278,9 +302,6 @@ def record_fleet(hosts: int, interval_s: float) -> list[tuple]:
         sample = next(m for m in agent.tick() if m["type"] == "sample")
         sample = {k: v for k, v in sample.items() if k not in ("type", "seq", "ts", "events")}
         body = msgspec.json.encode(sample)
-        hello2, cycle = b"", []
-        if k < V2_RECORDED_HOSTS:
-            hello2, cycle = _record_v2(host, interval_s, now, FULL_EVERY)
         out.append(
             (name, msgspec.json.encode(hello) + b"\n", b'{"type":"sample",', body[1:], hello2,
              cycle)
@@ -301,14 +322,14 @@ def record_fleet(hosts: int, interval_s: float) -> list[tuple]:
     return out + copies
 
 
-def _record_v2(host, interval_s: float, now: float, count: int) -> tuple[bytes, list[bytes]]:
-    """A host's v2 hello and `count` consecutive v2 samples (a full one, then deltas), as
-    line formats taking (seq, ts)."""
+def _record_v2(host, interval_s: float, end: float, count: int) -> tuple[bytes, list[bytes]]:
+    """A host's v2 hello and `count` consecutive v2 samples (a full one, then deltas) up
+    to `end`, as line formats taking (seq, ts)."""
     import msgspec
 
     from opsconsole.sim.backend import make_agent
 
-    clock = [now - 2 * count]
+    clock = [end - interval_s * count]
     agent = make_agent(host, lambda: clock[0], None, interval_s)
     agent.request_wire(2)
     hello, formats = b"", []
@@ -679,6 +700,7 @@ def print_table(rows: list[dict]) -> None:
     head = (
         f"{'hosts':>5} {'pattern':<7} {'CPU/poll':>9} {'CPU':>6} {'delivered':>9} {'missed':>6} "
         f"{'late p50':>9} {'p95':>8} {'max':>8} {'RSS':>8} {'host/poll':>9} {'warmup':>7}"
+        f" {'gc/poll':>8}"
     )
     print(head)
     print("-" * len(head))
@@ -691,6 +713,7 @@ def print_table(rows: list[dict]) -> None:
             f" {r['delivered']:>8.1%} {r['missed']:>6} {r['late_p50_ms']:>7.1f}ms"
             f" {r['late_p95_ms']:>6.1f}ms {r['late_max_ms']:>6.0f}ms {r['rss_mib']:>5.0f}MiB"
             f" {r['sim_cpu_ms_per_poll']:>7.3f}ms {r['warmup_s']:>6.1f}s"
+            f" {r['gc_ms_per_poll']:>6.3f}ms"
         )
 
 
