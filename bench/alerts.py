@@ -41,7 +41,6 @@ from pathlib import Path
 from opsconsole.alerts.engine import CONTEXT_EVERY_S, IDLE_EVERY_S, AlertEngine
 from opsconsole.alerts.impact import build_context
 from opsconsole.alerts.settings import alert_settings
-from opsconsole.collect.protocol import GpuEvent, GpuSample, IbPort, NvLinks, Sample
 from opsconsole.collect.reasons import TIMEOUT
 from opsconsole.collect.state import FleetState
 from opsconsole.config import fleet_from_dict
@@ -50,6 +49,7 @@ from opsconsole.leases import create_tenant
 from opsconsole.store import open_store
 from opsconsole.store.inventory import sync_inventory
 from opsconsole.store.transaction import write_transaction
+from opsconsole.wire import GpuEvent, GpuSample, IbPort, NvLinks, Sample
 
 NOW = 1_800_000_000.0  # a minute boundary
 DAY = 86_400.0

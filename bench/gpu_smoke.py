@@ -30,7 +30,7 @@ from opsconsole.agent.commands import run_command
 from opsconsole.agent.kernel_log import open_kernel_log
 from opsconsole.agent.nvml_sample import read_gpu, read_nvlink
 from opsconsole.agent.sysfs import RealFs
-from opsconsole.collect.protocol import ProtocolError, decode_line
+from opsconsole.wire import ProtocolError, decode_line
 
 
 def main(argv: list[str] | None = None) -> int:

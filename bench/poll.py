@@ -24,7 +24,12 @@ agent sample (from the simulated fleet, 8 GPUs, ~16 KB) are recorded once, then 
 process writes them again on every wall-clock tick with a new sequence number and time
 over real SSH (one port per host). Serving is a byte copy, so 1,000 hosts cost the
 server well under a core and the console's own CPU at 1,000-2,000 hosts can be measured
-on a small machine. Readings do not change between ticks (counters flat).
+on a small machine. A channel that asks for the lean wire (`wire 2`) gets a recorded v2
+cycle instead: the real agent's v2 hello and FULL_EVERY consecutive v2 samples (one full,
+then deltas of a calm fleet), repeated; v1 readings do not change between ticks.
+
+OPSCONSOLE_BENCH_WIRE=1 makes the poller and the bare stream ask for nothing (v1, the
+previous round's wire); the default asks for v2.
 
 `--openssh` serves the hosts from Debian's own sshd on loopback instead (as root, login
 user `opsconsole-ci` as in tests/interop; 16 ports per sshd, one sshd per 16 hosts, all in
@@ -63,6 +68,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 MODES = ("poller", "run", "stream")
+WIRE = int(os.environ.get("OPSCONSOLE_BENCH_WIRE", "2"))
+V2_RECORDED_HOSTS = 64
+"""Hosts whose v2 cycle is recorded from the simulator; the others replay renamed copies."""
 Stop = Callable[[], Awaitable[None]]
 
 
@@ -121,7 +129,7 @@ async def run_poller(fleet, recorder: Recorder) -> Stop:
             if host.sample is not None:
                 recorder.sample(host.name, recorder.tick_of(host.sample.ts))
 
-    poller = Poller(fleet, state, ingest=ingest, on_update=on_update)
+    poller = Poller(fleet, state, ingest=ingest, on_update=on_update, wire=WIRE)
     await poller.start()
     return poller.stop
 
@@ -170,9 +178,11 @@ async def run_bare_stream(fleet, recorder: Recorder) -> Stop:
 
     async def loop(name, conn):
         process = await conn.create_process(command)
+        if WIRE > 1:
+            process.stdin.write(f"wire {WIRE}\n")  # the same lines the poller reads
         async for line in process.stdout:
             message = json.loads(line)
-            if message.get("type") == "sample":
+            if message.get("type") in ("sample", "s"):
                 recorder.sample(name, recorder.tick_of(message["ts"]))
 
     tasks = [asyncio.create_task(loop(n, c)) for n, c in conns.items()]
@@ -207,6 +217,7 @@ async def measure(mode: str, config: Path, duration_s: float, sim_pid: str) -> d
     warmup_s = time.monotonic() - started
     sim = HostCpu(sim_pid)
     sim_cpu0 = sim.seconds()
+    gc_s = _gc_timer()
     cpu0 = cpu_s()
     recorder.measuring = True
     profile_to = os.environ.get("OPSCONSOLE_BENCH_PROFILE")
@@ -221,6 +232,7 @@ async def measure(mode: str, config: Path, duration_s: float, sim_pid: str) -> d
         profiler.disable()
         profiler.dump_stats(f"{profile_to}.{mode}")
     cpu = cpu_s() - cpu0
+    gc_total_s = gc_s()
     sim_cpu = sim.seconds() - sim_cpu0
     rss_mib = psutil.Process().memory_info().rss / 2**20
     await stop()
@@ -241,24 +253,48 @@ async def measure(mode: str, config: Path, duration_s: float, sim_pid: str) -> d
         "late_max_ms": late[-1],
         "rss_mib": rss_mib,
         "sim_cpu_ms_per_poll": 1000.0 * sim_cpu / max(recorder.samples, 1),
+        "gc_ms_per_poll": 1000.0 * gc_total_s / max(recorder.samples, 1),
     }
+
+
+def _gc_timer() -> Callable[[], float]:
+    """Seconds the cyclic garbage collector runs from now on (wall time, on the loop's
+    thread: it stops the world), read by calling the returned function."""
+    import gc
+
+    total = [0.0]
+    started = [0.0]
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            total[0] += time.perf_counter() - started[0]
+
+    gc.callbacks.append(callback)
+    return lambda: total[0]
 
 
 # --- replay: a recorded fleet served as bytes -------------------------------------------
 
 
-def record_fleet(hosts: int, interval_s: float) -> list[tuple[str, bytes, bytes, bytes]]:
-    """(name, hello line, sample head, sample tail) per host: the sample line is head +
-    `seq,ts` + tail, so a tick costs one bytes join per host."""
+def record_fleet(hosts: int, interval_s: float) -> list[tuple]:
+    """(name, hello line, sample head, sample tail, v2 hello line, v2 line formats) per
+    host: the v1 sample line is head + `seq,ts` + tail, so a tick costs one bytes join per
+    host; each v2 format takes (seq, ts)."""
     import msgspec
 
+    from opsconsole.agent.lean import FULL_EVERY
     from opsconsole.sim.backend import make_agent
     from opsconsole.sim.world import SimFleet
 
     now = time.time()
-    fleet = SimFleet(min(hosts, SIM_MAX_HOSTS), 0, "calm", 8, start_ts=now - 10)
+    fleet = SimFleet(min(hosts, SIM_MAX_HOSTS), 0, "calm", 8, start_ts=now - 10 - 2 * FULL_EVERY)
     out = []
-    for name, host in fleet.hosts.items():
+    for k, (name, host) in enumerate(fleet.hosts.items()):
+        hello2, cycle = b"", []
+        if k < V2_RECORDED_HOSTS:  # first: the simulated host's time only goes forward
+            hello2, cycle = _record_v2(host, interval_s, now - 6, FULL_EVERY)
         agent = make_agent(host, time.time, None, interval_s)
         host.advance(now - 4)
         hello = next(m for m in agent.tick() if m["type"] == "hello")
@@ -266,13 +302,49 @@ def record_fleet(hosts: int, interval_s: float) -> list[tuple[str, bytes, bytes,
         sample = next(m for m in agent.tick() if m["type"] == "sample")
         sample = {k: v for k, v in sample.items() if k not in ("type", "seq", "ts", "events")}
         body = msgspec.json.encode(sample)
-        out.append((name, msgspec.json.encode(hello) + b"\n", b'{"type":"sample",', body[1:]))
+        out.append(
+            (name, msgspec.json.encode(hello) + b"\n", b'{"type":"sample",', body[1:], hello2,
+             cycle)
+        )  # fmt: skip
+    for k in range(V2_RECORDED_HOSTS, len(out)):  # a renamed copy of a recorded v2 cycle
+        name, hello, head, tail, _, _ = out[k]
+        source, _, _, _, hello2, cycle = out[k % V2_RECORDED_HOSTS]
+        out[k] = (name, hello, head, tail, _rename(hello2, source, name),
+                  [_rename(line, source, name) for line in cycle])  # fmt: skip
     copies = []
     for i in range(hosts - len(out)):  # beyond the simulator's size: renamed copies
-        name, hello, head, tail = out[i % len(out)]
+        name, hello, head, tail, hello2, cycle = out[i % len(out)]
         new = f"{name}-c{i // len(out) + 1}"
-        copies.append((new, _rename(hello, name, new), head, _rename(tail, name, new)))
+        copies.append(
+            (new, _rename(hello, name, new), head, _rename(tail, name, new),
+             _rename(hello2, name, new), [_rename(line, name, new) for line in cycle])
+        )  # fmt: skip
     return out + copies
+
+
+def _record_v2(host, interval_s: float, end: float, count: int) -> tuple[bytes, list[bytes]]:
+    """A host's v2 hello and `count` consecutive v2 samples (a full one, then deltas) up
+    to `end`, as line formats taking (seq, ts)."""
+    import msgspec
+
+    from opsconsole.sim.backend import make_agent
+
+    clock = [end - interval_s * count]
+    agent = make_agent(host, lambda: clock[0], None, interval_s)
+    agent.request_wire(2)
+    hello, formats = b"", []
+    for _ in range(count):
+        clock[0] += interval_s
+        host.advance(clock[0])
+        for message in agent.tick():
+            if message["type"] == "hello":
+                hello = msgspec.json.encode(message) + b"\n"
+                continue
+            rest = {k: v for k, v in message.items() if k not in ("type", "seq", "ts", "events")}
+            body = msgspec.json.encode(rest)
+            tail = b"," + body[1:] if len(body) > 2 else b"}"
+            formats.append(b'{"type":"s","seq":%d,"ts":%.3f' + tail.replace(b"%", b"%%") + b"\n")
+    return hello, formats
 
 
 async def serve_replay(hosts: int, interval_s: float, workdir: Path, concurrency: int) -> None:
@@ -288,10 +360,16 @@ async def serve_replay(hosts: int, interval_s: float, workdir: Path, concurrency
     channels: dict[str, tuple] = {}  # name -> (process, [seq])
     ports = {}
 
-    def factory(name, hello):
+    def factory(name, hello, hello2):
         async def handle(process) -> None:
-            process.stdout.write(hello)
-            channels[name] = (process, [0])
+            wire = 1
+            try:  # a console that reads the lean wire asks at once
+                async with asyncio.timeout(1.0):
+                    wire = 2 if (await process.stdin.readline()).split() == [b"wire", b"2"] else 1
+            except (TimeoutError, asyncssh.Error, OSError):
+                pass
+            process.stdout.write(hello2 if wire == 2 else hello)
+            channels[name] = (process, [0], wire)
             try:
                 await process.stdin.read()  # until the console closes the channel
             except (asyncssh.Error, OSError):
@@ -302,10 +380,10 @@ async def serve_replay(hosts: int, interval_s: float, workdir: Path, concurrency
 
         return handle
 
-    for name, hello, _, _ in recorded:
+    for name, hello, _, _, hello2, _ in recorded:
         server = await asyncssh.listen(
             "127.0.0.1", 0, server_host_keys=[host_key], authorized_client_keys=authorized,
-            process_factory=factory(name, hello), encoding=None,
+            process_factory=factory(name, hello, hello2), encoding=None,
         )  # fmt: skip
         ports[name] = server.sockets[0].getsockname()[1]
     public = host_key.export_public_key().decode().strip()
@@ -332,19 +410,28 @@ async def serve_replay(hosts: int, interval_s: float, workdir: Path, concurrency
         ),
     ]
     config.write_text("\n".join(lines))
-    templates = {name: (head, tail) for name, _, head, tail in recorded}
-    line_bytes = [len(head) + len(tail) + 30 for _, _, head, tail in recorded]
-    (workdir / "sample_bytes").write_text(f"{sum(line_bytes) / len(line_bytes):.0f}")
+    templates = {name: (head, tail, cycle) for name, _, head, tail, _, cycle in recorded}
+    line_bytes = [len(head) + len(tail) + 30 for _, _, head, tail, _, _ in recorded]
+    v2_bytes = [len(f % (7, time.time())) for *_, cycle in recorded for f in cycle]
+    v2_delta = [len(f % (7, time.time())) for *_, cycle in recorded for f in cycle[1:]]
+    (workdir / "sample_bytes").write_text(
+        f"{sum(line_bytes) / len(line_bytes):.0f} v1, {sum(v2_bytes) / len(v2_bytes):.0f} v2"
+        f" (deltas {sum(v2_delta) / len(v2_delta):.0f}, max {max(v2_delta)}; full"
+        f" {max(map(len, (c[0] % (7, 1.0) for *_, c in recorded)))})"
+    )
     (workdir / "ready").write_text(str(config))
     while True:
         now = time.time()
         tick = (math.floor(now / interval_s) + 1) * interval_s
         await asyncio.sleep(tick - now)
         stamp = tick + 0.01
-        for name, (process, seq) in list(channels.items()):
-            head, tail = templates[name]
+        for name, (process, seq, wire) in list(channels.items()):
+            head, tail, cycle = templates[name]
             try:
-                process.stdout.write(b'%s"seq":%d,"ts":%.3f,%s\n' % (head, seq[0], stamp, tail))
+                if wire == 2:
+                    process.stdout.write(cycle[seq[0] % len(cycle)] % (seq[0], stamp))
+                else:
+                    process.stdout.write(b'%s"seq":%d,"ts":%.3f,%s\n' % (head, seq[0], stamp, tail))
             except (asyncssh.Error, OSError):  # a channel the console is closing
                 channels.pop(name, None)
             seq[0] += 1
@@ -533,7 +620,7 @@ async def serve_relay_over_ssh(config: Path, site: str, workdir: Path) -> None:
 
     async def handle(process) -> None:
         try:
-            await serve_relay(fleet, site, process.stdout, process.stdin.read())
+            await serve_relay(fleet, site, process.stdout, requests=process.stdin)
         finally:
             process.exit(0)
 
@@ -613,6 +700,7 @@ def print_table(rows: list[dict]) -> None:
     head = (
         f"{'hosts':>5} {'pattern':<7} {'CPU/poll':>9} {'CPU':>6} {'delivered':>9} {'missed':>6} "
         f"{'late p50':>9} {'p95':>8} {'max':>8} {'RSS':>8} {'host/poll':>9} {'warmup':>7}"
+        f" {'gc/poll':>8}"
     )
     print(head)
     print("-" * len(head))
@@ -625,6 +713,7 @@ def print_table(rows: list[dict]) -> None:
             f" {r['delivered']:>8.1%} {r['missed']:>6} {r['late_p50_ms']:>7.1f}ms"
             f" {r['late_p95_ms']:>6.1f}ms {r['late_max_ms']:>6.0f}ms {r['rss_mib']:>5.0f}MiB"
             f" {r['sim_cpu_ms_per_poll']:>7.3f}ms {r['warmup_s']:>6.1f}s"
+            f" {r['gc_ms_per_poll']:>6.3f}ms"
         )
 
 

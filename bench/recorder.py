@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from opsconsole.collect.protocol import decode_line
 from opsconsole.sim.backend import make_agent
 from opsconsole.sim.world import SimFleet
 from opsconsole.store import TelemetryIngest, open_store
 from opsconsole.store.recorder import FlightRecorder
+from opsconsole.wire import decode_line
 
 
 def run(hosts: int, minutes: int, with_recorder: bool, directory: Path) -> tuple[int, float]:

@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from opsconsole.collect.protocol import GpuSample, Sample
 from opsconsole.config import fleet_from_dict
 from opsconsole.store import TelemetryIngest, open_store
+from opsconsole.wire import GpuSample, Sample
 
 T0 = 1_750_000_020  # a minute boundary
 INTERVAL_S = 2

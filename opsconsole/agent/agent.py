@@ -13,6 +13,7 @@ import time
 from . import AGENT_VERSION, PROTOCOL_VERSION
 from .commands import run_command as default_run_command
 from .host import read_host_facts
+from .lean import WIRE_VERSION, LeanEncoder
 from .nvml_errors import error_text
 from .nvml_reader import NvmlReader
 from .nvml_sample import empty_gpu
@@ -71,6 +72,9 @@ class Agent:
         self._started_at = None
         self._inventory_at = None
         self._seq = 0
+        self.wire = PROTOCOL_VERSION
+        self._wire_wanted = PROTOCOL_VERSION
+        self.lean = LeanEncoder()
         self._start()
 
     # -- mode and inventory ------------------------------------------------------------
@@ -153,14 +157,21 @@ class Agent:
             caps.append("eth")
         return caps
 
+    def request_wire(self, version):
+        """The console asked for protocol `version` (2: the lean wire, see lean.py); it
+        takes effect at the next tick, with a hello. Unknown versions are ignored, so
+        the agent stays on what the console already reads. Safe from another thread."""
+        if version in (PROTOCOL_VERSION, WIRE_VERSION):
+            self._wire_wanted = version
+
     def hello(self):
         """The hello message; clears `hello_pending`."""
         self.hello_pending = False
         host = read_host_facts(self.fs)
         host.update(self.gpu_facts)
-        return {
+        message = {
             "type": "hello",
-            "proto": PROTOCOL_VERSION,
+            "proto": self.wire,
             "agent_version": AGENT_VERSION,
             "mode": self.mode,
             "ts": self.clock(),
@@ -168,6 +179,9 @@ class Agent:
             "capabilities": self.capabilities(),
             "gpus": list(self.inventory),
         }
+        if self.wire == WIRE_VERSION and self.lean.schema is not None:
+            message["wire"] = self.lean.schema
+        return message
 
     def sample(self):
         """One sample message. Never raises; a hung driver yields a heartbeat sample."""
@@ -198,8 +212,18 @@ class Agent:
         return message
 
     def tick(self):
-        """The messages of one interval: a hello first when one is due, then a sample."""
+        """The messages of one interval: a hello first when one is due, then a sample.
+        On the lean wire the sample goes out as v2, and a changed layout (a GPU, port
+        or counter come or gone) sends a hello with the new schema first."""
+        if self._wire_wanted != self.wire:
+            self.wire = self._wire_wanted
+            self.hello_pending = True
         sample = self.sample()
+        if self.wire == WIRE_VERSION:
+            if self.hello_pending:
+                self.lean.reset()  # the console starts over at a hello: send a full sample
+            changed, sample = self.lean.encode(sample)
+            self.hello_pending = self.hello_pending or changed
         return [self.hello(), sample] if self.hello_pending else [sample]
 
     def _unresponsive(self):

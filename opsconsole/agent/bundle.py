@@ -24,7 +24,7 @@ AGENT_COMMAND_MARKER = "opsconsole-agent-bootstrap/1"
 BUNDLE_PACKAGE = "_opsconsole_agent"
 # What the agent process imports; agentless.py and this file only serve the console.
 BUNDLED_MODULES = (
-    "__init__", "agent", "commands", "host", "kernel_log", "kernel_sources", "nvml_errors",
+    "__init__", "agent", "commands", "host", "kernel_log", "kernel_sources", "lean", "nvml_errors",
     "nvml_reader", "nvml_sample", "pci", "process", "smi", "smi_reader", "sysfs", "watchdog",
     "xid_merge",
 )  # fmt: skip

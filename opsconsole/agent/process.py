@@ -77,15 +77,43 @@ def _release_start_up_memory():
         pass
 
 
-def _watch_stdin(stop):
-    """The console closing the channel shows up as EOF on stdin: stop then."""
+def _watch_stdin(stop, requests):
+    """The console closing the channel shows up as EOF on stdin: stop then. Lines before
+    it are requests (`wire 2`: speak the lean wire), handed to `requests`."""
+    pending = b""
     try:
         fd = sys.stdin.fileno()
-        while os.read(fd, 4096):
-            pass
+        while True:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            pending = (pending + chunk)[-4096:]
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                requests(line)
     except (OSError, ValueError, AttributeError):
         pass
     stop.set()
+
+
+class _Requests:
+    """Requests from the console, which may come before the agent exists."""
+
+    def __init__(self):
+        self.agent = None
+        self.wire = None
+
+    def __call__(self, line):
+        words = line.split()
+        if len(words) == 2 and words[0] == b"wire" and words[1].isdigit():
+            self.wire = int(words[1])
+            if self.agent is not None:
+                self.agent.request_wire(self.wire)
+
+    def attach(self, agent):
+        self.agent = agent
+        if self.wire is not None:
+            agent.request_wire(self.wire)
 
 
 def _writer(stream):
@@ -107,7 +135,10 @@ def main(argv=None):
             write({"type": "error", "ts": time.time(), "message": "usage: %s" % exc})
             return 1
         stop = threading.Event()
-        threading.Thread(target=_watch_stdin, args=(stop,), name="stdin", daemon=True).start()
+        requests = _Requests()
+        threading.Thread(
+            target=_watch_stdin, args=(stop, requests), name="stdin", daemon=True
+        ).start()
         try:
             fs = RealFs()
             agent = Agent(
@@ -122,6 +153,7 @@ def main(argv=None):
                 {"type": "error", "ts": time.time(), "message": "agent failed to start: %r" % exc}
             )
             return 1
+        requests.attach(agent)
         _release_start_up_memory()
         return _loop(agent, args.interval, args.once, stop, write)
     except BrokenPipeError:

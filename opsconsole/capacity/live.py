@@ -13,8 +13,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
 from opsconsole.capacity.inputs import HostReadings, PortReading, Readings
-from opsconsole.collect.protocol import Sample
 from opsconsole.collect.state import FleetState
+from opsconsole.wire import Sample
 
 LIVE = "live"
 

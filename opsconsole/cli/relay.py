@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
@@ -61,27 +60,21 @@ async def _serve(fleet, site: str, plugins: PluginSet | None) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, finish)
-    reader = asyncio.StreamReader()
-    watch = None
-    with contextlib.suppress(ValueError, OSError):  # stdin a regular file: signals only
+    reader: asyncio.StreamReader | None = asyncio.StreamReader()
+    try:  # stdin carries the console's requests (`wire 2`); its EOF ends the relay
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        watch = asyncio.create_task(_until_eof(reader, finish))
+    except (ValueError, OSError):  # stdin a regular file: signals only
+        reader = None
     try:
-        await serve_relay(fleet, site, out, stop, wrap=_with_exporters(fleet, plugins))
+        await serve_relay(
+            fleet, site, out, stop, requests=reader, wrap=_with_exporters(fleet, plugins)
+        )
     finally:
-        if watch is not None:
-            watch.cancel()
         if transport is not None:
             transport.close()
         else:
             sys.stdout.flush()
     return 0
-
-
-async def _until_eof(reader: asyncio.StreamReader, finish) -> None:
-    while await reader.read(65536):
-        pass
-    finish()
 
 
 def _with_exporters(fleet, plugins: PluginSet | None):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from opsconsole.collect.protocol import GpuInventory, GpuSample, Sample
+from opsconsole.wire import GpuInventory, GpuSample, Sample
 
 INVALID = "invalid"
 """Prefix of the `na` reason of a reading refused here: `na[field] = "invalid: ..."`."""
@@ -176,7 +176,10 @@ def check_sample(
     by_index = {g.index: g for g in inventory} if inventory else {}
     before = {g.index: g for g in previous.gpus} if previous is not None else {}
     for gpu in sample.gpus:
-        check_gpu(gpu, by_index.get(gpu.index), before.get(gpu.index), report)
+        last = before.get(gpu.index)
+        if gpu is last:  # the lean wire's unchanged row, checked (in place) already
+            continue
+        check_gpu(gpu, by_index.get(gpu.index), last, report)
     load = sample.load
     for name in ("load1", "load5", "load15"):
         value = getattr(load, name)
@@ -186,7 +189,10 @@ def check_sample(
             report.note(f"{name} {_fmt(value)} out of range")
     if sample.collect_ms is not None and not (0 <= sample.collect_ms <= MAX_COLLECT_MS):
         sample.collect_ms = None
+    checked = {id(p) for p in previous.ib} if previous is not None and previous.ib else ()
     for port in sample.ib:
+        if id(port) in checked:  # the lean wire's unchanged port, checked already
+            continue
         if port.rate_gbps is not None and not (0 <= port.rate_gbps <= MAX_IB_RATE_GBPS):
             report.invalid += 1
             report.note(f"ib {port.device}/{port.port} rate {_fmt(port.rate_gbps)} Gb/s")

@@ -30,8 +30,10 @@ class HostEventRecorder:
         if change in ("sample", "status") and host.status == "fresh" and host.sample is not None:
             self._sample_conditions(host, active, now)
 
-    def _record(self, host: HostState, kind: str, message: str, ts: float, **extra) -> None:
-        self.writer.submit("record_host_event", host.name, kind, message, ts, **extra)
+    def _record(
+        self, host: HostState, kind: str, message: str, ts: float, gpu_index: int | None = None
+    ) -> None:
+        self.writer.record_host_event(host.name, kind, message, ts, gpu_index=gpu_index)
 
     def _status(self, host: HostState, active: set[tuple], now: float) -> None:
         reason = f"{host.reason}: {host.detail}" if host.detail else host.reason
@@ -99,11 +101,20 @@ class HostEventRecorder:
             )
 
     def _toggle(
-        self, host, active, key, on: bool, now, kind, message, off: tuple | None, **extra
+        self,
+        host: HostState,
+        active: set[tuple[object, ...]],
+        key: tuple[object, ...],
+        on: bool,
+        now: float,
+        kind: str,
+        message: str,
+        off: tuple[str, str] | None,
+        gpu_index: int | None = None,
     ) -> None:
         if on and key not in active:
             active.add(key)
-            self._record(host, kind, message, now, **extra)
+            self._record(host, kind, message, now, gpu_index)
         elif not on and key in active:
             active.discard(key)
             if off is not None:

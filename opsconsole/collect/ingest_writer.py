@@ -12,39 +12,76 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from functools import partial
 
+from opsconsole.collect.sink import TelemetrySink
+from opsconsole.config import Fleet
 from opsconsole.errors import OpsconsoleError
+from opsconsole.wire import GpuEvent, Hello, Sample
 
 log = logging.getLogger("opsconsole.collect")
 
 
+_Call = tuple[str, Callable[[], object]]
+"""(what, the bound sink call): `what` names it in logs; "add_sample" calls may be dropped."""
+
+
 class IngestWriter:
-    def __init__(self, ingest: Any, *, max_pending_calls: int = 200_000):
+    """The loop's side of a `TelemetrySink`: typed calls queued, run on one thread."""
+
+    def __init__(self, ingest: TelemetrySink, *, max_pending_calls: int = 200_000):
         self.ingest = ingest
         self.max_pending_calls = max_pending_calls
         self.dropped_calls = 0
         self.last_error = ""
         self.last_flush_rows = 0
-        self._calls: list[tuple[str, tuple, dict]] = []
+        self._calls: list[_Call] = []
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsconsole-ingest")
         self._lock = asyncio.Lock()
 
-    def submit(self, method: str, *args: Any, **kwargs: Any) -> None:
-        """Queue `ingest.<method>(*args, **kwargs)`; cheap, called on every sample."""
+    # The sink's calls, queued (cheap: called on every sample) --------------------------
+    def add_sample(self, host_name: str, sample: Sample) -> None:
+        self._queue("add_sample", partial(self.ingest.add_sample, host_name, sample))
+
+    def record_events(self, host_name: str, events: Iterable[GpuEvent]) -> None:
+        self._queue("record_events", partial(self.ingest.record_events, host_name, events))
+
+    def record_hello(self, host_name: str, hello: Hello) -> None:
+        self._queue("record_hello", partial(self.ingest.record_hello, host_name, hello))
+
+    def sync_inventory(self, fleet: Fleet) -> None:
+        self._queue("sync_inventory", partial(self.ingest.sync_inventory, fleet))
+
+    def record_host_event(
+        self,
+        host: str,
+        kind: str,
+        message: str,
+        ts: float,
+        *,
+        gpu_index: int | None = None,
+        code: int | None = None,
+    ) -> None:
+        call = partial(
+            self.ingest.record_host_event, host, kind, message, ts, gpu_index=gpu_index, code=code
+        )
+        self._queue("record_host_event", call)
+
+    def _queue(self, what: str, call: Callable[[], object]) -> None:
         calls = self._calls
-        calls.append((method, args, kwargs))
+        calls.append((what, call))
         if len(calls) > self.max_pending_calls:
             # drop the oldest tenth of the queued samples at once, keeping events and hellos
             drop = max(1, self.max_pending_calls // 10)
-            kept: list[tuple[str, tuple, dict]] = []
-            for call in calls:
-                if drop and call[0] == "add_sample":
+            kept: list[_Call] = []
+            for queued in calls:
+                if drop and queued[0] == "add_sample":
                     drop -= 1
                     self.dropped_calls += 1
                 else:
-                    kept.append(call)
+                    kept.append(queued)
             self._calls = kept
 
     @property
@@ -73,10 +110,10 @@ class IngestWriter:
         finally:
             self._executor.shutdown(wait=True)
 
-    def _run_calls(self, calls: list[tuple[str, tuple, dict]]) -> None:
-        for method, args, kwargs in calls:
+    def _run_calls(self, calls: list[_Call]) -> None:
+        for method, call in calls:
             try:
-                getattr(self.ingest, method)(*args, **kwargs)
+                call()
             except OpsconsoleError as exc:
                 self._failed(str(exc))
             except Exception as exc:  # a store bug must not stop collection

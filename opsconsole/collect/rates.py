@@ -45,15 +45,23 @@ class CounterWindow:
             else:
                 return  # the same reading again
         last, index, totals = self._last, self._index, self._totals
-        if counters.keys() != last.keys():
-            self._add_names(counters)
         # Hot path (every port of every host every interval): most error counters do not
-        # move between samples, so only the ones that changed cost more than a compare.
-        for name, value in counters.items():
-            previous = last.get(name)
-            if previous is not None and value != previous:
-                totals[index[name]] += value - previous if value > previous else value
-        self._last = counters if counters.keys() >= last.keys() else {**last, **counters}
+        # move between samples, so only the ones that changed cost more than a compare;
+        # the lean wire hands an unchanged port's very dict again, which costs nothing.
+        if counters is not last:
+            unseen = 0
+            for name, value in counters.items():
+                previous = last.get(name)
+                if previous is None:
+                    unseen += 1
+                elif value != previous:
+                    totals[index[name]] += value - previous if value > previous else value
+            if unseen:
+                self._add_names(counters)
+            if unseen or len(counters) != len(last):  # names came or went: keep every one
+                self._last = {**last, **counters}
+            else:
+                self._last = counters
         self._last_ts = ts
         spacing_s = self.window_s / CHECKPOINTS_PER_WINDOW
         if not self._checkpoints or ts - self._checkpoints[-1][0] >= spacing_s:
@@ -63,7 +71,7 @@ class CounterWindow:
             self._checkpoints.popleft()
 
     def _add_names(self, counters: dict[str, int]) -> None:
-        for name in counters.keys() - self._index.keys():
+        for name in [n for n in counters if n not in self._index]:
             self._index[name] = len(self._names)
             self._names.append(name)
             self._totals.append(0.0)

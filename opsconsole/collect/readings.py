@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from opsconsole.collect.bounds import INVALID
-from opsconsole.collect.protocol import GpuSample
+from opsconsole.wire import GpuSample
 
 ReadingState = Literal["value", "not_supported", "error", "invalid", "stale", "unreachable"]
 """`invalid`: the host sent a number outside its bounds (`opsconsole.collect.bounds`); the

@@ -15,6 +15,11 @@ Wire: one JSON object per line, the agent protocol's framing and line cap.
   {"type": "host", "host": NAME, "msg": {...}}        a host's hello, sample or error line
   {"type": "host-status", "host": NAME, "connected": BOOL, "connect_failed": BOOL,
    "reason": "...", "detail": "..."}                  a host's connection, as the relay sees it
+
+A console that reads the lean wire writes `wire 2` on the relay's stdin; from then on
+each host's samples go as v2 (a hello with the host's schema, a full sample, then only
+changes: opsconsole/agent/lean.py), encoded per host by the relay. An older relay ignores
+the request and goes on in v1, which the console still reads; an older console never asks.
 """
 
 from __future__ import annotations
@@ -31,11 +36,21 @@ from typing import Any, Protocol
 import asyncssh
 import msgspec
 
+from opsconsole.agent.lean import NVLINK_FIELDS, LeanEncoder
 from opsconsole.collect.commands import HostCommands
-from opsconsole.collect.protocol import (
+from opsconsole.collect.reasons import RELAY_DOWN
+from opsconsole.collect.session import HostSession, SessionContext, request_wire
+from opsconsole.collect.ssh import AGENT_ERROR, CONNECTION_LOST, TIMEOUT, ConnectFailure
+from opsconsole.collect.state import Change, FleetState, HostState
+from opsconsole.collect.stream import LineTooLong, read_lines
+from opsconsole.config import Fleet
+from opsconsole.errors import ConfigError
+from opsconsole.wire import (
     MAX_LINE_BYTES,
     PROTOCOL_VERSION,
+    WIRE_VERSION,
     AgentError,
+    GpuSample,
     Hello,
     HostFacts,
     Load,
@@ -43,14 +58,7 @@ from opsconsole.collect.protocol import (
     Sample,
     decode_line,
 )
-from opsconsole.collect.reasons import RELAY_DOWN
-from opsconsole.collect.session import HostSession, SessionContext
-from opsconsole.collect.ssh import AGENT_ERROR, CONNECTION_LOST, TIMEOUT, ConnectFailure
-from opsconsole.collect.state import Change, FleetState, HostState
-from opsconsole.collect.stream import LineTooLong, read_lines
-from opsconsole.collect.text import clean_text
-from opsconsole.config import Fleet
-from opsconsole.errors import ConfigError
+from opsconsole.wire.text import clean_text
 
 log = logging.getLogger("opsconsole.collect")
 
@@ -130,6 +138,8 @@ class RelaySession(HostSession):
     async def _stream_agent(self, conn: asyncssh.SSHClientConnection) -> None:
         command = self.host.relay_command.replace("{site}", self.site)
         process = await conn.create_process(command, encoding=None)
+        if self.ctx.wire >= WIRE_VERSION:
+            request_wire(process, self.ctx.wire)
         self._hello_ok, self._last_seq = False, None
         for member in self.members.values():
             member.new_channel()
@@ -175,7 +185,9 @@ class RelaySession(HostSession):
             self._member_status(member, envelope)
             return True
         try:
-            message: Hello | Sample | AgentError | ProtocolError = decode_line(bytes(envelope.msg))
+            message: Hello | Sample | AgentError | ProtocolError = member.decoder.decode(
+                bytes(envelope.msg)
+            )
         except ProtocolError as exc:
             message = exc
         member.apply(message)  # a host's bad lines are its own, counted on its row
@@ -214,16 +226,31 @@ class LineSink(Protocol):
 _encode = msgspec.json.Encoder().encode
 
 
+class LineSource(Protocol):
+    """Where a relay's requests come from: its stdin (asyncio's or an SSH channel's)."""
+
+    async def readline(self) -> bytes: ...
+
+
 class RelayFeed:
     """A FleetState listener on the relay: each host's news as one relay line."""
 
     def __init__(self, out: LineSink):
         self.out = out
+        self.wire = PROTOCOL_VERSION
         self._sent_sample: dict[str, int] = {}
-        self._sent_status: dict[str, tuple] = {}
+        self._sent_status: dict[str, tuple[bool, bool, str, str]] = {}
         self._sent_error: dict[str, str] = {}
+        self._lean: dict[str, LeanEncoder] = {}
         self.lines = 0
         self.bytes = 0
+
+    def request(self, line: bytes) -> None:
+        """A console's request: `wire 2` switches every host to the lean wire (each
+        starts over with a hello and a full sample). Anything else is ignored."""
+        if line.split() == [b"wire", b"%d" % WIRE_VERSION]:
+            self.wire = WIRE_VERSION
+            self._lean.clear()
 
     def _write(self, data: bytes) -> None:
         self.lines += 1
@@ -241,14 +268,90 @@ class RelayFeed:
                 self._sent_status[name] = key
                 status = HostStatus(name, hs.connected, hs.connect_failed, hs.reason, hs.detail)
                 self._write(_encode(status) + b"\n")
+        lean = self.wire == WIRE_VERSION
         if change == "hello" and hs.hello is not None:
-            self._host_line(name, hs.hello)
+            if lean:
+                self._lean.pop(name, None)  # its next sample goes with a hello
+            else:
+                self._host_line(name, hs.hello)
         if hs.sample is not None and self._sent_sample.get(name) != hs.samples_received:
             self._sent_sample[name] = hs.samples_received
-            self._host_line(name, hs.sample)
+            if lean:
+                self._lean_sample(name, hs.hello, hs.sample)
+            else:
+                self._host_line(name, hs.sample)
         if change == "error" and hs.agent_error and self._sent_error.get(name) != hs.agent_error:
             self._sent_error[name] = hs.agent_error
             self._host_line(name, AgentError(ts=time.time(), message=hs.agent_error))
+
+    def _lean_sample(self, name: str, hello: Hello | None, sample: Sample) -> None:
+        if hello is None:
+            return
+        encoder = self._lean.get(name)
+        fresh = encoder is None
+        if encoder is None:
+            encoder = self._lean[name] = LeanEncoder()
+        changed, message = encoder.encode(sample_dict(sample))
+        if fresh or changed:
+            lean_hello = msgspec.to_builtins(hello)
+            lean_hello.update(proto=WIRE_VERSION, wire=encoder.schema)
+            self._write(
+                b'{"type":"host","host":%s,"msg":%s}\n' % (_encode(name), _encode(lean_hello))
+            )
+        self._write(b'{"type":"host","host":%s,"msg":%s}\n' % (_encode(name), _encode(message)))
+
+
+_GPU_COLUMNS = tuple(
+    f for f in GpuSample.__struct_fields__ if f not in ("index", "nvlink", "mig", "processes", "na")
+)
+
+
+def sample_dict(sample: Sample) -> dict[str, Any]:
+    """A decoded sample in the agent's dict shape, every field present (so the lean
+    encoder's schema holds still while values come and go)."""
+    gpus = []
+    for gpu in sample.gpus:
+        row: dict[str, Any] = {f: getattr(gpu, f) for f in _GPU_COLUMNS}
+        row["index"] = gpu.index
+        links = gpu.nvlink
+        if links.up:
+            row["nvlink"] = {f: getattr(links, f) for f in NVLINK_FIELDS}
+        row["mig"] = msgspec.to_builtins(gpu.mig)
+        row["processes"] = msgspec.to_builtins(gpu.processes)
+        row["na"] = gpu.na
+        gpus.append(row)
+    return {
+        "seq": sample.seq,
+        "ts": sample.ts,
+        "driver": sample.driver,
+        "driver_detail": sample.driver_detail,
+        "gpu_count": sample.gpu_count,
+        "gpus": gpus,
+        "events": msgspec.to_builtins(sample.events),
+        "ib": [
+            {
+                "device": p.device,
+                "port": p.port,
+                "state": p.state,
+                "phys_state": p.phys_state,
+                "rate_gbps": p.rate_gbps,
+                "link_layer": p.link_layer,
+                "counters": p.counters,
+            }
+            for p in sample.ib
+        ],
+        "eth": [
+            {
+                "name": i.name,
+                "operstate": i.operstate,
+                "speed_mbps": i.speed_mbps,
+                "counters": i.counters,
+            }
+            for i in sample.eth
+        ],
+        "load": msgspec.to_builtins(sample.load),
+        "collect_ms": sample.collect_ms,
+    }
 
 
 def relay_hello(now_ts: float) -> Hello:
@@ -266,26 +369,37 @@ async def serve_relay(
     fleet: Fleet,
     site: str,
     out: LineSink,
-    until: Awaitable[object],
+    until: Awaitable[object] | None = None,
     *,
+    requests: LineSource | None = None,
     clock: Callable[[], float] = time.time,
     commands: HostCommands | None = None,
     wrap: Callable[[Any], Any] | None = None,
 ) -> RelayFeed:
     """Poll `site`'s hosts and write their merged stream to `out` until `until` is done
-    (the console closed the channel: stdin reached EOF). Returns the feed (its counts).
-    `wrap` may put the poller in a runner with the same start/stop (exporter plugins)."""
+    or `requests` (the relay's stdin: the console's `wire 2`) reaches EOF, the console
+    having closed the channel. Returns the feed (its counts). `wrap` may put the poller
+    in a runner with the same start/stop (exporter plugins)."""
     from opsconsole.collect.poller import Poller  # the poller builds relay sessions too
 
     fleet = site_fleet(fleet, site)
     state = FleetState.from_fleet(fleet, now_ts=clock())
     feed = RelayFeed(out)
+    ends: list[asyncio.Future[Any]] = []
+    if until is not None:
+        ends.append(asyncio.ensure_future(until))
+    if requests is not None:
+        ends.append(asyncio.ensure_future(_read_requests(requests, feed)))
+    if not ends:
+        raise ValueError("serve_relay needs `until`, `requests` or both")
     interval_s = fleet.config.polling.interval_s
     out.write(_encode(relay_hello(clock())) + b"\n")
     poller: Any = Poller(fleet, state, clock=clock, on_update=feed, commands=commands)
     if wrap is not None:
         poller = wrap(poller)
-    stop = asyncio.ensure_future(until)
+    stop: asyncio.Future[Any] = asyncio.ensure_future(
+        asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+    )
     await poller.start()
     seq = 0
     try:
@@ -302,5 +416,14 @@ async def serve_relay(
         log.info("relay for %s: %s", site, exc)
     finally:
         stop.cancel()
+        for end in ends:
+            end.cancel()
         await poller.stop()
     return feed
+
+
+async def _read_requests(requests: LineSource, feed: RelayFeed) -> None:
+    """The console's requests, until EOF (the console closed the channel)."""
+    with contextlib.suppress(OSError, asyncssh.Error):
+        while line := await requests.readline():
+            feed.request(line)

@@ -27,7 +27,6 @@ from opsconsole.collect.connect_slots import AdaptiveConnectSlots
 from opsconsole.collect.ingest_writer import IngestWriter
 from opsconsole.collect.loop_lag import honest_rtt_ms
 from opsconsole.collect.probes import HostProbe, run_probe
-from opsconsole.collect.protocol import AgentError, Hello, ProtocolError, Sample, decode_line
 from opsconsole.collect.ssh import (
     AGENT_ERROR,
     CONNECTION_LOST,
@@ -41,8 +40,17 @@ from opsconsole.collect.ssh import (
 )
 from opsconsole.collect.state import FleetState, HostState
 from opsconsole.collect.stream import ReadStats, read_messages
-from opsconsole.collect.text import clean_text
 from opsconsole.config import PollingSettings
+from opsconsole.wire import (
+    WIRE_VERSION,
+    AgentError,
+    ChannelDecoder,
+    Hello,
+    ProtocolError,
+    Sample,
+    decode_line,
+)
+from opsconsole.wire.text import clean_text
 
 log = logging.getLogger("opsconsole.collect")
 
@@ -74,6 +82,8 @@ class SessionContext:
     """Collector plugins' commands, run on each connected host beside the stream."""
     progress: asyncio.Event = field(default_factory=asyncio.Event)
     rtt_probe_interval_s: float = 15.0
+    wire: int = WIRE_VERSION
+    """The protocol asked of agents and relays (`wire 2` on their stdin); 1 asks nothing."""
 
 
 class HostSession:
@@ -92,6 +102,7 @@ class HostSession:
         self._wake = asyncio.Event()
         self._hello_ok = False  # this channel sent a valid hello: samples may follow
         self._last_seq: int | None = None  # the channel's latest sample sequence number
+        self.decoder = ChannelDecoder()  # this channel's (a v2 channel has state)
         if host_state.budget is None:
             host_state.budget = HostBudget(ctx.polling.interval_s)
         self.budget = host_state.budget
@@ -191,6 +202,9 @@ class HostSession:
             command, encoding=None, window=CHANNEL_WINDOW_BYTES, max_pktsize=CHANNEL_PACKET_BYTES
         )
         self._hello_ok, self._last_seq = False, None
+        self.decoder = ChannelDecoder()
+        if self.ctx.wire >= WIRE_VERSION:
+            request_wire(process, self.ctx.wire)
         stderr_tail = bytearray()
         over_budget: list[str] = []
 
@@ -205,7 +219,9 @@ class HostSession:
         loop = asyncio.get_running_loop()
         ended = False
         stats = ReadStats()
-        messages = read_messages(process.stdout, budget=self.budget, stats=stats)
+        messages = read_messages(
+            process.stdout, budget=self.budget, stats=stats, decode=self.decoder.decode
+        )
         try:
             async with asyncio.timeout(silence_s) as window:
                 async for message in messages:
@@ -261,6 +277,7 @@ class HostSession:
     def new_channel(self) -> None:
         """A new relay channel: a hello must come again before samples are taken."""
         self._hello_ok, self._last_seq = False, None
+        self.decoder = ChannelDecoder()
 
     def _apply(self, message: Hello | Sample | AgentError | ProtocolError) -> bool:
         """Apply one decoded line; False when too many bad lines came in a row."""
@@ -276,16 +293,16 @@ class HostSession:
             changed = hs.apply_sample(message, now)
             self.samples += 1
             if writer is not None:
-                writer.submit("add_sample", hs.name, message)
+                writer.add_sample(hs.name, message)
                 if message.events:
-                    writer.submit("record_events", hs.name, message.events)
+                    writer.record_events(hs.name, message.events)
             state.changed(hs, "status" if changed else "sample")
             if self.samples == 1:
                 self.ctx.progress.set()
         elif isinstance(message, Hello):
             hs.apply_hello(message, now)
             if writer is not None:
-                writer.submit("record_hello", hs.name, message)
+                writer.record_hello(hs.name, message)
             state.changed(hs, "hello")
         elif isinstance(message, AgentError):
             hs.record_agent_error(message.message, now)
@@ -369,6 +386,14 @@ class HostSession:
                 else:
                     self.host_state.record_rtt_probe(honest)
             await asyncio.sleep(self.ctx.rtt_probe_interval_s)
+
+
+def request_wire(process: asyncssh.SSHClientProcess[bytes], version: int) -> None:
+    """Ask the agent (or relay) on `process` for protocol `version` (`wire 2` on its
+    stdin). An older one reads stdin only for EOF and goes on in v1; one that exited
+    already has no stdin, which the stream's end reports, not this write."""
+    with contextlib.suppress(OSError, asyncssh.Error):
+        process.stdin.write(b"wire %d\n" % version)
 
 
 def _parse(build: Callable[[], dict]) -> Hello | Sample | AgentError | ProtocolError:

@@ -20,11 +20,11 @@ from opsconsole.collect.budget import HostBudget
 from opsconsole.collect.gpu_ledger import ExtraGpus
 from opsconsole.collect.identity import IdentityRegistry
 from opsconsole.collect.loop_lag import LoopLagMonitor
-from opsconsole.collect.protocol import GpuEvent, Hello, Sample
 from opsconsole.collect.rates import CounterWindow
 from opsconsole.collect.readings import HISTORY_METRICS, GpuView, HistoryRing, gpu_view
-from opsconsole.collect.text import clean_text
 from opsconsole.config import Fleet, Host
+from opsconsole.wire import GpuEvent, Hello, Sample
+from opsconsole.wire.text import clean_text
 
 if TYPE_CHECKING:
     from opsconsole.collect.host_keys import KeyChange

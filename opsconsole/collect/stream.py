@@ -9,12 +9,12 @@ rejected line, never a decode exception in the reader.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from opsconsole.collect.budget import HostBudget
-from opsconsole.collect.protocol import (
+from opsconsole.wire import (
     MAX_LINE_BYTES,
     AgentError,
     Hello,
@@ -118,9 +118,11 @@ async def read_messages(
     max_line_bytes: int = MAX_LINE_BYTES,
     budget: HostBudget | None = None,
     stats: ReadStats | None = None,
+    decode: Callable[[bytes], Message] = decode_line,
 ) -> AsyncIterator[Message | ProtocolError]:
     """Decoded messages from a channel; a refused line comes out as a ProtocolError value
-    (not raised) so one bad line never ends the stream."""
+    (not raised) so one bad line never ends the stream. `decode` is the channel's own
+    (a `ChannelDecoder`'s, for the lean wire) or the stateless v1 `decode_line`."""
     lines = read_lines(reader, max_line_bytes=max_line_bytes, budget=budget, stats=stats)
     async for line in lines:
         if isinstance(line, LineTooLong):
@@ -129,6 +131,6 @@ async def read_messages(
             )
             continue
         try:
-            yield decode_line(line)
+            yield decode(line)
         except ProtocolError as exc:
             yield exc

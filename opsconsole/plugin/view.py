@@ -18,8 +18,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from opsconsole.collect.protocol import GpuSample, Sample
 from opsconsole.collect.readings import GPU_METRICS, reading_of
+from opsconsole.wire import GpuSample, Sample
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
-from opsconsole.collect.protocol import GpuSample, Sample
 from opsconsole.collect.state import FleetState
 from opsconsole.store.queries import fleet_minutes
 from opsconsole.store.recorder import (
@@ -27,6 +26,7 @@ from opsconsole.store.recorder import (
     ring_samples,
     ring_span,
 )
+from opsconsole.wire import GpuSample, Sample
 
 RAW, CAPTURE, ROLLUPS, NOTHING = (
     "raw samples",

@@ -24,6 +24,7 @@ from pathlib import Path
 import asyncssh
 import msgspec
 
+from opsconsole.agent.agent import Agent
 from opsconsole.agent.bundle import parse_agent_command
 from opsconsole.errors import SimError
 from opsconsole.sim.backend import make_agent
@@ -324,7 +325,7 @@ class SimServer:
         lossy = random.Random(host.name)
         agents = self._endpoints[host.name].agents if host.name in self._endpoints else set()
         agents.add(process)
-        eof = asyncio.ensure_future(process.stdin.read())
+        eof = asyncio.ensure_future(_read_requests(process.stdin, agent))
         encode = msgspec.json.encode  # same JSON as the agent's encode(), a tenth the cost
         try:
             while not eof.done():
@@ -357,3 +358,11 @@ class SimServer:
             return await self._loop.run_in_executor(self._hung_pool, agent.tick)
         watchdog.timeout_s = None
         return agent.tick()
+
+
+async def _read_requests(stdin: asyncssh.SSHReader[bytes], agent: Agent) -> None:
+    """The console's requests (`wire 2`), as the agent's process reads them, until EOF."""
+    while line := await stdin.readline():
+        words = line.split()
+        if len(words) == 2 and words[0] == b"wire" and words[1].isdigit():
+            agent.request_wire(int(words[1]))

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 
 import sqlite_utils
 
-from opsconsole.collect.protocol import GpuEvent, Hello, Sample
 from opsconsole.errors import StoreError
 from opsconsole.store import inventory
 from opsconsole.store.recorder import FlightRecorder
 from opsconsole.store.rollup import UPSERT_SQL, MinuteAccumulator, accumulate
 from opsconsole.store.transaction import write_transaction
+from opsconsole.wire import GpuEvent, Hello, Sample
 
 if TYPE_CHECKING:
     from opsconsole.config import Fleet

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import sqlite_utils
 
-from opsconsole.collect.protocol import Hello
 from opsconsole.store.transaction import write_transaction
+from opsconsole.wire import Hello
 
 if TYPE_CHECKING:
     from opsconsole.config import Fleet

@@ -29,10 +29,10 @@ from collections.abc import Iterable
 import msgspec
 import sqlite_utils
 
-from opsconsole.collect.protocol import Hello, Sample
 from opsconsole.config import Fleet
 from opsconsole.errors import StoreError
 from opsconsole.store.transaction import write_transaction
+from opsconsole.wire import Hello, Sample
 
 MINUTE_S = 60
 _ENCODER = msgspec.msgpack.Encoder()

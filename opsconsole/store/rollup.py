@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from opsconsole.collect.protocol import GpuSample
+from opsconsole.wire import GpuSample
 
 # NVML clock event reason bits (nvmlClocksEventReason*).
 SW_POWER_CAP = 0x4

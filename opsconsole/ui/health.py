@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from opsconsole.collect.protocol import GpuEvent, GpuSample
 from opsconsole.ui.gpu_words import FAULT_XIDS, THROTTLE_BITS
+from opsconsole.wire import GpuEvent, GpuSample
 
 HealthLevel = Literal["ok", "warn", "fault", "unknown"]
 

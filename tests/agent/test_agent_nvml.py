@@ -7,7 +7,7 @@ import pytest
 
 from opsconsole.agent.agent import Agent
 from opsconsole.agent.nvml_sample import READING_FIELDS
-from opsconsole.collect.protocol import Hello, Sample
+from opsconsole.wire import Hello, Sample
 from tests.agent.wire import roundtrip
 from tests.fakes.fake_pynvml import FakeGpu, FakeNvml, FunctionNotFound, GpuIsLost, Unknown
 

@@ -18,7 +18,7 @@ from opsconsole.agent.agentless import (
     parse_agentless_hello,
     parse_agentless_output,
 )
-from opsconsole.collect.protocol import Hello, Sample
+from opsconsole.wire import Hello, Sample
 from tests.agent import smi_outputs as out
 from tests.agent.wire import roundtrip
 

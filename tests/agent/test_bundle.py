@@ -18,7 +18,7 @@ from opsconsole.agent.bundle import (
     parse_agent_command,
     pynvml_source,
 )
-from opsconsole.collect.protocol import AgentError, Hello, Sample, decode_line
+from opsconsole.wire import AgentError, Hello, Sample, decode_line
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON38 = next(

@@ -18,7 +18,7 @@ from opsconsole.agent.kernel_sources import (
 )
 from opsconsole.agent.sysfs import DictFs
 from opsconsole.agent.watchdog import Watchdog
-from opsconsole.collect.protocol import GpuEvent
+from opsconsole.wire import GpuEvent
 
 LINES = {
     79: "NVRM: Xid (PCI:0000:3b:00): 79, pid='<unknown>', name=<unknown>, "

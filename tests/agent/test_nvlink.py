@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from opsconsole.agent.agent import Agent, encode
-from opsconsole.collect.protocol import NvLinks
+from opsconsole.wire import NvLinks
 from tests.agent.wire import roundtrip
 from tests.fakes.fake_pynvml import FakeGpu, FakeNvml, GpuIsLost, NotSupported
 

@@ -15,7 +15,7 @@ import pynvml
 import pytest
 
 from opsconsole.agent.bundle import agent_command
-from opsconsole.collect.protocol import Hello, Sample, decode_line
+from opsconsole.wire import Hello, Sample, decode_line
 from tests.fakes.fake_libnvml import Control, build, gcc
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pynvml
 import pytest
 
-from opsconsole.collect.protocol import Hello, Sample, decode_line
+from opsconsole.wire import Hello, Sample, decode_line
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON38 = next(

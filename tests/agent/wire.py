@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from opsconsole.agent.agent import encode
-from opsconsole.collect.protocol import decode_line
+from opsconsole.wire import decode_line
 
 
 def roundtrip(message: dict):

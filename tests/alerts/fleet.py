@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from opsconsole.collect.protocol import GpuEvent, GpuSample, IbPort, NvLinks, Sample
 from opsconsole.collect.state import FleetState
 from opsconsole.config import fleet_from_dict
+from opsconsole.wire import GpuEvent, GpuSample, IbPort, NvLinks, Sample
 
 T0 = 1_750_000_000.0
 HOST = "sg1-r01-n01"

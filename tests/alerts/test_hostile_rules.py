@@ -10,8 +10,8 @@ import msgspec
 from opsconsole.alerts.conditions import PendingTracker
 from opsconsole.alerts.rules import AlertSettings, evaluate
 from opsconsole.collect.budget import HostBudget
-from opsconsole.collect.protocol import GpuInventory, Hello, HostFacts
 from opsconsole.config import Rack
+from opsconsole.wire import GpuInventory, Hello, HostFacts
 from tests.alerts.fleet import HOST, T0, fleet_state, gpu, healthy
 
 OTHER = "sg1-r01-n02"

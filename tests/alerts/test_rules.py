@@ -11,9 +11,9 @@ import pytest
 from opsconsole.alerts.conditions import PendingTracker
 from opsconsole.alerts.impact import AlertContext, EndingLease, IdleGpu, LeaseView
 from opsconsole.alerts.rules import BUILTIN_RULES, AlertSettings, evaluate
-from opsconsole.collect.protocol import IbPort
 from opsconsole.collect.reasons import HOST_KEY_CHANGED
 from opsconsole.config import Rack
+from opsconsole.wire import IbPort
 from tests.alerts.fleet import HOST, T0, feed, fleet_state, gpu, healthy, xid
 
 OTHER = "sg1-r01-n02"

@@ -13,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from opsconsole.collect.bounds import GPU_BOUNDS, check_sample
-from opsconsole.collect.protocol import Hello, Sample, decode_line
 from opsconsole.collect.snapshot import host_snapshot
 from opsconsole.collect.state import FleetState
 from opsconsole.store.rollup import accumulate
+from opsconsole.wire import Hello, Sample, decode_line
 from tests.collect.conftest import hello_line, sample_dict
 from tests.collect.test_state import make_host
 

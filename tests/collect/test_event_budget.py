@@ -5,8 +5,8 @@ sees them."""
 from __future__ import annotations
 
 from opsconsole.collect.budget import BURST_INTERVALS, EVENTS_PER_INTERVAL, HostBudget
-from opsconsole.collect.protocol import Hello, HostFacts
 from opsconsole.store import TelemetryIngest, open_store
+from opsconsole.wire import Hello, HostFacts
 from tests.alerts.fleet import HOST, T0, fleet_state, healthy, xid
 
 OTHER_HOST = "sg1-r01-n02"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import msgspec
 
 from opsconsole.collect.host_events import HostEventRecorder
-from opsconsole.collect.protocol import decode_line
 from opsconsole.collect.reasons import HOST_KEY_CHANGED
 from opsconsole.collect.state import FleetState
+from opsconsole.wire import decode_line
 from tests.collect.conftest import sample_dict
 from tests.collect.test_state import make_host
 
@@ -16,9 +16,8 @@ class Recording:
     def __init__(self):
         self.events: list[tuple] = []
 
-    def submit(self, method, host, kind, message, ts, **extra):
-        assert method == "record_host_event"
-        self.events.append((kind, extra.get("gpu_index")))
+    def record_host_event(self, host, kind, message, ts, *, gpu_index=None, code=None):
+        self.events.append((kind, gpu_index))
 
 
 def feed(state, host, raw, now):

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from opsconsole.collect import protocol
-from opsconsole.collect.protocol import ProtocolError, decode_line
+from opsconsole.wire import ProtocolError, decode_line
+from opsconsole.wire import messages as protocol
 
 
 def line_with(ib_counters=None, eth_counters=None) -> bytes:

@@ -14,11 +14,11 @@ import pytest
 
 from opsconsole.cli import main
 from opsconsole.collect.poller import Poller
-from opsconsole.collect.protocol import Hello, Sample, decode_line
 from opsconsole.collect.relay import RELAY_DOWN, relay_routes, serve_relay
 from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet, fleet_from_dict
 from opsconsole.errors import ConfigError
+from opsconsole.wire import Hello, Sample, decode_line
 from tests.collect.conftest import FakeCommands, stream_samples, wait_for
 
 SITES = ("T1", "T2", "T3")
@@ -74,7 +74,7 @@ async def test_three_relays_under_one_console_and_one_killed(farm, tmp_path):
         async def handler(process) -> None:
             relay_runs[site] = relay_runs.get(site, 0) + 1
             await serve_relay(
-                fleet_box[0], site, process.stdout, process.stdin.read(), commands=FakeCommands()
+                fleet_box[0], site, process.stdout, requests=process.stdin, commands=FakeCommands()
             )
 
         return handler

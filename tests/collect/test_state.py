@@ -7,10 +7,10 @@ import json
 
 import msgspec
 
-from opsconsole.collect.protocol import Sample, decode_line
 from opsconsole.collect.snapshot import fleet_snapshot
 from opsconsole.collect.state import FleetState
 from opsconsole.config import Host
+from opsconsole.wire import Sample, decode_line
 from tests.collect.conftest import sample_dict
 
 

@@ -8,8 +8,8 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opsconsole.collect.protocol import AgentError, ProtocolError, Sample
 from opsconsole.collect.stream import LineTooLong, read_lines, read_messages
+from opsconsole.wire import AgentError, ProtocolError, Sample
 from tests.collect.conftest import sample_line
 
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opsconsole.collect.protocol import Hello, decode_line
-from opsconsole.collect.text import clean_text
+from opsconsole.wire import Hello, decode_line
+from opsconsole.wire.text import clean_text
 from tests.collect.conftest import hello_line
 
 NASTY = [

@@ -13,10 +13,10 @@ import pytest
 from opsconsole.cli import main
 from opsconsole.cli.lease_common import Context
 from opsconsole.cli.usage import HEADERS
-from opsconsole.collect.protocol import GpuSample, Sample
 from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease, tenant_usage
 from opsconsole.store import TelemetryIngest
 from opsconsole.store.recorder import FlightRecorder
+from opsconsole.wire import GpuSample, Sample
 from tests.leases.conftest import OPERATOR
 from tests.leases.fleet import HOUR, NOW
 

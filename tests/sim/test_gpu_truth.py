@@ -8,10 +8,10 @@ from __future__ import annotations
 from opsconsole.agent.agent import encode
 from opsconsole.alerts.rules import _xid_conditions
 from opsconsole.alerts.settings import AlertSettings
-from opsconsole.collect.protocol import Hello, Sample, decode_line
 from opsconsole.collect.state import FleetState
 from opsconsole.sim.scenarios import INCIDENT_FAULTS, INCIDENT_PERIOD_S, ONSET_S
 from opsconsole.sim.world import SimFleet
+from opsconsole.wire import Hello, Sample, decode_line
 from tests.collect.test_state import make_host
 from tests.sim.conftest import T0, ManualClock, agent_for
 

@@ -9,8 +9,8 @@ import pytest
 
 from opsconsole.agent.agentless import AGENTLESS_COMMAND, parse_agentless_output
 from opsconsole.agent.bundle import agent_command
-from opsconsole.collect.protocol import Hello, Sample, decode_line
 from opsconsole.config import load_fleet
+from opsconsole.wire import Hello, Sample, decode_line
 from tests.sim.conftest import client_options
 
 FIRST = "sg1-r01-n01"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opsconsole.collect.protocol import GpuEvent, GpuInventory, GpuSample, Hello, HostFacts, Sample
+from opsconsole.wire import GpuEvent, GpuInventory, GpuSample, Hello, HostFacts, Sample
 
 T0 = 1_750_000_020  # a minute boundary (divisible by 60), UTC epoch seconds
 

@@ -89,7 +89,7 @@ def test_minutes_around_a_critical_alert_outlive_the_ring(db):
 
 def energy_sample(ts: float, power_w: float, start_ts: float, gpus: int = 2):
     """Samples whose NVML energy counter rose at exactly power_w since start_ts."""
-    from opsconsole.collect.protocol import GpuSample, Sample
+    from opsconsole.wire import GpuSample, Sample
 
     mj = int(power_w * (ts - start_ts) * 1000) + 5_000_000_000  # counts since driver load
     return Sample(seq=0, ts=ts, gpus=[GpuSample(index=i, energy_mj=mj) for i in range(gpus)])

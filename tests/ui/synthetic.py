@@ -7,7 +7,9 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-from opsconsole.collect.protocol import (
+from opsconsole.collect.state import FleetState
+from opsconsole.config import Fleet, fleet_from_dict
+from opsconsole.wire import (
     EthInterface,
     GpuEvent,
     GpuInventory,
@@ -18,8 +20,6 @@ from opsconsole.collect.protocol import (
     NvLinks,
     Sample,
 )
-from opsconsole.collect.state import FleetState
-from opsconsole.config import Fleet, fleet_from_dict
 
 T0 = 1_750_000_000.0
 """A fixed 'now' (UTC epoch seconds) for snapshot tests."""

@@ -7,13 +7,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opsconsole.collect.protocol import GpuSample
 from opsconsole.ui.command_line import CommandError, parse_command
 from opsconsole.ui.feed import BatchMailbox, FeedNotes, FleetBatch, FleetFeed
 from opsconsole.ui.fleet_rows import FilterError, build_lines, parse_filter, rack_power
 from opsconsole.ui.formatting import age_bucket, age_text
 from opsconsole.ui.gpu_words import XID_MEANINGS, clock_event_words, xid_words
 from opsconsole.ui.health import gpu_health
+from opsconsole.wire import GpuSample
 from tests.ui.synthetic import T0, synthetic_fleet, warm_fleet, xid_event
 
 

@@ -1,4 +1,4 @@
-"""The agent wire protocol, as the console decodes it.
+"""The agent wire protocol (version 1), as the console decodes it.
 
 The agent (standard library only) writes JSON lines; this module is the strict, typed
 reading of them. Every line is size-capped before decoding, unknown fields are tolerated
@@ -14,9 +14,12 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from opsconsole.collect.text import clean_text
+from opsconsole.wire.text import clean_text
 
 PROTOCOL_VERSION = 1
+WIRE_VERSION = 2
+"""The lean wire (opsconsole.wire.lean); spoken only on a channel whose console asked."""
+PROTOCOL_VERSIONS = (PROTOCOL_VERSION, WIRE_VERSION)
 MAX_LINE_BYTES = 256 * 1024
 """No honest sample of an 8-GPU host comes near this; anything longer is dropped."""
 
@@ -31,8 +34,11 @@ class ProtocolError(Exception):
     """A line from a host that the console refuses; the message names the problem."""
 
 
-class Base(msgspec.Struct, omit_defaults=True):
-    pass
+class Base(msgspec.Struct, omit_defaults=True, gc=False):
+    """gc=False: wire messages are acyclic data (fields hold numbers, text, lists and
+    other messages, never a parent), so the cyclic collector need not track them; at
+    1,000 hosts its full collections were more than half of the poller's CPU (bench/poll.py
+    gc/poll column)."""
 
 
 class HostFacts(Base):
@@ -57,6 +63,26 @@ class GpuInventory(Base):
     memory_total_mib: float | None = None
 
 
+class WireSchema(Base):
+    """A v2 hello's static half of every sample that follows (see opsconsole.wire.lean):
+    GPU rows and field names, NVLinks per GPU, IB ports and Ethernet interfaces with
+    their counter names, and the agent's deadbands. Sizes are checked by the decoder."""
+
+    v: int = WIRE_VERSION
+    full_every: NonNegative = 30
+    gpus: list[NonNegative] = []
+    gpu_fields: list[str] = []
+    nvlinks: list[NonNegative] = []
+    nvlink_fields: list[str] = []
+    ib: list[tuple[str, NonNegative]] = []
+    ib_fields: list[str] = []
+    ib_counters: list[list[str]] = []
+    eth: list[str] = []
+    eth_fields: list[str] = []
+    eth_counters: list[list[str]] = []
+    deadband: dict[str, float] = {}
+
+
 class Hello(Base, tag="hello", tag_field="type"):
     proto: int
     agent_version: str
@@ -65,6 +91,8 @@ class Hello(Base, tag="hello", tag_field="type"):
     host: HostFacts = msgspec.field(default_factory=HostFacts)
     capabilities: list[str] = []
     gpus: list[GpuInventory] = []
+    wire: WireSchema | None = None
+    """Protocol 2 only: the columns its samples carry."""
 
 
 MAX_NVLINKS = 64
@@ -206,6 +234,29 @@ class AgentError(Base, tag="error", tag_field="type"):
     message: str
 
 
+Scalar = int | float | str | bool | None
+"""One value of a v2 column: its kind is checked against the field's own type."""
+
+
+class LeanSample(Base, tag="s", tag_field="type"):
+    """A v2 sample as it arrives: values only, columnar (see opsconsole.wire.lean).
+    UNSET: not sent because unchanged since the last sample."""
+
+    seq: NonNegative
+    ts: float
+    f: list[list[Scalar]] | None = None
+    d: list[list[Scalar]] = []
+    driver: Literal["ok", "unresponsive", "unavailable"] | msgspec.UnsetType = msgspec.UNSET
+    driver_detail: str | msgspec.UnsetType = msgspec.UNSET
+    gpu_count: NonNegative | msgspec.UnsetType | None = msgspec.UNSET
+    load: Load | msgspec.UnsetType | None = msgspec.UNSET
+    events: list[GpuEvent] = []
+    collect_ms: float | None = None
+    mig: list[tuple[NonNegative, list[MigInstance]]] = []
+    processes: list[tuple[NonNegative, list[GpuProcess]]] = []
+    na: list[tuple[NonNegative, dict[str, str]]] = []
+
+
 Message = Hello | Sample | AgentError
 
 _decoder = msgspec.json.Decoder(Message)
@@ -230,8 +281,11 @@ def decode_line(line: bytes) -> Hello | Sample | AgentError:
 def _validate(message: Hello | Sample | AgentError) -> None:
     """Reject what types alone cannot: NaN/inf, negative counters; clean every string."""
     if isinstance(message, Hello):
-        if message.proto != PROTOCOL_VERSION:
+        if message.proto not in PROTOCOL_VERSIONS:
             raise ProtocolError(f"unsupported protocol version {message.proto}")
+        if (message.proto == WIRE_VERSION) != (message.wire is not None):
+            missing = "without" if message.proto == WIRE_VERSION else "with"
+            raise ProtocolError(f"protocol {message.proto} hello {missing} a wire schema")
         _clean_struct(message.host)
         for gpu in message.gpus:
             _clean_struct(gpu)
@@ -242,11 +296,7 @@ def _validate(message: Hello | Sample | AgentError) -> None:
         message.driver_detail = clean_text(message.driver_detail)
         for gpu in message.gpus:
             _check_gpu(gpu)
-        for event in message.events:
-            _check_number("events.ts", event.ts)
-            event.message = clean_text(event.message, 512)
-            if event.pci_bus_id is not None:
-                event.pci_bus_id = clean_text(event.pci_bus_id, 32)
+        check_events(message.events)
         for port in message.ib:
             port.device = clean_text(port.device, 64)
             _clean_struct(port)
@@ -257,6 +307,14 @@ def _validate(message: Hello | Sample | AgentError) -> None:
             iface.counters = _check_counters(f"eth.{iface.name}", iface.counters)
     else:
         message.message = clean_text(message.message, 512)
+
+
+def check_events(events: list[GpuEvent]) -> None:
+    for event in events:
+        _check_number("events.ts", event.ts)
+        event.message = clean_text(event.message, 512)
+        if event.pci_bus_id is not None:
+            event.pci_bus_id = clean_text(event.pci_bus_id, 32)
 
 
 def _check_gpu(gpu: GpuSample) -> None:
