@@ -205,7 +205,7 @@ def run_console(
     store_path: Path | None = None,
     log_path: Path | None = None,
 ) -> int:
-    from opsconsole.ui.runtime import tune_garbage_collector
+    from opsconsole.ui.feed.runtime import tune_garbage_collector
 
     route_logs(log_path)
     app, release_store = build_console(fleet, read_only=read_only, store_path=store_path)

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     store = Path(args.store) if args.store else fleet.store_path
     if not store.exists():
         raise ConfigError(f"store {store}: no such file; nothing was recorded there")
-    from opsconsole.ui.replay import replay_app
+    from opsconsole.ui.feed.replay import replay_app
 
     app = replay_app(fleet, store, at_ts, args.speed)
     try:

@@ -19,25 +19,25 @@ from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet
 from opsconsole.leases import operator_name
 from opsconsole.leases.times import use_timezone
-from opsconsole.ui.alert_desk import AlertDesk
-from opsconsole.ui.app_alerts import AlertsMixin
-from opsconsole.ui.app_leases import LeasesMixin
-from opsconsole.ui.command_line import CommandError, command_suggestions, parse_command
-from opsconsole.ui.drivers import FeedDriver, InlineDriver, PollerFactory, PollingThread
-from opsconsole.ui.feed import FeedNotes, FleetFeed
-from opsconsole.ui.fleet_rows import SORT_KEYS
-from opsconsole.ui.guard import changes_state, is_state_changing
-from opsconsole.ui.lease_desk import LeaseDesk
-from opsconsole.ui.messages import FleetBatchReady
-from opsconsole.ui.metrics import METRICS
-from opsconsole.ui.model import FleetModel
-from opsconsole.ui.palette import ConsoleCommands
+from opsconsole.ui.controllers.alerts import AlertsMixin
+from opsconsole.ui.controllers.guard import changes_state, is_state_changing
+from opsconsole.ui.controllers.leases import LeasesMixin
+from opsconsole.ui.controllers.messages import FleetBatchReady
+from opsconsole.ui.controllers.palette import ConsoleCommands
+from opsconsole.ui.feed.drivers import FeedDriver, InlineDriver, PollerFactory, PollingThread
+from opsconsole.ui.feed.feed import FeedNotes, FleetFeed
+from opsconsole.ui.gateway.alert_desk import AlertDesk
+from opsconsole.ui.gateway.lease_desk import LeaseDesk
 from opsconsole.ui.screens.capacity import open_capacity
 from opsconsole.ui.screens.confirm import ConfirmScreen
 from opsconsole.ui.screens.fleet import FleetScreen
 from opsconsole.ui.screens.help import HelpScreen, key_label
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.screens.prompt import PromptScreen
+from opsconsole.ui.view.command_line import CommandError, command_suggestions, parse_command
+from opsconsole.ui.view.fleet_rows import SORT_KEYS
+from opsconsole.ui.view.metrics import METRICS
+from opsconsole.ui.view.model import FleetModel
 
 log = logging.getLogger("opsconsole.ui")
 

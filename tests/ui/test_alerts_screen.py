@@ -19,7 +19,6 @@ from opsconsole.alerts import (
 )
 from opsconsole.alerts.silences import active_silences
 from opsconsole.store import open_store
-from opsconsole.ui.alert_board import build_alert_board, parse_alert_filter
 from opsconsole.ui.app import make_app
 from opsconsole.ui.screens.alert_action import AlertActionScreen
 from opsconsole.ui.screens.alerts import AlertsScreen
@@ -28,6 +27,7 @@ from opsconsole.ui.screens.fleet import FleetScreen
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.screens.silence import SilenceScreen
 from opsconsole.ui.screens.silences import SilencesScreen
+from opsconsole.ui.view.alert_board import build_alert_board, parse_alert_filter
 from tests.ui.conftest import OPERATOR, SIZE, FakeClock, add_tenants, type_text, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import T0, synthetic_fleet, warm_fleet

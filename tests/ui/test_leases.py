@@ -10,8 +10,8 @@ import sqlite3
 import pytest
 
 from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease, create_tenant
-from opsconsole.ui import lease_desk
 from opsconsole.ui.app import make_app
+from opsconsole.ui.gateway import lease_desk
 from opsconsole.ui.screens.allocate import AllocateScreen
 from opsconsole.ui.screens.confirm import ConfirmScreen
 from opsconsole.ui.screens.extend import ExtendScreen

@@ -8,12 +8,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from opsconsole.collect.protocol import GpuSample
-from opsconsole.ui.command_line import CommandError, parse_command
-from opsconsole.ui.feed import BatchMailbox, FeedNotes, FleetBatch, FleetFeed
-from opsconsole.ui.fleet_rows import FilterError, build_lines, parse_filter, rack_power
-from opsconsole.ui.formatting import age_bucket, age_text
-from opsconsole.ui.gpu_words import XID_MEANINGS, clock_event_words, xid_words
-from opsconsole.ui.health import gpu_health
+from opsconsole.ui.feed.feed import BatchMailbox, FeedNotes, FleetBatch, FleetFeed
+from opsconsole.ui.view.command_line import CommandError, parse_command
+from opsconsole.ui.view.fleet_rows import FilterError, build_lines, parse_filter, rack_power
+from opsconsole.ui.view.formatting import age_bucket, age_text
+from opsconsole.ui.view.gpu_words import XID_MEANINGS, clock_event_words, xid_words
+from opsconsole.ui.view.health import gpu_health
 from tests.ui.synthetic import T0, synthetic_fleet, warm_fleet, xid_event
 
 
@@ -178,7 +178,7 @@ def test_ack_dialog_prefills_the_configs_default_timeout():
 def test_a_retired_desk_refuses_calls_so_its_connection_can_be_closed(tmp_path):
     from opsconsole.errors import StoreError
     from opsconsole.store import open_store
-    from opsconsole.ui.lease_desk import LeaseDesk
+    from opsconsole.ui.gateway.lease_desk import LeaseDesk
 
     db = open_store(tmp_path / "s.db")
     desk = LeaseDesk(db, None, operator="t", clock=lambda: 0.0)  # type: ignore[arg-type]

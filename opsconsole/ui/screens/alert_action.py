@@ -18,10 +18,10 @@ from textual.widgets import Input, Label
 from opsconsole.alerts import Alert
 from opsconsole.errors import AlertError, LeaseError, StoreError
 from opsconsole.leases.times import format_ts, parse_duration
-from opsconsole.ui.alert_board import where_text
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.messages import AlertRefused, AlertWritten
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import AlertRefused, AlertWritten
 from opsconsole.ui.screens.alert_dialog import AlertDialog
+from opsconsole.ui.view.alert_board import where_text
 
 ACTIONS = {
     # action: (title verb, what the required comment says, done verb)

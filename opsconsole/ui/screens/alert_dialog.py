@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
-from opsconsole.ui.messages import AlertRefused, AlertWritten
+from opsconsole.ui.controllers.messages import AlertRefused, AlertWritten
 
 
 class AlertDialog(ModalScreen[str | None]):

@@ -21,15 +21,15 @@ from textual.widgets import DataTable, Static
 
 from opsconsole.alerts import Alert
 from opsconsole.errors import AlertError, StoreError
-from opsconsole.ui.alert_board import AlertFilterError, parse_alert_filter
-from opsconsole.ui.alert_text import DIM, detail_text
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.lease_text import short_ts
-from opsconsole.ui.messages import AlertHistoryLoaded
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import AlertHistoryLoaded
 from opsconsole.ui.screens.alert_action import AlertActionScreen
 from opsconsole.ui.screens.prompt import PromptScreen
 from opsconsole.ui.screens.silence import SilenceScreen
 from opsconsole.ui.screens.silences import SilencesScreen
+from opsconsole.ui.view.alert_board import AlertFilterError, parse_alert_filter
+from opsconsole.ui.view.alert_text import DIM, detail_text
+from opsconsole.ui.view.lease_text import short_ts
 from opsconsole.ui.widgets.alert_table import AlertTable
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
 from opsconsole.ui.widgets.key_bar import KeyBar

@@ -23,15 +23,15 @@ from textual.widgets import Input, Label, Static
 from opsconsole.errors import LeaseError, StoreError
 from opsconsole.leases import Lease, LeaseRequest, Placement
 from opsconsole.leases.slotspec import format_slots
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.lease_form import (
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import LeasePreviewed, LeaseRefused, LeaseWritten
+from opsconsole.ui.view.lease_form import (
     LOCALITIES,
     AllocateForm,
     build_request,
     placement_health,
 )
-from opsconsole.ui.lease_text import DIM
-from opsconsole.ui.messages import LeasePreviewed, LeaseRefused, LeaseWritten
+from opsconsole.ui.view.lease_text import DIM
 
 FIELDS = (
     # field, label, initial value, placeholder, hint

@@ -44,8 +44,8 @@ from opsconsole.capacity.report import read_facts
 from opsconsole.errors import OpsconsoleError
 from opsconsole.store import open_store
 from opsconsole.store.transaction import database_path
-from opsconsole.ui.lease_form import placement_health
-from opsconsole.ui.lease_text import DIM, short_ts
+from opsconsole.ui.view.lease_form import placement_health
+from opsconsole.ui.view.lease_text import DIM, short_ts
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
 from opsconsole.ui.widgets.key_bar import KeyBar
 

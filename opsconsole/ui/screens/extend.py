@@ -17,9 +17,9 @@ from textual.widgets import Input, Label
 from opsconsole.errors import LeaseError, StoreError
 from opsconsole.leases import Lease
 from opsconsole.leases.times import format_ts
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.lease_form import parse_new_end, placement_health
-from opsconsole.ui.messages import LeaseRefused, LeaseWritten
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import LeaseRefused, LeaseWritten
+from opsconsole.ui.view.lease_form import parse_new_end, placement_health
 
 DEFAULT_BY = "1d"
 

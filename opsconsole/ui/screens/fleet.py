@@ -14,10 +14,10 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Static
 
-from opsconsole.ui.fleet_rows import GROUPED_SORTS, SORT_KEYS, FilterError, parse_filter
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.metrics import METRIC_ORDER
+from opsconsole.ui.controllers.guard import changes_state
 from opsconsole.ui.screens.prompt import PromptScreen
+from opsconsole.ui.view.fleet_rows import GROUPED_SORTS, SORT_KEYS, FilterError, parse_filter
+from opsconsole.ui.view.metrics import METRIC_ORDER
 from opsconsole.ui.widgets.fleet_grid import FleetGrid
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
 from opsconsole.ui.widgets.key_bar import KeyBar

@@ -19,8 +19,8 @@ from opsconsole.collect.gpu_ledger import ExtraGpus, GpuLedger
 from opsconsole.errors import OpsconsoleError
 from opsconsole.leases.host_gpus import accept_extra_gpus
 from opsconsole.leases.times import format_ts
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.messages import AlertRefused, AlertWritten
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import AlertRefused, AlertWritten
 from opsconsole.ui.screens.alert_dialog import AlertDialog
 
 UUIDS_SHOWN = 8

@@ -21,13 +21,13 @@ from textual.widgets import DataTable, Static
 from opsconsole.errors import LeaseError, StoreError
 from opsconsole.leases import Lease
 from opsconsole.leases.slotspec import format_slots
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.lease_board import LeaseFilter
-from opsconsole.ui.lease_text import DIM, lease_title, short_ts
-from opsconsole.ui.messages import LeaseRefused, LeaseWritten
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import LeaseRefused, LeaseWritten
 from opsconsole.ui.screens.confirm import ConfirmScreen
 from opsconsole.ui.screens.extend import ExtendScreen
 from opsconsole.ui.screens.prompt import PromptScreen
+from opsconsole.ui.view.lease_board import LeaseFilter
+from opsconsole.ui.view.lease_text import DIM, lease_title, short_ts
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
 from opsconsole.ui.widgets.key_bar import KeyBar
 from opsconsole.ui.widgets.lease_calendar import LeaseCalendar

@@ -17,11 +17,11 @@ from textual.widgets import Input, Label, SelectionList
 from opsconsole.alerts import Alert, Silence
 from opsconsole.errors import AlertError, LeaseError, StoreError
 from opsconsole.leases.times import format_ts, parse_duration
-from opsconsole.ui.alert_board import tenants_of, where_text
-from opsconsole.ui.alert_text import matcher_text
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.messages import AlertRefused, AlertWritten
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import AlertRefused, AlertWritten
 from opsconsole.ui.screens.alert_dialog import AlertDialog
+from opsconsole.ui.view.alert_board import tenants_of, where_text
+from opsconsole.ui.view.alert_text import matcher_text
 from opsconsole.ui.widgets.matcher_list import MatcherList
 
 DEFAULT_DURATION = "1h"

@@ -16,11 +16,11 @@ from textual.widgets import DataTable, Label
 
 from opsconsole.alerts import Silence
 from opsconsole.errors import AlertError, StoreError
-from opsconsole.ui.alert_text import DIM, STATE_STYLES, matcher_text
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.lease_text import short_ts
-from opsconsole.ui.messages import AlertRefused, AlertWritten, SilencesLoaded
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import AlertRefused, AlertWritten, SilencesLoaded
 from opsconsole.ui.screens.confirm import ConfirmScreen
+from opsconsole.ui.view.alert_text import DIM, STATE_STYLES, matcher_text
+from opsconsole.ui.view.lease_text import short_ts
 
 COLUMNS = (
     ("id", "ID", 4),

@@ -12,8 +12,8 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
 from opsconsole.alerts import Alert
-from opsconsole.ui.alert_board import AlertBoard
-from opsconsole.ui.alert_text import Cell, alert_cells, group_cells
+from opsconsole.ui.view.alert_board import AlertBoard
+from opsconsole.ui.view.alert_text import Cell, alert_cells, group_cells
 
 COLUMNS = (
     ("state", "STATE", 27),

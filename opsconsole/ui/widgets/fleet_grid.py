@@ -19,8 +19,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from opsconsole.ui.fleet_painter import Columns, FleetPainter
-from opsconsole.ui.fleet_rows import (
+from opsconsole.ui.view.fleet_painter import Columns, FleetPainter
+from opsconsole.ui.view.fleet_rows import (
     GROUPED_SORTS,
     NO_FILTER,
     SORT_KEYS,
@@ -30,9 +30,9 @@ from opsconsole.ui.fleet_rows import (
     fold_lines,
     rack_power,
 )
-from opsconsole.ui.formatting import age_bucket
-from opsconsole.ui.metrics import METRICS, Metric
-from opsconsole.ui.model import FleetModel
+from opsconsole.ui.view.formatting import age_bucket
+from opsconsole.ui.view.metrics import METRICS, Metric
+from opsconsole.ui.view.model import FleetModel
 
 CURSOR = Style(bgcolor="#264f78")
 
@@ -180,7 +180,9 @@ class FleetGrid(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         cols = self._columns()
         if y == 0:
-            return self.painter.header(cols, self.metric, self.sort_key, self.descending)
+            return Strip(
+                self.painter.header(cols, self.metric, self.sort_key, self.descending), cols.width
+            )
         index = self.scroll_offset.y + y - 1
         if index >= len(self.lines):
             return Strip.blank(cols.width)
@@ -215,8 +217,11 @@ class FleetGrid(ScrollView, can_focus=True):
             host = model.fleet.host(name)
             tenancy = model.tenancy
             holders = tenancy.get(name, {}) if tenancy is not None else None
-            strip = self.painter.host_line(
-                cols, host, model.hosts.get(name), self.metric, now, holders
+            strip = Strip(
+                self.painter.host_line(
+                    cols, host, model.hosts.get(name), self.metric, now, holders
+                ),
+                cols.width,
             )
         elif kind == "rack":
             strip = self._rack_strip(cols, name)
@@ -234,9 +239,10 @@ class FleetGrid(ScrollView, can_focus=True):
             1 for h in members if (s := model.hosts.get(h)) is None or s.status != "fresh"
         )
         folded = ("rack", name) in self.folded
-        return self.painter.rack_line(
+        line = self.painter.rack_line(
             cols, name, rack.leaf, power, len(members), not_fresh, folded=folded
         )
+        return Strip(line, cols.width)
 
     def _site_strip(self, cols: Columns, site: str) -> Strip:
         counts = {"fresh": 0, "stale": 0, "down": 0, "pending": 0}
@@ -247,7 +253,9 @@ class FleetGrid(ScrollView, can_focus=True):
                 counts[snap.status if snap is not None else "pending"] += 1
                 racks.add(host.rack)
         folded = ("site", site) in self.folded
-        return self.painter.site_line(cols, site, counts, len(racks), folded=folded)
+        return Strip(
+            self.painter.site_line(cols, site, counts, len(racks), folded=folded), cols.width
+        )
 
     # --- cursor and scrolling --------------------------------------------------------
     def _visible_range(self) -> tuple[int, int]:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from opsconsole.ui.alert_text import counts_text
-from opsconsole.ui.formatting import age_text
+from opsconsole.ui.view.alert_text import counts_text
+from opsconsole.ui.view.formatting import age_text
 
 
 class FleetSummary(Static):

@@ -9,8 +9,8 @@ from textual.widgets.data_table import RowDoesNotExist
 
 from opsconsole.leases import Lease
 from opsconsole.leases.slotspec import format_slots
-from opsconsole.ui.lease_board import LeaseBoard
-from opsconsole.ui.lease_text import DIM, STATE_STYLES, short_ts
+from opsconsole.ui.view.lease_board import LeaseBoard
+from opsconsole.ui.view.lease_text import DIM, STATE_STYLES, short_ts
 
 COLUMNS = (
     ("id", "ID", 5),

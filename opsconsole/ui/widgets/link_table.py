@@ -6,8 +6,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from opsconsole.ui.readings_text import DIM, same_row, same_text
-from opsconsole.ui.snapshot import HostDetail, LinkView
+from opsconsole.ui.view.readings_text import DIM, same_row, same_text
+from opsconsole.ui.view.snapshot import HostDetail, LinkView
 
 COLUMNS = (
     ("link", "LINK", 10),

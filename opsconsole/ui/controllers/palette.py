@@ -11,8 +11,8 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from opsconsole.ui.fleet_rows import SORT_KEYS
-from opsconsole.ui.metrics import METRICS
+from opsconsole.ui.view.fleet_rows import SORT_KEYS
+from opsconsole.ui.view.metrics import METRICS
 
 Entry = tuple[str, Callable[[], object], str]
 

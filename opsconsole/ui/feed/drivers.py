@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet
-from opsconsole.ui.feed import (
+from opsconsole.ui.feed.feed import (
     BatchMailbox,
     FeedNotes,
     FleetFeed,

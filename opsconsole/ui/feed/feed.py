@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from opsconsole.collect.state import Change, FleetState, HostState
-from opsconsole.ui.snapshot import HostDetail, HostSnapshot, host_detail, host_snapshot
+from opsconsole.ui.view.snapshot import HostDetail, HostSnapshot, host_detail, host_snapshot
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,8 @@ from opsconsole.alerts import (
 )
 from opsconsole.alerts.silences import active_silences, list_silences
 from opsconsole.alerts.store import unack
-from opsconsole.ui.alert_board import RESOLVED_SHOWN_S, AlertBoard, build_alert_board
-from opsconsole.ui.lease_desk import LeaseDesk
+from opsconsole.ui.gateway.lease_desk import LeaseDesk
+from opsconsole.ui.view.alert_board import RESOLVED_SHOWN_S, AlertBoard, build_alert_board
 
 T = TypeVar("T")
 History = list[tuple]

@@ -19,16 +19,16 @@ from textual.worker import get_current_worker
 from opsconsole.errors import LeaseError, StoreError
 from opsconsole.leases import Lease
 from opsconsole.leases.times import format_ts
-from opsconsole.ui.broadcast import tell_screens
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.lease_board import LeaseBoard, LeaseFilter
-from opsconsole.ui.messages import LeasesLoaded, LeaseStoreTrouble
+from opsconsole.ui.controllers.broadcast import tell_screens
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import LeasesLoaded, LeaseStoreTrouble
 from opsconsole.ui.screens.allocate import AllocateScreen
 from opsconsole.ui.screens.leases import LeasesScreen
+from opsconsole.ui.view.lease_board import LeaseBoard, LeaseFilter
 
 if TYPE_CHECKING:
-    from opsconsole.ui.lease_desk import LeaseDesk
-    from opsconsole.ui.model import FleetModel
+    from opsconsole.ui.gateway.lease_desk import LeaseDesk
+    from opsconsole.ui.view.model import FleetModel
 
 LEASE_REFRESH_S = 30.0
 """Leases also change from the CLI and other consoles, and reservations start by the clock."""

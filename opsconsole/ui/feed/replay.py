@@ -19,9 +19,9 @@ from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet
 from opsconsole.replay import ReplayClock, ReplaySource
 from opsconsole.store import open_store
-from opsconsole.ui.alert_board import RESOLVED_SHOWN_S, AlertBoard, build_alert_board
-from opsconsole.ui.alert_desk import AlertDesk
 from opsconsole.ui.app import OpsConsoleApp, make_app
+from opsconsole.ui.gateway.alert_desk import AlertDesk
+from opsconsole.ui.view.alert_board import RESOLVED_SHOWN_S, AlertBoard, build_alert_board
 
 STEP_S = 0.5
 

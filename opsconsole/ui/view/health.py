@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from opsconsole.collect.protocol import GpuEvent, GpuSample
-from opsconsole.ui.gpu_words import FAULT_XIDS, THROTTLE_BITS
+from opsconsole.ui.view.gpu_words import FAULT_XIDS, THROTTLE_BITS
 
 HealthLevel = Literal["ok", "warn", "fault", "unknown"]
 

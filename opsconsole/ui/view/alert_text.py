@@ -7,9 +7,9 @@ from __future__ import annotations
 from rich.text import Text
 
 from opsconsole.alerts import Alert, Silence, xid_info
-from opsconsole.ui.alert_board import AlertBoard, AlertCounts, tenants_of, where_text
-from opsconsole.ui.formatting import age_text
-from opsconsole.ui.lease_text import short_ts
+from opsconsole.ui.view.alert_board import AlertBoard, AlertCounts, tenants_of, where_text
+from opsconsole.ui.view.formatting import age_text
+from opsconsole.ui.view.lease_text import short_ts
 
 SEVERITY_STYLES = {"critical": "bold #ff5f5f", "warning": "bold #ffd75f", "info": "#87afd7"}
 STATE_STYLES = {

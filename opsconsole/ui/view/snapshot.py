@@ -20,7 +20,7 @@ from opsconsole.collect.readings import HISTORY_METRICS, GpuView, gpu_view
 from opsconsole.collect.state import HostState
 from opsconsole.config import Host
 from opsconsole.counters import IB_ERROR_COUNTERS
-from opsconsole.ui.health import UNKNOWN, GpuHealth, gpu_health
+from opsconsole.ui.view.health import UNKNOWN, GpuHealth, gpu_health
 
 ETH_ERROR_COUNTERS = ("rx_errors", "tx_errors")
 ETH_DROP_COUNTERS = ("rx_dropped", "tx_dropped")

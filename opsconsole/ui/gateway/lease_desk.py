@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import sqlite_utils
+from textual.color import Color, ColorParseError
 
 from opsconsole.config import Fleet
 from opsconsole.errors import StoreError
@@ -25,6 +26,7 @@ from opsconsole.leases import (
     Lease,
     LeaseRequest,
     Placement,
+    Tenant,
     allocate_lease,
     cancel_lease,
     extend_lease,
@@ -36,11 +38,21 @@ from opsconsole.leases import (
 from opsconsole.leases.handover import HANDOVER_STATES, node_states
 from opsconsole.leases.model import OPEN_STATES
 from opsconsole.store.transaction import database_path, describe_error
-from opsconsole.ui.lease_board import LeaseBoard, LeaseFilter, build_board
+from opsconsole.ui.view.lease_board import LeaseBoard, LeaseFilter, build_board, fallback_colour
 from opsconsole.validate.store import latest_by_host
 
 T = TypeVar("T")
 Health = dict[object, str]
+
+
+def tenant_colour(tenant: Tenant) -> str:
+    """The tenant's own colour as #rrggbb (names like "teal" too), else one by name."""
+    if tenant.colour:
+        try:
+            return Color.parse(tenant.colour).hex
+        except ColorParseError:
+            pass
+    return fallback_colour(tenant.name)
 
 
 class LeaseDesk:
@@ -102,6 +114,7 @@ class LeaseDesk:
             return build_board(
                 self.fleet, now_ts, lease_filter, tenants, open_leases, listed,
                 handover=in_handover, validations=latest_by_host(self.db),
+                colour_of=tenant_colour,
             )  # fmt: skip
 
         return self.call("reading leases", read)

@@ -20,17 +20,17 @@ from textual import work
 from textual.screen import ModalScreen
 
 from opsconsole.errors import AlertError, StoreError
-from opsconsole.ui.alert_board import SEVERITIES, AlertFilter, HostMark
-from opsconsole.ui.alert_text import TOAST_SEVERITY, TOAST_TIMEOUT_S, toast_text, toast_title
-from opsconsole.ui.broadcast import tell_screens
-from opsconsole.ui.messages import AlertsLoaded, AlertStoreTrouble
+from opsconsole.ui.controllers.broadcast import tell_screens
+from opsconsole.ui.controllers.messages import AlertsLoaded, AlertStoreTrouble
 from opsconsole.ui.screens.alerts import AlertsScreen
+from opsconsole.ui.view.alert_board import SEVERITIES, AlertFilter, HostMark
+from opsconsole.ui.view.alert_text import TOAST_SEVERITY, TOAST_TIMEOUT_S, toast_text, toast_title
 
 if TYPE_CHECKING:
     from opsconsole.alerts import Alert
-    from opsconsole.ui.alert_board import AlertBoard
-    from opsconsole.ui.alert_desk import AlertDesk
-    from opsconsole.ui.model import FleetModel
+    from opsconsole.ui.gateway.alert_desk import AlertDesk
+    from opsconsole.ui.view.alert_board import AlertBoard
+    from opsconsole.ui.view.model import FleetModel
 
 log = logging.getLogger("opsconsole.ui")
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from opsconsole.config import Fleet, Host, Rack
-from opsconsole.ui.snapshot import HostSnapshot
+from opsconsole.ui.view.snapshot import HostSnapshot
 
 SORT_KEYS = ("site", "rack", "host", "state", "util", "temp", "power", "memory", "health")
 GROUPED_SORTS = ("site", "rack", "host")

@@ -9,9 +9,9 @@ from textual.message import Message
 if TYPE_CHECKING:
     from opsconsole.alerts import Silence
     from opsconsole.leases import Lease, Placement
-    from opsconsole.ui.alert_board import AlertBoard
-    from opsconsole.ui.lease_board import LeaseBoard
-    from opsconsole.ui.lease_form import AllocateForm
+    from opsconsole.ui.view.alert_board import AlertBoard
+    from opsconsole.ui.view.lease_board import LeaseBoard
+    from opsconsole.ui.view.lease_form import AllocateForm
 
 
 class FleetBatchReady(Message):
