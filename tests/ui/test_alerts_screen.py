@@ -336,8 +336,8 @@ class TestHeaderAndFleet:
             for host in (XID_HOST, HOT_HOST, ACKED_HOST):  # ACKED_HOST's is muted
                 assert f"! {host} " in text
             assert "\n  sg1-r01-n01 " in text
-            assert app.alert_marks[XID_HOST].severity == "critical"
-            assert app.alert_marks[XID_HOST].loud and not app.alert_marks[ACKED_HOST].loud
+            assert app.alerts.marks[XID_HOST].severity == "critical"
+            assert app.alerts.marks[XID_HOST].loud and not app.alerts.marks[ACKED_HOST].loud
 
     async def test_no_alerts_no_header_words(self, lease_app):
         app = lease_app
@@ -350,13 +350,13 @@ class TestHeaderAndFleet:
         app = lease_app
         fired = list_alerts(alert_store)
         async with app.run_test(size=SIZE) as pilot:
-            app.alerts_notified(fired[:1])
+            app.alerts.notified(fired[:1])
             await pilot.pause()
             notes = list(app._notifications)
             assert len(notes) == 1 and notes[0].severity in ("error", "warning")
             assert fired[0].rule in notes[0].title
             many = [fired[0]] * 5
-            app.alerts_notified(many)
+            app.alerts.notified(many)
             await pilot.pause()
             notes = list(app._notifications)
             assert len(notes) == 2 and notes[1].title == "5 new alerts"

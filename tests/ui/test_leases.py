@@ -223,7 +223,7 @@ class TestRefusals:
             # the connection is gone: every read now fails. Closed under the desk's lock,
             # so no worker is inside a call (the alerts board reads on it too): closing a
             # connection another thread is using crashes sqlite3.
-            with app.lease_desk._lock:
+            with app.gateway.lock:
                 lease_store.close()
             app.refresh_leases()
             await wait_until(pilot, lambda: app.lease_trouble != "")

@@ -1,7 +1,8 @@
-"""The app's alert side, kept out of app.py: a worker that reads the alert store into an
-`AlertBoard` every two seconds and after every change, the handlers that spread a new
-board to every screen (header counts, fleet markers), the toasts for new firings, and the
-navigation to the Alerts screen.
+"""The app's alert side, a controller the app holds (`app.alerts`): it asks the gateway
+for the alerts as an `AlertBoard` every two seconds and after every change, keeps the
+newest board and the fleet grid's markers, tells every screen on the stack that it
+changed (an `AlertsChanged` message), shows the toasts for new firings, and opens the
+Alerts screen.
 
 Why the console only reads: the alert engine evaluates rules and writes alerts on the
 poller's side (and in `opsconsole poll` without a console); the console shows what the
@@ -14,23 +15,21 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from textual import work
 from textual.screen import ModalScreen
 
-from opsconsole.errors import AlertError, StoreError
-from opsconsole.ui.controllers.broadcast import tell_screens
-from opsconsole.ui.controllers.messages import AlertsLoaded, AlertStoreTrouble
+from opsconsole.alerts import Alert
+from opsconsole.errors import AlertError, OpsconsoleError
+from opsconsole.ui.controllers.messages import AlertsChanged, AlertsLoaded, AlertStoreTrouble
+from opsconsole.ui.gateway.alert_desk import AlertDesk
 from opsconsole.ui.screens.alerts import AlertsScreen
-from opsconsole.ui.view.alert_board import SEVERITIES, AlertFilter, HostMark
+from opsconsole.ui.view.alert_board import SEVERITIES, AlertBoard, AlertFilter, HostMark
 from opsconsole.ui.view.alert_text import TOAST_SEVERITY, TOAST_TIMEOUT_S, toast_text, toast_title
 
 if TYPE_CHECKING:
-    from opsconsole.alerts import Alert
-    from opsconsole.ui.gateway.alert_desk import AlertDesk
-    from opsconsole.ui.view.alert_board import AlertBoard
-    from opsconsole.ui.view.model import FleetModel
+    from opsconsole.ui.app import OpsConsoleApp
 
 log = logging.getLogger("opsconsole.ui")
 
@@ -40,82 +39,81 @@ TOASTS_AT_MOST = 3
 """More new firings than this at once get one summarising toast, not a wall of them."""
 
 
-class AlertsMixin:
-    """Mixed into OpsConsoleApp; expects `model`, `notify`, `screen_stack` and friends."""
-
-    alert_desk: AlertDesk | None
-    model: FleetModel
-
-    def init_alerts(self, desk: AlertDesk | None) -> None:
-        self.alert_desk = desk
-        self.alert_board: AlertBoard | None = None
-        self.alert_filter = AlertFilter()
-        self.alert_trouble = ""
+class AlertsController:
+    def __init__(self, app: OpsConsoleApp, desk: AlertDesk | None) -> None:
+        self.app = app
+        self.desk = desk
+        self.board: AlertBoard | None = None
+        self.filter = AlertFilter()
+        self.trouble = ""
         """One line on why the alerts cannot be read now ("" when they can)."""
-        self.alert_marks: dict[str, HostMark] = {}
+        self.marks: dict[str, HostMark] = {}
         """host → the fleet grid's marker, from the newest board."""
-        self._alert_read_running = False
-        self._alert_read_again = False
+        self._read_running = False
+        self._read_again = False
 
-    def start_alerts(self) -> None:
-        if self.alert_desk is not None:
-            self.refresh_alerts()
-            self.set_interval(ALERT_REFRESH_S, self.refresh_alerts)
+    def start(self) -> None:
+        if self.desk is not None:
+            self.refresh()
+            self.app.set_interval(ALERT_REFRESH_S, self.refresh)
 
     # --- reading ----------------------------------------------------------------------
-    def refresh_alerts(self) -> None:
+    def refresh(self) -> None:
         """Read the alerts again, off the UI thread; the board arrives as a message."""
-        if self.alert_desk is None:
+        desk = self.desk
+        if desk is None:
             return
-        if self._alert_read_running:
-            self._alert_read_again = True  # read once more when this one is done
+        if self._read_running:
+            self._read_again = True  # read once more when this one is done
             return
-        self._alert_read_running = True
-        self._load_alerts()
+        self._read_running = True
+        desk.gateway.ask(
+            self.app, self._read, AlertsLoaded, AlertStoreTrouble,
+            group="alert-board", exclusive=False,
+        )  # fmt: skip
 
-    @work(thread=True, group="alert-board", exit_on_error=False)
-    def _load_alerts(self) -> None:
+    def _read(self) -> AlertBoard:
+        """On the worker: the board, or AlertStoreTrouble's line for any failure (a bug
+        here must not stop every later read, as an unanswered read would)."""
+        assert self.desk is not None
         try:
-            board = self.alert_desk.load_board()
-        except (AlertError, StoreError) as exc:
-            self.post_message(AlertStoreTrouble(str(exc)))
-            return
-        except Exception as exc:  # a bug here must not stop every later read
+            return self.desk.load_board()
+        except Exception as exc:
+            if isinstance(exc, OpsconsoleError):
+                raise
             log.exception("reading alerts failed")
-            self.post_message(AlertStoreTrouble(f"reading alerts failed: {exc}"))
-            return
-        self.post_message(AlertsLoaded(board))
+            raise AlertError(f"reading alerts failed: {exc}") from exc
 
-    def _alert_read_done(self) -> None:
-        self._alert_read_running = False
-        if self._alert_read_again:
-            self._alert_read_again = False
-            self.refresh_alerts()
+    def _read_done(self) -> None:
+        self._read_running = False
+        if self._read_again:
+            self._read_again = False
+            self.refresh()
 
-    def on_alerts_loaded(self, message: AlertsLoaded) -> None:
-        self._alert_read_done()
-        board = message.board
-        self.alert_board = board
-        self.alert_trouble = ""
+    def loaded(self, board: AlertBoard) -> None:
+        self._read_done()
+        self.board = board
+        self.trouble = ""
         marks = board.host_marks()
-        old = self.alert_marks
+        old = self.marks
         changed = {h for h in old.keys() | marks.keys() if old.get(h) != marks.get(h)}
-        changed &= self.model.host_versions.keys()  # an alert may name a host not configured
-        self.alert_marks = marks
+        model = self.app.model
+        changed &= model.host_versions.keys()  # an alert may name a host not configured
+        self.marks = marks
         for name in changed:  # cached grid lines of these hosts repaint with their marker
-            self.model.host_versions[name] += 1
-        self._alerts_changed(changed)
+            model.host_versions[name] += 1
+        self._changed(changed)
 
-    def on_alert_store_trouble(self, message: AlertStoreTrouble) -> None:
-        self._alert_read_done()
-        self.alert_trouble = f"alerts: {message.text}"
-        self._alerts_changed(set())
+    def unreadable(self, text: str) -> None:
+        self._read_done()
+        self.trouble = f"alerts: {text}"
+        self._changed(set())
 
-    def _alerts_changed(self, changed_hosts: set[str]) -> None:
-        tell_screens(self, "alerts_changed", changed_hosts)
+    def _changed(self, changed_hosts: set[str]) -> None:
+        self.app.tell_screens(AlertsChanged, changed_hosts)
 
     # --- new firings ------------------------------------------------------------------
-    def alerts_notified(self, alerts: list[Alert]) -> None:
+    def notified(self, alerts: Sequence[Alert]) -> None:
         """The engine handed out new firings (called on the UI thread, through
         `call_from_thread`): a toast each, or one summarising toast when many, a log
         line each, and a fresh read so the header and the Alerts screen show them."""
@@ -134,7 +132,7 @@ class AlertsMixin:
         ).severity
         if len(alerts) <= TOASTS_AT_MOST:
             for alert in alerts:
-                self.notify(
+                self.app.notify(
                     toast_text(alert),
                     title=toast_title(alert),
                     severity=TOAST_SEVERITY.get(alert.severity, "warning"),
@@ -146,40 +144,42 @@ class AlertsMixin:
             parts = [f"{counts[s]} {s}" for s in SEVERITIES if counts[s]]
             hosts = sorted({a.labels.get("host", "") for a in alerts} - {""})
             where = f" on {len(hosts)} host(s)" if hosts else ""
-            self.notify(
+            self.app.notify(
                 f"{', '.join(parts)}{where}. {self._where_alerts_are()}",
                 title=f"{len(alerts)} new alerts",
                 severity=TOAST_SEVERITY.get(worst, "warning"),
                 timeout=TOAST_TIMEOUT_S.get(worst),
                 markup=False,
             )
-        self.refresh_alerts()
+        self.refresh()
 
     def _where_alerts_are(self) -> str:
         """The toast's pointer to the Alerts screen, true for the screen in view."""
-        screen = self.screen
+        screen = self.app.screen
         if isinstance(screen, AlertsScreen):
             return "They are listed below."
-        if getattr(screen, "id", None) == "fleet":
+        if screen.id == "fleet":
             return "Press a for the Alerts screen."
         return "Type :alerts (or Esc, then a) for the Alerts screen."
 
     # --- navigation and changes -------------------------------------------------------
-    def action_alerts(self) -> None:
-        if not isinstance(self.screen, ModalScreen):  # a key on a dialog is the dialog's
-            self.go_alerts()
+    def action(self) -> None:
+        """`a`: a key pressed on a dialog is the dialog's."""
+        if not isinstance(self.app.screen, ModalScreen):
+            self.go()
 
-    def go_alerts(self) -> None:
-        if self.alert_desk is None:
-            self.notify("This console has no alert store.", title="Alerts", severity="error")
+    def go(self) -> None:
+        app = self.app
+        if self.desk is None:
+            app.notify("This console has no alert store.", title="Alerts", severity="error")
             return
-        if isinstance(self.screen, AlertsScreen):
-            self.refresh_alerts()
+        if isinstance(app.screen, AlertsScreen):
+            self.refresh()
             return
-        self.go_fleet()
-        self.push_screen(AlertsScreen())
+        app.go_fleet()
+        app.push_screen(AlertsScreen())
 
-    def alert_written(self, text: str) -> None:
+    def written(self, text: str) -> None:
         """A change committed: say so and read the alerts again."""
-        self.notify(text, title="Alerts", markup=False)
-        self.refresh_alerts()
+        self.app.notify(text, title="Alerts", markup=False)
+        self.refresh()

@@ -1,19 +1,9 @@
-"""The console's one door to the leases layer. Screens call it only from thread workers;
-it never touches Textual.
-
-Why a lock: the console's lease connection is shared by every worker thread, and SQLite
-transactions belong to a connection, not a thread: two workers inside one connection
-would share (and commit) each other's transaction. One call at a time keeps each
-leases-layer function in its own transaction.
-
-Why its own connection (see `cli/console.py`): the poller's ingest thread writes
-telemetry through the other one, in transactions of its own.
-"""
+"""The leases layer, as the console asks it: each method is one leases-layer call (or a
+read that builds a `LeaseBoard`) run through the `StoreGateway`'s lock. Called only from
+thread workers; it never touches Textual widgets."""
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -21,7 +11,6 @@ import sqlite_utils
 from textual.color import Color, ColorParseError
 
 from opsconsole.config import Fleet
-from opsconsole.errors import StoreError
 from opsconsole.leases import (
     Lease,
     LeaseRequest,
@@ -37,12 +26,13 @@ from opsconsole.leases import (
 )
 from opsconsole.leases.handover import HANDOVER_STATES, node_states
 from opsconsole.leases.model import OPEN_STATES
-from opsconsole.store.transaction import database_path, describe_error
+from opsconsole.ui.gateway.store import StoreGateway
 from opsconsole.ui.view.lease_board import LeaseBoard, LeaseFilter, build_board, fallback_colour
 from opsconsole.validate.store import latest_by_host
 
 T = TypeVar("T")
 Health = dict[object, str]
+"""Live health in the leases layer's words: host name or (host, GPU index) -> state."""
 
 
 def tenant_colour(tenant: Tenant) -> str:
@@ -58,43 +48,24 @@ def tenant_colour(tenant: Tenant) -> str:
 class LeaseDesk:
     def __init__(
         self,
-        db: sqlite_utils.Database,
+        gateway: StoreGateway,
         fleet: Fleet,
         *,
         operator: str,
         clock: Callable[[], float],
     ) -> None:
-        self.db = db
+        self.gateway = gateway
         self.fleet = fleet
         self.operator = operator
         self.clock = clock
-        self._lock = threading.Lock()
-        self._retired = False
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        return self.gateway.db
 
     def call(self, doing: str, call: Callable[[], T]) -> T:
-        """Run one leases-layer call alone on the connection; a raw sqlite3 error (a
-        locked or vanished file) becomes the store's one-line StoreError."""
-        with self._lock:
-            if self._retired:
-                raise StoreError(f"not {doing}: the console is closing")
-            try:
-                return call()
-            except sqlite3.Error as exc:
-                raise StoreError(describe_error(database_path(self.db), exc, doing)) from None
-
-    def retire(self) -> None:
-        """No call from now on; returns once none is running. The app calls it as it
-        goes away, so whoever owns the connection may close it: sqlite3 crashes (not
-        raises) when a connection is closed while another thread is inside it, and a
-        thread worker queued before the exit could otherwise still start a read."""
-        with self._lock:
-            self._retired = True
-
-    def close(self) -> None:
-        """Close the connection once no worker is inside a call (at console exit)."""
-        with self._lock:
-            self._retired = True
-            self.db.close()
+        """One call alone on the console's connection (see `StoreGateway.call`)."""
+        return self.gateway.call(doing, call)
 
     # --- reading ----------------------------------------------------------------------
     def load_board(self, lease_filter: LeaseFilter) -> LeaseBoard:

@@ -59,7 +59,7 @@ class AllocateScreen(ModalScreen[Lease | None]):
         self.busy = False
 
     def compose(self) -> ComposeResult:
-        board = self.app.lease_board
+        board = self.app.leases.board
         tenants = [t.name for t in board.tenants] if board is not None else []
         sites = list(self.app.model.fleet.sites)
         suggestions = {"tenant": tenants, "site": sites, "locality": list(LOCALITIES)}
@@ -94,7 +94,7 @@ class AllocateScreen(ModalScreen[Lease | None]):
 
     def _show_tenant(self, name: str) -> None:
         """Beside the tenant field: the contract limits placement will apply."""
-        board = self.app.lease_board
+        board = self.app.leases.board
         tenant = next((t for t in board.tenants if t.name == name.strip()), None) if board else None
         hint = ""
         if tenant is not None:
@@ -149,7 +149,7 @@ class AllocateScreen(ModalScreen[Lease | None]):
     @work(thread=True, exclusive=True, group="allocate", exit_on_error=False)
     def _preview_in_thread(self, form, request, health) -> None:
         try:
-            placement = self.app.lease_desk.preview(request, health)
+            placement = self.app.leases.desk.preview(request, health)
         except (LeaseError, StoreError) as exc:
             self.post_message(LeaseRefused(str(exc), "preview"))
             return
@@ -158,7 +158,7 @@ class AllocateScreen(ModalScreen[Lease | None]):
     @work(thread=True, exclusive=True, group="allocate", exit_on_error=False)
     def _allocate_in_thread(self, request, health) -> None:
         try:
-            lease = self.app.lease_desk.allocate(request, health)
+            lease = self.app.leases.desk.allocate(request, health)
         except (LeaseError, StoreError) as exc:
             self.post_message(LeaseRefused(str(exc), "allocate"))
             return

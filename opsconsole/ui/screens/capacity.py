@@ -137,7 +137,7 @@ class CapacityScreen(Screen):
     # --- reading ----------------------------------------------------------------------
     def action_refresh_report(self) -> None:
         app = self.app
-        desk = app.lease_desk
+        desk = app.leases.desk
         if desk is None:
             self._show_status()
             return
@@ -197,7 +197,7 @@ class CapacityScreen(Screen):
 
     def _show_status(self) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
-        if self.app.lease_desk is None:
+        if self.app.leases.desk is None:
             text.append(NO_STORE, "#ffd75f")
         else:
             text.append(" site ", DIM)
@@ -280,11 +280,11 @@ class CapacityScreen(Screen):
         elif target.kind == "host":
             app.open_host(target.name, over_current=True)  # Esc comes back here
         elif target.kind == "tenant":
-            app.go_leases(target.name)
+            app.leases.go(target.name)
         elif target.kind == "lease":
-            board = app.lease_board
+            board = app.leases.board
             lease = board.lease(int(target.name)) if board is not None else None
-            app.go_leases(lease.tenant if lease is not None else None)
+            app.leases.go(lease.tenant if lease is not None else None)
             app.set_timer(0.2, lambda: _focus_lease(app, target.name, 20))
 
     def action_back(self) -> None:

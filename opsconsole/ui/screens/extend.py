@@ -85,7 +85,7 @@ class ExtendScreen(ModalScreen[Lease | None]):
     @work(thread=True, exclusive=True, group="extend", exit_on_error=False)
     def _extend_in_thread(self, end_ts: float, health: dict) -> None:
         try:
-            lease = self.app.lease_desk.extend(self.lease.id, end_ts, health)
+            lease = self.app.leases.desk.extend(self.lease.id, end_ts, health)
         except (LeaseError, StoreError) as exc:
             self.post_message(LeaseRefused(str(exc), "extend"))
             return

@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import AlertsChanged, LeasesChanged
 from opsconsole.ui.screens.prompt import PromptScreen
 from opsconsole.ui.view.fleet_rows import GROUPED_SORTS, SORT_KEYS, FilterError, parse_filter
 from opsconsole.ui.view.metrics import METRIC_ORDER
@@ -74,7 +75,7 @@ class FleetScreen(Screen):
         return self.query_one(FleetGrid)
 
     def on_mount(self) -> None:
-        self.grid.painter.alert_marks = self.app.alert_marks
+        self.grid.painter.alert_marks = self.app.alerts.marks
         self.grid.focus()
         self.update_view_status()
         self.set_interval(1.0, self._tick)
@@ -94,17 +95,17 @@ class FleetScreen(Screen):
         if self.grid.row_filter.dynamic:
             self.update_view_status()
 
-    def leases_changed(self, changed_hosts: set[str]) -> None:
+    def on_leases_changed(self, message: LeasesChanged) -> None:
         """Holders changed on these hosts: repaint their lines (TENANT) and the header."""
         if self.ready:
-            self.grid.fleet_changed(changed_hosts)
+            self.grid.fleet_changed(message.changed_hosts)
             self.query_one(FleetSummary).update_summary()
 
-    def alerts_changed(self, changed_hosts: set[str]) -> None:
+    def on_alerts_changed(self, message: AlertsChanged) -> None:
         """Hosts whose alert marker changed: repaint their lines and the header."""
-        self.grid.painter.alert_marks = self.app.alert_marks
+        self.grid.painter.alert_marks = self.app.alerts.marks
         if self.ready:
-            self.grid.fleet_changed(changed_hosts)
+            self.grid.fleet_changed(message.changed_hosts)
             self.query_one(FleetSummary).update_summary()
 
     def on_screen_resume(self) -> None:

@@ -119,7 +119,7 @@ class SilenceScreen(AlertDialog):
         text.append("silences ")
         text.append(matcher_text(matchers), "bold")
         text.append(f" until {format_ts(now_ts + duration_s)}")
-        board = self.app.alert_board
+        board = self.app.alerts.board
         if board is not None:
             probe = Silence(
                 id=0,
@@ -173,7 +173,7 @@ class SilenceScreen(AlertDialog):
     @work(thread=True, exclusive=True, group="silence", exit_on_error=False)
     def _silence_in_thread(self, matchers: dict[str, str], duration_s: float, comment: str) -> None:
         try:
-            silence_id, end_ts = self.app.alert_desk.silence(matchers, duration_s, comment)
+            silence_id, end_ts = self.app.alerts.desk.silence(matchers, duration_s, comment)
         except (AlertError, StoreError) as exc:
             self.post_message(AlertRefused(str(exc), "silence"))
             return

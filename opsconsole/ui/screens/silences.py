@@ -71,7 +71,7 @@ class SilencesScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True, group="silences", exit_on_error=False)
     def _load(self, include_expired: bool) -> None:
         try:
-            silences = self.app.alert_desk.silences(include_expired=include_expired)
+            silences = self.app.alerts.desk.silences(include_expired=include_expired)
         except (AlertError, StoreError) as exc:
             self.post_message(AlertRefused(str(exc), "read"))
             return
@@ -137,7 +137,7 @@ class SilencesScreen(ModalScreen[None]):
     @work(thread=True, group="silence-end", exit_on_error=False)
     def _expire_in_thread(self, silence_id: int) -> None:
         try:
-            self.app.alert_desk.expire(silence_id)
+            self.app.alerts.desk.expire(silence_id)
         except (AlertError, StoreError) as exc:
             self.post_message(AlertRefused(str(exc), "end"))
             return
@@ -146,7 +146,7 @@ class SilencesScreen(ModalScreen[None]):
     def on_alert_written(self, message: AlertWritten) -> None:
         message.stop()
         self.query_one("#silences-error", Label).update("")
-        self.app.alert_written(message.text)
+        self.app.alerts.written(message.text)
         self.reload()
 
     def on_alert_refused(self, message: AlertRefused) -> None:

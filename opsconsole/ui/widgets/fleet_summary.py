@@ -46,7 +46,7 @@ class FleetSummary(Static):
             text.append(f" · {totals.gpus_warn} warn", "#ffd75f")
         if totals.gpus_unknown:
             text.append(f" · {totals.gpus_unknown} unknown", "#8a8a8a")
-        board = app.lease_board
+        board = app.leases.board
         if model.leases_shown and board is not None:
             text.append(" · ")
             text.append(f"{board.leased_gpus} leased", "#87afd7")
@@ -62,8 +62,8 @@ class FleetSummary(Static):
             text.append(f"{age_text(age_s)} old", style)
         notes = [model.notes.collection, model.notes.store, model.notes.ssh_agent]
         notes.append(model.notes.console)
-        notes = [n for n in (*notes, app.lease_trouble, app.alert_trouble) if n]
-        board = app.alert_board  # open alerts take the second line, before any notes
+        notes = [n for n in (*notes, app.leases.trouble, app.alerts.trouble) if n]
+        board = app.alerts.board  # open alerts take the second line, before any notes
         alerts = counts_text(board.counts()) if board is not None else Text()
         if alerts:
             text.append("\n")
