@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from opsconsole.collect.protocol import GpuEvent, GpuSample, Hello
+from opsconsole.collect.protocol import GpuEvent, GpuSample, Hello, Sample
 from opsconsole.collect.readings import HISTORY_METRICS, GpuView, gpu_view
 from opsconsole.collect.state import HostState
 from opsconsole.config import Host
@@ -65,6 +65,9 @@ class HostSnapshot:
     """What the console refused or doubts of this host's data (HostState.distrust_notes)."""
     node_power_w: float | None = None
     """The node's draw from its BMC (collector plugin); rack power uses it when known."""
+    sample: Sample | None = None
+    """The latest sample itself (the poller replaces it, never changes it): capacity's
+    live power and IB error rates read it from here, never from the poller's state."""
 
     @property
     def is_fresh(self) -> bool:
@@ -183,6 +186,7 @@ def host_snapshot(host: HostState, now_ts: float) -> HostSnapshot:
         warnings=sum(1 for h in health if h.level == "warn"),
         distrust=tuple(host.distrust_notes()),
         node_power_w=host.node_power_w,
+        sample=sample,
     )
 
 
