@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import ClassVar, Protocol, runtime_checkable
 
 import sqlite_utils
@@ -78,7 +78,7 @@ class OpsConsoleApp(App[None]):
     its store calls go through one gateway (`gateway`), and new boards reach the screens
     as messages."""
 
-    CSS_PATH: ClassVar[list[str]] = ["app.tcss"]
+    CSS_PATH: ClassVar[list[str | PurePath]] = ["app.tcss"]
     TITLE = "opsconsole"
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     replay_banner: Callable[[], str] | None = None
@@ -118,13 +118,18 @@ class OpsConsoleApp(App[None]):
         self.leases = LeasesController(self, lease_desk)
         self.alerts = AlertsController(self, alert_desk)
 
+    def _wake_for_batch(self) -> None:
+        """From the polling thread: a batch waits in the mailbox (post_message is
+        thread-safe)."""
+        self.post_message(FleetBatchReady())
+
     def get_default_screen(self) -> FleetScreen:
         return FleetScreen()
 
     def on_mount(self) -> None:
         if self.read_only:
             self.sub_title = "read-only"
-        self.driver.start(lambda: self.post_message(FleetBatchReady()))
+        self.driver.start(self._wake_for_batch)
         if not self.driver.threaded:
             self.call_after_refresh(self.publish_now)
             self.set_interval(self.publish_interval_s, self.publish_now)

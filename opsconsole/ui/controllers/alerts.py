@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from textual.screen import ModalScreen
 
 from opsconsole.alerts import Alert
-from opsconsole.errors import AlertError, OpsconsoleError
+from opsconsole.errors import AlertError, OpsconsoleError, StoreError
 from opsconsole.ui.controllers.messages import AlertsChanged, AlertsLoaded, AlertStoreTrouble
 from opsconsole.ui.gateway.alert_desk import AlertDesk
 from opsconsole.ui.screens.alerts import AlertsScreen
@@ -51,6 +51,12 @@ class AlertsController:
         """host → the fleet grid's marker, from the newest board."""
         self._read_running = False
         self._read_again = False
+
+    def need_desk(self) -> AlertDesk:
+        """The desk, for the dialogs and workers that open only when there is one."""
+        if self.desk is None:
+            raise StoreError("this console has no alert store")
+        return self.desk
 
     def start(self) -> None:
         if self.desk is not None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from textual.screen import ModalScreen
 
+from opsconsole.errors import StoreError
 from opsconsole.leases import Lease
 from opsconsole.leases.times import format_ts
 from opsconsole.ui.controllers.guard import changes_state
@@ -41,6 +42,12 @@ class LeasesController:
         self.trouble = ""
         """One line on why the leases cannot be read now ("" when they can)."""
         app.model.leases_shown = desk is not None
+
+    def need_desk(self) -> LeaseDesk:
+        """The desk, for the dialogs and workers that open only when there is one."""
+        if self.desk is None:
+            raise StoreError("this console has no lease store")
+        return self.desk
 
     def start(self) -> None:
         if self.desk is not None:

@@ -11,8 +11,7 @@ from textual.message import Message
 if TYPE_CHECKING:
     from opsconsole.alerts import Silence
     from opsconsole.leases import Lease, Placement
-    from opsconsole.ui.gateway.alert_desk import History
-    from opsconsole.ui.view.alert_board import AlertBoard
+    from opsconsole.ui.view.alert_board import AlertBoard, History
     from opsconsole.ui.view.lease_board import LeaseBoard
     from opsconsole.ui.view.lease_form import AllocateForm
 

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from opsconsole.ui.view.fleet_rows import SORT_KEYS
 from opsconsole.ui.view.metrics import METRICS
 
+if TYPE_CHECKING:
+    from opsconsole.ui.app import OpsConsoleApp
+
 Entry = tuple[str, Callable[[], object], str]
 
 
-def palette_entries(app) -> list[Entry]:
+def palette_entries(app: OpsConsoleApp) -> list[Entry]:
     refused = "  (refused: read-only console)" if app.read_only else ""
     entries: list[Entry] = [
         ("Fleet view", partial(app.run_command, "fleet"), "sites → racks → hosts"),
@@ -52,15 +56,23 @@ def palette_entries(app) -> list[Entry]:
 
 
 class ConsoleCommands(Provider):
+    @property
+    def console(self) -> OpsConsoleApp:
+        from opsconsole.ui.app import OpsConsoleApp  # the app imports this module
+
+        app = self.app
+        assert isinstance(app, OpsConsoleApp)
+        return app
+
     async def discover(self) -> Hits:
-        entries = palette_entries(self.app)
-        shown = 5 + len(METRICS) + (2 if self.app.leases.desk is not None else 0)
+        entries = palette_entries(self.console)
+        shown = 5 + len(METRICS) + (2 if self.console.leases.desk is not None else 0)
         for title, callback, help_text in entries[:shown]:
             yield DiscoveryHit(title, callback, help=help_text or None)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, callback, help_text in palette_entries(self.app):
+        for title, callback, help_text in palette_entries(self.console):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text or None)

@@ -132,8 +132,8 @@ class PollingThread:
             self.collection_note = f"collection could not start: {exc}"
         while not self._stop.is_set():
             if poll_task is not None and poll_task.done() and not self.collection_note:
-                exc = poll_task.exception() if not poll_task.cancelled() else None
-                self.collection_note = f"collection stopped: {exc or 'poller ended'}"
+                failure = poll_task.exception() if not poll_task.cancelled() else None
+                self.collection_note = f"collection stopped: {failure or 'poller ended'}"
             if self.collection_note:
                 self.feed.state.tick(self.feed.clock())  # the poller's ticker is gone too
             self._publish_batch()

@@ -24,11 +24,14 @@ from opsconsole.alerts import (
 from opsconsole.alerts.silences import active_silences, list_silences
 from opsconsole.alerts.store import unack
 from opsconsole.ui.gateway.store import StoreGateway
-from opsconsole.ui.view.alert_board import RESOLVED_SHOWN_S, AlertBoard, build_alert_board
+from opsconsole.ui.view.alert_board import (
+    RESOLVED_SHOWN_S,
+    AlertBoard,
+    History,
+    build_alert_board,
+)
 
 T = TypeVar("T")
-History = list[tuple[float, str | None, str, str | None, str | None]]
-"""(ts, from_state, to_state, operator, comment) oldest first."""
 
 
 class AlertDesk:

@@ -60,7 +60,7 @@ class AlertActionScreen(AlertDialog):
     def compose(self) -> ComposeResult:
         alert = self.alert
         verb, required, _ = ACTIONS[self.action]
-        operator = self.app.alerts.desk.operator
+        operator = self.app.alerts.need_desk().operator
         with Vertical(id="alert-action-box", classes="dialog"):
             yield Label(
                 Text(f"{verb} alert {alert.id}: {alert.rule} on {where_text(alert)}"),
@@ -139,7 +139,7 @@ class AlertActionScreen(AlertDialog):
 
     @work(thread=True, exclusive=True, group="alert-action", exit_on_error=False)
     def _write_in_thread(self, comment: str, timeout_s: float | None) -> None:
-        desk = self.app.alerts.desk
+        desk = self.app.alerts.need_desk()
         alert_id = self.alert.id
         try:
             if self.action == "ack":

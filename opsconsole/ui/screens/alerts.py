@@ -9,10 +9,10 @@ read-only guard in thread workers; Enter jumps to the affected host.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import getters, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -28,12 +28,15 @@ from opsconsole.ui.screens.alert_action import AlertActionScreen
 from opsconsole.ui.screens.prompt import PromptScreen
 from opsconsole.ui.screens.silence import SilenceScreen
 from opsconsole.ui.screens.silences import SilencesScreen
-from opsconsole.ui.view.alert_board import AlertFilterError, parse_alert_filter
+from opsconsole.ui.view.alert_board import AlertFilterError, History, parse_alert_filter
 from opsconsole.ui.view.alert_text import DIM, detail_text
 from opsconsole.ui.view.lease_text import short_ts
 from opsconsole.ui.widgets.alert_table import AlertTable
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
 from opsconsole.ui.widgets.key_bar import KeyBar
+
+if TYPE_CHECKING:
+    from opsconsole.ui.app import OpsConsoleApp
 
 FILTER_HINT = "state=firing site=SG1 tenant=NAME severity=critical host~r01 …"
 NO_STORE = (
@@ -42,7 +45,10 @@ NO_STORE = (
 )
 
 
-class AlertsScreen(Screen):
+class AlertsScreen(Screen[None]):
+    if TYPE_CHECKING:
+        app = getters.app(OpsConsoleApp)
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("slash", "filter", "Filter", key_display="/"),
@@ -55,9 +61,9 @@ class AlertsScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__(id="alerts")
-        self.history: tuple[int, list[tuple]] | None = None
+        self.history: tuple[int, History] | None = None
         """(alert id, its transitions) last read for the pane."""
-        self._detail_for: tuple | None = None
+        self._detail_for: tuple[object, ...] | None = None
         """What the pane's history was read for: the alert and the moves that add history."""
 
     def compose(self) -> ComposeResult:
@@ -158,7 +164,7 @@ class AlertsScreen(Screen):
     @work(thread=True, exclusive=True, group="alert-history", exit_on_error=False)
     def _load_history(self, alert_id: int) -> None:
         try:
-            rows = self.app.alerts.desk.history(alert_id)
+            rows = self.app.alerts.need_desk().history(alert_id)
         except (AlertError, StoreError) as exc:
             rows = [(None, None, "?", None, f"history cannot be read: {exc}")]
         self.post_message(AlertHistoryLoaded(alert_id, rows))

@@ -9,10 +9,10 @@ one line; nothing is written.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import getters, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -25,6 +25,7 @@ from opsconsole.leases import Lease, LeaseRequest, Placement
 from opsconsole.leases.slotspec import format_slots
 from opsconsole.ui.controllers.guard import changes_state
 from opsconsole.ui.controllers.messages import LeasePreviewed, LeaseRefused, LeaseWritten
+from opsconsole.ui.gateway.lease_desk import Health
 from opsconsole.ui.view.lease_form import (
     LOCALITIES,
     AllocateForm,
@@ -32,6 +33,9 @@ from opsconsole.ui.view.lease_form import (
     placement_health,
 )
 from opsconsole.ui.view.lease_text import DIM
+
+if TYPE_CHECKING:
+    from opsconsole.ui.app import OpsConsoleApp
 
 FIELDS = (
     # field, label, initial value, placeholder, hint
@@ -48,6 +52,9 @@ KEYS_CONFIRM = "[b]Enter[/b] again: allocate these slots    [b]Esc[/b] cancel"
 
 
 class AllocateScreen(ModalScreen[Lease | None]):
+    if TYPE_CHECKING:
+        app = getters.app(OpsConsoleApp)
+
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Cancel")]
 
     def __init__(self, tenant: str = "") -> None:
@@ -62,7 +69,11 @@ class AllocateScreen(ModalScreen[Lease | None]):
         board = self.app.leases.board
         tenants = [t.name for t in board.tenants] if board is not None else []
         sites = list(self.app.model.fleet.sites)
-        suggestions = {"tenant": tenants, "site": sites, "locality": list(LOCALITIES)}
+        suggestions: dict[str, list[str]] = {
+            "tenant": tenants,
+            "site": sites,
+            "locality": list(LOCALITIES),
+        }
         with Vertical(id="allocate-box", classes="dialog"):
             yield Label("Allocate GPUs", classes="dialog-title")
             for field, label, value, placeholder, hint in FIELDS:
@@ -147,18 +158,18 @@ class AllocateScreen(ModalScreen[Lease | None]):
         self.query_one("#allocate-error", Label).update(f"[#8a8a8a]{doing}[/]")
 
     @work(thread=True, exclusive=True, group="allocate", exit_on_error=False)
-    def _preview_in_thread(self, form, request, health) -> None:
+    def _preview_in_thread(self, form: AllocateForm, request: LeaseRequest, health: Health) -> None:
         try:
-            placement = self.app.leases.desk.preview(request, health)
+            placement = self.app.leases.need_desk().preview(request, health)
         except (LeaseError, StoreError) as exc:
             self.post_message(LeaseRefused(str(exc), "preview"))
             return
         self.post_message(LeasePreviewed(placement, form))
 
     @work(thread=True, exclusive=True, group="allocate", exit_on_error=False)
-    def _allocate_in_thread(self, request, health) -> None:
+    def _allocate_in_thread(self, request: LeaseRequest, health: Health) -> None:
         try:
-            lease = self.app.leases.desk.allocate(request, health)
+            lease = self.app.leases.need_desk().allocate(request, health)
         except (LeaseError, StoreError) as exc:
             self.post_message(LeaseRefused(str(exc), "allocate"))
             return

@@ -17,9 +17,10 @@ poller's state, and handed to the worker as plain data.
 from __future__ import annotations
 
 import weakref
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
+from textual import getters
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -42,6 +43,9 @@ from opsconsole.ui.view.lease_text import DIM, short_ts
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
 from opsconsole.ui.widgets.key_bar import KeyBar
 
+if TYPE_CHECKING:
+    from opsconsole.ui.app import OpsConsoleApp
+
 CAPACITY_REFRESH_S = 15.0
 """Live power and IB ports move every poll; leases change from anywhere."""
 BAR_WIDTH = 40
@@ -58,7 +62,7 @@ NO_STORE = (
     " without one, or it could not be opened)."
 )
 
-_rates: weakref.WeakKeyDictionary[App, PortErrorRates] = weakref.WeakKeyDictionary()
+_rates: weakref.WeakKeyDictionary[App[None], PortErrorRates] = weakref.WeakKeyDictionary()
 """Per console: each IB port's last counters, so error rates survive reopening the screen."""
 
 
@@ -75,7 +79,10 @@ class CapacityTrouble(Message):
         self.text = text
 
 
-class CapacityScreen(Screen):
+class CapacityScreen(Screen[None]):
+    if TYPE_CHECKING:
+        app = getters.app(OpsConsoleApp)
+
     DEFAULT_CSS = """
     #capacity-status { height: 1; background: #121a22; }
     #capacity-top { height: 14; }
@@ -104,13 +111,15 @@ class CapacityScreen(Screen):
         with Horizontal(id="capacity-top"):
             yield Static(id="capacity-sites")
             yield PlotextPlot(id="capacity-runway")
-        table: DataTable = DataTable(id="bottleneck-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[Text | str] = DataTable(
+            id="bottleneck-table", cursor_type="row", zebra_stripes=True
+        )
         yield table
         yield Static(id="bottleneck-detail")
         yield KeyBar()  # the screen's keys and q Quit, at 120 columns
 
     @property
-    def table(self) -> DataTable:
+    def table(self) -> DataTable[Text | str]:
         return self.query_one("#bottleneck-table", DataTable)
 
     def on_mount(self) -> None:
@@ -285,7 +294,7 @@ class CapacityScreen(Screen):
         self.action_refresh_report()
 
 
-def _focus_lease(app: App, lease_id: str, tries: int) -> None:
+def _focus_lease(app: App[None], lease_id: str, tries: int) -> None:
     """Put the Leases screen's cursor on a lease once its row is there (the board is read
     again in a worker when the tenant filter changes)."""
     from opsconsole.ui.screens.leases import LeasesScreen
@@ -360,13 +369,13 @@ def draw_runway(plot: PlotextPlot, report: CapacityReport) -> None:
     if x:
         step = max(1, len(x) // 4)
         ticks = x[::step]
-        plt.xticks(ticks, [series[0].days[i].date[5:] for i in ticks])
+        plt.xticks([float(t) for t in ticks], [series[0].days[i].date[5:] for i in ticks])
         plt.ylim(0, max(s.total_gpus for s in series) * 1.05)
     plt.title("runway: GPUs committed vs available")
     plot.refresh()
 
 
-def open_capacity(app: App) -> None:
+def open_capacity(app: OpsConsoleApp) -> None:
     """`c`: the Capacity screen over the fleet view (a key pressed on a dialog is the
     dialog's; on the Capacity screen itself it reads the report again)."""
     if isinstance(app.screen, ModalScreen):

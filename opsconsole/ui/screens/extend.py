@@ -4,10 +4,10 @@ stays in the dialog as one line; nothing is written."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import getters, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -19,12 +19,19 @@ from opsconsole.leases import Lease
 from opsconsole.leases.times import format_ts
 from opsconsole.ui.controllers.guard import changes_state
 from opsconsole.ui.controllers.messages import LeaseRefused, LeaseWritten
+from opsconsole.ui.gateway.lease_desk import Health
 from opsconsole.ui.view.lease_form import parse_new_end, placement_health
+
+if TYPE_CHECKING:
+    from opsconsole.ui.app import OpsConsoleApp
 
 DEFAULT_BY = "1d"
 
 
 class ExtendScreen(ModalScreen[Lease | None]):
+    if TYPE_CHECKING:
+        app = getters.app(OpsConsoleApp)
+
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Cancel")]
 
     def __init__(self, lease: Lease) -> None:
@@ -83,9 +90,9 @@ class ExtendScreen(ModalScreen[Lease | None]):
         self._extend_in_thread(end_ts, placement_health(self.app.model))
 
     @work(thread=True, exclusive=True, group="extend", exit_on_error=False)
-    def _extend_in_thread(self, end_ts: float, health: dict) -> None:
+    def _extend_in_thread(self, end_ts: float, health: Health) -> None:
         try:
-            lease = self.app.leases.desk.extend(self.lease.id, end_ts, health)
+            lease = self.app.leases.need_desk().extend(self.lease.id, end_ts, health)
         except (LeaseError, StoreError) as exc:
             self.post_message(LeaseRefused(str(exc), "extend"))
             return

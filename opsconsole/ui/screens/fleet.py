@@ -6,9 +6,10 @@ its power against budget, each host line its state; detail is one Enter away.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -22,6 +23,9 @@ from opsconsole.ui.view.metrics import METRIC_ORDER
 from opsconsole.ui.widgets.fleet_grid import FleetGrid
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
 from opsconsole.ui.widgets.key_bar import KeyBar
+
+if TYPE_CHECKING:
+    from opsconsole.ui.app import OpsConsoleApp
 
 FILTER_HINT = "host, rack, state, temp>80, health=fault …"
 
@@ -40,7 +44,10 @@ def sort_words(sort_key: str, descending: bool) -> str:
     return f"flat, {'highest' if descending else 'lowest'} {sort_key} first, unknown last"
 
 
-class FleetScreen(Screen):
+class FleetScreen(Screen[None]):
+    if TYPE_CHECKING:
+        app = getters.app(OpsConsoleApp)
+
     ready = False
     """True once composed and drawn: from then on batches are drawn here."""
 

@@ -61,7 +61,8 @@ class AcceptGpusScreen(AlertDialog):
                 yield Input(placeholder="why the extra GPUs are real", id="accept-gpus-comment")
                 yield Label("required", classes="form-hint")
             yield Label(
-                Text(f"recorded as {self.app.leases.desk.operator}", dim), classes="dialog-keys"
+                Text(f"recorded as {self.app.leases.need_desk().operator}", dim),
+                classes="dialog-keys",
             )
             yield Label(id="accept-gpus-error", classes="dialog-error")
             yield Label(
@@ -93,7 +94,7 @@ class AcceptGpusScreen(AlertDialog):
 
     @work(thread=True, exclusive=True, group="accept-gpus", exit_on_error=False)
     def _accept_in_thread(self, comment: str) -> None:
-        desk = self.app.leases.desk
+        desk = self.app.leases.need_desk()
         host = self.extra.host
         try:
             extra = desk.call(

@@ -56,7 +56,8 @@ class HostKeyScreen(AlertDialog):
                 yield Input(placeholder="who checked the key, and how", id="host-key-comment")
                 yield Label("required", classes="form-hint")
             yield Label(
-                Text(f"recorded as {self.app.leases.desk.operator}", dim), classes="dialog-keys"
+                Text(f"recorded as {self.app.leases.need_desk().operator}", dim),
+                classes="dialog-keys",
             )
             yield Label(id="host-key-error", classes="dialog-error")
             yield Label(
@@ -87,7 +88,7 @@ class HostKeyScreen(AlertDialog):
 
     @work(thread=True, exclusive=True, group="host-key", exit_on_error=False)
     def _trust_in_thread(self, comment: str) -> None:
-        desk = self.app.leases.desk
+        desk = self.app.leases.need_desk()
         host = self.change.host
         try:
             change = desk.call(

@@ -8,11 +8,12 @@ release, cancel) ask first and pass the read-only guard.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
 
-import hostlist
+import hostlist  # type: ignore[import-untyped]  # ships no type information
 from rich.text import Text
-from textual import work
+from textual import getters, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
@@ -27,15 +28,18 @@ from opsconsole.ui.controllers.messages import LeaseRefused, LeasesChanged, Leas
 from opsconsole.ui.screens.confirm import ConfirmScreen
 from opsconsole.ui.screens.extend import ExtendScreen
 from opsconsole.ui.screens.prompt import PromptScreen
-from opsconsole.ui.view.lease_board import LeaseFilter
+from opsconsole.ui.view.lease_board import LeaseBoard, LeaseFilter
 from opsconsole.ui.view.lease_text import DIM, lease_title, short_ts
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
 from opsconsole.ui.widgets.key_bar import KeyBar
 from opsconsole.ui.widgets.lease_calendar import LeaseCalendar
 from opsconsole.ui.widgets.lease_table import LeaseTable
 
+if TYPE_CHECKING:
+    from opsconsole.ui.app import OpsConsoleApp
 
-def handover_words(board) -> str:
+
+def handover_words(board: LeaseBoard) -> str:
     """ "2 cleaning (n[01-02]), 1 failed-validation (n05)": nodes between tenants."""
     by_state: dict[str, list[str]] = {}
     for host, node in sorted(board.handover.items()):
@@ -52,7 +56,10 @@ NO_STORE = (
 )
 
 
-class LeasesScreen(Screen):
+class LeasesScreen(Screen[None]):
+    if TYPE_CHECKING:
+        app = getters.app(OpsConsoleApp)
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("a", "allocate", "Allocate"),
@@ -233,7 +240,7 @@ class LeasesScreen(Screen):
             lambda yes: self.cancel_now(lease.id) if yes else None,
         )
 
-    def _written(self, action: str):
+    def _written(self, action: str) -> Callable[[Lease | None], None]:
         def done(lease: Lease | None) -> None:
             if lease is not None:
                 self.app.leases.written(lease, action)
@@ -250,7 +257,7 @@ class LeasesScreen(Screen):
 
     @work(thread=True, group="lease-change", exit_on_error=False)
     def _change_in_thread(self, action: str, lease_id: int) -> None:
-        desk = self.app.leases.desk
+        desk = self.app.leases.need_desk()
         try:
             lease = desk.release(lease_id) if action == "release" else desk.cancel(lease_id)
         except (LeaseError, StoreError) as exc:

@@ -136,7 +136,7 @@ class SilenceScreen(AlertDialog):
             text.append(f" · matches {hits} open alert(s) now", "#8a8a8a")
         label.update(text)
 
-    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
+    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged[str]) -> None:
         self.query_one("#silence-error", Label).update("")
         self._show_preview()
 
@@ -173,7 +173,7 @@ class SilenceScreen(AlertDialog):
     @work(thread=True, exclusive=True, group="silence", exit_on_error=False)
     def _silence_in_thread(self, matchers: dict[str, str], duration_s: float, comment: str) -> None:
         try:
-            silence_id, end_ts = self.app.alerts.desk.silence(matchers, duration_s, comment)
+            silence_id, end_ts = self.app.alerts.need_desk().silence(matchers, duration_s, comment)
         except (AlertError, StoreError) as exc:
             self.post_message(AlertRefused(str(exc), "silence"))
             return

@@ -4,10 +4,10 @@ read-only guard."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import getters, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -22,6 +22,9 @@ from opsconsole.ui.screens.confirm import ConfirmScreen
 from opsconsole.ui.view.alert_text import DIM, STATE_STYLES, matcher_text
 from opsconsole.ui.view.lease_text import short_ts
 
+if TYPE_CHECKING:
+    from opsconsole.ui.app import OpsConsoleApp
+
 COLUMNS = (
     ("id", "ID", 4),
     ("match", "MATCH", 34),
@@ -34,6 +37,9 @@ SILENCE_STYLES = {"in force": STATE_STYLES["silenced"], "scheduled": "#87afd7", 
 
 
 class SilencesScreen(ModalScreen[None]):
+    if TYPE_CHECKING:
+        app = getters.app(OpsConsoleApp)
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close"),
         Binding("x", "expire", "End silence"),
@@ -71,7 +77,7 @@ class SilencesScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True, group="silences", exit_on_error=False)
     def _load(self, include_expired: bool) -> None:
         try:
-            silences = self.app.alerts.desk.silences(include_expired=include_expired)
+            silences = self.app.alerts.need_desk().silences(include_expired=include_expired)
         except (AlertError, StoreError) as exc:
             self.post_message(AlertRefused(str(exc), "read"))
             return
@@ -137,7 +143,7 @@ class SilencesScreen(ModalScreen[None]):
     @work(thread=True, group="silence-end", exit_on_error=False)
     def _expire_in_thread(self, silence_id: int) -> None:
         try:
-            self.app.alerts.desk.expire(silence_id)
+            self.app.alerts.need_desk().expire(silence_id)
         except (AlertError, StoreError) as exc:
             self.post_message(AlertRefused(str(exc), "end"))
             return

@@ -199,9 +199,10 @@ class FleetPainter:
         state_text, state_style = self._state(snap, now_ts)
         segments.append(Segment(_fit(state_text, cols.state), state_style))
         segments += self._gpu_cells(cols, host, snap, metric, holders)
-        fresh = snap is not None and snap.is_fresh
-        style = PLAIN if fresh else DIM
-        live = snap if fresh else _NOTHING_LIVE
+        live: HostSnapshot | _NothingLive = (
+            snap if snap is not None and snap.is_fresh else _NOTHING_LIVE
+        )
+        style = PLAIN if live is snap else DIM
         segments += [
             Segment(_fit(number(live.util_avg_pct, "{:.0f}%"), cols.util), style),
             Segment(_fit(number(live.temp_max_c, "{:.0f}°"), cols.temp), style),
@@ -256,7 +257,7 @@ class FleetPainter:
             if overflow and i == slots - 1:
                 out.append(Segment(_fit(f"+{shown - slots + 1}", 4), DIM))
                 break
-            if i < len(gpus):
+            if snap is not None and i < len(gpus):
                 text, style = gpu_cell(
                     metric, gpus[i], snap.status, health[i] if i < len(health) else None
                 )

@@ -32,7 +32,7 @@ class Metric:
     high: float
     ramp: tuple[str, ...]
 
-    def value(self, gpu: GpuSample, status: str) -> Reading | None:
+    def value(self, gpu: GpuSample, status: str) -> Reading:
         if self.key == "memory":
             return memory_reading(gpu, status)
         return cell_reading(gpu, FIELDS[self.key], status)

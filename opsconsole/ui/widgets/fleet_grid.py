@@ -35,6 +35,8 @@ from opsconsole.ui.view.metrics import METRICS, Metric
 from opsconsole.ui.view.model import FleetModel
 
 CURSOR = Style(bgcolor="#264f78")
+LineVersion = tuple[object, ...]
+"""What a cached line was drawn from (versions, metric, age bucket, fold): redraw on change."""
 
 
 class FleetGrid(ScrollView, can_focus=True):
@@ -60,8 +62,10 @@ class FleetGrid(ScrollView, can_focus=True):
             super().__init__()
             self.sort_key = sort_key
 
-    def __init__(self, model: FleetModel, clock: Callable[[], float], **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self, model: FleetModel, clock: Callable[[], float], *, id: str | None = None
+    ) -> None:
+        super().__init__(id=id)
         self.model = model
         self.clock = clock
         self.painter = FleetPainter(model.fleet)
@@ -76,7 +80,7 @@ class FleetGrid(ScrollView, can_focus=True):
         self.cursor = 0
         self._placed = False  # the cursor starts on the first host, not on a site line
         self._cols: Columns | None = None
-        self._cache: dict[Line, tuple[tuple, Strip]] = {}
+        self._cache: dict[Line, tuple[LineVersion, Strip]] = {}
         self.lines_painted = 0  # how many lines were actually drawn (not served from cache)
         self.rebuild()
 
@@ -97,7 +101,8 @@ class FleetGrid(ScrollView, can_focus=True):
         current = self.current_line
         self.lines = lines
         self._index = {line: i for i, line in enumerate(lines)}
-        self.cursor = self._index.get(current, min(self.cursor, max(0, len(lines) - 1)))
+        fallback = min(self.cursor, max(0, len(lines) - 1))
+        self.cursor = self._index.get(current, fallback) if current is not None else fallback
         if not self._placed:
             first = next((i for i, (kind, _) in enumerate(lines) if kind == "host"), None)
             if first is not None:
@@ -204,7 +209,7 @@ class FleetGrid(ScrollView, can_focus=True):
             if snap is not None and snap.status in ("stale", "down"):
                 reference = snap.last_sample_ts or snap.since_ts
                 bucket = age_bucket(now - reference)
-            key: tuple = (model.host_versions.get(name, 0), self.metric.key, bucket)
+            key: LineVersion = (model.host_versions.get(name, 0), self.metric.key, bucket)
         elif kind == "rack":
             key = (model.rack_versions.get(name, 0), line in self.folded)
         else:
@@ -333,7 +338,11 @@ class FleetGrid(ScrollView, can_focus=True):
 
     def _column_at(self, x: int) -> str | None:
         cols = self._columns()
-        edges = [("host", 2 + cols.host), ("rack", cols.rack), ("state", cols.state)]
+        edges: list[tuple[str | None, int]] = [
+            ("host", 2 + cols.host),
+            ("rack", cols.rack),
+            ("state", cols.state),
+        ]
         edges += [(None, cols.gpu_slots * 4 + 1), ("util", cols.util), ("temp", cols.temp)]
         edges += [("power", cols.power), ("memory", cols.mem), ("health", cols.health)]
         right = 0

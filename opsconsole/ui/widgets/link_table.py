@@ -48,9 +48,9 @@ def link_row(link: LinkView) -> tuple[Text, ...]:
     )
 
 
-class LinkTable(DataTable):
-    def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="none", zebra_stripes=True, **kwargs)
+class LinkTable(DataTable[Text | str]):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(cursor_type="none", zebra_stripes=True, id=id)
         self._shown: dict[str, tuple[Text, ...]] = {}
 
     def on_mount(self) -> None:
