@@ -40,3 +40,16 @@ def test_view_imports_no_textual():
     loaded = json.loads(result.stdout)
     leaked = [m for m in loaded if m.split(".")[0] in ("textual", "textual_plotext")]
     assert leaked == []
+
+
+def test_only_the_gateway_opens_the_store():
+    """Screens never open the store: every connection the UI opens is the gateway's."""
+    opens = ("open_store(", "sqlite3.connect(", "Database(")
+    found = sorted(
+        f"{path.relative_to(UI)}: {needle}"
+        for path in UI.rglob("*.py")
+        if "gateway" not in path.relative_to(UI).parts
+        for needle in opens
+        if needle in path.read_text(encoding="utf-8")
+    )
+    assert found == []
