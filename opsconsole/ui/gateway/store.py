@@ -79,10 +79,13 @@ class StoreGateway:
         *,
         group: str,
         exclusive: bool = True,
+        answer_when_cancelled: bool = False,
     ) -> Worker[None]:
         """Run `call` on a thread worker of `node` and post `answer(result)` to it, or
         `refused(one line)` when the store or a layer refuses. With `exclusive`, a newer
-        ask in the same group cancels the older one, whose answer is then dropped."""
+        ask in the same group cancels the older one, whose answer is then dropped, unless
+        `answer_when_cancelled` (a write: a thread cannot be stopped, so the change is
+        made either way, and the screen must hear of it)."""
 
         def run() -> None:
             try:
@@ -90,7 +93,7 @@ class StoreGateway:
             except OpsconsoleError as exc:
                 node.post_message(refused(str(exc)))
                 return
-            if not get_current_worker().is_cancelled:
+            if answer_when_cancelled or not get_current_worker().is_cancelled:
                 node.post_message(answer(result))
 
         return node.run_worker(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import getters, work
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -21,7 +21,6 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from opsconsole.alerts import Alert
-from opsconsole.errors import AlertError, StoreError
 from opsconsole.ui.controllers.guard import changes_state
 from opsconsole.ui.controllers.messages import AlertHistoryLoaded, AlertsChanged
 from opsconsole.ui.screens.alert_action import AlertActionScreen
@@ -161,13 +160,22 @@ class AlertsScreen(Screen[None]):
             )
         return " Move the cursor to an alert for its labels, advice and history."
 
-    @work(thread=True, exclusive=True, group="alert-history", exit_on_error=False)
     def _load_history(self, alert_id: int) -> None:
-        try:
-            rows = self.app.alerts.need_desk().history(alert_id)
-        except (AlertError, StoreError) as exc:
-            rows = [(None, None, "?", None, f"history cannot be read: {exc}")]
-        self.post_message(AlertHistoryLoaded(alert_id, rows))
+        desk = self.app.alerts.need_desk()
+
+        def unreadable(text: str) -> AlertHistoryLoaded:
+            return AlertHistoryLoaded(
+                alert_id, [(None, None, "?", None, f"history cannot be read: {text}")]
+            )
+
+        desk.gateway.ask(
+            self,
+            lambda: desk.history(alert_id),
+            lambda rows: AlertHistoryLoaded(alert_id, rows),
+            unreadable,
+            group="alert-history",
+            answer_when_cancelled=True,
+        )
 
     def on_alert_history_loaded(self, message: AlertHistoryLoaded) -> None:
         message.stop()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import getters, work
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -20,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, Static
 
-from opsconsole.errors import LeaseError, StoreError
+from opsconsole.errors import LeaseError
 from opsconsole.leases import Lease, LeaseRequest, Placement
 from opsconsole.leases.slotspec import format_slots
 from opsconsole.ui.controllers.guard import changes_state
@@ -157,23 +157,27 @@ class AllocateScreen(ModalScreen[Lease | None]):
         self.busy = True
         self.query_one("#allocate-error", Label).update(f"[#8a8a8a]{doing}[/]")
 
-    @work(thread=True, exclusive=True, group="allocate", exit_on_error=False)
     def _preview_in_thread(self, form: AllocateForm, request: LeaseRequest, health: Health) -> None:
-        try:
-            placement = self.app.leases.need_desk().preview(request, health)
-        except (LeaseError, StoreError) as exc:
-            self.post_message(LeaseRefused(str(exc), "preview"))
-            return
-        self.post_message(LeasePreviewed(placement, form))
+        desk = self.app.leases.need_desk()
+        desk.gateway.ask(
+            self,
+            lambda: desk.preview(request, health),
+            lambda placement: LeasePreviewed(placement, form),
+            lambda text: LeaseRefused(text, "preview"),
+            group="allocate",
+            answer_when_cancelled=True,
+        )
 
-    @work(thread=True, exclusive=True, group="allocate", exit_on_error=False)
     def _allocate_in_thread(self, request: LeaseRequest, health: Health) -> None:
-        try:
-            lease = self.app.leases.need_desk().allocate(request, health)
-        except (LeaseError, StoreError) as exc:
-            self.post_message(LeaseRefused(str(exc), "allocate"))
-            return
-        self.post_message(LeaseWritten(lease, "allocate"))
+        desk = self.app.leases.need_desk()
+        desk.gateway.ask(
+            self,
+            lambda: desk.allocate(request, health),
+            lambda lease: LeaseWritten(lease, "allocate"),
+            lambda text: LeaseRefused(text, "allocate"),
+            group="allocate",
+            answer_when_cancelled=True,
+        )
 
     def on_lease_previewed(self, message: LeasePreviewed) -> None:
         message.stop()

@@ -7,14 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import getters, work
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
-from opsconsole.errors import LeaseError, StoreError
+from opsconsole.errors import LeaseError
 from opsconsole.leases import Lease
 from opsconsole.leases.times import format_ts
 from opsconsole.ui.controllers.guard import changes_state
@@ -89,14 +89,16 @@ class ExtendScreen(ModalScreen[Lease | None]):
         self.query_one("#extend-error", Label).update("[#8a8a8a]extending…[/]")
         self._extend_in_thread(end_ts, placement_health(self.app.model))
 
-    @work(thread=True, exclusive=True, group="extend", exit_on_error=False)
     def _extend_in_thread(self, end_ts: float, health: Health) -> None:
-        try:
-            lease = self.app.leases.need_desk().extend(self.lease.id, end_ts, health)
-        except (LeaseError, StoreError) as exc:
-            self.post_message(LeaseRefused(str(exc), "extend"))
-            return
-        self.post_message(LeaseWritten(lease, "extend"))
+        desk, lease_id = self.app.leases.need_desk(), self.lease.id
+        desk.gateway.ask(
+            self,
+            lambda: desk.extend(lease_id, end_ts, health),
+            lambda lease: LeaseWritten(lease, "extend"),
+            lambda text: LeaseRefused(text, "extend"),
+            group="extend",
+            answer_when_cancelled=True,
+        )
 
     def on_lease_refused(self, message: LeaseRefused) -> None:
         message.stop()

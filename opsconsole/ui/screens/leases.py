@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING, ClassVar
 
 import hostlist  # type: ignore[import-untyped]  # ships no type information
 from rich.text import Text
-from textual import getters, work
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from opsconsole.errors import LeaseError, StoreError
 from opsconsole.leases import Lease
 from opsconsole.leases.slotspec import format_slots
 from opsconsole.ui.controllers.guard import changes_state
@@ -255,15 +254,17 @@ class LeasesScreen(Screen[None]):
     def cancel_now(self, lease_id: int) -> None:
         self._change_in_thread("cancel", lease_id)
 
-    @work(thread=True, group="lease-change", exit_on_error=False)
     def _change_in_thread(self, action: str, lease_id: int) -> None:
         desk = self.app.leases.need_desk()
-        try:
-            lease = desk.release(lease_id) if action == "release" else desk.cancel(lease_id)
-        except (LeaseError, StoreError) as exc:
-            self.post_message(LeaseRefused(str(exc), action))
-            return
-        self.post_message(LeaseWritten(lease, action))
+        change = desk.release if action == "release" else desk.cancel
+        desk.gateway.ask(
+            self,
+            lambda: change(lease_id),
+            lambda lease: LeaseWritten(lease, action),
+            lambda text: LeaseRefused(text, action),
+            group="lease-change",
+            exclusive=False,
+        )
 
     def on_lease_written(self, message: LeaseWritten) -> None:
         message.stop()

@@ -9,13 +9,12 @@ silence would match among the alerts listed now before Enter writes it.
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, SelectionList
 
 from opsconsole.alerts import Alert, Silence
-from opsconsole.errors import AlertError, LeaseError, StoreError
+from opsconsole.errors import AlertError, LeaseError
 from opsconsole.leases.times import format_ts, parse_duration
 from opsconsole.ui.controllers.guard import changes_state
 from opsconsole.ui.controllers.messages import AlertRefused, AlertWritten
@@ -170,12 +169,20 @@ class SilenceScreen(AlertDialog):
         self.query_one("#silence-error", Label).update("[#8a8a8a]writing…[/]")
         self._silence_in_thread(matchers, duration_s, comment)
 
-    @work(thread=True, exclusive=True, group="silence", exit_on_error=False)
     def _silence_in_thread(self, matchers: dict[str, str], duration_s: float, comment: str) -> None:
-        try:
-            silence_id, end_ts = self.app.alerts.need_desk().silence(matchers, duration_s, comment)
-        except (AlertError, StoreError) as exc:
-            self.post_message(AlertRefused(str(exc), "silence"))
-            return
-        text = f"Silence {silence_id}: {matcher_text(matchers)} until {format_ts(end_ts)}"
-        self.post_message(AlertWritten(text))
+        desk = self.app.alerts.need_desk()
+
+        def written(made: tuple[int, float]) -> AlertWritten:
+            silence_id, end_ts = made
+            return AlertWritten(
+                f"Silence {silence_id}: {matcher_text(matchers)} until {format_ts(end_ts)}"
+            )
+
+        desk.gateway.ask(
+            self,
+            lambda: desk.silence(matchers, duration_s, comment),
+            written,
+            lambda text: AlertRefused(text, "silence"),
+            group="silence",
+            answer_when_cancelled=True,
+        )
