@@ -25,6 +25,8 @@ from opsconsole.leases import (
     release_lease,
 )
 from opsconsole.leases.handover import HANDOVER_STATES, node_states
+from opsconsole.leases.host_gpus import GpuLedgerLike, PendingGpus, accept_extra_gpus
+from opsconsole.leases.host_keys import KeyLedgerLike, PendingKey, decide_host_key
 from opsconsole.leases.model import OPEN_STATES
 from opsconsole.ui.gateway.store import StoreGateway
 from opsconsole.ui.view.lease_board import LeaseBoard, LeaseFilter, build_board, fallback_colour
@@ -137,4 +139,28 @@ class LeaseDesk:
         return self.call(
             f"cancelling lease {lease_id}",
             lambda: cancel_lease(self.db, lease_id, operator=self.operator, now_ts=now_ts),
+        )
+
+    # --- hosts (the host view's `K` and `G`) -------------------------------------------
+    def trust_host_key(self, ledger: KeyLedgerLike, host: str, comment: str) -> PendingKey:
+        """The key `host` now offers becomes its known key (audit row and known_hosts
+        edit in one transaction)."""
+        now_ts = self.clock()
+        return self.call(
+            f"trusting the host key of {host}",
+            lambda: decide_host_key(
+                self.db, ledger, host,
+                decision="trust", comment=comment, operator=self.operator, now_ts=now_ts,
+            ),
+        )  # fmt: skip
+
+    def accept_extra_gpus(self, ledger: GpuLedgerLike, host: str, comment: str) -> PendingGpus:
+        """The GPUs `host` reports beyond its accepted count are accepted (audit row and
+        ledger edit in one transaction)."""
+        now_ts = self.clock()
+        return self.call(
+            f"accepting the extra GPUs of {host}",
+            lambda: accept_extra_gpus(
+                self.db, ledger, host, comment=comment, operator=self.operator, now_ts=now_ts
+            ),
         )

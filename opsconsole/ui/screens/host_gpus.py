@@ -10,14 +10,11 @@ a second and counts the GPUs from the host's next sample.
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label
 
 from opsconsole.collect.gpu_ledger import ExtraGpus, GpuLedger
-from opsconsole.errors import OpsconsoleError
-from opsconsole.leases.host_gpus import accept_extra_gpus
 from opsconsole.leases.times import format_ts
 from opsconsole.ui.controllers.guard import changes_state
 from opsconsole.ui.controllers.messages import AlertRefused, AlertWritten
@@ -92,23 +89,13 @@ class AcceptGpusScreen(AlertDialog):
         self.query_one("#accept-gpus-error", Label).update("[#8a8a8a]writing…[/]")
         self._accept_in_thread(comment)
 
-    @work(thread=True, exclusive=True, group="accept-gpus", exit_on_error=False)
     def _accept_in_thread(self, comment: str) -> None:
-        desk = self.app.leases.need_desk()
-        host = self.extra.host
-        try:
-            extra = desk.call(
-                f"accepting the extra GPUs of {host}",
-                lambda: accept_extra_gpus(
-                    desk.db,
-                    self.ledger,
-                    host,
-                    comment=comment,
-                    operator=desk.operator,
-                    now_ts=desk.clock(),
-                ),
-            )
-        except OpsconsoleError as exc:
-            self.post_message(AlertRefused(str(exc), "accept-gpus"))
-            return
-        self.post_message(AlertWritten(f"{host}: {extra.reported} GPUs accepted"))
+        desk, host, ledger = self.app.leases.need_desk(), self.extra.host, self.ledger
+        desk.gateway.ask(
+            self,
+            lambda: desk.accept_extra_gpus(ledger, host, comment),
+            lambda extra: AlertWritten(f"{host}: {extra.reported} GPUs accepted"),
+            lambda text: AlertRefused(text, "accept-gpus"),
+            group="accept-gpus",
+            answer_when_cancelled=True,
+        )
