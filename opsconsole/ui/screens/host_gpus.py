@@ -3,7 +3,7 @@ the console's side of `opsconsole hosts accept-gpus`.
 
 The dialog shows configured, accepted and reported counts with the extra UUIDs and will
 not write without a comment. The audit row and the GPU ledger edit are one transaction,
-run on the lease desk's connection in a thread worker; the poller reads the ledger within
+run through the console's store gateway on a worker; the poller reads the ledger within
 a second and counts the GPUs from the host's next sample.
 """
 

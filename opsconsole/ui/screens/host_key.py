@@ -2,8 +2,8 @@
 `opsconsole hosts trust-key`.
 
 The dialog shows the known and offered fingerprints (SHA256, as OpenSSH prints them) and
-will not write without a comment. The decision goes through the leases layer on the lease
-desk's connection in a thread worker: the audit row and the known_hosts edit are one
+will not write without a comment. The decision goes through the leases layer, asked
+through the store gateway on a worker: the audit row and the known_hosts edit are one
 transaction. The poller then re-reads known_hosts and reconnects the host.
 """
 
