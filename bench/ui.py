@@ -40,13 +40,13 @@ from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
 from opsconsole.ui.app import make_app
-from opsconsole.ui.feed import FleetBatch, FleetFeed
-from opsconsole.ui.fleet_painter import Columns
-from opsconsole.ui.metrics import METRICS, gpu_cell
-from opsconsole.ui.model import FleetModel
-from opsconsole.ui.runtime import tune_garbage_collector
+from opsconsole.ui.feed.feed import FleetBatch, FleetFeed
+from opsconsole.ui.feed.runtime import tune_garbage_collector
 from opsconsole.ui.screens.fleet import FleetScreen
 from opsconsole.ui.screens.host import HostScreen
+from opsconsole.ui.view.fleet_painter import Columns
+from opsconsole.ui.view.metrics import METRICS, gpu_cell
+from opsconsole.ui.view.model import FleetModel
 from opsconsole.ui.widgets.gpu_table import GpuTable
 from tests.ui.synthetic import T0, feed_all, synthetic_fleet, warm_fleet
 

@@ -12,18 +12,23 @@ import argparse
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opsconsole.alerts.notify import AlertTransition, TransitionKind
 from opsconsole.cli.check_config import add_config_argument
 from opsconsole.config import Fleet, load_fleet
 from opsconsole.errors import StoreError
 
+if TYPE_CHECKING:
+    from opsconsole.ui.app import OpsConsoleApp
+    from opsconsole.validate.store import RunRecord
+
 _TOASTED = (TransitionKind.FIRING, TransitionKind.REFIRED)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("console", help="open the live rack status console")
     add_config_argument(parser)
     parser.add_argument(
@@ -88,7 +93,9 @@ def route_logs(log_path: Path | None) -> None:
     root.setLevel(logging.INFO)
 
 
-def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | None = None):
+def build_console(
+    fleet: Fleet, *, read_only: bool = False, store_path: Path | None = None
+) -> tuple[OpsConsoleApp, Callable[[], None]]:
     """The console app on `fleet` with the real poller and store (telemetry and leases),
     and a function that releases the store afterwards. A store that cannot be opened
     becomes a header note."""
@@ -116,13 +123,14 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
     # Built before the app: a bad [alerts] rule is a config error, reported before the
     # screen opens. The engine writes to its own connection on its own thread.
     plugins = load_plugins(fleet, store_path=path if db is not None else None)
+    toasts = ConsoleToasts()  # the app is built below; the toasts reach it once it runs
     engine = None
     if db is not None:
         engine = engine_for_fleet(
             fleet,
             store_path=path,
             role="console",
-            notifiers=plugins.notifiers(),
+            notifiers=[*plugins.notifiers(), toasts],
             condition_sources=plugins.condition_sources(),
         )
 
@@ -147,27 +155,25 @@ def build_console(fleet: Fleet, *, read_only: bool = False, store_path: Path | N
         store_note=store_note,
         store=lease_db,
     )
-
-    if engine is not None:
-        engine.add_notifier(ConsoleToasts(app))
+    toasts.attach(app)
 
     def release_store() -> None:
-        if app.lease_desk is not None:
-            app.lease_desk.close()  # waits for a lease worker still inside a call
+        if app.gateway is not None:
+            app.gateway.close()  # waits for a lease or alert worker still inside a call
         if db is not None:
             db.close()
 
     return app, release_store
 
 
-def _redraw_leases(app):
+def _redraw_leases(app: OpsConsoleApp) -> Callable[[list[RunRecord]], None]:
     """A finished cleaning or scheduled run changes node states: re-read the lease board,
     and say so when a node failed (it is drained now)."""
 
-    def redraw(runs: list) -> None:
+    def redraw(runs: list[RunRecord]) -> None:
         if app.is_running:
             try:
-                app.call_from_thread(app.refresh_leases)
+                app.call_from_thread(app.leases.refresh)
                 for run in runs:
                     if run.state == "failed":
                         text = f"validation run {run.id} ({run.reason}): {run.summary}"
@@ -183,17 +189,25 @@ def _redraw_leases(app):
 
 class ConsoleToasts:
     """An `AlertNotifier` that hands new firings to the console as toasts; called on the
-    engine's thread. Acknowledgements and resolutions are already on screen."""
+    engine's thread. Acknowledgements and resolutions are already on screen.
 
-    def __init__(self, app) -> None:
+    Built before the app, because the engine takes its notifiers when it is built (and a
+    bad rule must fail before the screen opens); `attach` names the app once it exists.
+    Until the app runs, firings are in the store and the log only."""
+
+    def __init__(self) -> None:
+        self.app: OpsConsoleApp | None = None
+
+    def attach(self, app: OpsConsoleApp) -> None:
         self.app = app
 
     def alert_transitions(self, transitions: Sequence[AlertTransition]) -> None:
+        app = self.app
         alerts = [t.alert for t in transitions if t.kind in _TOASTED]
-        if not alerts or not self.app.is_running:
+        if not alerts or app is None or not app.is_running:
             return
         try:
-            self.app.call_from_thread(self.app.alerts_notified, alerts)
+            app.call_from_thread(app.alerts.notified, alerts)
         except RuntimeError:
             pass  # the app is closing; the alerts are in the store and the log
 
@@ -205,7 +219,7 @@ def run_console(
     store_path: Path | None = None,
     log_path: Path | None = None,
 ) -> int:
-    from opsconsole.ui.runtime import tune_garbage_collector
+    from opsconsole.ui.feed.runtime import tune_garbage_collector
 
     route_logs(log_path)
     app, release_store = build_console(fleet, read_only=read_only, store_path=store_path)

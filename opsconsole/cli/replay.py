@@ -33,12 +33,12 @@ def run(args: argparse.Namespace) -> int:
     store = Path(args.store) if args.store else fleet.store_path
     if not store.exists():
         raise ConfigError(f"store {store}: no such file; nothing was recorded there")
-    from opsconsole.ui.replay import replay_app
+    from opsconsole.ui.app import replay_app
 
     app = replay_app(fleet, store, at_ts, args.speed)
     try:
         app.run()
     finally:
-        if app.lease_desk is not None:
-            app.lease_desk.db.close()
+        if app.gateway is not None:
+            app.gateway.close()
     return 0

@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import ClassVar
+from pathlib import Path, PurePath
+from typing import ClassVar, Protocol, runtime_checkable
 
 import sqlite_utils
 from textual.app import App
@@ -19,25 +20,39 @@ from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet
 from opsconsole.leases import operator_name
 from opsconsole.leases.times import use_timezone
-from opsconsole.ui.alert_desk import AlertDesk
-from opsconsole.ui.app_alerts import AlertsMixin
-from opsconsole.ui.app_leases import LeasesMixin
-from opsconsole.ui.command_line import CommandError, command_suggestions, parse_command
-from opsconsole.ui.drivers import FeedDriver, InlineDriver, PollerFactory, PollingThread
-from opsconsole.ui.feed import FeedNotes, FleetFeed
-from opsconsole.ui.fleet_rows import SORT_KEYS
-from opsconsole.ui.guard import changes_state, is_state_changing
-from opsconsole.ui.lease_desk import LeaseDesk
-from opsconsole.ui.messages import FleetBatchReady
-from opsconsole.ui.metrics import METRICS
-from opsconsole.ui.model import FleetModel
-from opsconsole.ui.palette import ConsoleCommands
+from opsconsole.replay import ReplayClock
+from opsconsole.ui.controllers.alerts import AlertsController
+from opsconsole.ui.controllers.guard import changes_state, is_state_changing
+from opsconsole.ui.controllers.leases import LeasesController
+from opsconsole.ui.controllers.messages import (
+    AlertsChanged,
+    AlertsLoaded,
+    AlertStoreTrouble,
+    FleetBatchReady,
+    LeasesChanged,
+    LeasesLoaded,
+    LeaseStoreTrouble,
+)
+from opsconsole.ui.controllers.palette import ConsoleCommands
+from opsconsole.ui.feed.drivers import FeedDriver, InlineDriver, PollerFactory, PollingThread
+from opsconsole.ui.feed.feed import FeedNotes, FleetFeed
+from opsconsole.ui.feed.replay import ReplayPoller
+from opsconsole.ui.gateway.alert_desk import AlertDesk
+from opsconsole.ui.gateway.lease_desk import LeaseDesk
+from opsconsole.ui.gateway.replay import ReplayAlertDesk, replay_source, replay_store
+from opsconsole.ui.gateway.store import StoreGateway
 from opsconsole.ui.screens.capacity import open_capacity
 from opsconsole.ui.screens.confirm import ConfirmScreen
 from opsconsole.ui.screens.fleet import FleetScreen
 from opsconsole.ui.screens.help import HelpScreen, key_label
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.screens.prompt import PromptScreen
+from opsconsole.ui.view.alert_board import AlertBoard, AlertFilter
+from opsconsole.ui.view.command_line import CommandError, command_suggestions, parse_command
+from opsconsole.ui.view.fleet_rows import SORT_KEYS
+from opsconsole.ui.view.lease_board import LeaseBoard
+from opsconsole.ui.view.metrics import METRICS
+from opsconsole.ui.view.model import FleetModel
 
 log = logging.getLogger("opsconsole.ui")
 
@@ -49,8 +64,21 @@ machine loaded, Enter to paint 0.19 s p50 / 0.4-0.6 s p95; asked after this dela
 0.2 s (bench/ui.py --load 2). Textual has no public hook for "the frame is written"."""
 
 
-class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
-    CSS_PATH: ClassVar[list[str]] = ["app.tcss"]
+@runtime_checkable
+class DrawsBatches(Protocol):
+    """A screen that draws fleet batches (fleet, host): `ready` once composed."""
+
+    ready: bool
+
+    def fleet_changed(self, changed: set[str]) -> None: ...
+
+
+class OpsConsoleApp(App[None]):
+    """One app; its lease and alert sides are controllers it holds (`leases`, `alerts`),
+    its store calls go through one gateway (`gateway`), and new boards reach the screens
+    as messages."""
+
+    CSS_PATH: ClassVar[list[str | PurePath]] = ["app.tcss"]
     TITLE = "opsconsole"
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     replay_banner: Callable[[], str] | None = None
@@ -72,9 +100,10 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
         read_only: bool = False,
         clock: Callable[[], float] = time.time,
         publish_interval_s: float | None = None,
+        gateway: StoreGateway | None = None,
         lease_desk: LeaseDesk | None = None,
         alert_desk: AlertDesk | None = None,
-    ):
+    ) -> None:
         super().__init__()
         self.fleet = fleet
         self.driver = driver
@@ -85,8 +114,14 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
         self._host_screen: HostScreen | None = None
         self.refusals: list[str] = []
         """What the read-only guard refused, newest last (tests and the help read it)."""
-        self.init_leases(lease_desk)
-        self.init_alerts(alert_desk)
+        self.gateway = gateway
+        self.leases = LeasesController(self, lease_desk)
+        self.alerts = AlertsController(self, alert_desk)
+
+    def _wake_for_batch(self) -> None:
+        """From the polling thread: a batch waits in the mailbox (post_message is
+        thread-safe)."""
+        self.post_message(FleetBatchReady())
 
     def get_default_screen(self) -> FleetScreen:
         return FleetScreen()
@@ -94,27 +129,100 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
     def on_mount(self) -> None:
         if self.read_only:
             self.sub_title = "read-only"
-        self.driver.start(lambda: self.post_message(FleetBatchReady()))
+        self.driver.start(self._wake_for_batch)
         if not self.driver.threaded:
             self.call_after_refresh(self.publish_now)
             self.set_interval(self.publish_interval_s, self.publish_now)
-        self.start_leases()
-        self.start_alerts()
+        self.leases.start()
+        self.alerts.start()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "leases":  # without a lease store the key is hidden (`:leases` says why)
-            return self.lease_desk is not None
+            return self.leases.desk is not None
         if action == "alerts":  # likewise without an alert store
-            return self.alert_desk is not None
+            return self.alerts.desk is not None
         return True
 
     def on_unmount(self) -> None:
         self.driver.stop()
-        if self.lease_desk is not None:
-            self.lease_desk.retire()  # the alert desk reads through it too
+        if self.gateway is not None:
+            self.gateway.retire()  # the lease and alert desks call through it
 
     def action_capacity(self) -> None:
         open_capacity(self)
+
+    def action_leases(self) -> None:
+        self.leases.action()
+
+    def action_alerts(self) -> None:
+        self.alerts.action()
+
+    # --- boards -----------------------------------------------------------------------
+    def on_leases_loaded(self, message: LeasesLoaded) -> None:
+        self.leases.loaded(message.board)
+
+    def on_lease_store_trouble(self, message: LeaseStoreTrouble) -> None:
+        self.leases.unreadable(message.text)
+
+    def on_alerts_loaded(self, message: AlertsLoaded) -> None:
+        self.alerts.loaded(message.board)
+
+    def on_alert_store_trouble(self, message: AlertStoreTrouble) -> None:
+        self.alerts.unreadable(message.text)
+
+    def tell_screens(
+        self, kind: type[LeasesChanged] | type[AlertsChanged], changed_hosts: set[str]
+    ) -> None:
+        """Post a new-board message to every screen on the stack, so screens under a
+        dialog are current when it closes. The host view (`screens/host.py`) still takes
+        the change as a method call until it handles the messages itself."""
+        for screen in self.screen_stack:
+            if not isinstance(screen, HostScreen):
+                screen.post_message(kind(set(changed_hosts)))
+                continue
+            try:
+                if kind is LeasesChanged:
+                    screen.leases_changed(changed_hosts)
+                else:
+                    screen.alerts_changed(changed_hosts)
+            except NoMatches:
+                pass  # the screen is being taken down as the board arrived
+
+    # --- what the host view (screens/host.py) reads of the boards -----------------------
+    @property
+    def lease_desk(self) -> LeaseDesk | None:
+        return self.leases.desk
+
+    @property
+    def lease_board(self) -> LeaseBoard | None:
+        return self.leases.board
+
+    @property
+    def lease_trouble(self) -> str:
+        return self.leases.trouble
+
+    def refresh_leases(self) -> None:
+        self.leases.refresh()
+
+    @property
+    def alert_desk(self) -> AlertDesk | None:
+        return self.alerts.desk
+
+    @property
+    def alert_board(self) -> AlertBoard | None:
+        return self.alerts.board
+
+    @property
+    def alert_trouble(self) -> str:
+        return self.alerts.trouble
+
+    @property
+    def alert_filter(self) -> AlertFilter:
+        return self.alerts.filter
+
+    @alert_filter.setter
+    def alert_filter(self, alert_filter: AlertFilter) -> None:
+        self.alerts.filter = alert_filter
 
     # --- batches ----------------------------------------------------------------------
     def publish_now(self) -> None:
@@ -134,7 +242,7 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
         # Only the screen in view draws; hidden ones catch up in on_screen_resume. Under a
         # modal (prompt, help) the screen beneath is still in view.
         for candidate in reversed(self.screen_stack):
-            if getattr(candidate, "ready", False):  # screens that draw batches
+            if isinstance(candidate, DrawsBatches) and candidate.ready:
                 try:
                     candidate.fleet_changed(changed)
                 except NoMatches:
@@ -195,7 +303,7 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
     # --- command mode -----------------------------------------------------------------
     def action_command_mode(self) -> None:
         names = [h.name for h in self.fleet.hosts]
-        board = self.lease_board
+        board = self.leases.board
         tenants = [t.name for t in board.tenants] if board is not None else []
         self.push_screen(
             PromptScreen(
@@ -241,11 +349,11 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
             self.go_fleet()
             self.fleet_screen.set_filter(argument, remember=True)
         elif verb == "leases":
-            self.go_leases(argument or None)
+            self.leases.go(argument or None)
         elif verb == "allocate":
-            self.open_allocate(argument or None)
+            self.leases.open_allocate(argument or None)
         elif verb == "alerts":
-            self.go_alerts()
+            self.alerts.go()
         elif verb == "capacity":
             self.action_capacity()
         elif verb == "replay":
@@ -256,12 +364,10 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
         import subprocess
         import sys
 
-        from opsconsole.store.transaction import database_path
-
         argv = [sys.executable, "-m", "opsconsole", "replay", f"--at={when or '-10m'}",
                 "--config", str(self.fleet.path)]  # fmt: skip
-        if self.lease_desk is not None:
-            argv += ["--store", database_path(self.lease_desk.db)]
+        if self.gateway is not None:
+            argv += ["--store", self.gateway.path]
         with self.suspend():
             subprocess.run(argv, check=False)
 
@@ -287,9 +393,10 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
             for screen in self.screen_stack
         )
 
-    def run_command_on_fleet(self, method: str) -> None:
+    def filter_fleet(self) -> None:
+        """The fleet view with its `/` filter prompt open (the command palette's entry)."""
         self.go_fleet()
-        getattr(self.fleet_screen, method)()
+        self.fleet_screen.action_filter()
 
     def action_help(self) -> None:
         """Every key bound on the screen in view, grouped by what it does."""
@@ -319,7 +426,8 @@ class OpsConsoleApp(AlertsMixin, LeasesMixin, App):
         """Reconnect the host in view (host screen) or under the cursor (fleet)."""
         if name is None:
             screen = self.screen
-            name = getattr(screen, "host_name", None) or self.fleet_screen.grid.current_host
+            in_view = screen.host_name if isinstance(screen, HostScreen) else None
+            name = in_view or self.fleet_screen.grid.current_host
         if name is None:
             self.notify("No host selected.", severity="warning")
             return
@@ -351,6 +459,7 @@ def make_app(
     publish_interval_s: float | None = None,
     store: sqlite_utils.Database | None = None,
     operator: str | None = None,
+    alert_desk_type: type[AlertDesk] = AlertDesk,
 ) -> OpsConsoleApp:
     """The console on `state`. With `poller_factory(fleet, state)` the poller runs on its
     own thread and owns the state; without one, the caller drives the state on the UI
@@ -369,17 +478,39 @@ def make_app(
         driver = PollingThread(
             fleet, feed, poller_factory, interval_s=interval_s, store_note=store_note
         )
-    desk = alert_desk = None
+    gateway = desk = alert_desk = None
     if store is not None:
         who = operator or operator_name(fleet.config)
-        desk = LeaseDesk(store, fleet, operator=who, clock=clock)
-        alert_desk = AlertDesk(desk)  # the same connection, so the same lock
+        gateway = StoreGateway(store)  # one connection, one lock, for both desks
+        desk = LeaseDesk(gateway, fleet, operator=who, clock=clock)
+        alert_desk = alert_desk_type(gateway, operator=who, clock=clock)
     return OpsConsoleApp(
         fleet,
         driver,
         read_only=read_only,
         clock=clock,
         publish_interval_s=interval_s,
+        gateway=gateway,
         lease_desk=desk,
         alert_desk=alert_desk,
     )
+
+
+def replay_app(fleet: Fleet, store_path: Path, at_ts: float, speed: float = 1.0) -> OpsConsoleApp:
+    """The read-only console at `at_ts`, moving forward `speed` times as fast, fed from
+    the flight recorder (`feed/replay.py`) with the alerts as they were then."""
+    clock = ReplayClock(at_ts, speed)
+    state = FleetState.from_fleet(fleet, now_ts=at_ts)
+    poller = ReplayPoller(replay_source(store_path, state), clock)
+    app = make_app(
+        fleet,
+        state,
+        read_only=True,
+        poller_factory=lambda _fleet, _state: poller,
+        clock=clock,
+        store=replay_store(store_path),
+        publish_interval_s=min(1.0, fleet.config.polling.interval_s),
+        alert_desk_type=ReplayAlertDesk,
+    )
+    app.replay_banner = poller.banner
+    return app

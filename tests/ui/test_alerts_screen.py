@@ -19,7 +19,6 @@ from opsconsole.alerts import (
 )
 from opsconsole.alerts.silences import active_silences
 from opsconsole.store import open_store
-from opsconsole.ui.alert_board import build_alert_board, parse_alert_filter
 from opsconsole.ui.app import make_app
 from opsconsole.ui.screens.alert_action import AlertActionScreen
 from opsconsole.ui.screens.alerts import AlertsScreen
@@ -28,6 +27,7 @@ from opsconsole.ui.screens.fleet import FleetScreen
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.screens.silence import SilenceScreen
 from opsconsole.ui.screens.silences import SilencesScreen
+from opsconsole.ui.view.alert_board import build_alert_board, parse_alert_filter
 from tests.ui.conftest import OPERATOR, SIZE, FakeClock, add_tenants, type_text, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import T0, synthetic_fleet, warm_fleet
@@ -336,8 +336,8 @@ class TestHeaderAndFleet:
             for host in (XID_HOST, HOT_HOST, ACKED_HOST):  # ACKED_HOST's is muted
                 assert f"! {host} " in text
             assert "\n  sg1-r01-n01 " in text
-            assert app.alert_marks[XID_HOST].severity == "critical"
-            assert app.alert_marks[XID_HOST].loud and not app.alert_marks[ACKED_HOST].loud
+            assert app.alerts.marks[XID_HOST].severity == "critical"
+            assert app.alerts.marks[XID_HOST].loud and not app.alerts.marks[ACKED_HOST].loud
 
     async def test_no_alerts_no_header_words(self, lease_app):
         app = lease_app
@@ -350,13 +350,13 @@ class TestHeaderAndFleet:
         app = lease_app
         fired = list_alerts(alert_store)
         async with app.run_test(size=SIZE) as pilot:
-            app.alerts_notified(fired[:1])
+            app.alerts.notified(fired[:1])
             await pilot.pause()
             notes = list(app._notifications)
             assert len(notes) == 1 and notes[0].severity in ("error", "warning")
             assert fired[0].rule in notes[0].title
             many = [fired[0]] * 5
-            app.alerts_notified(many)
+            app.alerts.notified(many)
             await pilot.pause()
             notes = list(app._notifications)
             assert len(notes) == 2 and notes[1].title == "5 new alerts"

@@ -100,7 +100,7 @@ async def test_enter_on_a_runway_bottleneck_opens_its_lease(capacity_app):
         await wait_until(pilot, lambda: isinstance(app.screen, LeasesScreen))
         leases = app.screen
         await wait_until(pilot, lambda: leases.table.current_lease_id == 8)
-        assert app.lease_filter.tenant == "kestrel-ai"
+        assert app.leases.filter.tenant == "kestrel-ai"
 
 
 async def test_without_a_store_it_says_why(app):

@@ -226,7 +226,7 @@ class TestAlertsScreen:
         app = lease_app
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
-            app.go_alerts()
+            app.alerts.go()
             await wait_until(pilot, lambda: app.alert_board is not None)
             await wait_until(pilot, lambda: "No alerts: nothing is firing" in screen_text(app))
             assert "No alert selected" not in screen_text(app)
@@ -235,10 +235,10 @@ class TestAlertsScreen:
         app = lease_app
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
-            app.go_alerts()
+            app.alerts.go()
             await wait_until(pilot, lambda: isinstance(app.screen, AlertsScreen))
             alerts = _many_alerts(app)
-            app.alerts_notified(alerts)
+            app.alerts.notified(alerts)
             await pilot.pause()
             (toast,) = notes(app)[-1:]
             assert "listed below" in toast and "on the fleet" not in toast
@@ -250,7 +250,7 @@ class TestAlertsScreen:
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             (alert, *_) = _many_alerts(app)
-            app.go_alerts()
+            app.alerts.go()
             await wait_until(pilot, lambda: isinstance(app.screen, AlertsScreen))
             app.push_screen(AlertActionScreen("ack", alert))
             await wait_until(pilot, lambda: "required" in screen_text(app))
@@ -292,9 +292,9 @@ class TestFooter:
             await wait_until(pilot, lambda: all(k in footer(app) for k in want["fleet"]))
             app.open_host("sg1-r01-n01")
             await wait_until(pilot, lambda: all(k in footer(app) for k in want["host"]))
-            app.go_alerts()
+            app.alerts.go()
             await wait_until(pilot, lambda: all(k in footer(app) for k in want["alerts"]))
-            app.go_leases(None)
+            app.leases.go(None)
             await wait_until(pilot, lambda: all(k in footer(app) for k in want["leases"]))
 
 
@@ -342,7 +342,7 @@ class TestTimezone:
             async with app.run_test(size=SIZE) as pilot:
                 app.open_host("sg1-r01-n01")
                 await wait_until(pilot, lambda: "+08)" in screen_text(app))  # last seen
-                app.go_leases(None)
+                app.leases.go(None)
 
                 def lease_row() -> str:
                     rows = [r for r in screen_text(app).splitlines() if "kestrel-ai  " in r]

@@ -88,7 +88,7 @@ class SimRunner:
 async def test_host_view_v_runs_a_quick_validation(lease_app, lease_store, fleet, monkeypatch):
     from opsconsole.leases import LeaseRequest, allocate_lease
     from opsconsole.leases.slotspec import parse_slots
-    from opsconsole.ui import validation_run
+    from opsconsole.ui.gateway import validation_run
     from opsconsole.ui.screens.confirm import ConfirmScreen
 
     monkeypatch.setattr(validation_run, "RUNNER_FACTORY", SimRunner)

@@ -8,10 +8,11 @@ import pytest
 from opsconsole.errors import LeaseError
 from opsconsole.leases import GpuSlot, Lease, Tenant
 from opsconsole.leases.slotspec import format_indexes, format_slots
-from opsconsole.ui.feed import FleetFeed
-from opsconsole.ui.fleet_painter import tenant_segments
-from opsconsole.ui.lease_board import GpuTenant, LeaseFilter, build_board, tenant_colour
-from opsconsole.ui.lease_form import (
+from opsconsole.ui.feed.feed import FleetFeed
+from opsconsole.ui.gateway.lease_desk import tenant_colour
+from opsconsole.ui.view.fleet_painter import tenant_segments
+from opsconsole.ui.view.lease_board import GpuTenant, LeaseFilter, build_board
+from opsconsole.ui.view.lease_form import (
     AllocateForm,
     build_request,
     parse_amount,
@@ -20,7 +21,7 @@ from opsconsole.ui.lease_form import (
     parse_site,
     placement_health,
 )
-from opsconsole.ui.model import FleetModel
+from opsconsole.ui.view.model import FleetModel
 from opsconsole.ui.widgets.lease_calendar import DAY_S, calendar_days, calendar_text, peak_gpus
 from tests.ui.conftest import FakeClock
 from tests.ui.synthetic import T0, feed_all, synthetic_fleet, warm_fleet, xid_event

@@ -10,8 +10,8 @@ import sqlite3
 import pytest
 
 from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease, create_tenant
-from opsconsole.ui import lease_desk
 from opsconsole.ui.app import make_app
+from opsconsole.ui.gateway import lease_desk
 from opsconsole.ui.screens.allocate import AllocateScreen
 from opsconsole.ui.screens.confirm import ConfirmScreen
 from opsconsole.ui.screens.extend import ExtendScreen
@@ -223,7 +223,7 @@ class TestRefusals:
             # the connection is gone: every read now fails. Closed under the desk's lock,
             # so no worker is inside a call (the alerts board reads on it too): closing a
             # connection another thread is using crashes sqlite3.
-            with app.lease_desk._lock:
+            with app.gateway.lock:
                 lease_store.close()
             app.refresh_leases()
             await wait_until(pilot, lambda: app.lease_trouble != "")

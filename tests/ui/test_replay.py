@@ -10,7 +10,7 @@ from opsconsole.alerts import Condition, apply_conditions, resolve
 from opsconsole.replay.source import RAW, ROLLUPS, ReplaySource
 from opsconsole.store import TelemetryIngest, open_store
 from opsconsole.store.recorder import FlightRecorder
-from opsconsole.ui.replay import replay_app
+from opsconsole.ui.app import replay_app
 from tests.ui.conftest import SIZE, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import T0, host_name, new_state, synthetic_fleet, synthetic_sample

@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opsconsole.ui.command_line import CommandError, parse_command
-from opsconsole.ui.feed import BatchMailbox, FeedNotes, FleetBatch, FleetFeed
-from opsconsole.ui.fleet_rows import FilterError, build_lines, parse_filter, rack_power
-from opsconsole.ui.formatting import age_bucket, age_text
-from opsconsole.ui.gpu_words import XID_MEANINGS, clock_event_words, xid_words
-from opsconsole.ui.health import gpu_health
+from opsconsole.ui.feed.feed import BatchMailbox, FeedNotes, FleetBatch, FleetFeed
+from opsconsole.ui.view.command_line import CommandError, parse_command
+from opsconsole.ui.view.fleet_rows import FilterError, build_lines, parse_filter, rack_power
+from opsconsole.ui.view.formatting import age_bucket, age_text
+from opsconsole.ui.view.gpu_words import XID_MEANINGS, clock_event_words, xid_words
+from opsconsole.ui.view.health import gpu_health
 from opsconsole.wire import GpuSample
 from tests.ui.synthetic import T0, synthetic_fleet, warm_fleet, xid_event
 
@@ -175,15 +175,15 @@ def test_ack_dialog_prefills_the_configs_default_timeout():
         assert parse_duration(text) == seconds, text
 
 
-def test_a_retired_desk_refuses_calls_so_its_connection_can_be_closed(tmp_path):
+def test_a_retired_gateway_refuses_calls_so_its_connection_can_be_closed(tmp_path):
     from opsconsole.errors import StoreError
     from opsconsole.store import open_store
-    from opsconsole.ui.lease_desk import LeaseDesk
+    from opsconsole.ui.gateway.store import StoreGateway
 
     db = open_store(tmp_path / "s.db")
-    desk = LeaseDesk(db, None, operator="t", clock=lambda: 0.0)  # type: ignore[arg-type]
-    assert desk.call("reading", lambda: db.conn.execute("SELECT 1").fetchone()) == (1,)
-    desk.retire()
+    gateway = StoreGateway(db)
+    assert gateway.call("reading", lambda: db.conn.execute("SELECT 1").fetchone()) == (1,)
+    gateway.retire()
     with pytest.raises(StoreError, match="console is closing"):
-        desk.call("reading alerts", lambda: db.conn.execute("SELECT 1").fetchone())
+        gateway.call("reading alerts", lambda: db.conn.execute("SELECT 1").fetchone())
     db.close()

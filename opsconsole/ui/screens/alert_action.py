@@ -10,18 +10,17 @@ one line and nothing is written.
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label
 
 from opsconsole.alerts import Alert
-from opsconsole.errors import AlertError, LeaseError, StoreError
+from opsconsole.errors import LeaseError
 from opsconsole.leases.times import format_ts, parse_duration
-from opsconsole.ui.alert_board import where_text
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.messages import AlertRefused, AlertWritten
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import AlertRefused, AlertWritten
 from opsconsole.ui.screens.alert_dialog import AlertDialog
+from opsconsole.ui.view.alert_board import where_text
 
 ACTIONS = {
     # action: (title verb, what the required comment says, done verb)
@@ -60,7 +59,7 @@ class AlertActionScreen(AlertDialog):
     def compose(self) -> ComposeResult:
         alert = self.alert
         verb, required, _ = ACTIONS[self.action]
-        operator = self.app.alert_desk.operator
+        operator = self.app.alerts.need_desk().operator
         with Vertical(id="alert-action-box", classes="dialog"):
             yield Label(
                 Text(f"{verb} alert {alert.id}: {alert.rule} on {where_text(alert)}"),
@@ -137,21 +136,24 @@ class AlertActionScreen(AlertDialog):
         self.query_one("#alert-action-error", Label).update("[#8a8a8a]writing…[/]")
         self._write_in_thread(comment, timeout_s)
 
-    @work(thread=True, exclusive=True, group="alert-action", exit_on_error=False)
     def _write_in_thread(self, comment: str, timeout_s: float | None) -> None:
-        desk = self.app.alert_desk
-        alert_id = self.alert.id
-        try:
-            if self.action == "ack":
-                alert = desk.acknowledge(alert_id, comment, timeout_s)
-            elif self.action == "unack":
-                alert = desk.unacknowledge(alert_id, comment)
-            else:
-                alert = desk.resolve(alert_id, comment)
-        except (AlertError, StoreError) as exc:
-            self.post_message(AlertRefused(str(exc), self.action))
-            return
-        self.post_message(AlertWritten(_done_text(self.action, alert)))
+        desk, alert_id, action = self.app.alerts.need_desk(), self.alert.id, self.action
+
+        def write() -> Alert:
+            if action == "ack":
+                return desk.acknowledge(alert_id, comment, timeout_s)
+            if action == "unack":
+                return desk.unacknowledge(alert_id, comment)
+            return desk.resolve(alert_id, comment)
+
+        desk.gateway.ask(
+            self,
+            write,
+            lambda alert: AlertWritten(_done_text(action, alert)),
+            lambda text: AlertRefused(text, action),
+            group="alert-action",
+            answer_when_cancelled=True,
+        )
 
 
 def _done_text(action: str, alert: Alert) -> str:

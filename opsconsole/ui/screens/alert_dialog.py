@@ -4,18 +4,25 @@ result) or `AlertRefused` (the line stays in the dialog so the operator can fix 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
+from textual import getters
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
-from opsconsole.ui.messages import AlertRefused, AlertWritten
+from opsconsole.ui.controllers.messages import AlertRefused, AlertWritten
+
+if TYPE_CHECKING:
+    from opsconsole.ui.app import OpsConsoleApp
 
 
 class AlertDialog(ModalScreen[str | None]):
     """Dismissed with one line saying what was written, or None when cancelled."""
+
+    if TYPE_CHECKING:
+        app = getters.app(OpsConsoleApp)
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Cancel")]
     ERROR_LABEL = ""

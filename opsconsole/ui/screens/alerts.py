@@ -1,7 +1,7 @@
 """Alerts: what is wrong now, worst first, who is on it, and what happened to it. Opened
 with `a` on the fleet (or `:alerts`).
 
-Everything drawn here reads `app.alert_board`, which a worker re-reads every two seconds
+Everything drawn here reads `app.alerts.board`, which a worker re-reads every two seconds
 and after every change; the history pane of the selected alert is read by a worker too.
 Acknowledge, unacknowledge, resolve and silence open dialogs that write through the
 read-only guard in thread workers; Enter jumps to the affected host.
@@ -9,30 +9,33 @@ read-only guard in thread workers; Enter jumps to the affected host.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from opsconsole.alerts import Alert
-from opsconsole.errors import AlertError, StoreError
-from opsconsole.ui.alert_board import AlertFilterError, parse_alert_filter
-from opsconsole.ui.alert_text import DIM, detail_text
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.lease_text import short_ts
-from opsconsole.ui.messages import AlertHistoryLoaded
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import AlertHistoryLoaded, AlertsChanged
 from opsconsole.ui.screens.alert_action import AlertActionScreen
 from opsconsole.ui.screens.prompt import PromptScreen
 from opsconsole.ui.screens.silence import SilenceScreen
 from opsconsole.ui.screens.silences import SilencesScreen
+from opsconsole.ui.view.alert_board import AlertFilterError, History, parse_alert_filter
+from opsconsole.ui.view.alert_text import DIM, detail_text
+from opsconsole.ui.view.lease_text import short_ts
 from opsconsole.ui.widgets.alert_table import AlertTable
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
 from opsconsole.ui.widgets.key_bar import KeyBar
+
+if TYPE_CHECKING:
+    from opsconsole.ui.app import OpsConsoleApp
 
 FILTER_HINT = "state=firing site=SG1 tenant=NAME severity=critical host~r01 …"
 NO_STORE = (
@@ -41,7 +44,10 @@ NO_STORE = (
 )
 
 
-class AlertsScreen(Screen):
+class AlertsScreen(Screen[None]):
+    if TYPE_CHECKING:
+        app = getters.app(OpsConsoleApp)
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("slash", "filter", "Filter", key_display="/"),
@@ -54,9 +60,9 @@ class AlertsScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__(id="alerts")
-        self.history: tuple[int, list[tuple]] | None = None
+        self.history: tuple[int, History] | None = None
         """(alert id, its transitions) last read for the pane."""
-        self._detail_for: tuple | None = None
+        self._detail_for: tuple[object, ...] | None = None
         """What the pane's history was read for: the alert and the moves that add history."""
 
     def compose(self) -> ComposeResult:
@@ -74,52 +80,58 @@ class AlertsScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = "alerts"
         self.table.focus()
-        self.alerts_changed()
-        self.app.refresh_alerts()
+        self.show_board()
+        self.app.alerts.refresh()
 
     def on_screen_resume(self) -> None:
-        self.alerts_changed()
+        self.show_board()
 
     # --- drawing ----------------------------------------------------------------------
-    def alerts_changed(self, changed_hosts: set[str] | None = None) -> None:
+    def on_alerts_changed(self, message: AlertsChanged) -> None:
+        try:
+            self.show_board()
+        except NoMatches:
+            pass  # the screen is being taken down as the board arrived
+
+    def show_board(self) -> None:
         """The app has a new board (or new trouble): redraw from it."""
-        board = self.app.alert_board
+        board = self.app.alerts.board
         self._show_status()
         if board is not None:
-            self.table.show(board, board.grouped(self.app.alert_filter))
+            self.table.show(board, board.grouped(self.app.alerts.filter))
         self._show_detail()
         self.query_one(FleetSummary).update_summary()
 
     def _show_status(self) -> None:
         app = self.app
         text = Text(no_wrap=True, overflow="ellipsis")
-        if app.alert_desk is None:
+        if app.alerts.desk is None:
             text.append(NO_STORE, "#ffd75f")
             self.query_one("#alert-status", Static).update(text)
             return
         text.append(" filter ", DIM)
-        if app.alert_filter.text:
-            text.append(app.alert_filter.text, "bold #ffd75f")
+        if app.alerts.filter.text:
+            text.append(app.alerts.filter.text, "bold #ffd75f")
         else:
             text.append("none", DIM)
-        board = app.alert_board
+        board = app.alerts.board
         if board is not None:
-            listed = sum(len(alerts) for _, alerts in board.grouped(app.alert_filter))
+            listed = sum(len(alerts) for _, alerts in board.grouped(app.alerts.filter))
             resolved = sum(1 for a in board.alerts if a.state == "resolved")
             text.append(f"   {listed} of {len(board.alerts)} alert(s)", DIM)
             text.append(f" · {resolved} resolved in the last 24 h", DIM)
             if board.silences:
                 text.append(f" · {len(board.silences)} silence(s) in force", DIM)
             text.append(f"   as of {short_ts(board.now_ts)}", DIM)
-        elif not app.alert_trouble:
+        elif not app.alerts.trouble:
             text.append("   loading…", DIM)
-        if app.alert_trouble:
-            text.append(f"   ⚠ {app.alert_trouble}", "bold #ffd75f")
+        if app.alerts.trouble:
+            text.append(f"   ⚠ {app.alerts.trouble}", "bold #ffd75f")
         self.query_one("#alert-status", Static).update(text)
 
     def _show_detail(self) -> None:
         alert = self.current_alert
-        board = self.app.alert_board
+        board = self.app.alerts.board
         pane = self.query_one("#alert-detail", Static)
         if alert is None or board is None:
             self._detail_for = None
@@ -135,7 +147,7 @@ class AlertsScreen(Screen):
 
     def _nothing_selected(self) -> str:
         """Why the pane is empty, and what would fill it."""
-        board, wanted = self.app.alert_board, self.app.alert_filter
+        board, wanted = self.app.alerts.board, self.app.alerts.filter
         if board is None or not board.alerts:
             return (
                 " No alerts: nothing is firing or acknowledged, and nothing was resolved in"
@@ -148,13 +160,22 @@ class AlertsScreen(Screen):
             )
         return " Move the cursor to an alert for its labels, advice and history."
 
-    @work(thread=True, exclusive=True, group="alert-history", exit_on_error=False)
     def _load_history(self, alert_id: int) -> None:
-        try:
-            rows = self.app.alert_desk.history(alert_id)
-        except (AlertError, StoreError) as exc:
-            rows = [(None, None, "?", None, f"history cannot be read: {exc}")]
-        self.post_message(AlertHistoryLoaded(alert_id, rows))
+        desk = self.app.alerts.need_desk()
+
+        def unreadable(text: str) -> AlertHistoryLoaded:
+            return AlertHistoryLoaded(
+                alert_id, [(None, None, "?", None, f"history cannot be read: {text}")]
+            )
+
+        desk.gateway.ask(
+            self,
+            lambda: desk.history(alert_id),
+            lambda rows: AlertHistoryLoaded(alert_id, rows),
+            unreadable,
+            group="alert-history",
+            answer_when_cancelled=True,
+        )
 
     def on_alert_history_loaded(self, message: AlertHistoryLoaded) -> None:
         message.stop()
@@ -168,7 +189,7 @@ class AlertsScreen(Screen):
 
     @property
     def current_alert(self) -> Alert | None:
-        board = self.app.alert_board
+        board = self.app.alerts.board
         alert_id = self.table.current_alert_id
         return board.alert(alert_id) if board is not None and alert_id is not None else None
 
@@ -187,22 +208,22 @@ class AlertsScreen(Screen):
 
     def set_filter(self, text: str) -> bool:
         try:
-            self.app.alert_filter = parse_alert_filter(text)
+            self.app.alerts.filter = parse_alert_filter(text)
         except AlertFilterError as exc:
             self.notify(str(exc), title="Filter", severity="error", markup=False)
             return False
-        self.alerts_changed()
+        self.show_board()
         return True
 
     def action_filter(self) -> None:
-        before = self.app.alert_filter.text
+        before = self.app.alerts.filter.text
 
         def live(text: str) -> None:
             try:
-                self.app.alert_filter = parse_alert_filter(text)
+                self.app.alerts.filter = parse_alert_filter(text)
             except AlertFilterError:
                 return  # half-typed; the final text is checked on Enter
-            self.alerts_changed()
+            self.show_board()
 
         def done(text: str | None) -> None:
             self.set_filter(before if text is None else text)
@@ -213,7 +234,7 @@ class AlertsScreen(Screen):
 
     def action_back(self) -> None:
         """Esc: clear the filter first, then back to the fleet."""
-        if self.app.alert_filter.text:
+        if self.app.alerts.filter.text:
             self.set_filter("")
         else:
             self.app.go_fleet()
@@ -260,9 +281,9 @@ class AlertsScreen(Screen):
 
     def action_silences(self) -> None:
         """List silences (expiring one is guarded inside)."""
-        if self.app.alert_desk is not None:
+        if self.app.alerts.desk is not None:
             self.app.push_screen(SilencesScreen())
 
     def _written(self, text: str | None) -> None:
         if text:
-            self.app.alert_written(text)
+            self.app.alerts.written(text)

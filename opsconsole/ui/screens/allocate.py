@@ -9,10 +9,10 @@ one line; nothing is written.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -20,18 +20,22 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, Static
 
-from opsconsole.errors import LeaseError, StoreError
+from opsconsole.errors import LeaseError
 from opsconsole.leases import Lease, LeaseRequest, Placement
 from opsconsole.leases.slotspec import format_slots
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.lease_form import (
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import LeasePreviewed, LeaseRefused, LeaseWritten
+from opsconsole.ui.gateway.lease_desk import Health
+from opsconsole.ui.view.lease_form import (
     LOCALITIES,
     AllocateForm,
     build_request,
     placement_health,
 )
-from opsconsole.ui.lease_text import DIM
-from opsconsole.ui.messages import LeasePreviewed, LeaseRefused, LeaseWritten
+from opsconsole.ui.view.lease_text import DIM
+
+if TYPE_CHECKING:
+    from opsconsole.ui.app import OpsConsoleApp
 
 FIELDS = (
     # field, label, initial value, placeholder, hint
@@ -48,6 +52,9 @@ KEYS_CONFIRM = "[b]Enter[/b] again: allocate these slots    [b]Esc[/b] cancel"
 
 
 class AllocateScreen(ModalScreen[Lease | None]):
+    if TYPE_CHECKING:
+        app = getters.app(OpsConsoleApp)
+
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Cancel")]
 
     def __init__(self, tenant: str = "") -> None:
@@ -59,10 +66,14 @@ class AllocateScreen(ModalScreen[Lease | None]):
         self.busy = False
 
     def compose(self) -> ComposeResult:
-        board = self.app.lease_board
+        board = self.app.leases.board
         tenants = [t.name for t in board.tenants] if board is not None else []
         sites = list(self.app.model.fleet.sites)
-        suggestions = {"tenant": tenants, "site": sites, "locality": list(LOCALITIES)}
+        suggestions: dict[str, list[str]] = {
+            "tenant": tenants,
+            "site": sites,
+            "locality": list(LOCALITIES),
+        }
         with Vertical(id="allocate-box", classes="dialog"):
             yield Label("Allocate GPUs", classes="dialog-title")
             for field, label, value, placeholder, hint in FIELDS:
@@ -94,7 +105,7 @@ class AllocateScreen(ModalScreen[Lease | None]):
 
     def _show_tenant(self, name: str) -> None:
         """Beside the tenant field: the contract limits placement will apply."""
-        board = self.app.lease_board
+        board = self.app.leases.board
         tenant = next((t for t in board.tenants if t.name == name.strip()), None) if board else None
         hint = ""
         if tenant is not None:
@@ -146,23 +157,27 @@ class AllocateScreen(ModalScreen[Lease | None]):
         self.busy = True
         self.query_one("#allocate-error", Label).update(f"[#8a8a8a]{doing}[/]")
 
-    @work(thread=True, exclusive=True, group="allocate", exit_on_error=False)
-    def _preview_in_thread(self, form, request, health) -> None:
-        try:
-            placement = self.app.lease_desk.preview(request, health)
-        except (LeaseError, StoreError) as exc:
-            self.post_message(LeaseRefused(str(exc), "preview"))
-            return
-        self.post_message(LeasePreviewed(placement, form))
+    def _preview_in_thread(self, form: AllocateForm, request: LeaseRequest, health: Health) -> None:
+        desk = self.app.leases.need_desk()
+        desk.gateway.ask(
+            self,
+            lambda: desk.preview(request, health),
+            lambda placement: LeasePreviewed(placement, form),
+            lambda text: LeaseRefused(text, "preview"),
+            group="allocate",
+            answer_when_cancelled=True,
+        )
 
-    @work(thread=True, exclusive=True, group="allocate", exit_on_error=False)
-    def _allocate_in_thread(self, request, health) -> None:
-        try:
-            lease = self.app.lease_desk.allocate(request, health)
-        except (LeaseError, StoreError) as exc:
-            self.post_message(LeaseRefused(str(exc), "allocate"))
-            return
-        self.post_message(LeaseWritten(lease, "allocate"))
+    def _allocate_in_thread(self, request: LeaseRequest, health: Health) -> None:
+        desk = self.app.leases.need_desk()
+        desk.gateway.ask(
+            self,
+            lambda: desk.allocate(request, health),
+            lambda lease: LeaseWritten(lease, "allocate"),
+            lambda text: LeaseRefused(text, "allocate"),
+            group="allocate",
+            answer_when_cancelled=True,
+        )
 
     def on_lease_previewed(self, message: LeasePreviewed) -> None:
         message.stop()

@@ -7,26 +7,26 @@ site, the first over-committed day marked), and the ranked bottlenecks; Enter on
 jumps to what it names: the fleet view filtered to a rack, leaf or site, a host, or the
 lease on the Leases screen.
 
-The report is built by `opsconsole.capacity` in a thread worker that reads the store on a
-connection of its own (rollup aggregates are reused for a minute); the live parts (power,
-IB ports, health) are taken on the UI thread from the same snapshots and samples the
-fleet view draws, and handed to the worker as plain data.
+The report is built by `opsconsole.capacity` through the gateway (`gateway/capacity_desk.py`:
+a thread worker that reads the store on a connection of its own; rollup aggregates are
+reused for a minute) and comes back as a message; the live parts (power, IB ports,
+health) are taken from the same frozen snapshots the fleet view draws, never from the
+poller's state, and handed to the worker as plain data.
 """
 
 from __future__ import annotations
 
 import weakref
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import getters
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Static
-from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
 from opsconsole.capacity import (
@@ -35,19 +35,16 @@ from opsconsole.capacity import (
     PortErrorRates,
     StoreFacts,
     Target,
-    build_report,
     live_readings,
-    node_power_from_state,
-    resolve_site,
 )
-from opsconsole.capacity.report import read_facts
-from opsconsole.errors import OpsconsoleError
-from opsconsole.store import open_store
-from opsconsole.store.transaction import database_path
-from opsconsole.ui.lease_form import placement_health
-from opsconsole.ui.lease_text import DIM, short_ts
+from opsconsole.ui.gateway.capacity_desk import CapacityDesk, CapacityRead
+from opsconsole.ui.view.lease_form import placement_health
+from opsconsole.ui.view.lease_text import DIM, short_ts
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
 from opsconsole.ui.widgets.key_bar import KeyBar
+
+if TYPE_CHECKING:
+    from opsconsole.ui.app import OpsConsoleApp
 
 CAPACITY_REFRESH_S = 15.0
 """Live power and IB ports move every poll; leases change from anywhere."""
@@ -65,15 +62,15 @@ NO_STORE = (
     " without one, or it could not be opened)."
 )
 
-_rates: weakref.WeakKeyDictionary[App, PortErrorRates] = weakref.WeakKeyDictionary()
+_rates: weakref.WeakKeyDictionary[App[None], PortErrorRates] = weakref.WeakKeyDictionary()
 """Per console: each IB port's last counters, so error rates survive reopening the screen."""
 
 
 class CapacityLoaded(Message):
-    def __init__(self, report: CapacityReport, facts: StoreFacts) -> None:
+    def __init__(self, read: CapacityRead) -> None:
         super().__init__()
-        self.report = report
-        self.facts = facts
+        self.report = read.report
+        self.facts = read.facts
 
 
 class CapacityTrouble(Message):
@@ -82,7 +79,10 @@ class CapacityTrouble(Message):
         self.text = text
 
 
-class CapacityScreen(Screen):
+class CapacityScreen(Screen[None]):
+    if TYPE_CHECKING:
+        app = getters.app(OpsConsoleApp)
+
     DEFAULT_CSS = """
     #capacity-status { height: 1; background: #121a22; }
     #capacity-top { height: 14; }
@@ -111,13 +111,15 @@ class CapacityScreen(Screen):
         with Horizontal(id="capacity-top"):
             yield Static(id="capacity-sites")
             yield PlotextPlot(id="capacity-runway")
-        table: DataTable = DataTable(id="bottleneck-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[Text | str] = DataTable(
+            id="bottleneck-table", cursor_type="row", zebra_stripes=True
+        )
         yield table
         yield Static(id="bottleneck-detail")
         yield KeyBar()  # the screen's keys and q Quit, at 120 columns
 
     @property
-    def table(self) -> DataTable:
+    def table(self) -> DataTable[Text | str]:
         return self.query_one("#bottleneck-table", DataTable)
 
     def on_mount(self) -> None:
@@ -137,40 +139,35 @@ class CapacityScreen(Screen):
     # --- reading ----------------------------------------------------------------------
     def action_refresh_report(self) -> None:
         app = self.app
-        desk = app.lease_desk
-        if desk is None:
+        gateway = app.gateway
+        if app.leases.desk is None or gateway is None:
             self._show_status()
             return
         rates = _rates.get(app)
         if rates is None:
             rates = _rates[app] = PortErrorRates(app.fleet.config.capacity.ib_error_counters)
-        state = app.driver.feed.state
-        hosts = []
-        for name, snap in app.model.hosts.items():
-            live = state.hosts.get(name)
-            # the latest Sample is replaced, never changed, by the poller: safe to read here
-            hosts.append((name, snap.status, live.sample if live is not None else None))
-        readings = live_readings(hosts, rates, node_power_from_state(state))
-        self._load(desk, readings, placement_health(app.model), self.site, app.clock())
-
-    @work(thread=True, exclusive=True, group="capacity", exit_on_error=False)
-    def _load(self, desk, readings, health, site, now_ts: float) -> None:
-        fleet = desk.fleet
-        try:
-            facts = read_own_connection(desk, now_ts, fleet.config.capacity.runway_days, self.facts)
-            report = build_report(
-                fleet,
-                facts,
-                readings=readings,
-                health=health,
-                health_source="live state",
-                site=resolve_site(fleet, site),
-            )
-        except OpsconsoleError as exc:
-            self.post_message(CapacityTrouble(str(exc)))
-            return
-        if not get_current_worker().is_cancelled:
-            self.post_message(CapacityLoaded(report, facts))
+        snapshots = app.model.hosts
+        hosts = [(name, snap.status, snap.sample) for name, snap in snapshots.items()]
+        node_power = {
+            name: snap.node_power_w
+            for name, snap in snapshots.items()
+            if snap.node_power_w is not None
+        }
+        readings = live_readings(hosts, rates, node_power)
+        desk = CapacityDesk(gateway, app.fleet)
+        health, site, reuse, now_ts = (
+            placement_health(app.model),
+            self.site,
+            self.facts,
+            app.clock(),
+        )
+        gateway.ask(
+            self,
+            lambda: desk.report(now_ts, readings=readings, health=health, site=site, reuse=reuse),
+            CapacityLoaded,
+            CapacityTrouble,
+            group="capacity",
+        )
 
     def on_capacity_loaded(self, message: CapacityLoaded) -> None:
         message.stop()
@@ -197,7 +194,7 @@ class CapacityScreen(Screen):
 
     def _show_status(self) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
-        if self.app.lease_desk is None:
+        if self.app.leases.desk is None:
             text.append(NO_STORE, "#ffd75f")
         else:
             text.append(" site ", DIM)
@@ -280,11 +277,11 @@ class CapacityScreen(Screen):
         elif target.kind == "host":
             app.open_host(target.name, over_current=True)  # Esc comes back here
         elif target.kind == "tenant":
-            app.go_leases(target.name)
+            app.leases.go(target.name)
         elif target.kind == "lease":
-            board = app.lease_board
+            board = app.leases.board
             lease = board.lease(int(target.name)) if board is not None else None
-            app.go_leases(lease.tenant if lease is not None else None)
+            app.leases.go(lease.tenant if lease is not None else None)
             app.set_timer(0.2, lambda: _focus_lease(app, target.name, 20))
 
     def action_back(self) -> None:
@@ -297,23 +294,7 @@ class CapacityScreen(Screen):
         self.action_refresh_report()
 
 
-def read_own_connection(desk, now_ts: float, days: int, reuse: StoreFacts | None) -> StoreFacts:
-    """The report's store reads on a connection of their own: aggregating rollups can take
-    seconds on a big fleet, and on the lease desk's connection it would hold every lease
-    change (they share its lock) for that long. In WAL the reads never block a writer."""
-    path = desk.call("finding the store", lambda: database_path(desk.db))
-    if path in ("", "?", ":memory:"):  # no file to open again: share the desk's connection
-        return desk.call(
-            "reading capacity", lambda: read_facts(desk.db, desk.fleet, now_ts, days, reuse)
-        )
-    db = open_store(path)
-    try:
-        return read_facts(db, desk.fleet, now_ts, days, reuse)
-    finally:
-        db.close()
-
-
-def _focus_lease(app: App, lease_id: str, tries: int) -> None:
+def _focus_lease(app: App[None], lease_id: str, tries: int) -> None:
     """Put the Leases screen's cursor on a lease once its row is there (the board is read
     again in a worker when the tenant filter changes)."""
     from opsconsole.ui.screens.leases import LeasesScreen
@@ -388,13 +369,13 @@ def draw_runway(plot: PlotextPlot, report: CapacityReport) -> None:
     if x:
         step = max(1, len(x) // 4)
         ticks = x[::step]
-        plt.xticks(ticks, [series[0].days[i].date[5:] for i in ticks])
+        plt.xticks([float(t) for t in ticks], [series[0].days[i].date[5:] for i in ticks])
         plt.ylim(0, max(s.total_gpus for s in series) * 1.05)
     plt.title("runway: GPUs committed vs available")
     plot.refresh()
 
 
-def open_capacity(app: App) -> None:
+def open_capacity(app: OpsConsoleApp) -> None:
     """`c`: the Capacity screen over the fleet view (a key pressed on a dialog is the
     dialog's; on the Capacity screen itself it reads the report again)."""
     if isinstance(app.screen, ModalScreen):

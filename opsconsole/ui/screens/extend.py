@@ -4,27 +4,34 @@ stays in the dialog as one line; nothing is written."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
-from opsconsole.errors import LeaseError, StoreError
+from opsconsole.errors import LeaseError
 from opsconsole.leases import Lease
 from opsconsole.leases.times import format_ts
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.lease_form import parse_new_end, placement_health
-from opsconsole.ui.messages import LeaseRefused, LeaseWritten
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import LeaseRefused, LeaseWritten
+from opsconsole.ui.gateway.lease_desk import Health
+from opsconsole.ui.view.lease_form import parse_new_end, placement_health
+
+if TYPE_CHECKING:
+    from opsconsole.ui.app import OpsConsoleApp
 
 DEFAULT_BY = "1d"
 
 
 class ExtendScreen(ModalScreen[Lease | None]):
+    if TYPE_CHECKING:
+        app = getters.app(OpsConsoleApp)
+
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Cancel")]
 
     def __init__(self, lease: Lease) -> None:
@@ -82,14 +89,16 @@ class ExtendScreen(ModalScreen[Lease | None]):
         self.query_one("#extend-error", Label).update("[#8a8a8a]extending…[/]")
         self._extend_in_thread(end_ts, placement_health(self.app.model))
 
-    @work(thread=True, exclusive=True, group="extend", exit_on_error=False)
-    def _extend_in_thread(self, end_ts: float, health: dict) -> None:
-        try:
-            lease = self.app.lease_desk.extend(self.lease.id, end_ts, health)
-        except (LeaseError, StoreError) as exc:
-            self.post_message(LeaseRefused(str(exc), "extend"))
-            return
-        self.post_message(LeaseWritten(lease, "extend"))
+    def _extend_in_thread(self, end_ts: float, health: Health) -> None:
+        desk, lease_id = self.app.leases.need_desk(), self.lease.id
+        desk.gateway.ask(
+            self,
+            lambda: desk.extend(lease_id, end_ts, health),
+            lambda lease: LeaseWritten(lease, "extend"),
+            lambda text: LeaseRefused(text, "extend"),
+            group="extend",
+            answer_when_cancelled=True,
+        )
 
     def on_lease_refused(self, message: LeaseRefused) -> None:
         message.stop()

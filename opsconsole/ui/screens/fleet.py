@@ -6,21 +6,26 @@ its power against budget, each host line its state; detail is one Enter away.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Static
 
-from opsconsole.ui.fleet_rows import GROUPED_SORTS, SORT_KEYS, FilterError, parse_filter
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.metrics import METRIC_ORDER
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import AlertsChanged, LeasesChanged
 from opsconsole.ui.screens.prompt import PromptScreen
+from opsconsole.ui.view.fleet_rows import GROUPED_SORTS, SORT_KEYS, FilterError, parse_filter
+from opsconsole.ui.view.metrics import METRIC_ORDER
 from opsconsole.ui.widgets.fleet_grid import FleetGrid
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
 from opsconsole.ui.widgets.key_bar import KeyBar
+
+if TYPE_CHECKING:
+    from opsconsole.ui.app import OpsConsoleApp
 
 FILTER_HINT = "host, rack, state, temp>80, health=fault …"
 
@@ -39,7 +44,10 @@ def sort_words(sort_key: str, descending: bool) -> str:
     return f"flat, {'highest' if descending else 'lowest'} {sort_key} first, unknown last"
 
 
-class FleetScreen(Screen):
+class FleetScreen(Screen[None]):
+    if TYPE_CHECKING:
+        app = getters.app(OpsConsoleApp)
+
     ready = False
     """True once composed and drawn: from then on batches are drawn here."""
 
@@ -74,7 +82,7 @@ class FleetScreen(Screen):
         return self.query_one(FleetGrid)
 
     def on_mount(self) -> None:
-        self.grid.painter.alert_marks = self.app.alert_marks
+        self.grid.painter.alert_marks = self.app.alerts.marks
         self.grid.focus()
         self.update_view_status()
         self.set_interval(1.0, self._tick)
@@ -94,17 +102,17 @@ class FleetScreen(Screen):
         if self.grid.row_filter.dynamic:
             self.update_view_status()
 
-    def leases_changed(self, changed_hosts: set[str]) -> None:
+    def on_leases_changed(self, message: LeasesChanged) -> None:
         """Holders changed on these hosts: repaint their lines (TENANT) and the header."""
         if self.ready:
-            self.grid.fleet_changed(changed_hosts)
+            self.grid.fleet_changed(message.changed_hosts)
             self.query_one(FleetSummary).update_summary()
 
-    def alerts_changed(self, changed_hosts: set[str]) -> None:
+    def on_alerts_changed(self, message: AlertsChanged) -> None:
         """Hosts whose alert marker changed: repaint their lines and the header."""
-        self.grid.painter.alert_marks = self.app.alert_marks
+        self.grid.painter.alert_marks = self.app.alerts.marks
         if self.ready:
-            self.grid.fleet_changed(changed_hosts)
+            self.grid.fleet_changed(message.changed_hosts)
             self.query_one(FleetSummary).update_summary()
 
     def on_screen_resume(self) -> None:

@@ -17,9 +17,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from opsconsole.ui.command_line import VERBS
-from opsconsole.ui.fleet_rows import __doc__ as FILTER_HELP
-from opsconsole.ui.guard import STATE_CHANGING_ACTIONS
+from opsconsole.ui.controllers.guard import STATE_CHANGING_ACTIONS
+from opsconsole.ui.view.command_line import VERBS
+from opsconsole.ui.view.fleet_rows import __doc__ as FILTER_HELP
 
 KEY_NAMES = {
     "colon": ":",

@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable
 
 from opsconsole.errors import OpsconsoleError
-from opsconsole.ui.guard import changes_state
+from opsconsole.ui.controllers.guard import changes_state
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
 from opsconsole.ui.widgets.gpu_history import GpuHistory
 from opsconsole.ui.widgets.gpu_table import GpuTable
@@ -136,7 +136,7 @@ class HostScreen(Screen):
     def _validate(self, level: str) -> None:
         from opsconsole.errors import OpsconsoleError
         from opsconsole.store.transaction import database_path
-        from opsconsole.ui.validation_run import run_line, run_validation
+        from opsconsole.ui.gateway.validation_run import run_line, run_validation
 
         app = self.app
         desk = app.lease_desk

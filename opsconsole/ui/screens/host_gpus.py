@@ -3,24 +3,21 @@ the console's side of `opsconsole hosts accept-gpus`.
 
 The dialog shows configured, accepted and reported counts with the extra UUIDs and will
 not write without a comment. The audit row and the GPU ledger edit are one transaction,
-run on the lease desk's connection in a thread worker; the poller reads the ledger within
+run through the console's store gateway on a worker; the poller reads the ledger within
 a second and counts the GPUs from the host's next sample.
 """
 
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label
 
 from opsconsole.collect.gpu_ledger import ExtraGpus, GpuLedger
-from opsconsole.errors import OpsconsoleError
-from opsconsole.leases.host_gpus import accept_extra_gpus
 from opsconsole.leases.times import format_ts
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.messages import AlertRefused, AlertWritten
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import AlertRefused, AlertWritten
 from opsconsole.ui.screens.alert_dialog import AlertDialog
 
 UUIDS_SHOWN = 8
@@ -61,7 +58,8 @@ class AcceptGpusScreen(AlertDialog):
                 yield Input(placeholder="why the extra GPUs are real", id="accept-gpus-comment")
                 yield Label("required", classes="form-hint")
             yield Label(
-                Text(f"recorded as {self.app.lease_desk.operator}", dim), classes="dialog-keys"
+                Text(f"recorded as {self.app.leases.need_desk().operator}", dim),
+                classes="dialog-keys",
             )
             yield Label(id="accept-gpus-error", classes="dialog-error")
             yield Label(
@@ -91,23 +89,13 @@ class AcceptGpusScreen(AlertDialog):
         self.query_one("#accept-gpus-error", Label).update("[#8a8a8a]writing…[/]")
         self._accept_in_thread(comment)
 
-    @work(thread=True, exclusive=True, group="accept-gpus", exit_on_error=False)
     def _accept_in_thread(self, comment: str) -> None:
-        desk = self.app.lease_desk
-        host = self.extra.host
-        try:
-            extra = desk.call(
-                f"accepting the extra GPUs of {host}",
-                lambda: accept_extra_gpus(
-                    desk.db,
-                    self.ledger,
-                    host,
-                    comment=comment,
-                    operator=desk.operator,
-                    now_ts=desk.clock(),
-                ),
-            )
-        except OpsconsoleError as exc:
-            self.post_message(AlertRefused(str(exc), "accept-gpus"))
-            return
-        self.post_message(AlertWritten(f"{host}: {extra.reported} GPUs accepted"))
+        desk, host, ledger = self.app.leases.need_desk(), self.extra.host, self.ledger
+        desk.gateway.ask(
+            self,
+            lambda: desk.accept_extra_gpus(ledger, host, comment),
+            lambda extra: AlertWritten(f"{host}: {extra.reported} GPUs accepted"),
+            lambda text: AlertRefused(text, "accept-gpus"),
+            group="accept-gpus",
+            answer_when_cancelled=True,
+        )

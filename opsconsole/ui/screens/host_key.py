@@ -2,25 +2,22 @@
 `opsconsole hosts trust-key`.
 
 The dialog shows the known and offered fingerprints (SHA256, as OpenSSH prints them) and
-will not write without a comment. The decision goes through the leases layer on the lease
-desk's connection in a thread worker: the audit row and the known_hosts edit are one
+will not write without a comment. The decision goes through the leases layer, asked
+through the store gateway on a worker: the audit row and the known_hosts edit are one
 transaction. The poller then re-reads known_hosts and reconnects the host.
 """
 
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label
 
 from opsconsole.collect.host_keys import KeyChange, KeyLedger
-from opsconsole.errors import OpsconsoleError
-from opsconsole.leases.host_keys import decide_host_key
 from opsconsole.leases.times import format_ts
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.messages import AlertRefused, AlertWritten
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import AlertRefused, AlertWritten
 from opsconsole.ui.screens.alert_dialog import AlertDialog
 
 
@@ -56,7 +53,8 @@ class HostKeyScreen(AlertDialog):
                 yield Input(placeholder="who checked the key, and how", id="host-key-comment")
                 yield Label("required", classes="form-hint")
             yield Label(
-                Text(f"recorded as {self.app.lease_desk.operator}", dim), classes="dialog-keys"
+                Text(f"recorded as {self.app.leases.need_desk().operator}", dim),
+                classes="dialog-keys",
             )
             yield Label(id="host-key-error", classes="dialog-error")
             yield Label(
@@ -85,24 +83,13 @@ class HostKeyScreen(AlertDialog):
         self.query_one("#host-key-error", Label).update("[#8a8a8a]writing…[/]")
         self._trust_in_thread(comment)
 
-    @work(thread=True, exclusive=True, group="host-key", exit_on_error=False)
     def _trust_in_thread(self, comment: str) -> None:
-        desk = self.app.lease_desk
-        host = self.change.host
-        try:
-            change = desk.call(
-                f"trusting the host key of {host}",
-                lambda: decide_host_key(
-                    desk.db,
-                    self.ledger,
-                    host,
-                    decision="trust",
-                    comment=comment,
-                    operator=desk.operator,
-                    now_ts=desk.clock(),
-                ),
-            )
-        except OpsconsoleError as exc:
-            self.post_message(AlertRefused(str(exc), "trust-key"))
-            return
-        self.post_message(AlertWritten(f"{host}: key {change.new_fingerprint} trusted"))
+        desk, host, ledger = self.app.leases.need_desk(), self.change.host, self.ledger
+        desk.gateway.ask(
+            self,
+            lambda: desk.trust_host_key(ledger, host, comment),
+            lambda change: AlertWritten(f"{host}: key {change.new_fingerprint} trusted"),
+            lambda text: AlertRefused(text, "trust-key"),
+            group="host-key",
+            answer_when_cancelled=True,
+        )

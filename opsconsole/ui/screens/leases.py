@@ -1,40 +1,44 @@
 """Leases: who holds which GPUs, in a table filtered by tenant and state, and the next
 weeks per site in a calendar. Opened with `l`, `:leases [TENANT]` or the palette.
 
-Everything here reads `app.lease_board`, which a worker rebuilds after every change and
+Everything here reads `app.leases.board`, which a worker rebuilds after every change and
 on a timer; the screen never queries the store itself. Changes (allocate, extend,
 release, cancel) ask first and pass the read-only guard.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
 
-import hostlist
+import hostlist  # type: ignore[import-untyped]  # ships no type information
 from rich.text import Text
-from textual import work
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from opsconsole.errors import LeaseError, StoreError
 from opsconsole.leases import Lease
 from opsconsole.leases.slotspec import format_slots
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.lease_board import LeaseFilter
-from opsconsole.ui.lease_text import DIM, lease_title, short_ts
-from opsconsole.ui.messages import LeaseRefused, LeaseWritten
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import LeaseRefused, LeasesChanged, LeaseWritten
 from opsconsole.ui.screens.confirm import ConfirmScreen
 from opsconsole.ui.screens.extend import ExtendScreen
 from opsconsole.ui.screens.prompt import PromptScreen
+from opsconsole.ui.view.lease_board import LeaseBoard, LeaseFilter
+from opsconsole.ui.view.lease_text import DIM, lease_title, short_ts
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
 from opsconsole.ui.widgets.key_bar import KeyBar
 from opsconsole.ui.widgets.lease_calendar import LeaseCalendar
 from opsconsole.ui.widgets.lease_table import LeaseTable
 
+if TYPE_CHECKING:
+    from opsconsole.ui.app import OpsConsoleApp
 
-def handover_words(board) -> str:
+
+def handover_words(board: LeaseBoard) -> str:
     """ "2 cleaning (n[01-02]), 1 failed-validation (n05)": nodes between tenants."""
     by_state: dict[str, list[str]] = {}
     for host, node in sorted(board.handover.items()):
@@ -51,7 +55,10 @@ NO_STORE = (
 )
 
 
-class LeasesScreen(Screen):
+class LeasesScreen(Screen[None]):
+    if TYPE_CHECKING:
+        app = getters.app(OpsConsoleApp)
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("a", "allocate", "Allocate"),
@@ -80,17 +87,23 @@ class LeasesScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = "leases"
         self.table.focus()
-        self.leases_changed()
-        self.app.refresh_leases()
+        self.show_board()
+        self.app.leases.refresh()
 
     def on_screen_resume(self) -> None:
-        self.leases_changed()
+        self.show_board()
 
     # --- drawing ----------------------------------------------------------------------
-    def leases_changed(self, changed_hosts: set[str] | None = None) -> None:
+    def on_leases_changed(self, message: LeasesChanged) -> None:
+        try:
+            self.show_board()
+        except NoMatches:
+            pass  # the screen is being taken down as the board arrived
+
+    def show_board(self) -> None:
         """The app has a new board (or new trouble): redraw everything from it."""
         app = self.app
-        board = app.lease_board
+        board = app.leases.board
         self._show_status()
         if board is not None:
             self.table.show(board)
@@ -101,31 +114,31 @@ class LeasesScreen(Screen):
     def _show_status(self) -> None:
         app = self.app
         text = Text(no_wrap=True, overflow="ellipsis")
-        if app.lease_desk is None:
+        if app.leases.desk is None:
             text.append(NO_STORE, "#ffd75f")
             self.query_one("#lease-status", Static).update(text)
             return
-        lease_filter = app.lease_filter
+        lease_filter = app.leases.filter
         text.append(" tenant ", DIM)
         text.append(lease_filter.tenant or "all", "bold #ffd75f" if lease_filter.tenant else "bold")
         text.append("   state ", DIM)
         text.append(lease_filter.states_label, "bold")
-        board = app.lease_board
+        board = app.leases.board
         if board is not None:
             text.append(f"   {len(board.listed)} lease(s)", DIM)
             text.append(f"   as of {short_ts(board.now_ts)}", DIM)
-        elif not app.lease_trouble:
+        elif not app.leases.trouble:
             text.append("   loading…", DIM)
         if board is not None and board.handover:
             text.append("   handover ", DIM)
             text.append(handover_words(board), "bold #d7af5f")
-        if app.lease_trouble:
-            text.append(f"   ⚠ {app.lease_trouble}", "bold #ffd75f")
+        if app.leases.trouble:
+            text.append(f"   ⚠ {app.leases.trouble}", "bold #ffd75f")
         self.query_one("#lease-status", Static).update(text)
 
     def _show_detail(self) -> None:
         lease = self.current_lease
-        board = self.app.lease_board
+        board = self.app.leases.board
         text = Text(no_wrap=True, overflow="ellipsis")
         if lease is not None and board is not None:
             text.append(" " + lease_title(lease, board.now_ts), "bold")
@@ -140,23 +153,23 @@ class LeasesScreen(Screen):
 
     @property
     def current_lease(self) -> Lease | None:
-        board = self.app.lease_board
+        board = self.app.leases.board
         lease_id = self.table.current_lease_id
         return board.lease(lease_id) if board is not None and lease_id is not None else None
 
     # --- filters ----------------------------------------------------------------------
     def set_filter(self, lease_filter: LeaseFilter) -> None:
-        self.app.lease_filter = lease_filter
+        self.app.leases.filter = lease_filter
         self._show_status()
-        self.app.refresh_leases()
+        self.app.leases.refresh()
 
     def action_next_states(self) -> None:
-        self.set_filter(self.app.lease_filter.next_states())
+        self.set_filter(self.app.leases.filter.next_states())
 
     def action_tenant_filter(self) -> None:
-        board = self.app.lease_board
+        board = self.app.leases.board
         names = [t.name for t in board.tenants] if board is not None else []
-        current = self.app.lease_filter
+        current = self.app.leases.filter
 
         def done(text: str | None) -> None:
             if text is not None:
@@ -175,12 +188,12 @@ class LeasesScreen(Screen):
     # --- changes ------------------------------------------------------------------------
     @changes_state("allocate lease")
     def action_allocate(self) -> None:
-        self.app.open_allocate()
+        self.app.leases.open_allocate()
 
     def _selected(self, doing: str, states: tuple[str, ...], hint: str) -> Lease | None:
         """The lease under the cursor if `doing` fits its state, else a message."""
         lease = self.current_lease
-        board = self.app.lease_board
+        board = self.app.leases.board
         if lease is None or board is None:
             self.notify(f"Move the cursor to a lease to {doing}.", severity="warning")
             return None
@@ -226,10 +239,10 @@ class LeasesScreen(Screen):
             lambda yes: self.cancel_now(lease.id) if yes else None,
         )
 
-    def _written(self, action: str):
+    def _written(self, action: str) -> Callable[[Lease | None], None]:
         def done(lease: Lease | None) -> None:
             if lease is not None:
-                self.app.lease_written(lease, action)
+                self.app.leases.written(lease, action)
 
         return done
 
@@ -241,19 +254,21 @@ class LeasesScreen(Screen):
     def cancel_now(self, lease_id: int) -> None:
         self._change_in_thread("cancel", lease_id)
 
-    @work(thread=True, group="lease-change", exit_on_error=False)
     def _change_in_thread(self, action: str, lease_id: int) -> None:
-        desk = self.app.lease_desk
-        try:
-            lease = desk.release(lease_id) if action == "release" else desk.cancel(lease_id)
-        except (LeaseError, StoreError) as exc:
-            self.post_message(LeaseRefused(str(exc), action))
-            return
-        self.post_message(LeaseWritten(lease, action))
+        desk = self.app.leases.need_desk()
+        change = desk.release if action == "release" else desk.cancel
+        desk.gateway.ask(
+            self,
+            lambda: change(lease_id),
+            lambda lease: LeaseWritten(lease, action),
+            lambda text: LeaseRefused(text, action),
+            group="lease-change",
+            exclusive=False,
+        )
 
     def on_lease_written(self, message: LeaseWritten) -> None:
         message.stop()
-        self.app.lease_written(message.lease, message.action)
+        self.app.leases.written(message.lease, message.action)
 
     def on_lease_refused(self, message: LeaseRefused) -> None:
         message.stop()

@@ -9,19 +9,18 @@ silence would match among the alerts listed now before Enter writes it.
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, SelectionList
 
 from opsconsole.alerts import Alert, Silence
-from opsconsole.errors import AlertError, LeaseError, StoreError
+from opsconsole.errors import AlertError, LeaseError
 from opsconsole.leases.times import format_ts, parse_duration
-from opsconsole.ui.alert_board import tenants_of, where_text
-from opsconsole.ui.alert_text import matcher_text
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.messages import AlertRefused, AlertWritten
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import AlertRefused, AlertWritten
 from opsconsole.ui.screens.alert_dialog import AlertDialog
+from opsconsole.ui.view.alert_board import tenants_of, where_text
+from opsconsole.ui.view.alert_text import matcher_text
 from opsconsole.ui.widgets.matcher_list import MatcherList
 
 DEFAULT_DURATION = "1h"
@@ -119,7 +118,7 @@ class SilenceScreen(AlertDialog):
         text.append("silences ")
         text.append(matcher_text(matchers), "bold")
         text.append(f" until {format_ts(now_ts + duration_s)}")
-        board = self.app.alert_board
+        board = self.app.alerts.board
         if board is not None:
             probe = Silence(
                 id=0,
@@ -136,7 +135,7 @@ class SilenceScreen(AlertDialog):
             text.append(f" · matches {hits} open alert(s) now", "#8a8a8a")
         label.update(text)
 
-    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
+    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged[str]) -> None:
         self.query_one("#silence-error", Label).update("")
         self._show_preview()
 
@@ -170,12 +169,20 @@ class SilenceScreen(AlertDialog):
         self.query_one("#silence-error", Label).update("[#8a8a8a]writing…[/]")
         self._silence_in_thread(matchers, duration_s, comment)
 
-    @work(thread=True, exclusive=True, group="silence", exit_on_error=False)
     def _silence_in_thread(self, matchers: dict[str, str], duration_s: float, comment: str) -> None:
-        try:
-            silence_id, end_ts = self.app.alert_desk.silence(matchers, duration_s, comment)
-        except (AlertError, StoreError) as exc:
-            self.post_message(AlertRefused(str(exc), "silence"))
-            return
-        text = f"Silence {silence_id}: {matcher_text(matchers)} until {format_ts(end_ts)}"
-        self.post_message(AlertWritten(text))
+        desk = self.app.alerts.need_desk()
+
+        def written(made: tuple[int, float]) -> AlertWritten:
+            silence_id, end_ts = made
+            return AlertWritten(
+                f"Silence {silence_id}: {matcher_text(matchers)} until {format_ts(end_ts)}"
+            )
+
+        desk.gateway.ask(
+            self,
+            lambda: desk.silence(matchers, duration_s, comment),
+            written,
+            lambda text: AlertRefused(text, "silence"),
+            group="silence",
+            answer_when_cancelled=True,
+        )

@@ -4,10 +4,10 @@ read-only guard."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -15,12 +15,14 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
 
 from opsconsole.alerts import Silence
-from opsconsole.errors import AlertError, StoreError
-from opsconsole.ui.alert_text import DIM, STATE_STYLES, matcher_text
-from opsconsole.ui.guard import changes_state
-from opsconsole.ui.lease_text import short_ts
-from opsconsole.ui.messages import AlertRefused, AlertWritten, SilencesLoaded
+from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import AlertRefused, AlertWritten, SilencesLoaded
 from opsconsole.ui.screens.confirm import ConfirmScreen
+from opsconsole.ui.view.alert_text import DIM, STATE_STYLES, matcher_text
+from opsconsole.ui.view.lease_text import short_ts
+
+if TYPE_CHECKING:
+    from opsconsole.ui.app import OpsConsoleApp
 
 COLUMNS = (
     ("id", "ID", 4),
@@ -34,6 +36,9 @@ SILENCE_STYLES = {"in force": STATE_STYLES["silenced"], "scheduled": "#87afd7", 
 
 
 class SilencesScreen(ModalScreen[None]):
+    if TYPE_CHECKING:
+        app = getters.app(OpsConsoleApp)
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close"),
         Binding("x", "expire", "End silence"),
@@ -68,14 +73,16 @@ class SilencesScreen(ModalScreen[None]):
     def reload(self) -> None:
         self._load(self.include_expired)
 
-    @work(thread=True, exclusive=True, group="silences", exit_on_error=False)
     def _load(self, include_expired: bool) -> None:
-        try:
-            silences = self.app.alert_desk.silences(include_expired=include_expired)
-        except (AlertError, StoreError) as exc:
-            self.post_message(AlertRefused(str(exc), "read"))
-            return
-        self.post_message(SilencesLoaded(silences))
+        desk = self.app.alerts.need_desk()
+        desk.gateway.ask(
+            self,
+            lambda: desk.silences(include_expired=include_expired),
+            SilencesLoaded,
+            lambda text: AlertRefused(text, "read"),
+            group="silences",
+            answer_when_cancelled=True,
+        )
 
     def on_silences_loaded(self, message: SilencesLoaded) -> None:
         message.stop()
@@ -134,19 +141,21 @@ class SilencesScreen(ModalScreen[None]):
     def expire_now(self, silence_id: int) -> None:
         self._expire_in_thread(silence_id)
 
-    @work(thread=True, group="silence-end", exit_on_error=False)
     def _expire_in_thread(self, silence_id: int) -> None:
-        try:
-            self.app.alert_desk.expire(silence_id)
-        except (AlertError, StoreError) as exc:
-            self.post_message(AlertRefused(str(exc), "end"))
-            return
-        self.post_message(AlertWritten(f"Ended silence {silence_id}"))
+        desk = self.app.alerts.need_desk()
+        desk.gateway.ask(
+            self,
+            lambda: desk.expire(silence_id),
+            lambda _: AlertWritten(f"Ended silence {silence_id}"),
+            lambda text: AlertRefused(text, "end"),
+            group="silence-end",
+            exclusive=False,
+        )
 
     def on_alert_written(self, message: AlertWritten) -> None:
         message.stop()
         self.query_one("#silences-error", Label).update("")
-        self.app.alert_written(message.text)
+        self.app.alerts.written(message.text)
         self.reload()
 
     def on_alert_refused(self, message: AlertRefused) -> None:

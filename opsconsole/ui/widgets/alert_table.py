@@ -8,12 +8,13 @@ says the same thing; an unchanged table is left alone (no flicker, no lost scrol
 from __future__ import annotations
 
 from rich.text import Text
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
 from opsconsole.alerts import Alert
-from opsconsole.ui.alert_board import AlertBoard
-from opsconsole.ui.alert_text import Cell, alert_cells, group_cells
+from opsconsole.ui.view.alert_board import AlertBoard
+from opsconsole.ui.view.alert_text import Cell, alert_cells, group_cells
 
 COLUMNS = (
     ("state", "STATE", 27),
@@ -27,9 +28,9 @@ GROUP = "sev:"
 """Row keys of severity headings start with this; alert rows are keyed by their id."""
 
 
-class AlertTable(DataTable):
-    def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+class AlertTable(DataTable[Text]):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, id=id)
         self._shown: list[tuple[str, tuple[Cell, ...]]] = []
         self._last_row = 0
 
@@ -68,7 +69,7 @@ class AlertTable(DataTable):
     def _row_key(self, index: int) -> str | None:
         if not 0 <= index < self.row_count:
             return None
-        return self.coordinate_to_cell_key((index, 0)).row_key.value
+        return self.coordinate_to_cell_key(Coordinate(index, 0)).row_key.value
 
     def _land(self, index: int, step: int) -> None:
         """Put the cursor on `index`, or the nearest alert row in the direction `step`."""

@@ -19,8 +19,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from opsconsole.ui.fleet_painter import Columns, FleetPainter
-from opsconsole.ui.fleet_rows import (
+from opsconsole.ui.view.fleet_painter import Columns, FleetPainter
+from opsconsole.ui.view.fleet_rows import (
     GROUPED_SORTS,
     NO_FILTER,
     SORT_KEYS,
@@ -30,11 +30,13 @@ from opsconsole.ui.fleet_rows import (
     fold_lines,
     rack_power,
 )
-from opsconsole.ui.formatting import age_bucket
-from opsconsole.ui.metrics import METRICS, Metric
-from opsconsole.ui.model import FleetModel
+from opsconsole.ui.view.formatting import age_bucket
+from opsconsole.ui.view.metrics import METRICS, Metric
+from opsconsole.ui.view.model import FleetModel
 
 CURSOR = Style(bgcolor="#264f78")
+LineVersion = tuple[object, ...]
+"""What a cached line was drawn from (versions, metric, age bucket, fold): redraw on change."""
 
 
 class FleetGrid(ScrollView, can_focus=True):
@@ -60,8 +62,10 @@ class FleetGrid(ScrollView, can_focus=True):
             super().__init__()
             self.sort_key = sort_key
 
-    def __init__(self, model: FleetModel, clock: Callable[[], float], **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self, model: FleetModel, clock: Callable[[], float], *, id: str | None = None
+    ) -> None:
+        super().__init__(id=id)
         self.model = model
         self.clock = clock
         self.painter = FleetPainter(model.fleet)
@@ -76,7 +80,7 @@ class FleetGrid(ScrollView, can_focus=True):
         self.cursor = 0
         self._placed = False  # the cursor starts on the first host, not on a site line
         self._cols: Columns | None = None
-        self._cache: dict[Line, tuple[tuple, Strip]] = {}
+        self._cache: dict[Line, tuple[LineVersion, Strip]] = {}
         self.lines_painted = 0  # how many lines were actually drawn (not served from cache)
         self.rebuild()
 
@@ -97,7 +101,8 @@ class FleetGrid(ScrollView, can_focus=True):
         current = self.current_line
         self.lines = lines
         self._index = {line: i for i, line in enumerate(lines)}
-        self.cursor = self._index.get(current, min(self.cursor, max(0, len(lines) - 1)))
+        fallback = min(self.cursor, max(0, len(lines) - 1))
+        self.cursor = self._index.get(current, fallback) if current is not None else fallback
         if not self._placed:
             first = next((i for i, (kind, _) in enumerate(lines) if kind == "host"), None)
             if first is not None:
@@ -180,7 +185,9 @@ class FleetGrid(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         cols = self._columns()
         if y == 0:
-            return self.painter.header(cols, self.metric, self.sort_key, self.descending)
+            return Strip(
+                self.painter.header(cols, self.metric, self.sort_key, self.descending), cols.width
+            )
         index = self.scroll_offset.y + y - 1
         if index >= len(self.lines):
             return Strip.blank(cols.width)
@@ -202,7 +209,7 @@ class FleetGrid(ScrollView, can_focus=True):
             if snap is not None and snap.status in ("stale", "down"):
                 reference = snap.last_sample_ts or snap.since_ts
                 bucket = age_bucket(now - reference)
-            key: tuple = (model.host_versions.get(name, 0), self.metric.key, bucket)
+            key: LineVersion = (model.host_versions.get(name, 0), self.metric.key, bucket)
         elif kind == "rack":
             key = (model.rack_versions.get(name, 0), line in self.folded)
         else:
@@ -215,8 +222,11 @@ class FleetGrid(ScrollView, can_focus=True):
             host = model.fleet.host(name)
             tenancy = model.tenancy
             holders = tenancy.get(name, {}) if tenancy is not None else None
-            strip = self.painter.host_line(
-                cols, host, model.hosts.get(name), self.metric, now, holders
+            strip = Strip(
+                self.painter.host_line(
+                    cols, host, model.hosts.get(name), self.metric, now, holders
+                ),
+                cols.width,
             )
         elif kind == "rack":
             strip = self._rack_strip(cols, name)
@@ -234,9 +244,10 @@ class FleetGrid(ScrollView, can_focus=True):
             1 for h in members if (s := model.hosts.get(h)) is None or s.status != "fresh"
         )
         folded = ("rack", name) in self.folded
-        return self.painter.rack_line(
+        line = self.painter.rack_line(
             cols, name, rack.leaf, power, len(members), not_fresh, folded=folded
         )
+        return Strip(line, cols.width)
 
     def _site_strip(self, cols: Columns, site: str) -> Strip:
         counts = {"fresh": 0, "stale": 0, "down": 0, "pending": 0}
@@ -247,7 +258,9 @@ class FleetGrid(ScrollView, can_focus=True):
                 counts[snap.status if snap is not None else "pending"] += 1
                 racks.add(host.rack)
         folded = ("site", site) in self.folded
-        return self.painter.site_line(cols, site, counts, len(racks), folded=folded)
+        return Strip(
+            self.painter.site_line(cols, site, counts, len(racks), folded=folded), cols.width
+        )
 
     # --- cursor and scrolling --------------------------------------------------------
     def _visible_range(self) -> tuple[int, int]:
@@ -325,7 +338,11 @@ class FleetGrid(ScrollView, can_focus=True):
 
     def _column_at(self, x: int) -> str | None:
         cols = self._columns()
-        edges = [("host", 2 + cols.host), ("rack", cols.rack), ("state", cols.state)]
+        edges: list[tuple[str | None, int]] = [
+            ("host", 2 + cols.host),
+            ("rack", cols.rack),
+            ("state", cols.state),
+        ]
         edges += [(None, cols.gpu_slots * 4 + 1), ("util", cols.util), ("temp", cols.temp)]
         edges += [("power", cols.power), ("memory", cols.mem), ("health", cols.health)]
         right = 0

@@ -4,14 +4,23 @@ console; open and unacknowledged alerts, when there are any, lead its second lin
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
+from textual import getters
 from textual.widgets import Static
 
-from opsconsole.ui.alert_text import counts_text
-from opsconsole.ui.formatting import age_text
+from opsconsole.ui.view.alert_text import counts_text
+from opsconsole.ui.view.formatting import age_text
+
+if TYPE_CHECKING:
+    from opsconsole.ui.app import OpsConsoleApp
 
 
 class FleetSummary(Static):
+    if TYPE_CHECKING:
+        app = getters.app(OpsConsoleApp)
+
     DEFAULT_CSS = "FleetSummary { height: auto; max-height: 2; }"
 
     def on_mount(self) -> None:
@@ -46,11 +55,11 @@ class FleetSummary(Static):
             text.append(f" · {totals.gpus_warn} warn", "#ffd75f")
         if totals.gpus_unknown:
             text.append(f" · {totals.gpus_unknown} unknown", "#8a8a8a")
-        board = app.lease_board
-        if model.leases_shown and board is not None:
+        lease_board = app.leases.board
+        if model.leases_shown and lease_board is not None:
             text.append(" · ")
-            text.append(f"{board.leased_gpus} leased", "#87afd7")
-            text.append(f" · {board.free_gpus} free", "#d0d0d0")
+            text.append(f"{lease_board.leased_gpus} leased", "#87afd7")
+            text.append(f" · {lease_board.free_gpus} free", "#d0d0d0")
         text.append("   data ", "#8a8a8a")
         if totals.newest_sample_ts is None:
             text.append("none yet", "#8a8a8a")
@@ -62,8 +71,8 @@ class FleetSummary(Static):
             text.append(f"{age_text(age_s)} old", style)
         notes = [model.notes.collection, model.notes.store, model.notes.ssh_agent]
         notes.append(model.notes.console)
-        notes = [n for n in (*notes, app.lease_trouble, app.alert_trouble) if n]
-        board = app.alert_board  # open alerts take the second line, before any notes
+        notes = [n for n in (*notes, app.leases.trouble, app.alerts.trouble) if n]
+        board = app.alerts.board  # open alerts take the second line, before any notes
         alerts = counts_text(board.counts()) if board is not None else Text()
         if alerts:
             text.append("\n")

@@ -16,8 +16,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, Static
 
-from opsconsole.ui.formatting import age_text
-from opsconsole.ui.snapshot import HostDetail
+from opsconsole.ui.view.formatting import age_text
+from opsconsole.ui.view.snapshot import HostDetail
 
 SERIES = (("util_gpu_pct", "util", "%"), ("temp_c", "temp", "°C"), ("power_w", "power", "W"))
 BARS = "▁▂▃▄▅▆▇█"

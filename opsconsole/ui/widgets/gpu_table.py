@@ -10,10 +10,10 @@ from textual.cache import LRUCache
 from textual.widgets import DataTable
 
 from opsconsole.collect.readings import GpuView
-from opsconsole.ui.gpu_words import clock_event_words, xid_words
-from opsconsole.ui.health import GpuHealth
-from opsconsole.ui.readings_text import DIM, pair_text, reading_text, same_row, same_text
-from opsconsole.ui.snapshot import HostSnapshot
+from opsconsole.ui.view.gpu_words import clock_event_words, xid_words
+from opsconsole.ui.view.health import GpuHealth
+from opsconsole.ui.view.readings_text import DIM, pair_text, reading_text, same_row, same_text
+from opsconsole.ui.view.snapshot import HostSnapshot
 
 COLUMNS = (
     ("gpu", "GPU", 3),

@@ -7,9 +7,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from opsconsole.ui.alert_board import AlertBoard, AlertFilter, parse_alert_filter
-from opsconsole.ui.alert_text import SEVERITY_STYLES, state_text
-from opsconsole.ui.lease_text import DIM
+from opsconsole.ui.view.alert_board import AlertBoard, AlertFilter, parse_alert_filter
+from opsconsole.ui.view.alert_text import SEVERITY_STYLES, state_text
+from opsconsole.ui.view.lease_text import DIM
 
 SHOWN = 3
 """Alerts listed before "+N more" (the Alerts screen has them all)."""

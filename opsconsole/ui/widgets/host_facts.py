@@ -8,9 +8,9 @@ from textual.widgets import Static
 
 from opsconsole.config import Host
 from opsconsole.leases.times import format_ts
-from opsconsole.ui.fleet_painter import STATE_MARKS
-from opsconsole.ui.formatting import age_text
-from opsconsole.ui.snapshot import HostSnapshot
+from opsconsole.ui.view.fleet_painter import STATE_MARKS
+from opsconsole.ui.view.formatting import age_text
+from opsconsole.ui.view.snapshot import HostSnapshot
 
 STATE_COLOURS = {"fresh": "#5fd75f", "stale": "#ffd75f", "down": "#ff5f5f", "pending": "#8a8a8a"}
 

@@ -9,8 +9,8 @@ from textual.widgets import Static
 
 from opsconsole.config import Host
 from opsconsole.leases.slotspec import format_indexes
-from opsconsole.ui.lease_board import LeaseBoard
-from opsconsole.ui.lease_text import DIM, STATE_STYLES, short_ts
+from opsconsole.ui.view.lease_board import LeaseBoard
+from opsconsole.ui.view.lease_text import DIM, STATE_STYLES, short_ts
 
 SHOWN = 3
 """Leases listed before "+N more" (the Leases screen has them all)."""

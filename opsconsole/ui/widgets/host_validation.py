@@ -7,9 +7,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from opsconsole.ui.formatting import age_text
-from opsconsole.ui.lease_board import LeaseBoard
-from opsconsole.ui.lease_text import DIM
+from opsconsole.ui.view.formatting import age_text
+from opsconsole.ui.view.lease_board import LeaseBoard
+from opsconsole.ui.view.lease_text import DIM
 
 LEVELS = ("quick", "standard", "long", "clean")
 FIGURES_CHARS = 100

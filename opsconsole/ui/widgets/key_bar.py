@@ -22,8 +22,8 @@ class KeyBar(Static):
     KeyBar { dock: bottom; height: 1; width: 1fr; background: $footer-background; }
     """
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__("", **kwargs)
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id)
         self._shown: str | None = None
 
     def on_mount(self) -> None:
@@ -37,7 +37,7 @@ class KeyBar(Static):
         self._shown = None  # the palette hint sits at the right edge
         self.bindings_changed(self.screen)
 
-    def bindings_changed(self, screen: Screen) -> None:
+    def bindings_changed(self, screen: Screen[object]) -> None:
         if not self.is_attached or screen is not self.screen:
             return
         text = self.keys_text()

@@ -16,7 +16,7 @@ from textual import events
 from textual.widgets import Static
 
 from opsconsole.config import Fleet
-from opsconsole.ui.lease_board import LeaseBoard
+from opsconsole.ui.view.lease_board import LeaseBoard
 
 DAY_S = 86_400
 LABEL_W = 17

@@ -9,8 +9,8 @@ from textual.widgets.data_table import RowDoesNotExist
 
 from opsconsole.leases import Lease
 from opsconsole.leases.slotspec import format_slots
-from opsconsole.ui.lease_board import LeaseBoard
-from opsconsole.ui.lease_text import DIM, STATE_STYLES, short_ts
+from opsconsole.ui.view.lease_board import LeaseBoard
+from opsconsole.ui.view.lease_text import DIM, STATE_STYLES, short_ts
 
 COLUMNS = (
     ("id", "ID", 5),
@@ -45,9 +45,9 @@ def lease_row(lease: Lease, board: LeaseBoard) -> tuple[Text, ...]:
     )
 
 
-class LeaseTable(DataTable):
-    def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+class LeaseTable(DataTable[Text | str]):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, id=id)
 
     def on_mount(self) -> None:
         grow = max(0, len(short_ts(0.0)) - len("01-01 00:00Z"))  # a zone longer than "Z"

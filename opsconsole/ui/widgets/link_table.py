@@ -6,8 +6,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from opsconsole.ui.readings_text import DIM, same_row, same_text
-from opsconsole.ui.snapshot import HostDetail, LinkView
+from opsconsole.ui.view.readings_text import DIM, same_row, same_text
+from opsconsole.ui.view.snapshot import HostDetail, LinkView
 
 COLUMNS = (
     ("link", "LINK", 10),
@@ -48,9 +48,9 @@ def link_row(link: LinkView) -> tuple[Text, ...]:
     )
 
 
-class LinkTable(DataTable):
-    def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="none", zebra_stripes=True, **kwargs)
+class LinkTable(DataTable[Text | str]):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(cursor_type="none", zebra_stripes=True, id=id)
         self._shown: dict[str, tuple[Text, ...]] = {}
 
     def on_mount(self) -> None:

@@ -1,16 +1,15 @@
-"""The console's one door to the alert store. Screens call it only from thread workers; it
-never touches Textual.
-
-Why it rides on the lease desk: both use the console's one store connection, and SQLite
-transactions belong to a connection, not a thread. Taking the lease desk's lock (through
-its `_call`) keeps an acknowledgement and a lease change each in a transaction of its
-own, and turns a raw sqlite3 error into the store's one-line StoreError the same way.
-"""
+"""The alert store, as the console asks it: each method is one alerts-layer call run
+through the `StoreGateway`'s lock (the same door as the lease desk's, not the lease desk
+itself: an acknowledgement and a lease change each get a transaction of their own, and a
+raw sqlite3 error becomes the store's one-line StoreError the same way). Called only from
+thread workers; it never touches Textual widgets."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TypeVar
+
+import sqlite_utils
 
 from opsconsole.alerts import (
     Alert,
@@ -24,32 +23,37 @@ from opsconsole.alerts import (
 )
 from opsconsole.alerts.silences import active_silences, list_silences
 from opsconsole.alerts.store import unack
-from opsconsole.ui.alert_board import RESOLVED_SHOWN_S, AlertBoard, build_alert_board
-from opsconsole.ui.lease_desk import LeaseDesk
+from opsconsole.ui.gateway.store import StoreGateway
+from opsconsole.ui.view.alert_board import (
+    RESOLVED_SHOWN_S,
+    AlertBoard,
+    History,
+    build_alert_board,
+)
 
 T = TypeVar("T")
-History = list[tuple]
-"""(ts, from_state, to_state, operator, comment) oldest first."""
 
 
 class AlertDesk:
-    def __init__(self, lease_desk: LeaseDesk) -> None:
-        self.lease_desk = lease_desk
+    def __init__(self, gateway: StoreGateway, *, operator: str, clock: Callable[[], float]) -> None:
+        self.gateway = gateway
+        self.operator = operator
+        self.clock = clock
 
     @property
-    def operator(self) -> str:
-        return self.lease_desk.operator
+    def db(self) -> sqlite_utils.Database:
+        return self.gateway.db
 
     def _call(self, doing: str, call: Callable[[], T]) -> T:
-        return self.lease_desk.call(doing, call)
+        return self.gateway.call(doing, call)
 
     def now(self) -> float:
-        return self.lease_desk.clock()
+        return self.clock()
 
     # --- reading ----------------------------------------------------------------------
     def load_board(self) -> AlertBoard:
         now_ts = self.now()
-        db = self.lease_desk.db
+        db = self.db
 
         def read() -> AlertBoard:
             alerts = list_alerts(db, resolved_since_ts=now_ts - RESOLVED_SHOWN_S)
@@ -58,7 +62,7 @@ class AlertDesk:
         return self._call("reading alerts", read)
 
     def history(self, alert_id: int) -> History:
-        db = self.lease_desk.db
+        db = self.db
         return self._call(
             f"reading the history of alert {alert_id}", lambda: alert_history(db, alert_id)
         )
@@ -66,7 +70,7 @@ class AlertDesk:
     def silences(self, *, include_expired: bool = False) -> list[Silence]:
         """Silences in force and scheduled ones; ended ones too when asked."""
         now_ts = self.now()
-        db = self.lease_desk.db
+        db = self.db
         return self._call(
             "reading silences",
             lambda: list_silences(db, now_ts=now_ts, include_expired=include_expired),
@@ -78,7 +82,7 @@ class AlertDesk:
         return self._call(
             f"acknowledging alert {alert_id}",
             lambda: acknowledge(
-                self.lease_desk.db,
+                self.db,
                 alert_id,
                 self.operator,
                 comment,
@@ -91,14 +95,14 @@ class AlertDesk:
         now_ts = self.now()
         return self._call(
             f"withdrawing the acknowledgement of alert {alert_id}",
-            lambda: unack(self.lease_desk.db, alert_id, self.operator, comment, now_ts=now_ts),
+            lambda: unack(self.db, alert_id, self.operator, comment, now_ts=now_ts),
         )
 
     def resolve(self, alert_id: int, comment: str) -> Alert:
         now_ts = self.now()
         return self._call(
             f"resolving alert {alert_id}",
-            lambda: resolve(self.lease_desk.db, alert_id, self.operator, comment, now_ts=now_ts),
+            lambda: resolve(self.db, alert_id, self.operator, comment, now_ts=now_ts),
         )
 
     def silence(
@@ -110,7 +114,7 @@ class AlertDesk:
         silence_id = self._call(
             "creating a silence",
             lambda: create_silence(
-                self.lease_desk.db,
+                self.db,
                 dict(matchers),
                 start_ts=now_ts,
                 end_ts=end_ts,
@@ -125,5 +129,5 @@ class AlertDesk:
         now_ts = self.now()
         self._call(
             f"ending silence {silence_id}",
-            lambda: expire_silence(self.lease_desk.db, silence_id, now_ts=now_ts),
+            lambda: expire_silence(self.db, silence_id, now_ts=now_ts),
         )

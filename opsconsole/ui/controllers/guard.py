@@ -9,16 +9,19 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 STATE_CHANGING_ACTIONS: dict[str, str] = {}
 """Action method name -> what it does, for help and the palette."""
 
 
-def changes_state(what: str) -> Callable:
-    """Mark a method of a Screen, Widget or App as changing state; refused in read-only."""
+def changes_state(what: str) -> Callable[[F], F]:
+    """Mark a method of a Screen, Widget, App or controller as changing state; refused in
+    read-only (a controller is asked through its `app`)."""
 
-    def decorate(method: Callable) -> Callable:
+    def decorate(method: F) -> F:
         STATE_CHANGING_ACTIONS[method.__name__] = what
         if inspect.iscoroutinefunction(method):
 
@@ -29,7 +32,7 @@ def changes_state(what: str) -> Callable:
                 return await method(self, *args, **kwargs)
 
             guarded_async.changes_state = what  # type: ignore[attr-defined]
-            return guarded_async
+            return cast(F, guarded_async)
 
         @functools.wraps(method)
         def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -38,7 +41,7 @@ def changes_state(what: str) -> Callable:
             return method(self, *args, **kwargs)
 
         guarded.changes_state = what  # type: ignore[attr-defined]
-        return guarded
+        return cast(F, guarded)
 
     return decorate
 
@@ -51,5 +54,5 @@ def _refused(node: Any, what: str) -> bool:
     return False
 
 
-def is_state_changing(method: Callable) -> bool:
+def is_state_changing(method: Callable[..., object]) -> bool:
     return hasattr(method, "changes_state")

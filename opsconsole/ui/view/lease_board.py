@@ -9,10 +9,10 @@ per-line lookup on the UI thread.
 
 from __future__ import annotations
 
+import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from textual.color import Color, ColorParseError
 
 from opsconsole.config import Fleet
 from opsconsole.leases import LEASE_STATES, Lease, LeaseState, Tenant
@@ -104,13 +104,12 @@ def fallback_colour(name: str) -> str:
     return FALLBACK_COLOURS[zlib.crc32(name.encode()) % len(FALLBACK_COLOURS)]
 
 
-def tenant_colour(tenant: Tenant) -> str:
-    """The tenant's own colour as #rrggbb (names like "teal" too), else one by name."""
-    if tenant.colour:
-        try:
-            return Color.parse(tenant.colour).hex
-        except ColorParseError:
-            pass
+def hex_colour(tenant: Tenant) -> str:
+    """The tenant's own colour when it is already #rrggbb, else one by name. The console
+    passes a resolver that also knows colour names (`gateway.lease_desk.tenant_colour`:
+    names are Textual's CSS table, and this module imports no Textual)."""
+    if re.fullmatch(r"#[0-9a-fA-F]{6}", tenant.colour or ""):
+        return tenant.colour.lower()
     return fallback_colour(tenant.name)
 
 
@@ -123,8 +122,9 @@ def build_board(
     listed: list[Lease],
     handover: dict[str, NodeHandover] | None = None,
     validations: dict[str, dict[str, HostRun]] | None = None,
+    colour_of: Callable[[Tenant], str] = hex_colour,
 ) -> LeaseBoard:
-    colours = {tenant.name: tenant_colour(tenant) for tenant in tenants}
+    colours = {tenant.name: colour_of(tenant) for tenant in tenants}
     by_host: dict[str, dict[int, GpuTenant]] = {}
     for lease in open_leases:
         if lease.state(now_ts) != "active":

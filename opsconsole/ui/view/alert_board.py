@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 from opsconsole.alerts import Alert, Silence
 from opsconsole.alerts.silences import label_names, silenced_by
 
+History = list[tuple[float | None, str | None, str, str | None, str | None]]
+"""(ts, from_state, to_state, operator, comment) oldest first (no ts: a line of its own,
+such as why the history cannot be read)."""
+
 SEVERITIES = ("critical", "warning", "info")
 """Group order on the Alerts screen, worst first."""
 SEVERITY_RANK = {name: i for i, name in enumerate(SEVERITIES)}

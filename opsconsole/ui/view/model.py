@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from opsconsole.config import Fleet
-from opsconsole.ui.feed import FeedNotes, FleetBatch
-from opsconsole.ui.lease_board import GpuTenant
-from opsconsole.ui.snapshot import HostDetail, HostSnapshot
+from opsconsole.ui.feed.feed import FeedNotes, FleetBatch
+from opsconsole.ui.view.lease_board import GpuTenant
+from opsconsole.ui.view.snapshot import HostDetail, HostSnapshot
 
 
 @dataclass(frozen=True, slots=True)

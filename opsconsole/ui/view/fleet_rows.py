@@ -16,9 +16,10 @@ import operator
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from opsconsole.config import Fleet, Host, Rack
-from opsconsole.ui.snapshot import HostSnapshot
+from opsconsole.ui.view.snapshot import HostSnapshot
 
 SORT_KEYS = ("site", "rack", "host", "state", "util", "temp", "power", "memory", "health")
 GROUPED_SORTS = ("site", "rack", "host")
@@ -28,7 +29,11 @@ TEXT_COLUMNS = ("site", "rack", "leaf", "host", "state", "reason")
 NUMBER_COLUMNS = ("util", "temp", "power", "mem", "memory", "health")
 COLUMN_ALIASES = {"name": "host", "status": "state", "memory": "mem", "utilisation": "util"}
 
-_OPS: dict[str, Callable] = {
+Term = Callable[[Host, HostSnapshot | None], bool]
+"""One filter term: does this host (and its snapshot, if any) match?"""
+Compare = Callable[[Any, Any], Any]
+
+_OPS: dict[str, Compare] = {
     ">=": operator.ge,
     "<=": operator.le,
     "!=": operator.ne,
@@ -78,7 +83,7 @@ def number_of(column: str, snap: HostSnapshot | None) -> float | None:
 @dataclass(frozen=True)
 class FleetFilter:
     text: str
-    terms: tuple[Callable[[Host, HostSnapshot | None], bool], ...]
+    terms: tuple[Term, ...]
     dynamic: bool
     """Depends on live values, so membership can change with every batch."""
 
@@ -136,7 +141,7 @@ def _health_value(value: str) -> float:
     return words[value] if value in words else float(value)  # ValueError names neither
 
 
-def _contains_anywhere(needle: str, negate: bool):
+def _contains_anywhere(needle: str, negate: bool) -> Term:
     def term(host: Host, snap: HostSnapshot | None) -> bool:
         found = any(needle in text_of(c, host, snap).lower() for c in TEXT_COLUMNS)
         return found != negate
@@ -144,14 +149,14 @@ def _contains_anywhere(needle: str, negate: bool):
     return term
 
 
-def _text_term(column: str, op: Callable, value: str, op_text: str):
+def _text_term(column: str, op: Compare, value: str, op_text: str) -> Term:
     def term(host: Host, snap: HostSnapshot | None) -> bool:
         return bool(op(text_of(column, host, snap).lower(), value))
 
     return term
 
 
-def _number_term(column: str, op: Callable, number: float):
+def _number_term(column: str, op: Compare, number: float) -> Term:
     if column == "health" and number in (0.0, 1.0) and op is operator.eq:
         # health=warn means "has warnings but no faults", not a score of exactly 1
         def banded(host: Host, snap: HostSnapshot | None) -> bool:
@@ -167,7 +172,7 @@ def _number_term(column: str, op: Callable, number: float):
     return term
 
 
-def sort_value(key: str, host: Host, snap: HostSnapshot | None):
+def sort_value(key: str, host: Host, snap: HostSnapshot | None) -> float | str | None:
     if key == "state":
         return STATE_RANK.get(snap.status if snap else "pending", 1)
     if key == "host":
@@ -189,12 +194,16 @@ def build_lines(
     state or metric column (hosts without a live figure go last either way)."""
     visible = [h for h in fleet.hosts if row_filter.matches(h, snapshots.get(h.name))]
     if sort_key not in GROUPED_SORTS:
-        known, unknown = [], []
+        known: list[tuple[Any, str]] = []  # one key's values: all numbers, or all text
+        unknown: list[str] = []
         for host in visible:
             value = sort_value(sort_key, host, snapshots.get(host.name))
-            (unknown if value is None else known).append((value, host.name))
+            if value is None:
+                unknown.append(host.name)
+            else:
+                known.append((value, host.name))
         known.sort(key=lambda pair: pair[0], reverse=descending)
-        return [("host", name) for _, name in known + unknown]
+        return [("host", name) for _, name in known] + [("host", name) for name in unknown]
     lines: list[Line] = []
     site_order = {name: i for i, name in enumerate(fleet.sites)}
     rack_order = {name: i for i, name in enumerate(fleet.racks)}

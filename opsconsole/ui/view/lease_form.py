@@ -16,7 +16,7 @@ from opsconsole.errors import LeaseError
 from opsconsole.leases import LeaseRequest, parse_duration, parse_time
 from opsconsole.leases.allocate import resolve_site
 from opsconsole.leases.placement import Locality
-from opsconsole.ui.model import FleetModel
+from opsconsole.ui.view.model import FleetModel
 
 LOCALITIES: tuple[Locality, ...] = ("node", "rack", "leaf")
 """How close together every GPU of a lease must be (the leases layer's `locality`)."""

@@ -1,4 +1,5 @@
-"""Turns one fleet-grid line (site, rack or host) into a Strip of styled segments.
+"""Turns one fleet-grid line (site, rack or host) into a line of styled segments, exactly
+`cols.width` cells wide (the grid wraps it in a Textual `Strip`: this module is Textual-free).
 
 Kept apart from the widget so the widget is only about scrolling, caching and keys; the
 painter is about what a line says. Styles are built once and reused: a frame of 40 lines
@@ -15,15 +16,17 @@ from dataclasses import dataclass
 
 from rich.segment import Segment
 from rich.style import Style
-from textual.strip import Strip
 
 from opsconsole.config import Fleet, Host
-from opsconsole.ui.alert_board import HostMark
-from opsconsole.ui.fleet_rows import RackPower
-from opsconsole.ui.formatting import age_text, kw, number
-from opsconsole.ui.lease_board import GpuTenant
-from opsconsole.ui.metrics import Metric, cell_style, gpu_cell
-from opsconsole.ui.snapshot import HostSnapshot
+from opsconsole.ui.view.alert_board import HostMark
+from opsconsole.ui.view.fleet_rows import RackPower
+from opsconsole.ui.view.formatting import age_text, kw, number
+from opsconsole.ui.view.lease_board import GpuTenant
+from opsconsole.ui.view.metrics import Metric, cell_style, gpu_cell
+from opsconsole.ui.view.snapshot import HostSnapshot
+
+Line = list[Segment]
+"""One painted line: segments whose cells add up to the grid's width."""
 
 STATE_STYLES = {
     "fresh": Style(color="#5fd75f"),
@@ -109,7 +112,7 @@ class FleetPainter:
         self.alert_marks: Mapping[str, HostMark] = {}
         """host → its alert marker; set by the fleet screen from the newest alert board."""
 
-    def header(self, cols: Columns, metric: Metric, sort_key: str, descending: bool) -> Strip:
+    def header(self, cols: Columns, metric: Metric, sort_key: str, descending: bool) -> Line:
         arrow = "▼" if descending else "▲"
 
         def title(name: str, key: str, width: int) -> Segment:
@@ -131,11 +134,11 @@ class FleetPainter:
         ]
         if cols.tenant:
             segments.append(Segment(_fit("TENANT", cols.tenant), HEADER))
-        return Strip(segments).adjust_cell_length(cols.width)
+        return Segment.adjust_line_length(segments, cols.width)
 
     def site_line(
         self, cols: Columns, site: str, counts: dict[str, int], racks: int, *, folded: bool = False
-    ) -> Strip:
+    ) -> Line:
         hosts = sum(counts.values())
         mark = "▸" if folded else "■"
         text = f"{mark} {site} · {racks} rack{'s' if racks != 1 else ''} · {hosts} hosts"
@@ -143,7 +146,7 @@ class FleetPainter:
         for status in ("fresh", "stale", "down", "pending"):
             if counts.get(status):
                 segments.append(Segment(f"{counts[status]} {status}  ", STATE_STYLES[status]))
-        return Strip(segments).adjust_cell_length(cols.width)
+        return Segment.adjust_line_length(segments, cols.width)
 
     def rack_line(
         self,
@@ -155,7 +158,7 @@ class FleetPainter:
         down: int,
         *,
         folded: bool = False,
-    ) -> Strip:
+    ) -> Line:
         mark = "▸" if folded else "▾"
         text = f" {mark} {rack}" + (f" · leaf {leaf}" if leaf else "") + f" · {hosts} hosts"
         segments = [Segment(text, RACK)]
@@ -179,7 +182,7 @@ class FleetPainter:
                 segments.append(Segment(" OVER BUDGET", BAR_OVER))
         if power.unknown_hosts:
             segments.append(Segment(f" (+{power.unknown_hosts} hosts unknown)", DIM))
-        return Strip(segments).adjust_cell_length(cols.width)
+        return Segment.adjust_line_length(segments, cols.width)
 
     def host_line(
         self,
@@ -189,16 +192,17 @@ class FleetPainter:
         metric: Metric,
         now_ts: float,
         holders: dict[int, GpuTenant] | None = None,
-    ) -> Strip:
+    ) -> Line:
         """`holders`: who holds this host's GPUs now (TENANT column); None: not known yet."""
         segments = [*self._alert_marker(host.name), Segment(_fit(host.name, cols.host), PLAIN)]
         segments.append(Segment(_fit(host.rack, cols.rack), DIM))
         state_text, state_style = self._state(snap, now_ts)
         segments.append(Segment(_fit(state_text, cols.state), state_style))
         segments += self._gpu_cells(cols, host, snap, metric, holders)
-        fresh = snap is not None and snap.is_fresh
-        style = PLAIN if fresh else DIM
-        live = snap if fresh else _NOTHING_LIVE
+        live: HostSnapshot | _NothingLive = (
+            snap if snap is not None and snap.is_fresh else _NOTHING_LIVE
+        )
+        style = PLAIN if live is snap else DIM
         segments += [
             Segment(_fit(number(live.util_avg_pct, "{:.0f}%"), cols.util), style),
             Segment(_fit(number(live.temp_max_c, "{:.0f}°"), cols.temp), style),
@@ -208,7 +212,7 @@ class FleetPainter:
         ]
         if cols.tenant:
             segments += tenant_segments(holders, cols.tenant)
-        return Strip(segments).adjust_cell_length(cols.width)
+        return Segment.adjust_line_length(segments, cols.width)
 
     def _alert_marker(self, name: str) -> list[Segment]:
         mark = self.alert_marks.get(name)
@@ -253,7 +257,7 @@ class FleetPainter:
             if overflow and i == slots - 1:
                 out.append(Segment(_fit(f"+{shown - slots + 1}", 4), DIM))
                 break
-            if i < len(gpus):
+            if snap is not None and i < len(gpus):
                 text, style = gpu_cell(
                     metric, gpus[i], snap.status, health[i] if i < len(health) else None
                 )

@@ -13,22 +13,30 @@ import inspect
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from concurrent.futures import Future
+from typing import Protocol
 
 from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet
-from opsconsole.ui.feed import (
+from opsconsole.ui.feed.feed import (
     BatchMailbox,
     FeedNotes,
     FleetFeed,
     console_note,
     ssh_agent_note,
 )
+from opsconsole.ui.feed.sources import (
+    FleetSource,
+    Reconnects,
+    RecordsTelemetry,
+    RunsAlerts,
+    RunsPlugins,
+)
 
 log = logging.getLogger("opsconsole.ui")
 
-PollerFactory = Callable[[Fleet, FleetState], Any]
-"""Builds an object with `async run()` and `async stop()` (and optionally `reconnect(name)`)."""
+PollerFactory = Callable[[Fleet, FleetState], FleetSource]
+"""Builds the source the polling thread runs (the poller, or a replay)."""
 
 
 class FeedDriver(Protocol):
@@ -45,7 +53,7 @@ class FeedDriver(Protocol):
 class InlineDriver:
     threaded = False
 
-    def __init__(self, feed: FleetFeed, notes: FeedNotes | None = None):
+    def __init__(self, feed: FleetFeed, notes: FeedNotes | None = None) -> None:
         self.feed = feed
         self.mailbox = BatchMailbox()
         self.notes = notes or FeedNotes()
@@ -81,14 +89,14 @@ class PollingThread:
         *,
         interval_s: float,
         store_note: str = "",
-    ):
+    ) -> None:
         self.fleet = fleet
         self.feed = feed
         self.mailbox = BatchMailbox()
         self.poller_factory = poller_factory
         self.interval_s = interval_s
         self.store_note = store_note
-        self.poller: Any = None
+        self.poller: FleetSource | None = None
         self.collection_note = ""
         self._wake_ui: Callable[[], None] = lambda: None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -116,16 +124,16 @@ class PollingThread:
     async def _main(self) -> None:
         self._stop, self._publish = asyncio.Event(), asyncio.Event()
         self._ready.set()
-        poll_task = None
+        poll_task: asyncio.Task[None] | None = None
         try:
-            self.poller = self.poller_factory(self.fleet, self.feed.state)
-            poll_task = asyncio.create_task(self.poller.run(), name="poller")
+            poller = self.poller = self.poller_factory(self.fleet, self.feed.state)
+            poll_task = asyncio.create_task(poller.run(), name="poller")
         except Exception as exc:
             self.collection_note = f"collection could not start: {exc}"
         while not self._stop.is_set():
             if poll_task is not None and poll_task.done() and not self.collection_note:
-                exc = poll_task.exception() if not poll_task.cancelled() else None
-                self.collection_note = f"collection stopped: {exc or 'poller ended'}"
+                failure = poll_task.exception() if not poll_task.cancelled() else None
+                self.collection_note = f"collection stopped: {failure or 'poller ended'}"
             if self.collection_note:
                 self.feed.state.tick(self.feed.clock())  # the poller's ticker is gone too
             self._publish_batch()
@@ -145,18 +153,19 @@ class PollingThread:
 
     def _notes(self) -> FeedNotes:
         store = self.store_note
-        writer = getattr(self.poller, "writer", None)
-        if writer is not None and getattr(writer, "last_error", ""):
+        poller = self.poller
+        writer = poller.writer if isinstance(poller, RecordsTelemetry) else None
+        if writer is not None and writer.last_error:
             error = writer.last_error  # StoreError lines already start "store FILE: "
             store = error if error.startswith("store ") else f"store: {error}"
-            if getattr(writer, "dropped_calls", 0):
+            if writer.dropped_calls:
                 store += f" ({writer.dropped_calls} samples dropped)"
-        engine = getattr(self.poller, "engine", None)
-        if engine is not None and getattr(engine, "last_error", ""):
+        engine = poller.engine if isinstance(poller, RunsAlerts) else None
+        if engine is not None and engine.last_error:
             store = (store + "; " if store else "") + f"alerts: {engine.last_error}"
-        elif engine is not None and getattr(engine, "standby_for", None):
+        elif engine is not None and engine.standby_for:
             store = (store + "; " if store else "") + f"alerts recorded by {engine.standby_for}"
-        plugin_note = getattr(self.poller, "plugin_note", "")  # opsconsole.plugin.runner
+        plugin_note = poller.plugin_note if isinstance(poller, RunsPlugins) else ""
         if plugin_note:
             store = (store + "; " if store else "") + plugin_note
         return FeedNotes(
@@ -178,19 +187,20 @@ class PollingThread:
 
     def reconnect(self, name: str) -> str:
         """Ask the poller to drop and re-open one host's connection; never blocks."""
-        reconnect = getattr(self.poller, "reconnect", None)
-        if reconnect is None or self._loop is None:
+        poller = self.poller
+        if not isinstance(poller, Reconnects) or self._loop is None:
             return "this poller cannot reconnect a host on demand"
 
         async def call() -> None:
-            result = reconnect(name)
+            result = poller.reconnect(name)
             if inspect.isawaitable(result):
                 await result
 
-        future = asyncio.run_coroutine_threadsafe(call(), self._loop)
-        future.add_done_callback(
-            lambda f: f.exception() and log.error("reconnect %s: %s", name, f.exception())
-        )
+        def done(future: Future[None]) -> None:
+            if future.exception() is not None:
+                log.error("reconnect %s: %s", name, future.exception())
+
+        asyncio.run_coroutine_threadsafe(call(), self._loop).add_done_callback(done)
         return f"reconnecting {name}"
 
     def stop(self) -> None:

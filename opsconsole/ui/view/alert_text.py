@@ -4,12 +4,20 @@ say the same thing about an alert."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from rich.text import Text
 
 from opsconsole.alerts import Alert, Silence, xid_info
-from opsconsole.ui.alert_board import AlertBoard, AlertCounts, tenants_of, where_text
-from opsconsole.ui.formatting import age_text
-from opsconsole.ui.lease_text import short_ts
+from opsconsole.ui.view.alert_board import (
+    AlertBoard,
+    AlertCounts,
+    History,
+    tenants_of,
+    where_text,
+)
+from opsconsole.ui.view.formatting import age_text
+from opsconsole.ui.view.lease_text import short_ts
 
 SEVERITY_STYLES = {"critical": "bold #ff5f5f", "warning": "bold #ffd75f", "info": "#87afd7"}
 STATE_STYLES = {
@@ -19,7 +27,13 @@ STATE_STYLES = {
     "resolved": "#5fd75f",
 }
 STATE_MARKS = {"firing": "●", "silenced": "◌", "acknowledged": "✓", "resolved": "✔"}
-TOAST_SEVERITY = {"critical": "error", "warning": "warning", "info": "information"}
+ToastSeverity = Literal["information", "warning", "error"]
+"""Textual's notification severities (this module imports no Textual)."""
+TOAST_SEVERITY: dict[str, ToastSeverity] = {
+    "critical": "error",
+    "warning": "warning",
+    "info": "information",
+}
 TOAST_TIMEOUT_S = {"critical": 30.0, "warning": 12.0, "info": 6.0}
 DIM = "#8a8a8a"
 SUMMARY_MAX = 120
@@ -92,7 +106,7 @@ def xid_lines(alert: Alert) -> list[str]:
 
 
 def detail_text(
-    alert: Alert, board: AlertBoard, history: list[tuple] | None, silence: Silence | None
+    alert: Alert, board: AlertBoard, history: History | None, silence: Silence | None
 ) -> Text:
     """The history pane: what, where, who is on it, the catalogue's advice, every
     transition."""

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from opsconsole.collect.state import Change, FleetState, HostState
-from opsconsole.ui.snapshot import HostDetail, HostSnapshot, host_detail, host_snapshot
+from opsconsole.ui.view.snapshot import HostDetail, HostSnapshot, host_detail, host_snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +90,13 @@ class FleetFeed:
         now = self.clock()
         hosts = self.state.hosts
         detail = None
-        if watched in hosts and (detail_due or watched in dirty):
+        if watched is not None and watched in hosts and (detail_due or watched in dirty):
             detail = host_detail(hosts[watched], now)
         if not dirty and detail is None and notes is None:
             return None
         snapshots = {name: host_snapshot(hosts[name], now) for name in dirty if name in hosts}
         if detail is not None:
-            snapshots[watched] = detail.snapshot
+            snapshots[detail.snapshot.name] = detail.snapshot
         return FleetBatch(now, snapshots, detail, notes)
 
     def close(self) -> None:

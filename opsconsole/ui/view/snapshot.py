@@ -19,8 +19,8 @@ from opsconsole.collect.readings import HISTORY_METRICS, GpuView, gpu_view
 from opsconsole.collect.state import HostState
 from opsconsole.config import Host
 from opsconsole.counters import IB_ERROR_COUNTERS
-from opsconsole.ui.health import UNKNOWN, GpuHealth, gpu_health
-from opsconsole.wire import GpuEvent, GpuSample, Hello
+from opsconsole.ui.view.health import UNKNOWN, GpuHealth, gpu_health
+from opsconsole.wire import GpuEvent, GpuSample, Hello, Sample
 
 ETH_ERROR_COUNTERS = ("rx_errors", "tx_errors")
 ETH_DROP_COUNTERS = ("rx_dropped", "tx_dropped")
@@ -65,6 +65,9 @@ class HostSnapshot:
     """What the console refused or doubts of this host's data (HostState.distrust_notes)."""
     node_power_w: float | None = None
     """The node's draw from its BMC (collector plugin); rack power uses it when known."""
+    sample: Sample | None = None
+    """The latest sample itself (the poller replaces it, never changes it): capacity's
+    live power and IB error rates read it from here, never from the poller's state."""
 
     @property
     def is_fresh(self) -> bool:
@@ -183,6 +186,7 @@ def host_snapshot(host: HostState, now_ts: float) -> HostSnapshot:
         warnings=sum(1 for h in health if h.level == "warn"),
         distrust=tuple(host.distrust_notes()),
         node_power_w=host.node_power_w,
+        sample=sample,
     )
 
 

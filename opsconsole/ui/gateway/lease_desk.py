@@ -1,30 +1,21 @@
-"""The console's one door to the leases layer. Screens call it only from thread workers;
-it never touches Textual.
-
-Why a lock: the console's lease connection is shared by every worker thread, and SQLite
-transactions belong to a connection, not a thread: two workers inside one connection
-would share (and commit) each other's transaction. One call at a time keeps each
-leases-layer function in its own transaction.
-
-Why its own connection (see `cli/console.py`): the poller's ingest thread writes
-telemetry through the other one, in transactions of its own.
-"""
+"""The leases layer, as the console asks it: each method is one leases-layer call (or a
+read that builds a `LeaseBoard`) run through the `StoreGateway`'s lock. Called only from
+thread workers; it never touches Textual widgets."""
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Callable
 from typing import TypeVar
 
 import sqlite_utils
+from textual.color import Color, ColorParseError
 
 from opsconsole.config import Fleet
-from opsconsole.errors import StoreError
 from opsconsole.leases import (
     Lease,
     LeaseRequest,
     Placement,
+    Tenant,
     allocate_lease,
     cancel_lease,
     extend_lease,
@@ -34,55 +25,49 @@ from opsconsole.leases import (
     release_lease,
 )
 from opsconsole.leases.handover import HANDOVER_STATES, node_states
+from opsconsole.leases.host_gpus import GpuLedgerLike, PendingGpus, accept_extra_gpus
+from opsconsole.leases.host_keys import KeyLedgerLike, PendingKey, decide_host_key
 from opsconsole.leases.model import OPEN_STATES
-from opsconsole.store.transaction import database_path, describe_error
-from opsconsole.ui.lease_board import LeaseBoard, LeaseFilter, build_board
+from opsconsole.ui.gateway.store import StoreGateway
+from opsconsole.ui.view.lease_board import LeaseBoard, LeaseFilter, build_board, fallback_colour
 from opsconsole.validate.store import latest_by_host
 
 T = TypeVar("T")
 Health = dict[object, str]
+"""Live health in the leases layer's words: host name or (host, GPU index) -> state."""
+
+
+def tenant_colour(tenant: Tenant) -> str:
+    """The tenant's own colour as #rrggbb (names like "teal" too), else one by name."""
+    if tenant.colour:
+        try:
+            return Color.parse(tenant.colour).hex
+        except ColorParseError:
+            pass
+    return fallback_colour(tenant.name)
 
 
 class LeaseDesk:
     def __init__(
         self,
-        db: sqlite_utils.Database,
+        gateway: StoreGateway,
         fleet: Fleet,
         *,
         operator: str,
         clock: Callable[[], float],
     ) -> None:
-        self.db = db
+        self.gateway = gateway
         self.fleet = fleet
         self.operator = operator
         self.clock = clock
-        self._lock = threading.Lock()
-        self._retired = False
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        return self.gateway.db
 
     def call(self, doing: str, call: Callable[[], T]) -> T:
-        """Run one leases-layer call alone on the connection; a raw sqlite3 error (a
-        locked or vanished file) becomes the store's one-line StoreError."""
-        with self._lock:
-            if self._retired:
-                raise StoreError(f"not {doing}: the console is closing")
-            try:
-                return call()
-            except sqlite3.Error as exc:
-                raise StoreError(describe_error(database_path(self.db), exc, doing)) from None
-
-    def retire(self) -> None:
-        """No call from now on; returns once none is running. The app calls it as it
-        goes away, so whoever owns the connection may close it: sqlite3 crashes (not
-        raises) when a connection is closed while another thread is inside it, and a
-        thread worker queued before the exit could otherwise still start a read."""
-        with self._lock:
-            self._retired = True
-
-    def close(self) -> None:
-        """Close the connection once no worker is inside a call (at console exit)."""
-        with self._lock:
-            self._retired = True
-            self.db.close()
+        """One call alone on the console's connection (see `StoreGateway.call`)."""
+        return self.gateway.call(doing, call)
 
     # --- reading ----------------------------------------------------------------------
     def load_board(self, lease_filter: LeaseFilter) -> LeaseBoard:
@@ -102,6 +87,7 @@ class LeaseDesk:
             return build_board(
                 self.fleet, now_ts, lease_filter, tenants, open_leases, listed,
                 handover=in_handover, validations=latest_by_host(self.db),
+                colour_of=tenant_colour,
             )  # fmt: skip
 
         return self.call("reading leases", read)
@@ -153,4 +139,28 @@ class LeaseDesk:
         return self.call(
             f"cancelling lease {lease_id}",
             lambda: cancel_lease(self.db, lease_id, operator=self.operator, now_ts=now_ts),
+        )
+
+    # --- hosts (the host view's `K` and `G`) -------------------------------------------
+    def trust_host_key(self, ledger: KeyLedgerLike, host: str, comment: str) -> PendingKey:
+        """The key `host` now offers becomes its known key (audit row and known_hosts
+        edit in one transaction)."""
+        now_ts = self.clock()
+        return self.call(
+            f"trusting the host key of {host}",
+            lambda: decide_host_key(
+                self.db, ledger, host,
+                decision="trust", comment=comment, operator=self.operator, now_ts=now_ts,
+            ),
+        )  # fmt: skip
+
+    def accept_extra_gpus(self, ledger: GpuLedgerLike, host: str, comment: str) -> PendingGpus:
+        """The GPUs `host` reports beyond its accepted count are accepted (audit row and
+        ledger edit in one transaction)."""
+        now_ts = self.clock()
+        return self.call(
+            f"accepting the extra GPUs of {host}",
+            lambda: accept_extra_gpus(
+                self.db, ledger, host, comment=comment, operator=self.operator, now_ts=now_ts
+            ),
         )

@@ -1,4 +1,6 @@
-"""Messages between the collecting side, the lease and alert workers and the UI."""
+"""Messages between the collecting side, the gateway's workers, the controllers and the
+screens. Screens never call each other (or the app's other screens) by method name: a
+new board reaches every screen on the stack as a `LeasesChanged` or `AlertsChanged`."""
 
 from __future__ import annotations
 
@@ -9,9 +11,9 @@ from textual.message import Message
 if TYPE_CHECKING:
     from opsconsole.alerts import Silence
     from opsconsole.leases import Lease, Placement
-    from opsconsole.ui.alert_board import AlertBoard
-    from opsconsole.ui.lease_board import LeaseBoard
-    from opsconsole.ui.lease_form import AllocateForm
+    from opsconsole.ui.view.alert_board import AlertBoard, History
+    from opsconsole.ui.view.lease_board import LeaseBoard
+    from opsconsole.ui.view.lease_form import AllocateForm
 
 
 class FleetBatchReady(Message):
@@ -19,12 +21,22 @@ class FleetBatchReady(Message):
     in the mailbox, so a UI that fell behind applies one batch, not a backlog."""
 
 
-class ReconnectRequested(Message):
-    """A confirmed request to drop and reopen one host's connection."""
+class LeasesChanged(Message, bubble=False):
+    """The app holds a new lease board (or cannot read one: `app.leases.trouble`); the
+    hosts named changed holders, so their fleet-grid lines repaint."""
 
-    def __init__(self, host_name: str) -> None:
+    def __init__(self, changed_hosts: set[str]) -> None:
         super().__init__()
-        self.host_name = host_name
+        self.changed_hosts = changed_hosts
+
+
+class AlertsChanged(Message, bubble=False):
+    """The app holds a new alert board (or cannot read one: `app.alerts.trouble`); the
+    hosts named changed their alert marker."""
+
+    def __init__(self, changed_hosts: set[str]) -> None:
+        super().__init__()
+        self.changed_hosts = changed_hosts
 
 
 class LeasesLoaded(Message):
@@ -89,7 +101,7 @@ class AlertStoreTrouble(Message):
 class AlertHistoryLoaded(Message):
     """The transitions of one alert, for the Alerts screen's history pane."""
 
-    def __init__(self, alert_id: int, rows: list[tuple]) -> None:
+    def __init__(self, alert_id: int, rows: History) -> None:
         super().__init__()
         self.alert_id = alert_id
         self.rows = rows

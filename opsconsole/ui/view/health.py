@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from opsconsole.ui.gpu_words import FAULT_XIDS, THROTTLE_BITS
+from opsconsole.ui.view.gpu_words import FAULT_XIDS, THROTTLE_BITS
 from opsconsole.wire import GpuEvent, GpuSample
 
 HealthLevel = Literal["ok", "warn", "fault", "unknown"]
@@ -42,7 +42,7 @@ def gpu_health(gpu: GpuSample, last_xid: GpuEvent | None, now_ts: float) -> GpuH
     if gpu.state != "ok":
         return GpuHealth("fault", f"GPU {gpu.state}")
     recent_xid = last_xid is not None and now_ts - last_xid.ts < XID_RELEVANT_S
-    if recent_xid and last_xid.code in FAULT_XIDS:
+    if recent_xid and last_xid is not None and last_xid.code in FAULT_XIDS:
         return GpuHealth("fault", f"XID {last_xid.code}")
     if (gpu.ecc_volatile_uncorrected or 0) > 0:
         return GpuHealth("fault", "uncorrectable ECC errors")
@@ -58,7 +58,7 @@ def gpu_health(gpu: GpuSample, last_xid: GpuEvent | None, now_ts: float) -> GpuH
     links_down = gpu.nvlink.up.count(False)  # bools and nulls only: null is not down
     if links_down:
         return GpuHealth("warn", f"{links_down} NVLink{'s' if links_down > 1 else ''} down")
-    if recent_xid:
+    if recent_xid and last_xid is not None:
         return GpuHealth("warn", f"XID {last_xid.code}")
     if (gpu.clock_event_reasons or 0) & THROTTLE_BITS:
         return GpuHealth("warn", "throttled by heat or power")

@@ -14,8 +14,7 @@ from functools import cache
 from rich.style import Style
 
 from opsconsole.collect.readings import Reading, reading_of
-from opsconsole.ui.health import GpuHealth
-from opsconsole.wire import GpuSample
+from opsconsole.ui.view.health import GpuHealth
 
 COOL_RAMP = ("#0d2b45", "#14466b", "#1f6f9e", "#2f9fd0", "#6fd3f5")
 HEAT_RAMP = ("#1e6b30", "#4f8f23", "#b59a12", "#c96a10", "#c62828")
@@ -32,7 +31,7 @@ class Metric:
     high: float
     ramp: tuple[str, ...]
 
-    def value(self, gpu: GpuSample, status: str) -> Reading | None:
+    def value(self, gpu: GpuSample, status: str) -> Reading:
         if self.key == "memory":
             return memory_reading(gpu, status)
         return cell_reading(gpu, FIELDS[self.key], status)
