@@ -9,6 +9,7 @@ import importlib
 import json
 import sys
 import warnings
+from typing import NoReturn
 
 from opsconsole import __version__
 from opsconsole.cli.negative_times import join_negative_times
@@ -57,7 +58,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so `--json` can report a usage error as
     JSON like any other; sub-command parsers are made of the same class."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         exc = UsageError(f"{self.prog}: {message}")
         exc.usage = self.format_usage()
         raise exc

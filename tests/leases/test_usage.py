@@ -13,7 +13,7 @@ import pytest
 from opsconsole.alerts import Condition, acknowledge, apply_conditions, resolve
 from opsconsole.alerts.store import unack
 from opsconsole.cli import main
-from opsconsole.cli.lease_common import Context
+from opsconsole.cli.common import Context
 from opsconsole.leases import (
     GpuSlot,
     LeaseRequest,

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from opsconsole.cli import main
-from opsconsole.cli.lease_common import Context
+from opsconsole.cli.common import Context
 from opsconsole.cli.usage import HEADERS
 from opsconsole.collect.protocol import GpuSample, Sample
 from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease, tenant_usage
