@@ -124,6 +124,15 @@ def main(argv: list[str] | None = None) -> int:
         # Output piped into `head` and the like: stop quietly, as other CLI tools do.
         sys.stderr.close()
         return 0
+    finally:
+        _close_contexts()
+
+
+def _close_contexts() -> None:
+    """`cli.common` is imported only by the commands that open a store."""
+    common = sys.modules.get("opsconsole.cli.common")
+    if common is not None:
+        common.close_contexts()
 
 
 if __name__ == "__main__":

@@ -36,11 +36,23 @@ class Context:
         return parse_time(text, self.now_ts)
 
 
+_opened: list[sqlite_utils.Database] = []
+"""Stores opened by `open_context` during the command now running."""
+
+
 def open_context(args: argparse.Namespace) -> Context:
     fleet = load_fleet(args.config)
     use_timezone(fleet.config.timezone)
     db = open_store(fleet.store_path)
+    _opened.append(db)
     return Context(fleet, db, operator_name(fleet.config), time.time())
+
+
+def close_contexts() -> None:
+    """Close the stores the command opened: `main` calls it when the command ends, so a
+    caller in the same process (a script, a test) is not left holding connections."""
+    while _opened:
+        _opened.pop().close()
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
