@@ -1,4 +1,5 @@
-"""Fixtures shared by the store, leases and alerts tests: a real SQLite file per test."""
+"""Fixtures shared by the store, leases and alerts tests: a real SQLite file per test.
+Also picks the Hypothesis profile (tests/support/profiles.py) before any test module loads."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import pytest
 import sqlite_utils
 
 from opsconsole.store import open_store
+from tests.support.profiles import load_profile
+
+load_profile()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from opsconsole.sim.scenarios import (
     ONSET_S,
 )
 from opsconsole.sim.world import SimFleet
-from tests.capacity.conftest import T0
+from tests.support.capacity import T0
 
 
 def run(fleet: SimFleet, hosts, seconds: float, step_s: float = 2.0) -> None:

@@ -4,12 +4,15 @@ served by this test's event loop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sqlite3
 import sys
+from pathlib import Path
 
 from opsconsole.sim.server import SimServer
+from tests.support.waiting import wait_for
 
 
 async def run_cli(*args: str, timeout_s: float = 60.0) -> tuple[int, str, str]:
@@ -77,7 +80,8 @@ async def test_headless_poll_stops_cleanly_on_sigterm(tmp_path):
         )
         first = await asyncio.wait_for(process.stdout.readline(), 30)
         assert b"hosts 2:" in first
-        await asyncio.sleep(3)  # let samples arrive
+        store = tmp_path / "opsconsole.db"
+        await wait_for(lambda: _seen_and_alerted(store, faulty), 30, what="both hosts stored")
         process.send_signal(signal.SIGTERM)
         out, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, err.decode()
@@ -92,3 +96,19 @@ async def test_headless_poll_stops_cleanly_on_sigterm(tmp_path):
     # the headless poller evaluates rules and notifies in its log (stderr)
     assert {"gpu_lost", "xid_hardware"} <= rules
     assert "ALERT CRITICAL gpu_lost" in err.decode()
+
+
+def _seen_and_alerted(path: Path, faulty: str) -> bool:
+    """Both hosts stored as seen and the faulty one's two alerts recorded (the poll
+    flushes its store on its own schedule)."""
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=0.1)) as db:
+            seen = db.execute("SELECT count(*) FROM hosts WHERE last_seen_ts IS NOT NULL")
+            alerted = db.execute(
+                "SELECT count(DISTINCT rule) FROM alerts"
+                " WHERE rule IN ('gpu_lost', 'xid_hardware') AND labels LIKE ?",
+                (f"%{faulty}%",),
+            )
+            return seen.fetchone()[0] == 2 and alerted.fetchone()[0] == 2
+    except sqlite3.OperationalError:  # not created yet, or busy
+        return False

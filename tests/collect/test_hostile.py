@@ -28,7 +28,8 @@ from opsconsole.collect.state import FleetState
 from opsconsole.config import load_fleet
 from opsconsole.sim.hostile import CASES, GPUS, HostileFarm, operator_view
 from opsconsole.store import TelemetryIngest, open_store
-from tests.collect.conftest import FakeCommands, wait_for
+from tests.support.collect import FakeCommands
+from tests.support.waiting import wait_for
 
 HEALTHY = 4
 POLLING = {
@@ -212,7 +213,7 @@ async def test_hostile_hosts_under_the_console(hostile_process):
     as a number, no escape reaches the screen."""
     from opsconsole.ui.app import make_app
     from opsconsole.ui.screens.host import HostScreen
-    from tests.ui.conftest import wait_until
+    from tests.support.ui import wait_until
     from tests.ui.screen_text import screen_text
 
     fleet = load_fleet(hostile.config)

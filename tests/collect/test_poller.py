@@ -12,14 +12,8 @@ import time
 from opsconsole.collect.poller import Poller
 from opsconsole.collect.session import MAX_CONSECUTIVE_BAD_LINES
 from opsconsole.collect.state import FleetState
-from tests.collect.conftest import (
-    FakeCommands,
-    hello_line,
-    sample_dict,
-    sample_line,
-    stream_samples,
-    wait_for,
-)
+from tests.support.collect import FakeCommands, hello_line, sample_dict, sample_line, stream_samples
+from tests.support.waiting import wait_for
 
 
 def make_poller(fleet, **kwargs) -> tuple[Poller, FleetState]:

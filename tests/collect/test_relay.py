@@ -19,7 +19,8 @@ from opsconsole.collect.relay import RELAY_DOWN, relay_routes, serve_relay
 from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet, fleet_from_dict
 from opsconsole.errors import ConfigError
-from tests.collect.conftest import FakeCommands, stream_samples, wait_for
+from tests.support.collect import FakeCommands, stream_samples
+from tests.support.waiting import wait_for
 
 SITES = ("T1", "T2", "T3")
 HOSTS_PER_SITE = 2

@@ -24,7 +24,8 @@ from opsconsole.collect.ssh import (
 )
 from opsconsole.collect.state import FleetState
 from opsconsole.errors import CollectError
-from tests.collect.conftest import FakeCommands, stream_samples, wait_for
+from tests.support.collect import FakeCommands, stream_samples
+from tests.support.waiting import wait_for
 
 
 def make_poller(fleet) -> tuple[Poller, FleetState]:

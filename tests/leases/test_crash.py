@@ -15,8 +15,8 @@ import pytest
 from opsconsole.leases import create_tenant, verify_audit
 from opsconsole.store import open_store
 from tests.leases import workers
-from tests.leases.conftest import OPERATOR, overlapping_bookings
 from tests.leases.fleet import NOW
+from tests.support.leases import OPERATOR, overlapping_bookings
 
 spawn = multiprocessing.get_context("spawn")
 

@@ -24,8 +24,8 @@ from opsconsole.leases import (
     usage_json,
 )
 from opsconsole.store import TelemetryIngest
-from tests.leases.conftest import OPERATOR
 from tests.leases.fleet import HOUR, NOW
+from tests.support.leases import OPERATOR
 
 pytestmark = pytest.mark.usefixtures("tenants")
 SLOTS = (GpuSlot("sg1-r01-n01", 0), GpuSlot("sg1-r01-n01", 1))

@@ -17,8 +17,8 @@ from opsconsole.collect.protocol import GpuSample, Sample
 from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease, tenant_usage
 from opsconsole.store import TelemetryIngest
 from opsconsole.store.recorder import FlightRecorder
-from tests.leases.conftest import OPERATOR
 from tests.leases.fleet import HOUR, NOW
+from tests.support.leases import OPERATOR
 
 pytestmark = pytest.mark.usefixtures("tenants")
 HOST = "sg1-r01-n01"

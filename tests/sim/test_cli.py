@@ -14,7 +14,7 @@ import pytest
 from opsconsole.cli import main
 from opsconsole.config import load_fleet
 from opsconsole.sim.world import SimFleet
-from tests.sim.conftest import T0, client_options
+from tests.support.sim import T0, client_options
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ from opsconsole.collect.state import FleetState
 from opsconsole.sim.scenarios import INCIDENT_FAULTS, INCIDENT_PERIOD_S, ONSET_S
 from opsconsole.sim.world import SimFleet
 from tests.collect.test_state import make_host
-from tests.sim.conftest import T0, ManualClock, agent_for
+from tests.support.sim import T0, ManualClock, agent_for
 
 INTERVAL_S = 2.0
 HOST = "sg1-r01-n01"

@@ -11,7 +11,7 @@ from opsconsole.agent.agentless import AGENTLESS_COMMAND, parse_agentless_output
 from opsconsole.agent.bundle import agent_command
 from opsconsole.collect.protocol import Hello, Sample, decode_line
 from opsconsole.config import load_fleet
-from tests.sim.conftest import client_options
+from tests.support.sim import client_options
 
 FIRST = "sg1-r01-n01"
 

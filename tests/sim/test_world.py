@@ -8,7 +8,7 @@ from opsconsole.errors import SimError
 from opsconsole.sim import hardware as hw
 from opsconsole.sim.scenarios import FLAP_PERIOD_S, ONSET_S, SCENARIOS
 from opsconsole.sim.world import SimFleet, host_layout
-from tests.sim.conftest import T0, ManualClock, agent_for, step
+from tests.support.sim import T0, ManualClock, agent_for, step
 
 
 def test_layout_names_racks_leafs_and_sites():

@@ -28,7 +28,7 @@ from opsconsole.ui.screens.fleet import FleetScreen
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.screens.silence import SilenceScreen
 from opsconsole.ui.screens.silences import SilencesScreen
-from tests.ui.conftest import OPERATOR, SIZE, FakeClock, add_tenants, type_text, wait_until
+from tests.support.ui import OPERATOR, SIZE, FakeClock, add_tenants, notices, type_text, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import T0, synthetic_fleet, warm_fleet
 
@@ -352,13 +352,13 @@ class TestHeaderAndFleet:
         async with app.run_test(size=SIZE) as pilot:
             app.alerts_notified(fired[:1])
             await pilot.pause()
-            notes = list(app._notifications)
+            notes = notices(app)
             assert len(notes) == 1 and notes[0].severity in ("error", "warning")
             assert fired[0].rule in notes[0].title
             many = [fired[0]] * 5
             app.alerts_notified(many)
             await pilot.pause()
-            notes = list(app._notifications)
+            notes = notices(app)
             assert len(notes) == 2 and notes[1].title == "5 new alerts"
 
 

@@ -19,7 +19,7 @@ from opsconsole.ui.screens.help import HelpScreen
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.widgets.gpu_history import scale_for, spark_text
 from opsconsole.ui.widgets.gpu_table import UUID_FULL, GpuTable, uuid_width
-from tests.ui.conftest import SIZE, type_text, wait_until
+from tests.support.ui import SIZE, notices, type_text, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import T0
 
@@ -30,7 +30,7 @@ def footer(app) -> str:
 
 
 def notes(app) -> list[str]:
-    return [n.message for n in app._notifications]
+    return [n.message for n in notices(app)]
 
 
 class TestQuit:

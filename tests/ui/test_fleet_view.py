@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from opsconsole.ui.screens.prompt import PromptScreen
-from tests.ui.conftest import SIZE, type_text, wait_until
+from tests.support.ui import SIZE, notices, type_text, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import feed_all, synthetic_fleet, warm_fleet
 
@@ -45,7 +45,7 @@ class TestFilter:
             fleet_screen.set_filter("rack=sg1-r01")
             assert not fleet_screen.set_filter("colour=blue")
             await pilot.pause()
-            assert any("unknown column" in n.message for n in app._notifications)
+            assert any("unknown column" in n.message for n in notices(app))
             assert fleet_screen.grid.row_filter.text == "rack=sg1-r01"
 
     async def test_esc_in_the_prompt_restores_the_previous_filter(self, app):

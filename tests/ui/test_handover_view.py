@@ -8,7 +8,7 @@ from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.screens.leases import LeasesScreen
 from opsconsole.validate import store
 from opsconsole.validate.model import CheckResult, CheckStatus, RunState
-from tests.ui.conftest import OPERATOR, SIZE, wait_until
+from tests.support.ui import OPERATOR, SIZE, notices, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import T0
 
@@ -108,9 +108,7 @@ async def test_host_view_v_runs_a_quick_validation(lease_app, lease_store, fleet
             await pilot.press("v")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
             await pilot.press("y")
-            await wait_until(
-                pilot, lambda e=expected: any(e in n.message for n in app._notifications)
-            )
+            await wait_until(pilot, lambda e=expected: any(e in n.message for n in notices(app)))
             await pilot.press("escape")
     runs = store.list_runs(lease_store)
     assert [(r.hosts, r.state) for r in runs] == [((N2,), "refused"), ((N1,), "passed")]

@@ -13,7 +13,7 @@ from opsconsole.leases import verify_audit
 from opsconsole.ui.app import make_app
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.screens.host_gpus import AcceptGpusScreen
-from tests.ui.conftest import OPERATOR, SIZE, type_text, wait_until
+from tests.support.ui import OPERATOR, SIZE, type_text, wait_until
 from tests.ui.screen_text import screen_text
 
 

@@ -14,7 +14,7 @@ from opsconsole.leases import verify_audit
 from opsconsole.ui.app import make_app
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.screens.host_key import HostKeyScreen
-from tests.ui.conftest import OPERATOR, SIZE, type_text, wait_until
+from tests.support.ui import OPERATOR, SIZE, type_text, wait_until
 from tests.ui.screen_text import screen_text
 
 

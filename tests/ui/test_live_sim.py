@@ -12,7 +12,7 @@ from opsconsole.ui.app import make_app
 from opsconsole.ui.screens.fleet import FleetScreen
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.widgets.gpu_table import GpuTable
-from tests.ui.conftest import wait_until
+from tests.support.ui import wait_until
 from tests.ui.screen_text import screen_text
 
 server_module = pytest.importorskip("opsconsole.sim.server")

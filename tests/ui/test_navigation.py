@@ -6,7 +6,7 @@ from __future__ import annotations
 from opsconsole.ui.screens.fleet import FleetScreen
 from opsconsole.ui.screens.help import HelpScreen
 from opsconsole.ui.screens.host import HostScreen
-from tests.ui.conftest import SIZE, type_text, wait_until
+from tests.support.ui import SIZE, notices, type_text, wait_until
 from tests.ui.screen_text import screen_text
 
 
@@ -40,7 +40,7 @@ class TestCommandMode:
             app.run_command("frobnicate")
             app.run_command("host no-such-host")
             await pilot.pause()
-            messages = [n.message for n in app._notifications]
+            messages = [n.message for n in notices(app)]
             assert any("unknown command" in m for m in messages)
             assert any("no-such-host" in m for m in messages)
             assert isinstance(app.screen, FleetScreen)

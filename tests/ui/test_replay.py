@@ -11,7 +11,7 @@ from opsconsole.replay.source import RAW, ROLLUPS, ReplaySource
 from opsconsole.store import TelemetryIngest, open_store
 from opsconsole.store.recorder import FlightRecorder
 from opsconsole.ui.replay import replay_app
-from tests.ui.conftest import SIZE, wait_until
+from tests.support.ui import SIZE, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import T0, host_name, new_state, synthetic_fleet, synthetic_sample
 

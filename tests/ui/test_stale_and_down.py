@@ -7,7 +7,7 @@ from rich.text import Text
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.widgets.gpu_table import GpuTable
 from opsconsole.ui.widgets.host_facts import HostFacts
-from tests.ui.conftest import SIZE, wait_until
+from tests.support.ui import SIZE, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import feed_all, xid_event
 
