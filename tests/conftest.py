@@ -25,3 +25,11 @@ def db(store_path: Path) -> Iterator[sqlite_utils.Database]:
     db = open_store(store_path)
     yield db
     db.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """interop and tmux tests start outside programs: they are slow too, so the quick loop
+    (`-m "not slow"`) leaves them out without each test saying so twice."""
+    for item in items:
+        if item.get_closest_marker("interop") or item.get_closest_marker("tmux"):
+            item.add_marker(pytest.mark.slow)

@@ -299,6 +299,7 @@ def test_ack_without_timeout_takes_the_configs_default(cli, tmp_path: Path):
     assert acked["ack_expires_ts"] == pytest.approx(acked["acked_ts"] + 900)
 
 
+@pytest.mark.slow
 def test_the_alerts_commands_run_as_a_real_process(tmp_path: Path, seeded: Path):
     """The one subprocess of this group: the entry point, exit status and one-line error."""
     shutil.copy(seeded, tmp_path / "ops.db")

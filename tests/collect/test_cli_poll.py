@@ -11,6 +11,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import pytest
+
 from opsconsole.sim.server import SimServer
 from tests.support.waiting import wait_for
 
@@ -28,6 +30,7 @@ async def run_cli(*args: str, timeout_s: float = 60.0) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
+@pytest.mark.slow
 async def test_poll_once_json_reports_every_host_and_exits_5_when_one_is_down(tmp_path):
     async with SimServer(3, seed=2) as server:
         down = next(iter(server.hosts))
@@ -57,12 +60,14 @@ async def test_poll_once_json_reports_every_host_and_exits_5_when_one_is_down(tm
     assert [r for r, labels in stored if r == "host_down" and down in labels]
 
 
+@pytest.mark.slow
 async def test_poll_with_unusable_config_exits_1(tmp_path):
     code, out, err = await run_cli("poll", "--config", str(tmp_path / "missing.toml"), "--once")
     assert code == 1 and out == ""
     assert "no such config file" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 async def test_headless_poll_stops_cleanly_on_sigterm(tmp_path):
     async with SimServer(2, seed=4) as server:
         faulty = next(iter(server.hosts))

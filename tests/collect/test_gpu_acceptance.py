@@ -129,6 +129,7 @@ def test_more_gpus_than_accepted_are_noted_again(config):
     assert ledger.accepted_count(HOST) == 4
 
 
+@pytest.mark.slow
 async def test_a_running_poller_takes_the_acceptance_from_another_process(config, tmp_path):
     import socket
 

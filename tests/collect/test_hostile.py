@@ -93,6 +93,7 @@ class HealthyWatch:
         }
 
 
+@pytest.mark.slow
 async def test_hostile_hosts_under_the_poller(hostile, tmp_path):
     fleet = load_fleet(hostile.config)
     state = FleetState.from_fleet(fleet, now_ts=time.time())
@@ -206,6 +207,7 @@ async def hostile_process(tmp_path):
         await proc.wait()
 
 
+@pytest.mark.slow
 async def test_hostile_hosts_under_the_console(hostile_process):
     hostile = hostile_process
     """The console with its poller thread: it stays up while every case plays out, each

@@ -203,6 +203,7 @@ def test_audit_verify_names_a_tampered_row(cli):
     )
 
 
+@pytest.mark.slow
 def test_the_lease_commands_run_as_a_real_process(tmp_path):
     """The one subprocess of this group: the entry point, the config from the environment,
     the exit status and the one-line error of a process."""

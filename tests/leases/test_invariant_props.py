@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -124,6 +125,7 @@ def _check_not_drained(db, lease) -> None:
         assert hit is None, f"{slot} placed under drain {hit}"
 
 
+@pytest.mark.slow
 @settings(max_examples=examples(300), deadline=None)
 @given(st.lists(operations, min_size=5, max_size=40))
 def test_random_operations_keep_every_invariant(ops):

@@ -23,6 +23,7 @@ ATTEMPTS = 500
 QUOTAS = {"acme": 48, "globex": 120, "initech": 32}
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_four_processes_allocating_at_once_never_double_book(tmp_path: Path):
     path = tmp_path / "opsconsole.db"

@@ -125,6 +125,7 @@ async def test_xid79_over_ssh(sim):
         process.stdin.write_eof()
 
 
+@pytest.mark.slow
 async def test_driver_hang_over_ssh_reports_unresponsive_then_recovers(sim):
     async with await connect(sim) as conn:
         process = await conn.create_process(agent_command(0.2), encoding=None)

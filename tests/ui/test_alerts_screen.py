@@ -32,6 +32,8 @@ from tests.support.ui import OPERATOR, SIZE, FakeClock, add_tenants, notices, ty
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import T0, synthetic_fleet, warm_fleet
 
+pytestmark = pytest.mark.slow
+
 HOT_HOST, XID_HOST, ACKED_HOST = "sg1-r01-n03", "sg1-r01-n05", "sg1-r02-n01"
 
 

@@ -20,6 +20,8 @@ from tests.support.ui import OPERATOR, SIZE, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import T0, synthetic_fleet, warm_fleet
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def capacity_app(tmp_path, clock):

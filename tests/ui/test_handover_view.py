@@ -3,6 +3,8 @@ view shows the newest validation run per level, from what the store holds."""
 
 from __future__ import annotations
 
+import pytest
+
 from opsconsole.leases.handover import HostOutcome, finish_run, hold_for_run
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.screens.leases import LeasesScreen
@@ -11,6 +13,8 @@ from opsconsole.validate.model import CheckResult, CheckStatus, RunState
 from tests.support.ui import OPERATOR, SIZE, notices, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import T0
+
+pytestmark = pytest.mark.slow
 
 N1, N2 = "sg1-r01-n01", "sg1-r01-n02"
 

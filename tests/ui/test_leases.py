@@ -22,6 +22,8 @@ from tests.support.ui import OPERATOR, SIZE, notices, record_notifications, type
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import T0
 
+pytestmark = pytest.mark.slow
+
 DAY = 86_400.0
 
 

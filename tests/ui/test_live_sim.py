@@ -15,6 +15,8 @@ from opsconsole.ui.widgets.gpu_table import GpuTable
 from tests.support.ui import wait_until
 from tests.ui.screen_text import screen_text
 
+pytestmark = pytest.mark.slow
+
 server_module = pytest.importorskip("opsconsole.sim.server")
 poller_module = pytest.importorskip("opsconsole.collect.poller")
 

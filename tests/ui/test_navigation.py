@@ -3,6 +3,8 @@ and the command palette offering the same actions."""
 
 from __future__ import annotations
 
+import pytest
+
 from opsconsole.ui.screens.fleet import FleetScreen
 from opsconsole.ui.screens.help import HelpScreen
 from opsconsole.ui.screens.host import HostScreen
@@ -11,6 +13,7 @@ from tests.ui.screen_text import screen_text
 
 
 class TestCommandMode:
+    @pytest.mark.slow
     async def test_colon_host_opens_the_host_and_esc_returns(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -24,6 +27,7 @@ class TestCommandMode:
             await pilot.press("escape")
             await wait_until(pilot, lambda: isinstance(app.screen, FleetScreen))
 
+    @pytest.mark.slow
     async def test_colon_fleet_from_a_host(self, app):
         async with app.run_test(size=SIZE) as pilot:
             app.open_host("sg1-r01-n05")
@@ -35,6 +39,7 @@ class TestCommandMode:
             # the cursor stayed on the host that was open
             assert app.screen.grid.current_host == "sg1-r01-n05"
 
+    @pytest.mark.slow
     async def test_unknown_commands_say_so(self, app):
         async with app.run_test(size=SIZE) as pilot:
             app.run_command("frobnicate")
@@ -47,6 +52,7 @@ class TestCommandMode:
 
 
 class TestDrillDown:
+    @pytest.mark.slow
     async def test_enter_on_a_host_opens_it(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -71,6 +77,7 @@ class TestDrillDown:
             await pilot.pause()
             assert sum(1 for kind, _ in grid.lines if kind == "host") == 32
 
+    @pytest.mark.slow
     async def test_arrow_keys_move_the_cursor(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -85,6 +92,7 @@ class TestDrillDown:
 
 
 class TestHelpAndPalette:
+    @pytest.mark.slow
     async def test_help_lists_every_key_of_the_screen(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -99,6 +107,7 @@ class TestHelpAndPalette:
             await pilot.press("escape")
             await wait_until(pilot, lambda: isinstance(app.screen, FleetScreen))
 
+    @pytest.mark.slow
     async def test_palette_opens_a_host(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -112,6 +121,7 @@ class TestHelpAndPalette:
 
 
 class TestReadOnlyPalette:
+    @pytest.mark.slow
     async def test_the_palette_marks_and_refuses_reconnect(self, fleet, state, clock):
         from opsconsole.ui.app import make_app
 

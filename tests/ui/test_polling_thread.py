@@ -14,6 +14,8 @@ from tests.ui.fake_poller import PollerRecorder
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import new_state
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def threaded(fleet):

@@ -39,6 +39,7 @@ def recorded(tmp_path):
     return fleet, path
 
 
+@pytest.mark.slow
 async def test_replay_shows_the_fleet_and_the_alert_at_that_moment(recorded):
     fleet, path = recorded
     app = replay_app(fleet, path, XID_TS + 10, speed=2)

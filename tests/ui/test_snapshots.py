@@ -14,6 +14,8 @@ from opsconsole.ui.screens.leases import LeasesScreen
 from tests.support.ui import OPERATOR, SIZE, FakeClock, add_tenants, wait_until
 from tests.ui.synthetic import T0, feed_all, synthetic_fleet, warm_fleet, xid_event
 
+pytestmark = pytest.mark.slow
+
 STALE, DOWN, XID_HOST = "sg1-r01-n02", "sg1-r01-n05", "sg1-r01-n03"
 
 

@@ -19,6 +19,8 @@ from tests.support.ui import wait_until
 from tests.tmpfs import fill, small_tmpfs
 from tests.ui.screen_text import screen_text
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 async def farm(tmp_path):
