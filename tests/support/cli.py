@@ -4,13 +4,16 @@ status, stdout and stderr as a subprocess would give them, without a new interpr
 real entry point.
 
 The CLI touches a little process-wide state on its way: the warnings filters
-(`quiet_third_party_warnings`), the zone times are read in (`use_timezone`), the working
-directory and environment a test hands it. Each run puts all of them back."""
+(`quiet_third_party_warnings`), the zone times are read in (`use_timezone`), the root
+logger (`poll`), the working directory and environment a test hands it. Each run puts all
+of them back. Commands that run an event loop with signal handlers (`poll` without
+`--once`, `sim serve`, `console`) stay in subprocess tests."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import warnings
 from collections.abc import Iterator, Mapping
@@ -39,6 +42,7 @@ def run_cli(
         _environment(env or {}),
         _working_directory(cwd),
         _zone_kept(),
+        _logging_kept(),
         warnings.catch_warnings(),
         contextlib.redirect_stdout(out),
         contextlib.redirect_stderr(err),
@@ -71,6 +75,18 @@ def _working_directory(cwd: Path | str | None) -> Iterator[None]:
         return
     with contextlib.chdir(cwd):
         yield
+
+
+@contextlib.contextmanager
+def _logging_kept() -> Iterator[None]:
+    """`poll` configures the root logger when it has no handler yet."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 @contextlib.contextmanager
