@@ -15,7 +15,7 @@ import pytest
 from opsconsole.errors import StoreError
 from opsconsole.store import TelemetryIngest, open_store
 from tests.store.messages import T0, busy_sample
-from tests.tmpfs import fill, remount_read_only, small_tmpfs
+from tests.support.tmpfs import fill, remount_read_only, small_tmpfs
 
 HOSTS = [f"h{i}" for i in range(8)]
 GPUS = 8

@@ -15,8 +15,8 @@ from opsconsole.collect.state import FleetState
 from opsconsole.store import TelemetryIngest, open_store
 from opsconsole.ui.app import make_app
 from tests.support.collect import FakeCommands, Keys, ServerFarm, stream_samples
+from tests.support.tmpfs import fill, small_tmpfs
 from tests.support.ui import wait_until
-from tests.tmpfs import fill, small_tmpfs
 from tests.ui.screen_text import screen_text
 
 pytestmark = pytest.mark.slow
