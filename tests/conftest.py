@@ -1,4 +1,5 @@
-"""Fixtures shared by the store, leases and alerts tests: a real SQLite file per test."""
+"""Fixtures shared by the store, leases and alerts tests: a real SQLite file per test.
+Also picks the Hypothesis profile (tests/support/profiles.py) before any test module loads."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import pytest
 import sqlite_utils
 
 from opsconsole.store import open_store
+from tests.support.profiles import load_profile
+
+load_profile()
 
 
 @pytest.fixture
@@ -21,3 +25,11 @@ def db(store_path: Path) -> Iterator[sqlite_utils.Database]:
     db = open_store(store_path)
     yield db
     db.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """interop and tmux tests start outside programs: they are slow too, so the quick loop
+    (`-m "not slow"`) leaves them out without each test saying so twice."""
+    for item in items:
+        if item.get_closest_marker("interop") or item.get_closest_marker("tmux"):
+            item.add_marker(pytest.mark.slow)

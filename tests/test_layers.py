@@ -46,6 +46,7 @@ def imported_after(modules: list[str]) -> set[str]:
     return set(json.loads(result.stdout))
 
 
+@pytest.mark.slow
 def test_lower_layers_import_no_textual_and_no_ui():
     loaded = imported_after(lower_modules())
     leaked = sorted(

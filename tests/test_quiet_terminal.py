@@ -22,6 +22,7 @@ def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_version_writes_nothing_to_stderr(tmp_path: Path) -> None:
     done = run([*OPSCONSOLE, "--version"], tmp_path)
     assert done.returncode == 0
@@ -29,6 +30,7 @@ def test_version_writes_nothing_to_stderr(tmp_path: Path) -> None:
     assert done.stderr == ""
 
 
+@pytest.mark.slow
 def test_check_config_imports_asyncssh_without_a_warning_on_stderr(tmp_path: Path) -> None:
     # check-config builds the SSH options, so asyncssh (and cryptography) are imported.
     done = run(
@@ -38,6 +40,7 @@ def test_check_config_imports_asyncssh_without_a_warning_on_stderr(tmp_path: Pat
     assert done.stderr == ""
 
 
+@pytest.mark.slow
 def test_poll_help_writes_nothing_to_stderr(tmp_path: Path) -> None:
     done = run([*OPSCONSOLE, "poll", "--help"], tmp_path)
     assert done.returncode == 0
@@ -55,6 +58,7 @@ def test_a_warning_raised_inside_a_library_is_shown_not_fatal() -> None:
     assert [str(w.message) for w in caught] == ["DSA is deprecated"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", sorted(p.name for p in (REPO / "bench").glob("*.py")))
 def test_each_bench_script_runs_after_the_install(script: str) -> None:
     done = run([sys.executable, f"bench/{script}", "--help"], REPO)

@@ -9,6 +9,7 @@ import importlib
 import json
 import sys
 import warnings
+from typing import NoReturn
 
 from opsconsole import __version__
 from opsconsole.cli.negative_times import join_negative_times
@@ -57,7 +58,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so `--json` can report a usage error as
     JSON like any other; sub-command parsers are made of the same class."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         exc = UsageError(f"{self.prog}: {message}")
         exc.usage = self.format_usage()
         raise exc
@@ -123,6 +124,15 @@ def main(argv: list[str] | None = None) -> int:
         # Output piped into `head` and the like: stop quietly, as other CLI tools do.
         sys.stderr.close()
         return 0
+    finally:
+        _close_contexts()
+
+
+def _close_contexts() -> None:
+    """`cli.common` is imported only by the commands that open a store."""
+    common = sys.modules.get("opsconsole.cli.common")
+    if common is not None:
+        common.close_contexts()
 
 
 if __name__ == "__main__":

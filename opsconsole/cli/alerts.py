@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import Any
 
 from opsconsole.alerts.silences import (
     MATCHERS,
@@ -33,7 +34,7 @@ from opsconsole.alerts.store import (
     unack,
 )
 from opsconsole.alerts.xid_catalogue import xid_info
-from opsconsole.cli.lease_common import Context, add_common, emit, open_context, table
+from opsconsole.cli.common import Context, add_common, emit, open_context, table
 from opsconsole.errors import AlertError
 from opsconsole.leases import parse_duration
 from opsconsole.leases.times import format_ts
@@ -43,7 +44,7 @@ SEVERITIES = ("info", "warning", "critical")
 LABEL_FILTERS = ("site", "rack", "host", "tenant")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("alerts", help="list, acknowledge, resolve and silence alerts")
     sub = parser.add_subparsers(dest="alerts_command", metavar="ACTION")
     parser.set_defaults(handler=lambda args: _usage(parser))
@@ -52,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_silences(sub)
 
 
-def _register_reads(sub: argparse._SubParsersAction) -> None:
+def _register_reads(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("list", help="alerts, newest firing first (default: not resolved)")
     add_common(p)
     p.add_argument("--state", choices=STATES, help="only this state (default: open ones)")
@@ -67,7 +68,7 @@ def _register_reads(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_show)
 
 
-def _register_lifecycle(sub: argparse._SubParsersAction) -> None:
+def _register_lifecycle(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("ack", help="acknowledge a firing alert")
     add_common(p)
     p.add_argument("id", type=int)
@@ -92,7 +93,7 @@ def _register_lifecycle(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_resolve)
 
 
-def _register_silences(sub: argparse._SubParsersAction) -> None:
+def _register_silences(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("silence", help="hold back notifications matching labels for a time")
     add_common(p)
     p.add_argument(
@@ -124,7 +125,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def alert_dict(a: Alert, silences: Sequence[Silence] = ()) -> dict:
+def alert_dict(a: Alert, silences: Sequence[Silence] = ()) -> dict[str, Any]:
     """The JSON of an alert. `silenced_now_by` is the silence in force over it now (from
     `silences`), as opposed to `silenced_by`, the one that held back this firing."""
     return {
@@ -203,7 +204,7 @@ def run_list(args: argparse.Namespace) -> int:
     return emit(args, [alert_dict(a, silences) for a in alerts], table(headers, rows))
 
 
-def _xid(a: Alert) -> dict | None:
+def _xid(a: Alert) -> dict[str, Any] | None:
     """The catalogue's advice for an XID alert (labelled with its code), else None."""
     code = a.labels.get("code", "")
     if not (a.rule.startswith("xid_") and code.isdigit()):
@@ -213,7 +214,7 @@ def _xid(a: Alert) -> dict | None:
             "action": info.action, "severity": info.severity}  # fmt: skip
 
 
-def _history(ctx: Context, alert_id: int) -> list[dict]:
+def _history(ctx: Context, alert_id: int) -> list[dict[str, Any]]:
     return [
         {"ts": ts, "from_state": old, "to_state": new, "operator": who, "comment": comment}
         for ts, old, new, who, comment in alert_history(ctx.db, alert_id)
@@ -228,7 +229,7 @@ def run_show(args: argparse.Namespace) -> int:
     return emit(args, data, "\n".join(_show_lines(a, data)))
 
 
-def _show_lines(a: Alert, data: dict) -> list[str]:
+def _show_lines(a: Alert, data: dict[str, Any]) -> list[str]:
     """The text of `show`: who is hurt first (tenants, leases), then what to do (XID
     advice), then the lifecycle and its history."""
     labels = ", ".join(f"{k}={v}" for k, v in sorted(a.labels.items()))
@@ -248,7 +249,7 @@ def _show_lines(a: Alert, data: dict) -> list[str]:
     return lines + _lifecycle_lines(a, data)
 
 
-def _lifecycle_lines(a: Alert, data: dict) -> list[str]:
+def _lifecycle_lines(a: Alert, data: dict[str, Any]) -> list[str]:
     lines = []
     if data["silenced_now_by"] is not None:
         lines.append(f"  silenced   now, by silence {data['silenced_now_by']}")
@@ -317,7 +318,7 @@ def run_silence(args: argparse.Namespace) -> int:
     start_ts, end_ts = ctx.time(args.start), ctx.time(args.end)
     silence_id = create_silence(
         ctx.db,
-        matchers,
+        dict[str, str | int](matchers),
         start_ts=start_ts,
         end_ts=end_ts,
         created_by=ctx.operator,
@@ -336,7 +337,7 @@ def _match_text(matchers: dict[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in matchers.items())
 
 
-def silence_dict(s: Silence, now_ts: float) -> dict:
+def silence_dict(s: Silence, now_ts: float) -> dict[str, Any]:
     """The JSON of a silence; `state` is in force, scheduled or ended at `now_ts`."""
     return {
         "id": s.id,

@@ -17,8 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+from opsconsole.cli.common import add_common, emit, open_context, table
 from opsconsole.cli.keys import add_key_argument, site_key_path
-from opsconsole.cli.lease_common import add_common, emit, open_context, table
 from opsconsole.errors import LeaseError, ReportError
 from opsconsole.leases import audit_entries, verify_audit
 from opsconsole.leases.anchors import anchor_path, check_anchors, record_anchor, try_anchor
@@ -27,7 +27,7 @@ from opsconsole.leases.chain_check import tables_match_chain
 from opsconsole.leases.times import format_ts
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("audit", help="verify, read, export or anchor the audit log")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     verify = actions.add_parser("verify", help="check that no audit row was edited or removed")

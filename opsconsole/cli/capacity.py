@@ -19,7 +19,7 @@ import time
 from opsconsole.capacity import CapacityReport, Readings
 from opsconsole.capacity.model import NO_DATA
 from opsconsole.cli.check_config import add_config_argument
-from opsconsole.cli.lease_common import table
+from opsconsole.cli.common import table
 from opsconsole.config import Fleet
 from opsconsole.leases.times import format_ts
 
@@ -30,7 +30,7 @@ POLL_SETTLE_S = 8.0
 is read twice and its error counters get a rate."""
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "capacity",
         help="capacity bottlenecks now and over the lease calendar, ranked",

@@ -8,12 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
+from typing import Any
 
 import hostlist
 
 from opsconsole.alerts.rules import AlertSettings
 from opsconsole.alerts.settings import BUILTIN_BY_NAME, alert_settings
-from opsconsole.config import Fleet, load_fleet
+from opsconsole.config import Fleet, Host, load_fleet
 from opsconsole.validate.settings import validation_settings
 
 
@@ -26,7 +27,7 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "check-config", help="validate the config file and print the resolved fleet"
     )
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def alerts_as_dict(settings: AlertSettings) -> dict:
+def alerts_as_dict(settings: AlertSettings) -> dict[str, Any]:
     return {
         "rules": {
             name: {
@@ -84,7 +85,7 @@ def describe_alerts(settings: AlertSettings) -> str:
     return "alerts   " + "; ".join(parts)
 
 
-def fleet_as_dict(fleet: Fleet) -> dict:
+def fleet_as_dict(fleet: Fleet) -> dict[str, Any]:
     return {
         "config": str(fleet.path),
         "store": str(fleet.store_path),
@@ -132,7 +133,7 @@ def describe_fleet(fleet: Fleet) -> str:
         f" {fleet.config.polling.connect_concurrency} connects at a time",
         "",
     ]
-    by_rack: dict[str, list] = {}
+    by_rack: dict[str, list[Host]] = {}
     for host in fleet.hosts:
         by_rack.setdefault(host.rack, []).append(host)
     for site in sorted(fleet.sites):

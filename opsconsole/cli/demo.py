@@ -27,11 +27,16 @@ from opsconsole.errors import LeaseError, SimError
 if TYPE_CHECKING:
     from opsconsole.config import Fleet
 
+PlannedLease = tuple[str, tuple[str, ...], range | None, float, float, str]
+"""(tenant, hosts, GPU indexes or None for all, start, end, note)"""
+PlannedDrain = tuple[tuple[str, ...], float, float, str]
+"""(hosts, start, end, reason)"""
+
 READY_TIMEOUT_S = 60.0
 """Time for the simulator to open its listeners; scaled up for big fleets."""
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from opsconsole.sim.scenarios import SCENARIOS
 
     parser = subparsers.add_parser("demo", help="run a simulated fleet and open the console on it")
@@ -250,7 +255,7 @@ CAPACITY_TENANT = ("wren-inference", "#ffaf5f")
 """The capacity demo's fourth tenant: small inference leases scattered over many nodes."""
 
 
-def capacity_demo_plan(now_ts: float) -> tuple[list[tuple], list[tuple]]:
+def capacity_demo_plan(now_ts: float) -> tuple[list[PlannedLease], list[PlannedDrain]]:
     """The capacity scenario's leases and drains on the default 64-host fleet:
     (tenant, hosts, GPU indexes or None for all, start, end, note) and
     (hosts, start, end, reason). Day N is the UTC midnight N days after today's.
@@ -329,7 +334,7 @@ def seed_capacity_leases(store_path: Path, fleet: Fleet, now_ts: float) -> None:
         db.close()
 
 
-def wait_for_ready(simulator: subprocess.Popen, ready: Path, log: Path, hosts: int) -> Path:
+def wait_for_ready(simulator: subprocess.Popen[bytes], ready: Path, log: Path, hosts: int) -> Path:
     """The config path the simulator writes into its ready file, once it listens."""
     timeout_s = READY_TIMEOUT_S + hosts * 0.05
     deadline = time.monotonic() + timeout_s
@@ -344,7 +349,7 @@ def wait_for_ready(simulator: subprocess.Popen, ready: Path, log: Path, hosts: i
     raise SimError(f"the simulator was not ready after {timeout_s:.0f} s")
 
 
-def stop_simulator(simulator: subprocess.Popen) -> None:
+def stop_simulator(simulator: subprocess.Popen[bytes]) -> None:
     """SIGTERM (the simulator closes its servers), then SIGKILL if it does not go."""
     if simulator.poll() is not None:
         return

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import argparse
 
-from opsconsole.cli.lease_common import add_common, emit, open_context, table
+from opsconsole.cli.common import add_common, emit, open_context, table
 from opsconsole.errors import LeaseError
 from opsconsole.leases import drain, list_drains, undrain
 from opsconsole.leases.slotspec import parse_target
 from opsconsole.leases.times import format_ts
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("drain", help="take a node or GPU out of placement")
     add_common(parser)
     parser.add_argument("target", nargs="?", metavar="HOST[:GPU]")

@@ -17,7 +17,7 @@ import argparse
 import sys
 from functools import partial
 
-from opsconsole.cli.lease_common import add_common, emit, open_context, table
+from opsconsole.cli.common import add_common, emit, open_context, table
 from opsconsole.collect.gpu_ledger import ExtraGpus, GpuLedger
 from opsconsole.collect.host_keys import KeyChange, KeyLedger, trusted_fingerprints
 from opsconsole.collect.ssh import key_ledger_for
@@ -28,7 +28,7 @@ from opsconsole.leases.host_keys import decide_host_key
 from opsconsole.leases.times import format_ts
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "hosts", help="host keys and extra GPUs waiting for an operator's decision"
     )

@@ -28,7 +28,7 @@ def site_key_path(args: argparse.Namespace) -> Path:
     return load_fleet(args.config).resolve_path(KEY_NAME)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("keys", help="the site key that signs reports and exports")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     for name, helptext, handler in (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from opsconsole.cli.lease_common import (
+from opsconsole.cli.common import (
     HEALTH_NOTE,
     Context,
     add_common,
@@ -39,7 +39,7 @@ from opsconsole.leases.slotspec import format_slots, parse_slots
 from opsconsole.leases.times import format_ts, format_window
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("lease", help="allocate, preview, change and list leases")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     for name, handler, help_text in (

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from opsconsole.cli.check_config import add_config_argument
 from opsconsole.config import load_fleet
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "plugins", help="list plugins found, enabled and failed (with the reason)"
     )
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if any(r["state"] in ("failed", "missing") for r in rows) else 0
 
 
-def describe(rows: list[dict]) -> str:
+def describe(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no plugins found"
     width = max(len(r["name"]) for r in rows)

@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from opsconsole.alerts.engine import AlertEngine, engine_for_fleet
 from opsconsole.alerts.runner import AlertingPoller
@@ -33,10 +34,13 @@ from opsconsole.plugin.runner import PluginPoller, publish_interval
 from opsconsole.store import TelemetryIngest, open_store
 from opsconsole.store.recorder import recorder_for
 
+if TYPE_CHECKING:
+    from opsconsole.validate.schedule import HandoverWorker
+
 STATUS_LINE_INTERVAL_S = 60.0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "poll", help="collect from every host without the UI (headless, or --once)"
     )
@@ -109,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _poll_once(
     fleet: Fleet, ingest: object | None, timeout_s: float, engine: AlertEngine | None
-) -> dict:
+) -> dict[str, Any]:
     """One snapshot; with a store, the rules are evaluated once on it and the open alerts
     are part of the snapshot (rules with a `for` duration cannot fire from one sample)."""
     state = FleetState.from_fleet(fleet, now_ts=time.time())
@@ -119,7 +123,7 @@ async def _poll_once(
     return snapshot
 
 
-def _alerts_once(engine: AlertEngine, state: FleetState) -> list[dict]:
+def _alerts_once(engine: AlertEngine, state: FleetState) -> list[dict[str, Any]]:
     now = time.time()
     try:
         engine.resume(now)
@@ -129,7 +133,7 @@ def _alerts_once(engine: AlertEngine, state: FleetState) -> list[dict]:
         engine.close()
 
 
-def alert_summary(alert: Alert) -> dict:
+def alert_summary(alert: Alert) -> dict[str, Any]:
     return {
         "id": alert.id,
         "rule": alert.rule,
@@ -180,7 +184,7 @@ async def _poll_forever(
     return 0
 
 
-def _start_handover(fleet: Fleet):
+def _start_handover(fleet: Fleet) -> HandoverWorker | None:
     """Cleaning after leases and scheduled checks, when `[validation]` asks for them."""
     from opsconsole.leases import operator_name
     from opsconsole.validate.schedule import start_handover_worker
@@ -222,7 +226,7 @@ def status_line(poller: Poller | AlertingPoller | PluginPoller) -> str:
     return line
 
 
-def describe_snapshot(snapshot: dict) -> str:
+def describe_snapshot(snapshot: dict[str, Any]) -> str:
     """A table for people: one line per host, problems first."""
     order = {"down": 0, "stale": 1, "pending": 2, "fresh": 3}
     hosts = sorted(snapshot["hosts"].values(), key=lambda h: (order[h["status"]], h["name"]))

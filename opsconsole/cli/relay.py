@@ -12,9 +12,11 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
+from opsconsole.collect.poller import Poller
 from opsconsole.collect.relay import LineSink, serve_relay, site_fleet
-from opsconsole.config import load_fleet
+from opsconsole.config import Fleet, load_fleet
 from opsconsole.errors import OpsconsoleError
 from opsconsole.plugin.host import PluginSet, load_plugins
 from opsconsole.plugin.runner import PluginPoller, publish_interval
@@ -41,7 +43,7 @@ def run_relay(args: argparse.Namespace) -> int:
             plugins.close()
 
 
-async def _serve(fleet, site: str, plugins: PluginSet | None) -> int:
+async def _serve(fleet: Fleet, site: str, plugins: PluginSet | None) -> int:
     loop = asyncio.get_running_loop()
     out: LineSink
     transport = None
@@ -77,7 +79,15 @@ async def _serve(fleet, site: str, plugins: PluginSet | None) -> int:
     return 0
 
 
-def _with_exporters(fleet, plugins: PluginSet | None):
+async def _until_eof(reader: asyncio.StreamReader, finish: Callable[[], None]) -> None:
+    while await reader.read(65536):
+        pass
+    finish()
+
+
+def _with_exporters(
+    fleet: Fleet, plugins: PluginSet | None
+) -> Callable[[Poller], PluginPoller] | None:
     """A relay serves exporter plugins (the Prometheus endpoint) for its site's hosts, so
     a site-local Prometheus keeps their history; with no store, no leases or alerts."""
     if plugins is None:

@@ -14,7 +14,7 @@ from opsconsole.errors import ConfigError
 from opsconsole.leases import parse_time
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("replay", help="the console as it was at a past moment")
     add_config_argument(parser)
     parser.add_argument("--at", required=True, metavar="TIME",

@@ -13,8 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from opsconsole.cli.common import add_common, open_context
 from opsconsole.cli.keys import add_key_argument, site_key_path
-from opsconsole.cli.lease_common import add_common, open_context
 from opsconsole.errors import ReportError
 from opsconsole.leases.anchors import anchor_path, try_anchor
 from opsconsole.leases.audit_proof import current_head
@@ -23,7 +23,7 @@ from opsconsole.report.proof import pdf_signature
 from opsconsole.report.tables import markdown, summary_lines
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("report", help="signed per-tenant compliance reports")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     tenant = actions.add_parser("tenant", help="a tenant's leases, GPUs, usage and proof")

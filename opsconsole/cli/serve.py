@@ -21,7 +21,7 @@ from opsconsole.config import default_config_path, load_fleet
 from opsconsole.errors import OpsconsoleError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("serve", help="show the console in a browser (textual-serve)")
     add_config_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

@@ -13,7 +13,7 @@ from pathlib import Path
 from opsconsole.errors import SimError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from opsconsole.sim.scenarios import SCENARIOS
 
     sim = subparsers.add_parser("sim", help="run a simulated GPU fleet on loopback")
@@ -46,7 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write this file (holding the config path) once every host is listening",
     )
     serve.set_defaults(handler=_serve)
-    sim.set_defaults(handler=lambda args: sim.print_help() or 2)
+
+    def show_help(args: argparse.Namespace) -> int:
+        sim.print_help()
+        return 2
+
+    sim.set_defaults(handler=show_help)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from opsconsole.cli.lease_common import add_common, emit, lease_line, open_context, table
+from opsconsole.cli.common import add_common, emit, lease_line, open_context, table
 from opsconsole.errors import LeaseError
 from opsconsole.leases import (
     archive_tenant,
@@ -18,7 +19,7 @@ from opsconsole.leases.model import OPEN_STATES, Tenant
 from opsconsole.leases.times import format_ts
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("tenant", help="create, change, list and archive tenants")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
@@ -93,7 +94,7 @@ def run_create(args: argparse.Namespace) -> int:
 
 def run_update(args: argparse.Namespace) -> int:
     ctx = open_context(args)
-    changes: dict = {}
+    changes: dict[str, Any] = {}
     if args.sites is not None:
         changes["allowed_sites"] = _sites(args.sites)
     given = (args.contact, args.colour, args.quota, args.sites)

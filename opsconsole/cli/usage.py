@@ -7,13 +7,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from opsconsole.cli.lease_common import add_common, open_context, table
+from opsconsole.cli.common import add_common, open_context, table
 from opsconsole.errors import LeaseError
 from opsconsole.leases import TenantUsage, get_tenant, tenant_usage, usage_csv, usage_json
 from opsconsole.leases.times import format_ts
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("usage", help="per-tenant GPU-hours and utilisation")
     add_common(parser)
     parser.add_argument("--tenant", help="one tenant (default: all)")

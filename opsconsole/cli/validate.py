@@ -12,7 +12,7 @@ import argparse
 
 import hostlist
 
-from opsconsole.cli.lease_common import add_common, emit, open_context, table
+from opsconsole.cli.common import add_common, emit, open_context, table
 from opsconsole.errors import ValidateError
 from opsconsole.leases import handover
 from opsconsole.leases.times import format_ts
@@ -24,7 +24,7 @@ ACTIONS = ("list", "show", "nodes", "tick")
 LEVEL_NAMES = ("quick", "standard", "long", "clean")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "validate",
         help="run active checks on nodes; list / show runs; node handover states",
@@ -59,7 +59,8 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def _expand(text: str) -> list[str]:
     try:
-        return hostlist.expand_hostlist(text)
+        names: list[str] = hostlist.expand_hostlist(text)
+        return names
     except hostlist.BadHostlist as exc:
         raise ValidateError(f'bad host list "{text}": {exc}') from None
 

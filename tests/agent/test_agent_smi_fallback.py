@@ -214,6 +214,7 @@ def test_the_reason_for_an_odd_answer_is_one_short_sentence_not_raw_csv(no_libra
     assert "a, b" not in sample.driver_detail and len(sample.driver_detail) < 200
 
 
+@pytest.mark.slow
 def test_a_hung_nvidia_smi_is_unresponsive_from_the_first_tick(no_library, host_fs):
     smi, release = FakeSmi(), threading.Event()
 

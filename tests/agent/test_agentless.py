@@ -67,6 +67,7 @@ def run_agentless(
     return result.stdout
 
 
+@pytest.mark.slow
 def test_the_command_output_becomes_a_sample_and_a_hello(tmp_path):
     text = run_agentless(tmp_path)
     sample = roundtrip(parse_agentless_output(text, seq=7, ts=1_800_000_000.0))
@@ -88,6 +89,7 @@ def gpu_queries(tmp_path: Path) -> list[str]:
     return [arg for line in lines for arg in line.split() if arg.startswith("--query-gpu=")]
 
 
+@pytest.mark.slow
 def test_a_driver_before_535_is_answered_by_the_legacy_query(tmp_path):
     sample = parse_agentless_output(run_agentless(tmp_path, refuse_new_names=True), 1, 1.0)
     assert sample["gpu_count"] == 2 and sample["driver_detail"] == ""
@@ -95,11 +97,13 @@ def test_a_driver_before_535_is_answered_by_the_legacy_query(tmp_path):
     assert "clocks_event_reasons.active" in new and "clocks_throttle_reasons.active" in legacy
 
 
+@pytest.mark.slow
 def test_a_current_driver_runs_only_the_first_query(tmp_path):
     run_agentless(tmp_path)
     assert len(gpu_queries(tmp_path)) == 1
 
 
+@pytest.mark.slow
 def test_a_gpu_off_the_bus_does_not_run_the_legacy_query_too(tmp_path):
     text = run_agentless(tmp_path, rows=FELL_OFF_ROWS, status=15)
     assert len(gpu_queries(tmp_path)) == 1
@@ -149,6 +153,7 @@ def test_grep_lines_feed_the_same_fabric_readers():
     assert parse_agentless_hello(text, 1.0)["host"]["os"] == "Ubuntu 22.04.4 LTS"
 
 
+@pytest.mark.slow
 @given(st.text())
 def test_parse_never_raises(text):
     roundtrip(parse_agentless_output(text, 1, 1.0))

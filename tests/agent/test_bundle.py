@@ -59,6 +59,7 @@ def stop(process: subprocess.Popen) -> int:
         process.stderr.close()
 
 
+@pytest.mark.slow
 def test_command_fits_and_is_recognised():
     command = agent_command(2)
     assert len(command.encode()) < MAX_COMMAND_BYTES
@@ -77,6 +78,7 @@ def test_bundle_carries_every_module_the_agent_imports():
     assert set(BUNDLED_MODULES) == on_disk - {"bundle", "agentless"}
 
 
+@pytest.mark.slow
 def test_agent_runs_from_the_command_line_and_exits_when_stdin_closes(tmp_path):
     process = start(sys.executable, tmp_path)
     hello, first, second = read_messages(process, 3)
@@ -92,6 +94,7 @@ def test_agent_runs_from_the_command_line_and_exits_when_stdin_closes(tmp_path):
     assert list(tmp_path.iterdir()) == []  # nothing written where it ran
 
 
+@pytest.mark.interop
 @pytest.mark.skipif(PYTHON38 is None, reason="no Python 3.8 interpreter here")
 def test_agent_runs_under_python_3_8(tmp_path):
     process = start(PYTHON38, tmp_path)
@@ -101,6 +104,7 @@ def test_agent_runs_under_python_3_8(tmp_path):
     assert stop(process) == 0
 
 
+@pytest.mark.slow
 def test_a_broken_pipe_ends_the_agent_quietly(tmp_path):
     process = start(sys.executable, tmp_path, interval_s=0.05)
     read_messages(process, 1)
@@ -113,6 +117,7 @@ def test_a_broken_pipe_ends_the_agent_quietly(tmp_path):
         process.stderr.close()
 
 
+@pytest.mark.slow
 def test_bundle_carries_pynvml_with_its_licence_notice():
     source = pynvml_source()
     assert source is not None
@@ -122,6 +127,7 @@ def test_bundle_carries_pynvml_with_its_licence_notice():
     assert "def nvmlDeviceGetMemoryInfo(" in source
 
 
+@pytest.mark.slow
 def test_the_agent_uses_the_bundled_pynvml_never_one_on_the_host(tmp_path):
     host_copy = tmp_path / "site"
     host_copy.mkdir()
@@ -142,6 +148,7 @@ def test_the_agent_uses_the_bundled_pynvml_never_one_on_the_host(tmp_path):
         assert "NVML: NVML Shared Library Not Found" in sample.driver_detail
 
 
+@pytest.mark.slow
 def test_bad_arguments_give_one_error_line_and_exit_1(tmp_path):
     command = agent_command(2).replace("--interval 2.0", "--interval -1")
     result = subprocess.run(

@@ -26,6 +26,7 @@ def test_arguments():
     assert (args.interval, args.once, args.watchdog_timeout) == (0.5, True, 10.0)
 
 
+@pytest.mark.slow
 def test_once_prints_hello_and_one_sample(tmp_path):
     code = "import sys; from opsconsole.agent.agent import main; sys.exit(main(['--once']))"
     result = subprocess.run(
@@ -39,6 +40,7 @@ def test_once_prints_hello_and_one_sample(tmp_path):
     assert [json.loads(line)["type"] for line in result.stdout.splitlines()] == ["hello", "sample"]
 
 
+@pytest.mark.slow
 def test_agent_source_is_python_3_8_compatible():
     vermin = shutil.which("vermin") or str(Path(sys.executable).with_name("vermin"))
     if not Path(vermin).exists():

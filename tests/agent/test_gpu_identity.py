@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from opsconsole.agent.agent import Agent
 from opsconsole.agent.kernel_log import KernelLog
 from opsconsole.agent.sysfs import DictFs
@@ -94,6 +96,7 @@ def test_a_lost_gpu_whose_handle_is_back_is_read_again(host_fs):
     assert states(agent.sample())[2] == "ok"
 
 
+@pytest.mark.slow
 def test_a_hung_call_costs_no_tick_the_sample_goes_out_unresponsive_in_time(fake_nvml, host_fs):
     agent = Agent(nvml=fake_nvml, fs=host_fs, watchdog_timeout_s=120.0, expected_interval_s=0.5)
     agent.tick()

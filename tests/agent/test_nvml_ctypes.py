@@ -112,6 +112,7 @@ def start(library, control, tmp_path):
         host.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("python", PYTHONS)
 def test_the_shipped_agent_reads_every_gpu_through_its_bundled_pynvml(python, library, control,
                                                                       tmp_path):  # fmt: skip
@@ -202,6 +203,7 @@ def test_init_failure_is_reported_in_one_line(start, control):
     assert "NVML: Driver Not Loaded" in messages["sample"].driver_detail
 
 
+@pytest.mark.slow
 def test_a_hung_call_is_unresponsive_from_the_first_tick_then_recovers(start, control):
     host = start(sys.executable, timeout_s=120.0, interval_s=0.5)
     host.tick()

@@ -45,6 +45,7 @@ print(encode(agent.sample()))
 """
 
 
+@pytest.mark.interop
 @pytest.mark.skipif(
     PYTHON38 is None and not os.environ.get("OPSCONSOLE_REQUIRE_INTEROP"),
     reason="no Python 3.8 interpreter here",

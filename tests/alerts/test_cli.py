@@ -1,6 +1,6 @@
-"""The alerts commands as an operator runs them (a real subprocess on a real SQLite
-file): results as text or JSON, and every refusal one line on stderr, exit 1, no
-traceback, nothing written."""
+"""The alerts commands as an operator runs them (in-process through `main(argv)`, one
+real subprocess, on a real SQLite file): results as text or JSON, and every refusal one
+line on stderr, exit 1, no traceback, nothing written."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 
 from opsconsole.alerts import Condition, apply_conditions, resolve
 from opsconsole.store import open_store
+from tests.support.cli import CliResult, run_cli
 
 CONFIG = """
 operator = "{operator}"
@@ -86,17 +87,10 @@ def cli(tmp_path: Path, seeded: Path):
     shutil.copy(seeded, tmp_path / "ops.db")
     for name in ("alice", "bob"):
         (tmp_path / f"{name}.toml").write_text(CONFIG.format(operator=name))
-    env = {**os.environ, "OPSCONSOLE_CONFIG": str(tmp_path / "alice.toml")}
+    env = {"OPSCONSOLE_CONFIG": str(tmp_path / "alice.toml")}
 
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "opsconsole", "alerts", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-            cwd=tmp_path,
-        )
+    def run(*args: str) -> CliResult:
+        return run_cli("alerts", *args, env=env, cwd=tmp_path)
 
     run.db_path = tmp_path / "ops.db"  # type: ignore[attr-defined]
     run.bob = str(tmp_path / "bob.toml")  # type: ignore[attr-defined]
@@ -113,12 +107,12 @@ def dump(path: Path) -> list[tuple]:
         ]
 
 
-def ok_json(result: subprocess.CompletedProcess):
+def ok_json(result: CliResult):
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
-def refused(result: subprocess.CompletedProcess, *words: str) -> None:
+def refused(result: CliResult, *words: str) -> None:
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     not_found = lines[0].startswith("opsconsole: no ")  # exit 3 not_found, 4 refused
@@ -319,3 +313,20 @@ def test_ack_without_timeout_takes_the_configs_default(cli, tmp_path: Path):
     acked = ok_json(cli("ack", "1", "--comment", "on it", "--config", str(config), "--json"))
     assert acked["acked_by"] == "carol"
     assert acked["ack_expires_ts"] == pytest.approx(acked["acked_ts"] + 900)
+
+
+@pytest.mark.slow
+def test_the_alerts_commands_run_as_a_real_process(tmp_path: Path, seeded: Path):
+    """The one subprocess of this group: the entry point, exit status and one-line error."""
+    shutil.copy(seeded, tmp_path / "ops.db")
+    (tmp_path / "alice.toml").write_text(CONFIG.format(operator="alice"))
+    env = {**os.environ, "OPSCONSOLE_CONFIG": str(tmp_path / "alice.toml")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "opsconsole", "alerts", *args],
+            capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path,
+        )  # fmt: skip
+
+    assert sorted(a["id"] for a in ok_json(run("list", "--json"))) == [1, 2]
+    refused(run("ack", "9", "--comment", "on it"), "no alert 9")

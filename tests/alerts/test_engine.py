@@ -8,6 +8,8 @@ import asyncio
 import logging
 import multiprocessing
 
+import pytest
+
 from opsconsole.alerts import engine as engine_module
 from opsconsole.alerts.engine import CONTEXT_EVERY_S, AlertEngine
 from opsconsole.alerts.rules import AlertSettings
@@ -176,6 +178,7 @@ def test_one_engine_records_per_store_the_other_stands_by_and_takes_over(tmp_pat
     db.close()
 
 
+@pytest.mark.slow
 def test_two_processes_racing_for_the_lead_one_gets_it_the_other_is_told_who(tmp_path):
     path = tmp_path / "a.db"
     open_store(path).close()

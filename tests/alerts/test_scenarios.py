@@ -45,6 +45,7 @@ def by_rule(alerts, rule: str, host: str):
     return [a for a in alerts if a.rule == rule and a.labels.get("host") == host]
 
 
+@pytest.mark.slow
 async def test_xid79_fires_within_one_poll_names_the_tenant_and_resolves_on_clear(tmp_path):
     async with SimServer(4, seed=11) as server:
         host = list(server.hosts)[1]
@@ -85,6 +86,7 @@ async def test_xid79_fires_within_one_poll_names_the_tenant_and_resolves_on_clea
         db.close()
 
 
+@pytest.mark.slow
 async def test_ack_timeout_refires_silence_holds_notification_and_restart_keeps_state(tmp_path):
     async with SimServer(3, seed=12) as server:
         hot, other = list(server.hosts)[:2]

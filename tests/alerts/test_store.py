@@ -243,6 +243,7 @@ def test_bad_silences_are_refused(db, matchers, end, message):
     assert db.conn.execute("SELECT count(*) FROM silences").fetchone() == (0,)
 
 
+@pytest.mark.slow
 def test_concurrent_ack_from_two_processes_exactly_one_wins(db, path):
     (alert,) = apply_conditions(db, [HOT], T0)
     barrier, out = spawn.Barrier(2), spawn.Queue()

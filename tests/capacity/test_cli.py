@@ -15,7 +15,7 @@ from opsconsole.cli.demo import seed_capacity_leases
 from opsconsole.config import load_fleet
 from opsconsole.sim.files import config_toml
 from opsconsole.sim.world import SimFleet
-from tests.capacity.conftest import T0
+from tests.support.capacity import T0
 
 NOW = T0 + 60
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from opsconsole.capacity import build_report
 from opsconsole.capacity.report import read_facts
 from opsconsole.cli import capacity as capacity_cli
@@ -16,6 +18,7 @@ from opsconsole.sim.world import SimFleet
 from opsconsole.store import open_store
 
 
+@pytest.mark.slow
 async def test_poll_reads_power_ports_and_health_live(tmp_path, monkeypatch):
     now = time.time()
     # 21 hosts: all of rack r01 (flat out) and sg1-r02-n01..n05 (n05 has the port down);

@@ -13,7 +13,7 @@ from opsconsole.errors import LeaseError
 from opsconsole.leases import LeaseRequest, create_tenant, preview_lease
 from opsconsole.leases.model import GpuSlot
 from opsconsole.sim.scenarios import rack_nodes
-from tests.capacity.conftest import T0, add_minutes, capacity_fleet, readings
+from tests.support.capacity import T0, add_minutes, capacity_fleet, readings
 
 HOUR = 3600.0
 

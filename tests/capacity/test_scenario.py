@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from opsconsole.sim import hardware as hw
 from opsconsole.sim.files import rack_power_budget_kw
 from opsconsole.sim.scenarios import (
@@ -17,7 +19,7 @@ from opsconsole.sim.scenarios import (
     ONSET_S,
 )
 from opsconsole.sim.world import SimFleet
-from tests.capacity.conftest import T0
+from tests.support.capacity import T0
 
 
 def run(fleet: SimFleet, hosts, seconds: float, step_s: float = 2.0) -> None:
@@ -45,6 +47,7 @@ def test_faults_land_on_the_planned_hosts_after_the_onset():
         assert not fleet.hosts[name].ib_port(device).up
 
 
+@pytest.mark.slow
 def test_the_full_load_rack_stays_over_its_derated_budget_and_power_caps():
     fleet = SimFleet(64, seed=0, scenario="capacity", start_ts=T0)
     budget_kw = dict(CAPACITY_RACK_BUDGETS_KW)["sg1-r01"]

@@ -17,8 +17,8 @@ from opsconsole.collect.snapshot import host_snapshot
 from opsconsole.collect.state import FleetState
 from opsconsole.store.rollup import accumulate
 from opsconsole.wire import Hello, Sample, decode_line
-from tests.collect.conftest import hello_line, sample_dict
 from tests.collect.test_state import make_host
+from tests.support.collect import hello_line, sample_dict
 
 
 def decoded(raw: dict) -> Sample:

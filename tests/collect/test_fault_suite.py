@@ -306,6 +306,7 @@ CASES = {f.__name__: f for f in (latency, bandwidth, blackhole, reset, drip)} | 
 }
 
 
+@pytest.mark.slow
 async def test_faults_on_loopback(fx, capsys):
     healthy_before = {n: fx.state.hosts[n].samples_received for n in fx.healthy}
     for entry in fx.seen.values():

@@ -129,10 +129,11 @@ def test_more_gpus_than_accepted_are_noted_again(config):
     assert ledger.accepted_count(HOST) == 4
 
 
+@pytest.mark.slow
 async def test_a_running_poller_takes_the_acceptance_from_another_process(config, tmp_path):
     import socket
 
-    from tests.collect.conftest import wait_for
+    from tests.support.waiting import wait_for
 
     with socket.socket() as probe:  # a port nobody listens on: the host stays down
         probe.bind(("127.0.0.1", 0))

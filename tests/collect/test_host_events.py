@@ -8,8 +8,8 @@ from opsconsole.collect.host_events import HostEventRecorder
 from opsconsole.collect.reasons import HOST_KEY_CHANGED
 from opsconsole.collect.state import FleetState
 from opsconsole.wire import decode_line
-from tests.collect.conftest import sample_dict
 from tests.collect.test_state import make_host
+from tests.support.collect import sample_dict
 
 
 class Recording:

@@ -28,7 +28,8 @@ from opsconsole.collect.state import FleetState
 from opsconsole.config import load_fleet
 from opsconsole.sim.hostile import CASES, GPUS, HostileFarm, operator_view
 from opsconsole.store import TelemetryIngest, open_store
-from tests.collect.conftest import FakeCommands, wait_for
+from tests.support.collect import FakeCommands
+from tests.support.waiting import wait_for
 
 HEALTHY = 4
 POLLING = {
@@ -92,6 +93,7 @@ class HealthyWatch:
         }
 
 
+@pytest.mark.slow
 async def test_hostile_hosts_under_the_poller(hostile, tmp_path):
     fleet = load_fleet(hostile.config)
     state = FleetState.from_fleet(fleet, now_ts=time.time())
@@ -205,6 +207,7 @@ async def hostile_process(tmp_path):
         await proc.wait()
 
 
+@pytest.mark.slow
 async def test_hostile_hosts_under_the_console(hostile_process):
     hostile = hostile_process
     """The console with its poller thread: it stays up while every case plays out, each
@@ -212,7 +215,7 @@ async def test_hostile_hosts_under_the_console(hostile_process):
     as a number, no escape reaches the screen."""
     from opsconsole.ui.app import make_app
     from opsconsole.ui.screens.host import HostScreen
-    from tests.ui.conftest import wait_until
+    from tests.support.ui import wait_until
     from tests.ui.screen_text import screen_text
 
     fleet = load_fleet(hostile.config)

@@ -22,8 +22,9 @@ from opsconsole.sim.backend import make_agent
 from opsconsole.sim.server import SimServer
 from opsconsole.sim.world import SimFleet
 from opsconsole.wire import ChannelDecoder, Hello, ProtocolError, Sample, decode_line
-from tests.collect.conftest import hello_line, sample_line, wait_for
 from tests.collect.test_state import make_host
+from tests.support.collect import hello_line, sample_line
+from tests.support.waiting import wait_for
 
 T0 = 1_767_225_600.0
 

@@ -9,6 +9,8 @@ import signal
 import sqlite3
 import sys
 
+import pytest
+
 from opsconsole.sim.server import SimServer
 from tests.collect.test_cli_poll import run_cli
 
@@ -23,6 +25,7 @@ def stored_hellos(path) -> int:
         return 0
 
 
+@pytest.mark.slow
 async def test_sigkill_of_poll_leaves_a_sound_store(tmp_path):
     async with SimServer(2, seed=5, gpus_per_host=4) as server:
         config = server.write_files(tmp_path, interval_s=0.5)

@@ -9,17 +9,13 @@ import json
 import threading
 import time
 
+import pytest
+
 from opsconsole.collect.poller import Poller
 from opsconsole.collect.session import MAX_CONSECUTIVE_BAD_LINES
 from opsconsole.collect.state import FleetState
-from tests.collect.conftest import (
-    FakeCommands,
-    hello_line,
-    sample_dict,
-    sample_line,
-    stream_samples,
-    wait_for,
-)
+from tests.support.collect import FakeCommands, hello_line, sample_dict, sample_line, stream_samples
+from tests.support.waiting import wait_for
 
 
 def make_poller(fleet, **kwargs) -> tuple[Poller, FleetState]:
@@ -85,6 +81,7 @@ async def test_a_run_of_bad_lines_restarts_the_channel(farm):
     assert hs.samples_received == 0
 
 
+@pytest.mark.slow
 async def test_silent_host_goes_stale_then_down_and_shows_no_live_numbers(farm):
     connections = []
 
@@ -116,6 +113,7 @@ async def test_silent_host_goes_stale_then_down_and_shows_no_live_numbers(farm):
     ]
 
 
+@pytest.mark.slow
 async def test_closed_channel_is_reopened_with_backoff(farm):
     async def exits_after_two(process):
         # Its configured name: a hello under another name would make the reason "identity"
@@ -142,6 +140,7 @@ async def test_closed_channel_is_reopened_with_backoff(farm):
     assert "exited with status 0" in hs.detail and "agent: bye" in hs.detail
 
 
+@pytest.mark.slow
 async def test_one_bad_host_does_not_delay_another(farm):
     """A flooding host, a hung sshd and a refusing port next to a good host: the good
     host's samples all arrive, in order, none skipped."""
@@ -225,6 +224,7 @@ async def test_store_is_fed_from_one_thread_and_flushed_on_stop(farm):
     assert {"record_hello", "add_sample", "record_events", "record_host_event"} <= set(names)
 
 
+@pytest.mark.slow
 async def test_agentless_host_is_polled_on_ticks(farm):
     runs: list[str] = []
 

@@ -19,7 +19,8 @@ from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet, fleet_from_dict
 from opsconsole.errors import ConfigError
 from opsconsole.wire import Hello, Sample, decode_line
-from tests.collect.conftest import FakeCommands, stream_samples, wait_for
+from tests.support.collect import FakeCommands, stream_samples
+from tests.support.waiting import wait_for
 
 SITES = ("T1", "T2", "T3")
 HOSTS_PER_SITE = 2
@@ -66,6 +67,7 @@ def _host(entry, site: str, host_class: str) -> dict:
     }
 
 
+@pytest.mark.slow
 async def test_three_relays_under_one_console_and_one_killed(farm, tmp_path):
     fleet_box: list[Fleet] = []
     relay_runs: dict[str, int] = {}
@@ -175,6 +177,7 @@ def test_relay_cli_names_an_unknown_site(tmp_path, capsys):
     assert "--relay needs --site" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_relay_command_serves_stdout_until_stdin_closes(tmp_path):
     """The command the console runs on a relay host: a hello and heartbeats on stdout,
     nothing else there, and a clean exit when the console closes the channel."""
@@ -204,7 +207,7 @@ def test_relay_command_serves_stdout_until_stdin_closes(tmp_path):
                 process.kill()
 
 
-@pytest.mark.slow
+@pytest.mark.interop
 def test_documented_remote_write_example_is_a_valid_prometheus_config():
     promtool = shutil.which("promtool")
     if promtool is None:

@@ -8,6 +8,8 @@ import dataclasses
 import json
 import time
 
+import pytest
+
 from opsconsole.collect.poller import Poller
 from opsconsole.collect.state import FleetState
 from opsconsole.config import load_fleet
@@ -16,6 +18,7 @@ from opsconsole.sim.server import SimServer
 N_HOSTS = 20
 
 
+@pytest.mark.slow
 async def test_sim_fleet_snapshot_shows_every_gpu_and_the_faults(tmp_path):
     async with SimServer(N_HOSTS, seed=3, watchdog_timeout_s=0.5) as server:
         names = list(server.hosts)

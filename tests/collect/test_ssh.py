@@ -24,7 +24,8 @@ from opsconsole.collect.ssh import (
 )
 from opsconsole.collect.state import FleetState
 from opsconsole.errors import CollectError
-from tests.collect.conftest import FakeCommands, stream_samples, wait_for
+from tests.support.collect import FakeCommands, stream_samples
+from tests.support.waiting import wait_for
 
 
 def make_poller(fleet) -> tuple[Poller, FleetState]:
@@ -40,6 +41,7 @@ async def run_briefly(poller: Poller, seconds: float) -> None:
         await poller.stop()
 
 
+@pytest.mark.slow
 async def test_host_key_changed_is_down_and_not_retried_fast(farm, keys):
     host = await farm.add("h1", stream_samples, host_key=keys.other_host_key)
     poller, state = make_poller(farm.fleet(reconnect_backoff_min_s=0.2, reconnect_backoff_max_s=60))
@@ -60,6 +62,7 @@ async def test_unknown_host_key_is_refused_too(farm):
     )
 
 
+@pytest.mark.slow
 async def test_auth_refused(farm):
     host = await farm.add("h1", stream_samples, authorized=False)
     poller, state = make_poller(farm.fleet(reconnect_backoff_min_s=0.1, reconnect_backoff_max_s=60))
@@ -81,6 +84,7 @@ async def test_connection_refused_is_retried_with_backoff(farm):
     assert (state.hosts["h1"].status, state.hosts["h1"].reason) == ("down", REFUSED)
 
 
+@pytest.mark.slow
 async def test_silent_sshd_times_out(farm):
     await farm.add_blackhole("h1")
     poller, _state = make_poller(farm.fleet(ssh={"connect_timeout_s": 0.5}))
@@ -148,6 +152,7 @@ async def test_ssh_config_is_evaluated_per_host(farm, tmp_path):
     assert host.connections
 
 
+@pytest.mark.slow
 async def test_one_bastion_connection_carries_every_host(farm, keys):
     forwarded: list[tuple[str, int]] = []
 

@@ -11,7 +11,7 @@ from opsconsole.collect.snapshot import fleet_snapshot
 from opsconsole.collect.state import FleetState
 from opsconsole.config import Host
 from opsconsole.wire import Sample, decode_line
-from tests.collect.conftest import sample_dict
+from tests.support.collect import sample_dict
 
 
 def make_host(name: str = "h1", gpus: int = 2) -> Host:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from opsconsole.collect.stream import LineTooLong, read_lines, read_messages
 from opsconsole.wire import AgentError, ProtocolError, Sample
-from tests.collect.conftest import sample_line
+from tests.support.collect import sample_line
 
 
 class ChunkReader:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from opsconsole.wire import Hello, decode_line
 from opsconsole.wire.text import clean_text
-from tests.collect.conftest import hello_line
+from tests.support.collect import hello_line
 
 NASTY = [
     ("\x1b[31mred\x1b[0m", "red"),

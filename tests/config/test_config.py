@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,8 @@ from hypothesis import strategies as st
 
 from opsconsole.config import load_fleet
 from opsconsole.errors import ConfigError
+from tests.support.cli import CliResult
+from tests.support.cli import run_cli as run_in_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -209,14 +209,9 @@ def test_any_text_gives_config_error_or_fleet(text):
         assert "\n" not in str(exc)
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "opsconsole", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def run_cli(*args: str, cwd: Path) -> CliResult:
+    """In-process: the real process of `check-config` is run by tests/test_quiet_terminal.py."""
+    return run_in_process(*args, cwd=cwd)
 
 
 def test_check_config_cli_prints_fleet_and_fails_cleanly(tmp_path):

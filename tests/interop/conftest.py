@@ -1,76 +1,41 @@
-"""OpenSSH's own sshd on a loopback port, as an unprivileged user, for interop tests.
-
-sshd runs as root with its own config (key auth only, no PAM) and lets one dedicated
-user in; that user's PATH starts with a directory holding a test `nvidia-smi`, so both
-collection modes run exactly as on a GPU host without python3's pynvml.
-"""
+"""The interop fixture: one OpenSSH sshd for the session (tests/support/interop.py)."""
 
 from __future__ import annotations
 
 import os
 import pwd
 import shutil
-import socket
 import stat
 import subprocess
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-FAKE_NVIDIA_SMI = Path(__file__).with_name("fake_nvidia_smi.py")
-
-
-@dataclass
-class OpenSshServer:
-    port: int
-    user: str
-    known_hosts: Path
-    client_key: Path
-    workdir: Path
-
-
-def _unavailable(reason: str):
-    if os.environ.get("OPSCONSOLE_REQUIRE_INTEROP"):
-        pytest.fail(f"OpenSSH interop required in CI but unavailable: {reason}")
-    pytest.skip(reason)
-
-
-def _account_locked(user: str) -> bool:
-    try:
-        for line in Path("/etc/shadow").read_text().splitlines():
-            name, password = line.split(":")[:2]
-            if name == user:
-                return password.startswith("!")
-    except OSError:
-        pass
-    return False
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.interop import (
+    FAKE_NVIDIA_SMI,
+    SSHD,
+    OpenSshServer,
+    account_locked,
+    free_port,
+    unavailable,
+    wait_listening,
+)
 
 
 @pytest.fixture(scope="session")
 def openssh_server():
     user = os.environ.get("OPSCONSOLE_INTEROP_USER", "opsconsole-ci")
     if not os.path.exists(SSHD):
-        _unavailable("OpenSSH sshd is not installed (apt-get install openssh-server)")
+        unavailable("OpenSSH sshd is not installed (apt-get install openssh-server)")
     if os.geteuid() != 0:
-        _unavailable("sshd must start as root to log a user in")
+        unavailable("sshd must start as root to log a user in")
     try:
         pwd.getpwnam(user)
     except KeyError:
-        _unavailable(f"no user {user!r} (useradd --create-home --shell /bin/sh {user})")
-    if _account_locked(user):
-        _unavailable(
-            f"user {user!r} is locked; sshd without PAM refuses it (usermod -p '*' {user})"
-        )
+        unavailable(f"no user {user!r} (useradd --create-home --shell /bin/sh {user})")
+    if account_locked(user):
+        unavailable(f"user {user!r} is locked; sshd without PAM refuses it (usermod -p '*' {user})")
 
     # Not under pytest's root-only tmp dir: the login user must read its keys and PATH.
     workdir = Path(tempfile.mkdtemp(prefix="opsconsole-sshd-"))
@@ -91,7 +56,7 @@ def openssh_server():
     authorized = workdir / "authorized_keys"
     shutil.copy(workdir / "client_key.pub", authorized)
     authorized.chmod(stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
-    port = _free_port()
+    port = free_port()
     config = workdir / "sshd_config"
     config.write_text(
         f"""Port {port}
@@ -118,7 +83,7 @@ SetEnv PATH={bin_dir}:/usr/local/bin:/usr/bin:/bin
     log = open(workdir / "sshd.log", "wb")  # noqa: SIM115
     process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=log, stdout=log)
     try:
-        _wait_listening(port, process)
+        wait_listening(port, process)
         host_key = (workdir / "host_key.pub").read_text().split()
         known_hosts = workdir / "known_hosts"
         known_hosts.write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
@@ -128,16 +93,3 @@ SetEnv PATH={bin_dir}:/usr/local/bin:/usr/bin:/bin
         process.wait(timeout=10)
         log.close()
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _wait_listening(port: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"sshd exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("sshd did not start listening")

@@ -9,8 +9,8 @@ import pytest
 
 from opsconsole.errors import LeaseError
 from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease, preview_lease
-from tests.leases.conftest import OPERATOR, table_counts
 from tests.leases.fleet import DAY, HOUR, NOW
+from tests.support.leases import OPERATOR, table_counts
 
 pytestmark = pytest.mark.usefixtures("tenants")
 

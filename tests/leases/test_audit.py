@@ -12,8 +12,8 @@ import pytest
 from opsconsole.leases import LeaseRequest, allocate_lease, operator_name, verify_audit
 from opsconsole.leases.audit import row_hash
 from opsconsole.store import open_store
-from tests.leases.conftest import OPERATOR
 from tests.leases.fleet import DAY, NOW
+from tests.support.leases import OPERATOR
 
 pytestmark = pytest.mark.usefixtures("tenants")
 

@@ -1,5 +1,6 @@
-"""The lease commands as an operator runs them (a real subprocess): results as text or
-JSON, and every bad input one line on stderr, exit 1, no traceback, nothing written."""
+"""The lease commands as an operator runs them (in-process through `main(argv)`; one real
+subprocess for the entry point): results as text or JSON, and every bad input one line
+on stderr, exit 1, no traceback, nothing written."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from opsconsole.config import fleet_from_dict
 from opsconsole.leases import create_tenant, drain
 from opsconsole.store import open_store
+from tests.support.cli import CliResult, run_cli
 
 CONFIG = """
 operator = "alice"
@@ -54,17 +56,10 @@ class = "h200"
 def make_cli(directory: Path):
     config = directory / "opsconsole.toml"
     config.write_text(CONFIG)
-    env = {**os.environ, "OPSCONSOLE_CONFIG": str(config)}
+    env = {"OPSCONSOLE_CONFIG": str(config)}
 
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "opsconsole", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-            cwd=directory,
-        )
+    def run(*args: str) -> CliResult:
+        return run_cli(*args, env=env, cwd=directory)
 
     run.db_path = directory / "ops.db"  # type: ignore[attr-defined]
     return run
@@ -89,7 +84,7 @@ def prepared_store(tmp_path_factory) -> Path:
     return directory / "ops.db"
 
 
-def ok(result: subprocess.CompletedProcess) -> str:
+def ok(result: CliResult) -> str:
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -206,3 +201,27 @@ def test_audit_verify_names_a_tampered_row(cli):
     assert result.stderr == (
         "opsconsole: audit log tampered: audit row 2 was edited (its hash does not match)\n"
     )
+
+
+@pytest.mark.slow
+def test_the_lease_commands_run_as_a_real_process(tmp_path):
+    """The one subprocess of this group: the entry point, the config from the environment,
+    the exit status and the one-line error of a process."""
+    config = tmp_path / "opsconsole.toml"
+    config.write_text(CONFIG)
+    env = {**os.environ, "OPSCONSOLE_CONFIG": str(config)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "opsconsole", *args],
+            capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path,
+        )  # fmt: skip
+
+    assert run("tenant", "create", "acme", "--quota", "8").returncode == 0
+    allocated = run("lease", "allocate", "--tenant", "acme", "--end", "+1d", "--gpus", "2",
+                    "--json")  # fmt: skip
+    assert allocated.returncode == 0, allocated.stderr
+    assert json.loads(allocated.stdout)["gpu_count"] == 2
+    missing = run("lease", "extend", "42", "--end", "+9d")
+    assert (missing.returncode, missing.stdout) == (3, "")
+    assert missing.stderr == "opsconsole: no lease 42\n"

@@ -150,6 +150,7 @@ def extend_by_a_day(config: str, writing) -> None:
     raise SystemExit(main(["lease", "extend", "1", "--by", "1d", "--config", config]))
 
 
+@pytest.mark.slow
 def test_two_concurrent_extensions_by_a_day_add_two_days(config, capsys):
     run(config, capsys, "tenant", "create", "acme", "--quota", "64")
     _, out, _ = run(

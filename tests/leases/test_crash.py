@@ -15,12 +15,13 @@ import pytest
 from opsconsole.leases import create_tenant, verify_audit
 from opsconsole.store import open_store
 from tests.leases import workers
-from tests.leases.conftest import OPERATOR, overlapping_bookings
 from tests.leases.fleet import NOW
+from tests.support.leases import OPERATOR, overlapping_bookings
 
 spawn = multiprocessing.get_context("spawn")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra_wait_s", [0.0, 0.013, 0.057])
 def test_kill_9_mid_allocation_leaves_whole_leases_or_none(tmp_path: Path, extra_wait_s: float):
     path = tmp_path / "opsconsole.db"
@@ -63,6 +64,7 @@ def test_kill_9_mid_allocation_leaves_whole_leases_or_none(tmp_path: Path, extra
     db.close()
 
 
+@pytest.mark.slow
 def test_kill_9_inside_the_transaction_leaves_no_trace_of_that_lease(tmp_path: Path):
     path = tmp_path / "opsconsole.db"
     db = open_store(path)

@@ -22,8 +22,8 @@ from opsconsole.leases.handover import (
     nodes_to_clean,
 )
 from opsconsole.leases.slotspec import parse_slots
-from tests.leases.conftest import OPERATOR
 from tests.leases.fleet import FLEET, HOUR, NOW
+from tests.support.leases import OPERATOR
 
 N1 = "sg1-r01-n01"
 

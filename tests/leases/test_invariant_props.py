@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -26,8 +27,9 @@ from opsconsole.leases import (
 )
 from opsconsole.leases.booking import tenant_peak_gpus
 from opsconsole.store import open_store
-from tests.leases.conftest import overlapping_bookings, table_counts
 from tests.leases.fleet import HOUR, NOW, make_fleet
+from tests.support.leases import overlapping_bookings, table_counts
+from tests.support.profiles import examples
 
 FLEET = make_fleet()
 HOSTS = [h.name for h in FLEET.hosts]
@@ -123,7 +125,8 @@ def _check_not_drained(db, lease) -> None:
         assert hit is None, f"{slot} placed under drain {hit}"
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(operations, min_size=5, max_size=40))
 def test_random_operations_keep_every_invariant(ops):
     db = open_store(":memory:")

@@ -20,8 +20,8 @@ from opsconsole.leases import (
     shorten_lease,
     update_tenant,
 )
-from tests.leases.conftest import OPERATOR, table_counts
 from tests.leases.fleet import DAY, HOUR, NOW
+from tests.support.leases import OPERATOR, table_counts
 
 pytestmark = pytest.mark.usefixtures("tenants")
 NODE = tuple(GpuSlot("sg1-r01-n01", i) for i in range(8))

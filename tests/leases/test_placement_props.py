@@ -18,6 +18,7 @@ from opsconsole.leases.placement import (
     place_nodes,
     place_request,
 )
+from tests.support.profiles import examples
 
 
 @st.composite
@@ -62,7 +63,7 @@ def _check_slots(placement, hosts, taken) -> None:
     assert placement.explanation and "\n" not in placement.explanation
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(scenarios, st.integers(1, 80))
 def test_gpu_requests_are_exact_free_and_on_the_fewest_nodes(scenario, gpus):
     hosts, taken = scenario
@@ -81,7 +82,7 @@ def test_gpu_requests_are_exact_free_and_on_the_fewest_nodes(scenario, gpus):
     assert len(placement.hosts) == fewest
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(scenarios, st.integers(1, 12))
 def test_node_requests_get_whole_free_nodes(scenario, nodes):
     hosts, taken = scenario
@@ -99,7 +100,7 @@ def test_node_requests_get_whole_free_nodes(scenario, nodes):
     assert all(n == by_name[name].gpus for name, n in per_host.items())  # every GPU of each
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(scenarios, st.integers(1, 8))
 def test_topology_one_rack_when_a_rack_can_take_it(scenario, nodes):
     hosts, taken = scenario
@@ -117,7 +118,7 @@ def test_topology_one_rack_when_a_rack_can_take_it(scenario, nodes):
         assert whole_per_rack[rack] == min(n for n in whole_per_rack.values() if n >= nodes)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(scenarios, st.integers(1, 7))
 def test_small_requests_keep_whole_nodes_free_when_a_part_used_node_fits(scenario, gpus):
     hosts, taken = scenario
@@ -132,7 +133,7 @@ def test_small_requests_keep_whole_nodes_free_when_a_part_used_node_fits(scenari
     assert len(free[chosen]) == min(len(free[h]) for h in part_used_fits)  # best fit
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(scenarios, st.integers(1, 40), st.booleans())
 def test_a_placed_lease_takes_one_gpu_model(scenario, count, whole):
     hosts, taken = scenario
@@ -162,7 +163,7 @@ def _fits_in_one_rack(hosts, taken, gpus: int | None, nodes: int | None) -> bool
     return False
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(scenarios, st.integers(1, 40), st.booleans())
 def test_rack_locality_keeps_every_slot_in_one_rack_and_never_refuses_a_fit(scenario, count, whole):
     hosts, taken = scenario
@@ -183,7 +184,7 @@ def test_rack_locality_keeps_every_slot_in_one_rack_and_never_refuses_a_fit(scen
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(scenarios, st.integers(1, 40))
 def test_leaf_and_node_locality_stay_within_one_group(scenario, gpus):
     hosts, taken = scenario

@@ -14,8 +14,8 @@ from opsconsole.leases import create_tenant, verify_audit
 from opsconsole.leases.booking import tenant_peak_gpus
 from opsconsole.store import open_store
 from tests.leases import workers
-from tests.leases.conftest import OPERATOR, overlapping_bookings
 from tests.leases.fleet import NOW
+from tests.support.leases import OPERATOR, overlapping_bookings
 
 spawn = multiprocessing.get_context("spawn")
 PROCESSES = 4
@@ -23,6 +23,7 @@ ATTEMPTS = 500
 QUOTAS = {"acme": 48, "globex": 120, "initech": 32}
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_four_processes_allocating_at_once_never_double_book(tmp_path: Path):
     path = tmp_path / "opsconsole.db"

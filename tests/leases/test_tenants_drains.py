@@ -21,8 +21,8 @@ from opsconsole.leases import (
     undrain,
     update_tenant,
 )
-from tests.leases.conftest import OPERATOR, table_counts
 from tests.leases.fleet import DAY, HOUR, NOW
+from tests.support.leases import OPERATOR, table_counts
 
 
 def test_create_update_archive_tenant(db):

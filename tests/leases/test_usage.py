@@ -13,7 +13,7 @@ import pytest
 from opsconsole.alerts import Condition, acknowledge, apply_conditions, resolve
 from opsconsole.alerts.store import unack
 from opsconsole.cli import main
-from opsconsole.cli.lease_common import Context
+from opsconsole.cli.common import Context
 from opsconsole.leases import (
     GpuSlot,
     LeaseRequest,
@@ -24,8 +24,8 @@ from opsconsole.leases import (
     usage_json,
 )
 from opsconsole.store import TelemetryIngest
-from tests.leases.conftest import OPERATOR
 from tests.leases.fleet import HOUR, NOW
+from tests.support.leases import OPERATOR
 
 pytestmark = pytest.mark.usefixtures("tenants")
 SLOTS = (GpuSlot("sg1-r01-n01", 0), GpuSlot("sg1-r01-n01", 1))

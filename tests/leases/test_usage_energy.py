@@ -11,14 +11,14 @@ import json
 import pytest
 
 from opsconsole.cli import main
-from opsconsole.cli.lease_common import Context
+from opsconsole.cli.common import Context
 from opsconsole.cli.usage import HEADERS
 from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease, tenant_usage
 from opsconsole.store import TelemetryIngest
 from opsconsole.store.recorder import FlightRecorder
 from opsconsole.wire import GpuSample, Sample
-from tests.leases.conftest import OPERATOR
 from tests.leases.fleet import HOUR, NOW
+from tests.support.leases import OPERATOR
 
 pytestmark = pytest.mark.usefixtures("tenants")
 HOST = "sg1-r01-n01"

@@ -153,6 +153,7 @@ def test_a_hook_that_raises_is_retried_with_backoff_and_reported_once(caplog):
     assert any("working again" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.slow
 def test_a_hook_that_never_returns_delays_neither_the_engine_nor_other_plugins(tmp_path, caplog):
     files = {"hangs": NOTIFIER.format(name="hangs"), "pager": NOTIFIER.format(name="pager")}
     fleet, _ = site_fleet(tmp_path, {"hangs": {"mode": "hang"}, "pager": {}}, files)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from opsconsole.capacity.live import live_readings, node_power_from_state, state_hosts
 from opsconsole.capacity.power import rack_power_rows
 from opsconsole.collect.poller import Poller
@@ -49,6 +51,7 @@ def test_hostile_or_useless_output_is_no_reading():
     }
 
 
+@pytest.mark.slow
 async def test_bmc_power_replaces_the_gpu_sum_in_rack_power(tmp_path):
     async with SimServer(5, seed=11) as server:
         config = server.write_files(tmp_path, interval_s=0.5)

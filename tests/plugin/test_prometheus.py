@@ -26,7 +26,7 @@ from opsconsole.leases.tenants import create_tenant
 from opsconsole.sim.server import SimServer
 from opsconsole.store import open_store
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.interop
 
 
 def need(tool: str) -> str:

@@ -23,7 +23,7 @@ import pytest
 from opsconsole.cli import main
 from opsconsole.sim.server import SimServer
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.interop
 ANSI = re.compile(rb"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07]*\x07|[@-Z\\-_])")
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

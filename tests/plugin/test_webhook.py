@@ -39,6 +39,7 @@ def hot(state, ts):
     feed(state, ts, healthy(ts, gpus=[gpu(0, temp_c=95.0), gpu(1)]))
 
 
+@pytest.mark.slow
 def test_signed_json_body_is_verified_by_the_receiver_and_the_secret_is_never_logged(
     tmp_path, monkeypatch, caplog
 ):
@@ -61,6 +62,7 @@ def test_signed_json_body_is_verified_by_the_receiver_and_the_secret_is_never_lo
     assert SECRET not in caplog.text and SECRET not in body.decode()
 
 
+@pytest.mark.slow
 def test_retries_on_500_with_backoff_then_delivers(tmp_path):
     with Receiver([500, 500]) as receiver:
         fleet = webhook_fleet(tmp_path, url=receiver.url, max_attempts=5, **FAST)
@@ -77,6 +79,7 @@ def test_retries_on_500_with_backoff_then_delivers(tmp_path):
     db.close()
 
 
+@pytest.mark.slow
 def test_gives_up_after_the_attempt_limit_and_says_so_once(tmp_path, caplog):
     with Receiver(default_status=500) as receiver, caplog.at_level(logging.WARNING):
         fleet = webhook_fleet(tmp_path, url=receiver.url, max_attempts=3, **FAST)
@@ -94,6 +97,7 @@ def test_gives_up_after_the_attempt_limit_and_says_so_once(tmp_path, caplog):
     assert receiver.url not in caplog.text  # the URL may carry a token: only host:port
 
 
+@pytest.mark.slow
 def test_pagerduty_dedup_key_is_stable_from_firing_through_ack_to_resolve(tmp_path, monkeypatch):
     key_file = tmp_path / "pd.key"
     key_file.write_text("R0UTING-KEY\n")
@@ -128,6 +132,7 @@ def test_pagerduty_dedup_key_is_stable_from_firing_through_ack_to_resolve(tmp_pa
     db.close()
 
 
+@pytest.mark.slow
 def test_slack_body_has_text_and_colour(tmp_path):
     with Receiver() as receiver:
         fleet = webhook_fleet(tmp_path, format="slack", url=receiver.url, **FAST)

@@ -9,6 +9,8 @@ import signal
 import sqlite3
 import sys
 
+import pytest
+
 from opsconsole.config import load_fleet
 from opsconsole.plugin.host import load_plugins
 from opsconsole.sim.server import SimServer
@@ -34,6 +36,7 @@ def queued(db_path) -> list[dict]:
     return [json.loads(p) for (p,) in rows]
 
 
+@pytest.mark.slow
 async def test_queued_messages_survive_kill_9_of_poll(tmp_path):
     with Receiver(default_status=503) as receiver:
         async with SimServer(2, seed=3) as server:

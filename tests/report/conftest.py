@@ -4,7 +4,6 @@ tenants, the site key, and a store with inventory, rollups, a drain and alerts."
 from __future__ import annotations
 
 import copy
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ import sqlite_utils
 from opsconsole.alerts import Condition, apply_conditions, resolve
 from opsconsole.config import Fleet, fleet_from_dict
 from opsconsole.leases import (
-    GpuSlot,
     LeaseRequest,
     allocate_lease,
     create_tenant,
@@ -24,13 +22,7 @@ from opsconsole.report import signing
 from opsconsole.store import TelemetryIngest
 from tests.leases.fleet import FLEET, HOUR
 from tests.store.messages import hello
-
-OPERATOR = "test-operator"
-NOW = float(int(time.time()) // 3600 * 3600 - 12 * 3600)
-"""The history starts 12 h ago, on the hour: the CLI reports up to the real now."""
-N1 = "sg1-r01-n01"
-SLOTS = (GpuSlot(N1, 0), GpuSlot(N1, 1))
-REASON = "INC-7: tenant's own pick"
+from tests.support.report import N1, NOW, OPERATOR, REASON, SLOTS, minute
 
 
 @pytest.fixture
@@ -70,16 +62,6 @@ def store_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def site_key(tmp_path: Path):
     return signing.init_key(tmp_path / "site-ed25519.pem")
-
-
-def minute(db, host, gpu, minute_ts, util, power_w):
-    db.conn.execute(
-        "INSERT INTO gpu_minute (host, gpu_index, minute_ts, n, util_pct_n, util_pct_avg,"
-        " temp_c_n, power_w_n, power_w_avg, mem_used_mib_n, clock_event_n)"
-        " VALUES (?, ?, ?, 30, 30, ?, 0, 30, ?, 0, 0)",
-        (host, gpu, minute_ts, util, power_w),
-    )
-    db.conn.commit()
 
 
 @pytest.fixture

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from opsconsole.cli import main
 from opsconsole.cli.demo import after_demo_hints, seed_incident_leases
 from opsconsole.config import load_fleet
 from opsconsole.sim.server import SimServer
 
 
+@pytest.mark.slow
 async def test_incident_demo_reports_aurora_labs(tmp_path, capsys):
     async with SimServer(20, seed=0) as server:
         config = server.write_files(tmp_path)

@@ -132,6 +132,7 @@ def test_store_verify_catches_the_last_rows_deleted_with_the_head(capsys, config
     assert f"audit row {head_id} was removed together with the head" in err
 
 
+@pytest.mark.slow
 def test_report_pdf_renders_and_its_signature_checks(capsys, config_path, pubkey, tmp_path):
     if not (shutil.which("pdftoppm") and shutil.which("pdftotext")):
         pytest.skip("poppler-utils (pdftoppm, pdftotext) not installed")

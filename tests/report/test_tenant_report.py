@@ -12,7 +12,7 @@ from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease, extend_leas
 from opsconsole.report import Period, build_tenant_report
 from opsconsole.report.tables import markdown
 from tests.leases.fleet import HOUR
-from tests.report.conftest import N1, NOW, OPERATOR
+from tests.support.report import N1, NOW, OPERATOR
 
 
 def report_for(db, fleet, tenant="acme", since=-1, until=10, now=5):

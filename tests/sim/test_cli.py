@@ -14,11 +14,12 @@ import pytest
 from opsconsole.cli import main
 from opsconsole.config import load_fleet
 from opsconsole.sim.world import SimFleet
-from tests.sim.conftest import T0, client_options
+from tests.support.sim import T0, client_options
 
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 async def test_sim_serve_runs_until_sigterm(tmp_path):
     fleet_dir = tmp_path / "fleet"
     ready = tmp_path / "ready"
@@ -56,6 +57,7 @@ async def _start(tmp_path, *args):
     return process, fleet_dir
 
 
+@pytest.mark.slow
 async def test_sim_serve_with_workers_serves_the_same_world(tmp_path):
     process, fleet_dir = await _start(tmp_path, "--hosts", "6", "--seed", "4", "--workers", "2")
     try:

@@ -8,7 +8,7 @@ import pytest
 
 from opsconsole.errors import SimError
 from opsconsole.sim.world import SimFleet, SimHost
-from tests.sim.conftest import T0, ManualClock, agent_for, step
+from tests.support.sim import T0, ManualClock, agent_for, step
 
 
 @pytest.fixture

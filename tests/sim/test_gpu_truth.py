@@ -5,6 +5,8 @@ and the per-GPU count goes on across cycles."""
 
 from __future__ import annotations
 
+import pytest
+
 from opsconsole.agent.agent import encode
 from opsconsole.alerts.rules import _xid_conditions
 from opsconsole.alerts.settings import AlertSettings
@@ -13,7 +15,7 @@ from opsconsole.sim.scenarios import INCIDENT_FAULTS, INCIDENT_PERIOD_S, ONSET_S
 from opsconsole.sim.world import SimFleet
 from opsconsole.wire import Hello, Sample, decode_line
 from tests.collect.test_state import make_host
-from tests.sim.conftest import T0, ManualClock, agent_for
+from tests.support.sim import T0, ManualClock, agent_for
 
 INTERVAL_S = 2.0
 HOST = "sg1-r01-n01"
@@ -60,6 +62,7 @@ def lost_spans(samples):
     return spans
 
 
+@pytest.mark.slow
 def test_lost_within_one_interval_ok_within_one_interval_of_return():
     samples, console, _ = run_incident()
     onsets = [ONSET_S + k * INCIDENT_PERIOD_S + ON_S for k in range(2)]
@@ -72,6 +75,7 @@ def test_lost_within_one_interval_ok_within_one_interval_of_return():
     assert console.hello is not None and console.hello.gpus[GPU].uuid is not None
 
 
+@pytest.mark.slow
 def test_every_xid_names_its_gpu_once_and_the_count_goes_on():
     samples, console, now = run_incident()
     xids = [event for _, sample in samples for event in sample.events if event.kind == "xid"]
@@ -83,6 +87,7 @@ def test_every_xid_names_its_gpu_once_and_the_count_goes_on():
     assert [(c.labels["gpu"], c.labels["count"]) for c in conditions] == [("3", "1"), ("3", "2")]
 
 
+@pytest.mark.slow
 def test_an_agent_started_while_the_gpu_is_lost_shows_it_ok_within_one_interval():
     lost_from = ONSET_S + ON_S + 10.0  # the console connects while GPU 3 is off the bus
     samples, _, _ = run_incident(start_after_s=lost_from, cycles=1)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 import time
 
+import pytest
+
 from opsconsole.cli.demo import seed_incident_leases
 from opsconsole.config import load_fleet
 from opsconsole.leases import list_leases
@@ -23,6 +25,7 @@ def faults(elapsed_s: float, hosts: int = 64) -> dict[str, list[str]]:
     return {h: f for h, f in out.items() if f}
 
 
+@pytest.mark.slow
 def test_faults_start_after_the_onset_clear_and_return_each_cycle():
     assert faults(ONSET_S - 1) == {}
     assert faults(ONSET_S + 70) == {

@@ -7,7 +7,7 @@ import pytest
 
 from opsconsole.sim.nvml import SimNvml
 from opsconsole.sim.world import SimFleet
-from tests.sim.conftest import T0
+from tests.support.sim import T0
 
 
 @pytest.fixture

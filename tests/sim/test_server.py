@@ -11,7 +11,7 @@ from opsconsole.agent.agentless import AGENTLESS_COMMAND, parse_agentless_output
 from opsconsole.agent.bundle import agent_command
 from opsconsole.config import load_fleet
 from opsconsole.wire import Hello, Sample, decode_line
-from tests.sim.conftest import client_options
+from tests.support.sim import client_options
 
 FIRST = "sg1-r01-n01"
 
@@ -125,6 +125,7 @@ async def test_xid79_over_ssh(sim):
         process.stdin.write_eof()
 
 
+@pytest.mark.slow
 async def test_driver_hang_over_ssh_reports_unresponsive_then_recovers(sim):
     async with await connect(sim) as conn:
         process = await conn.create_process(agent_command(0.2), encoding=None)

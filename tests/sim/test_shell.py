@@ -13,7 +13,7 @@ from opsconsole.agent.smi import QUERY_FIELDS, smi_command
 from opsconsole.sim.shell import run_command_line
 from opsconsole.sim.sysfs import SimSysfs
 from opsconsole.sim.world import SimFleet
-from tests.sim.conftest import T0
+from tests.support.sim import T0
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from opsconsole.errors import SimError
 from opsconsole.sim import hardware as hw
 from opsconsole.sim.scenarios import FLAP_PERIOD_S, ONSET_S, SCENARIOS
 from opsconsole.sim.world import SimFleet, host_layout
-from tests.sim.conftest import T0, ManualClock, agent_for, step
+from tests.support.sim import T0, ManualClock, agent_for, step
 
 
 def test_layout_names_racks_leafs_and_sites():
@@ -63,6 +63,7 @@ def test_a_host_is_the_same_whatever_the_fleet_size():
     assert [g.power_w for g in small.gpus] == [g.power_w for g in large.gpus]
 
 
+@pytest.mark.slow
 def test_power_stays_under_the_limit_and_capping_sets_the_power_cap_bit():
     fleet = SimFleet(32, seed=2, start_ts=T0)
     capped = uncapped = 0
@@ -117,6 +118,7 @@ def _faulty(fleet: SimFleet, now: float) -> dict[str, set[str]]:
     return {n: set(h.faults) for n, h in fleet.hosts.items() if h.faults}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_no_scenario_starts_before_its_onset(name):
     fleet = SimFleet(128, seed=9, scenario=name, start_ts=T0)
@@ -127,6 +129,7 @@ def test_calm_stays_calm():
     assert _faulty(SimFleet(64, seed=9, start_ts=T0), T0 + 3600) == {}
 
 
+@pytest.mark.slow
 def test_thermal_runaway_scenario_takes_one_whole_rack():
     fleet = SimFleet(128, seed=9, scenario="thermal-runaway", start_ts=T0)
     faulty = _faulty(fleet, T0 + 600)

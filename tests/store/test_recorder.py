@@ -56,6 +56,7 @@ def test_a_minute_written_in_two_pieces_is_merged(db):
     assert [s.ts for _h, s in ring_samples(db, T0, T0 + 60)] == [T0 + i for i in range(0, 60, 2)]
 
 
+@pytest.mark.slow
 def test_minutes_around_a_critical_alert_outlive_the_ring(db):
     ingest = TelemetryIngest(db, recorder=FlightRecorder(window_s=1800))
     record(ingest, T0, 1200)

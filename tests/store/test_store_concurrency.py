@@ -17,6 +17,7 @@ from tests.store.messages import HOST, T0, busy_sample, gpu, sample, xid
 spawn = multiprocessing.get_context("spawn")
 
 
+@pytest.mark.slow
 def test_flush_blocked_by_another_process_keeps_pending_and_loses_nothing(store_path: Path):
     db = open_store(store_path, busy_timeout_s=0.2)
     ingest = TelemetryIngest(db)
@@ -58,6 +59,7 @@ def test_flush_blocked_by_another_process_keeps_pending_and_loses_nothing(store_
     db.close()
 
 
+@pytest.mark.slow
 def test_pending_rows_are_bounded_while_the_store_stays_locked(store_path: Path):
     db = open_store(store_path, busy_timeout_s=0.05)
     ingest = TelemetryIngest(db, max_pending_rows=3)
@@ -80,6 +82,7 @@ def test_pending_rows_are_bounded_while_the_store_stays_locked(store_path: Path)
     db.close()
 
 
+@pytest.mark.slow
 def test_two_processes_ingest_into_one_file_without_lock_errors(store_path: Path):
     start = spawn.Event()
     hosts_a = [f"a-{i:03d}" for i in range(20)]

@@ -15,7 +15,7 @@ import pytest
 from opsconsole.errors import StoreError
 from opsconsole.store import TelemetryIngest, open_store
 from tests.store.messages import T0, busy_sample
-from tests.tmpfs import fill, remount_read_only, small_tmpfs
+from tests.support.tmpfs import fill, remount_read_only, small_tmpfs
 
 HOSTS = [f"h{i}" for i in range(8)]
 GPUS = 8
@@ -62,6 +62,7 @@ def test_full_disk_is_one_line_keeps_rows_in_memory_and_loses_nothing(tmp_path):
         assert integrity(path) == "ok"
 
 
+@pytest.mark.slow
 def test_read_only_database_is_one_line_from_poll(tmp_path):
     with small_tmpfs(tmp_path / "disk", "2m") as disk:
         config = tmp_path / "opsconsole.toml"
@@ -120,6 +121,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay_s", [0.0, 0.013, 0.041])
 def test_sigkill_during_ingest_keeps_every_committed_minute(tmp_path, delay_s):
     path = tmp_path / "ops.db"

@@ -22,6 +22,7 @@ from opsconsole.store.rollup import (
     is_thermal_slowdown,
 )
 from tests.store.messages import HOST, T0, gpu, sample
+from tests.support.profiles import examples
 
 
 def rows(db: sqlite_utils.Database, gpu_index: int = 0) -> list[dict]:
@@ -133,7 +134,7 @@ def share(values: list[int | None], rule) -> float | None:
     return sum(map(rule, known)) / len(known) if known else None
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(readings=st.lists(gpu_reading, min_size=1, max_size=40), split=st.integers(0, 40))
 def test_rollup_equals_naive_aggregates(readings, split):
     """Whatever the readings, and wherever the minute is cut into two flushed pieces."""

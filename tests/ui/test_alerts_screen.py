@@ -28,9 +28,11 @@ from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.screens.silence import SilenceScreen
 from opsconsole.ui.screens.silences import SilencesScreen
 from opsconsole.ui.view.alert_board import build_alert_board, parse_alert_filter
-from tests.ui.conftest import OPERATOR, SIZE, FakeClock, add_tenants, type_text, wait_until
+from tests.support.ui import OPERATOR, SIZE, FakeClock, add_tenants, notices, type_text, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import T0, synthetic_fleet, warm_fleet
+
+pytestmark = pytest.mark.slow
 
 HOT_HOST, XID_HOST, ACKED_HOST = "sg1-r01-n03", "sg1-r01-n05", "sg1-r02-n01"
 
@@ -352,13 +354,13 @@ class TestHeaderAndFleet:
         async with app.run_test(size=SIZE) as pilot:
             app.alerts.notified(fired[:1])
             await pilot.pause()
-            notes = list(app._notifications)
+            notes = notices(app)
             assert len(notes) == 1 and notes[0].severity in ("error", "warning")
             assert fired[0].rule in notes[0].title
             many = [fired[0]] * 5
             app.alerts.notified(many)
             await pilot.pause()
-            notes = list(app._notifications)
+            notes = notices(app)
             assert len(notes) == 2 and notes[1].title == "5 new alerts"
 
 

@@ -16,9 +16,11 @@ from opsconsole.ui.screens.capacity import CapacityScreen
 from opsconsole.ui.screens.fleet import FleetScreen
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.screens.leases import LeasesScreen
-from tests.ui.conftest import OPERATOR, SIZE, wait_until
+from tests.support.ui import OPERATOR, SIZE, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import T0, synthetic_fleet, warm_fleet
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

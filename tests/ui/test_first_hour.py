@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 
+import pytest
 from asyncssh.logging import logger as asyncssh_logger
 
 from opsconsole.alerts.store import apply_conditions
@@ -19,7 +20,7 @@ from opsconsole.ui.screens.help import HelpScreen
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.widgets.gpu_history import scale_for, spark_text
 from opsconsole.ui.widgets.gpu_table import UUID_FULL, GpuTable, uuid_width
-from tests.ui.conftest import SIZE, type_text, wait_until
+from tests.support.ui import SIZE, notices, type_text, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import T0
 
@@ -30,7 +31,7 @@ def footer(app) -> str:
 
 
 def notes(app) -> list[str]:
-    return [n.message for n in app._notifications]
+    return [n.message for n in notices(app)]
 
 
 class TestQuit:
@@ -41,6 +42,7 @@ class TestQuit:
             await pilot.press("q")
             await wait_until(pilot, lambda: not app.is_running)
 
+    @pytest.mark.slow
     async def test_q_quits_from_the_help_and_esc_only_closes_it(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -54,6 +56,7 @@ class TestQuit:
             await pilot.press("q")
             await wait_until(pilot, lambda: not app.is_running)
 
+    @pytest.mark.slow
     async def test_q_asks_first_when_a_dialog_holds_unwritten_input(self, lease_app):
         app = lease_app
         async with app.run_test(size=SIZE) as pilot:
@@ -87,6 +90,7 @@ def _a_lease(app):
 
 
 class TestStartAndFold:
+    @pytest.mark.slow
     async def test_the_cursor_starts_on_the_first_host_and_enter_opens_it(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -95,6 +99,7 @@ class TestStartAndFold:
             await wait_until(pilot, lambda: isinstance(app.screen, HostScreen))
             assert app.screen.host_name == "sg1-r01-n01"
 
+    @pytest.mark.slow
     async def test_enter_on_a_rack_or_site_folds_and_unfolds_it(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -119,6 +124,7 @@ class TestStartAndFold:
 
 
 class TestFilter:
+    @pytest.mark.slow
     async def test_a_bad_filter_names_every_bad_term_and_keeps_the_previous(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -141,6 +147,7 @@ class TestFilter:
 
 
 class TestSort:
+    @pytest.mark.slow
     async def test_sorted_headers_are_whole_and_the_sort_line_names_the_sort(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -159,6 +166,7 @@ class TestSort:
 
 
 class TestHostView:
+    @pytest.mark.slow
     async def test_last_known_state_at_once_with_a_loading_mark(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -172,6 +180,7 @@ class TestHostView:
             text = screen_text(app)
             assert "history: loading…" in text and "loading history" in screen.sub_title
 
+    @pytest.mark.slow
     async def test_the_reused_host_screen_draws_the_new_hosts_gpus(self, app):
         """The GPU table draws cells once per content: opening another host must show its
         own numbers, not cells drawn for the one before."""
@@ -222,6 +231,7 @@ class TestHostView:
 
 
 class TestAlertsScreen:
+    @pytest.mark.slow
     async def test_the_empty_alerts_screen_says_what_would_be_there(self, lease_app):
         app = lease_app
         async with app.run_test(size=SIZE) as pilot:
@@ -231,6 +241,7 @@ class TestAlertsScreen:
             await wait_until(pilot, lambda: "No alerts: nothing is firing" in screen_text(app))
             assert "No alert selected" not in screen_text(app)
 
+    @pytest.mark.slow
     async def test_toast_on_the_alerts_screen_does_not_send_the_operator_away(self, lease_app):
         app = lease_app
         async with app.run_test(size=SIZE) as pilot:
@@ -243,6 +254,7 @@ class TestAlertsScreen:
             (toast,) = notes(app)[-1:]
             assert "listed below" in toast and "on the fleet" not in toast
 
+    @pytest.mark.slow
     async def test_ack_needs_a_comment_in_the_dialog_as_on_the_cli(self, lease_app):
         from opsconsole.ui.screens.alert_action import AlertActionScreen
 
@@ -277,6 +289,7 @@ def _many_alerts(app):
 
 
 class TestFooter:
+    @pytest.mark.slow
     async def test_each_screen_shows_its_own_meaning_of_shared_keys(self, lease_app):
         """r, a, c, s mean different things on different screens: the footer always
         says which, and q Quit is always there (120 columns)."""
@@ -323,6 +336,7 @@ def test_demo_logs_the_agent_command_once(tmp_path):
 
 
 class TestTimezone:
+    @pytest.mark.slow
     async def test_the_console_prints_times_in_the_configured_zone(
         self, fleet, state, clock, lease_store
     ):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from opsconsole.ui.screens.prompt import PromptScreen
-from tests.ui.conftest import SIZE, type_text, wait_until
+from tests.support.ui import SIZE, notices, type_text, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import feed_all, synthetic_fleet, warm_fleet
 
@@ -13,6 +15,7 @@ def host_lines(grid) -> list[str]:
 
 
 class TestFilter:
+    @pytest.mark.slow
     async def test_slash_filters_as_you_type_and_enter_keeps_it(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -25,6 +28,7 @@ class TestFilter:
             assert host_lines(grid) == [f"sg1-r02-n{i}" for i in range(10, 17)]
             assert "7 of 32 hosts" in screen_text(app)
 
+    @pytest.mark.slow
     async def test_filter_by_metric_and_state_columns(self, app, state):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -45,9 +49,10 @@ class TestFilter:
             fleet_screen.set_filter("rack=sg1-r01")
             assert not fleet_screen.set_filter("colour=blue")
             await pilot.pause()
-            assert any("unknown column" in n.message for n in app._notifications)
+            assert any("unknown column" in n.message for n in notices(app))
             assert fleet_screen.grid.row_filter.text == "rack=sg1-r01"
 
+    @pytest.mark.slow
     async def test_esc_in_the_prompt_restores_the_previous_filter(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -62,6 +67,7 @@ class TestFilter:
 
 
 class TestMetricAndSort:
+    @pytest.mark.slow
     async def test_keys_select_and_cycle_the_metric(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -78,6 +84,7 @@ class TestMetricAndSort:
             app.run_command("metric memory")
             assert grid.metric.key == "memory"
 
+    @pytest.mark.slow
     async def test_metric_changes_the_cells(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -91,6 +98,7 @@ class TestMetricAndSort:
             temp = "".join(s.text for s in grid._line_strip(index, cols))
             assert f"{snap.gpus[0].temp_c:3.0f}" in temp and temp != util
 
+    @pytest.mark.slow
     async def test_sort_by_a_metric_lists_hosts_flat_worst_first(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -105,6 +113,7 @@ class TestMetricAndSort:
             app.run_command("sort site")
             assert grid.lines[0] == ("site", "SG1")
 
+    @pytest.mark.slow
     async def test_s_cycles_every_sort_column(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -157,6 +166,7 @@ class TestIncrementalDrawing:
             # the host's line, its rack's line and its site's line
             assert grid.lines_painted - before == 3
 
+    @pytest.mark.slow
     async def test_all_hosts_changing_redraws_only_the_screenful(self, app, state, clock):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()

@@ -3,14 +3,18 @@ view shows the newest validation run per level, from what the store holds."""
 
 from __future__ import annotations
 
+import pytest
+
 from opsconsole.leases.handover import HostOutcome, finish_run, hold_for_run
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.screens.leases import LeasesScreen
 from opsconsole.validate import store
 from opsconsole.validate.model import CheckResult, CheckStatus, RunState
-from tests.ui.conftest import OPERATOR, SIZE, wait_until
+from tests.support.ui import OPERATOR, SIZE, notices, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import T0
+
+pytestmark = pytest.mark.slow
 
 N1, N2 = "sg1-r01-n01", "sg1-r01-n02"
 
@@ -108,9 +112,7 @@ async def test_host_view_v_runs_a_quick_validation(lease_app, lease_store, fleet
             await pilot.press("v")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
             await pilot.press("y")
-            await wait_until(
-                pilot, lambda e=expected: any(e in n.message for n in app._notifications)
-            )
+            await wait_until(pilot, lambda e=expected: any(e in n.message for n in notices(app)))
             await pilot.press("escape")
     runs = store.list_runs(lease_store)
     assert [(r.hosts, r.state) for r in runs] == [((N2,), "refused"), ((N1,), "passed")]

@@ -13,7 +13,7 @@ from opsconsole.leases import verify_audit
 from opsconsole.ui.app import make_app
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.screens.host_gpus import AcceptGpusScreen
-from tests.ui.conftest import OPERATOR, SIZE, type_text, wait_until
+from tests.support.ui import OPERATOR, SIZE, type_text, wait_until
 from tests.ui.screen_text import screen_text
 
 
@@ -37,6 +37,7 @@ async def open_dialog(pilot, app, name):
     await pilot.press("G")
 
 
+@pytest.mark.slow
 async def test_accept_gpus_from_the_host_view(upgraded, state, clock, lease_store, store_path):
     fleet, name, configured = upgraded
     assert fleet.store_path == store_path
@@ -65,6 +66,7 @@ async def test_accept_gpus_from_the_host_view(upgraded, state, clock, lease_stor
     assert ledger.accepted_count(name) == configured + 2 and name not in ledger.pending
 
 
+@pytest.mark.slow
 async def test_read_only_console_refuses_to_accept_gpus(upgraded, state, clock, lease_store):
     fleet, name, _ = upgraded
     app = make_app(

@@ -14,7 +14,7 @@ from opsconsole.leases import verify_audit
 from opsconsole.ui.app import make_app
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.screens.host_key import HostKeyScreen
-from tests.ui.conftest import OPERATOR, SIZE, type_text, wait_until
+from tests.support.ui import OPERATOR, SIZE, type_text, wait_until
 from tests.ui.screen_text import screen_text
 
 
@@ -41,6 +41,7 @@ async def open_dialog(pilot, app, name):
     await pilot.press("K")
 
 
+@pytest.mark.slow
 async def test_trust_key_from_the_host_view(keyed, state, clock, lease_store, store_path):
     fleet, name, old_fp, new_fp, known = keyed
     app = make_app(
@@ -69,6 +70,7 @@ async def test_trust_key_from_the_host_view(keyed, state, clock, lease_store, st
     assert len(known.read_text().splitlines()) == 1
 
 
+@pytest.mark.slow
 async def test_read_only_console_refuses_to_trust_a_key(keyed, state, clock, lease_store):
     fleet, name, *_, known = keyed
     before = known.read_text()

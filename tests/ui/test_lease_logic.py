@@ -23,7 +23,7 @@ from opsconsole.ui.view.lease_form import (
 )
 from opsconsole.ui.view.model import FleetModel
 from opsconsole.ui.widgets.lease_calendar import DAY_S, calendar_days, calendar_text, peak_gpus
-from tests.ui.conftest import FakeClock
+from tests.support.ui import FakeClock
 from tests.ui.synthetic import T0, feed_all, synthetic_fleet, warm_fleet, xid_event
 
 FLEET = synthetic_fleet(32)

@@ -18,9 +18,11 @@ from opsconsole.ui.screens.extend import ExtendScreen
 from opsconsole.ui.screens.fleet import FleetScreen
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.screens.leases import LeasesScreen
-from tests.ui.conftest import OPERATOR, SIZE, type_text, wait_until
+from tests.support.ui import OPERATOR, SIZE, notices, record_notifications, type_text, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import T0
+
+pytestmark = pytest.mark.slow
 
 DAY = 86_400.0
 
@@ -238,6 +240,7 @@ class TestRefusals:
         app = make_app(
             fleet, state, clock=clock, publish_interval_s=3600, store=lease_store, read_only=True
         )
+        record_notifications(app)
         async with app.run_test(size=SIZE) as pilot:
             await open_leases(pilot, app)
             await pilot.press("a", "e", "x", "c")
@@ -251,7 +254,7 @@ class TestRefusals:
                 "allocate lease",
             ]
             assert isinstance(app.screen, LeasesScreen)
-            assert "read-only" in " ".join(n.message for n in app._notifications)
+            assert "read-only" in " ".join(n.message for n in notices(app))
         assert rows(store_path, "SELECT count(*) FROM leases WHERE released_ts IS NULL") == [(1,)]
         assert rows(store_path, "SELECT action FROM audit_log WHERE action LIKE 'lease.%'") == [
             ("lease.allocate",)
@@ -309,7 +312,7 @@ class TestChanges:
             await pilot.press("x")
             await pilot.pause()
             assert isinstance(app.screen, LeasesScreen)
-            assert any("cancelled: c" in n.message for n in app._notifications)
+            assert any("cancelled: c" in n.message for n in notices(app))
 
 
 class TestViews:

@@ -12,8 +12,10 @@ from opsconsole.ui.app import make_app
 from opsconsole.ui.screens.fleet import FleetScreen
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.widgets.gpu_table import GpuTable
-from tests.ui.conftest import wait_until
+from tests.support.ui import wait_until
 from tests.ui.screen_text import screen_text
+
+pytestmark = pytest.mark.slow
 
 server_module = pytest.importorskip("opsconsole.sim.server")
 poller_module = pytest.importorskip("opsconsole.collect.poller")

@@ -3,14 +3,17 @@ and the command palette offering the same actions."""
 
 from __future__ import annotations
 
+import pytest
+
 from opsconsole.ui.screens.fleet import FleetScreen
 from opsconsole.ui.screens.help import HelpScreen
 from opsconsole.ui.screens.host import HostScreen
-from tests.ui.conftest import SIZE, type_text, wait_until
+from tests.support.ui import SIZE, notices, type_text, wait_until
 from tests.ui.screen_text import screen_text
 
 
 class TestCommandMode:
+    @pytest.mark.slow
     async def test_colon_host_opens_the_host_and_esc_returns(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -24,6 +27,7 @@ class TestCommandMode:
             await pilot.press("escape")
             await wait_until(pilot, lambda: isinstance(app.screen, FleetScreen))
 
+    @pytest.mark.slow
     async def test_colon_fleet_from_a_host(self, app):
         async with app.run_test(size=SIZE) as pilot:
             app.open_host("sg1-r01-n05")
@@ -35,18 +39,20 @@ class TestCommandMode:
             # the cursor stayed on the host that was open
             assert app.screen.grid.current_host == "sg1-r01-n05"
 
+    @pytest.mark.slow
     async def test_unknown_commands_say_so(self, app):
         async with app.run_test(size=SIZE) as pilot:
             app.run_command("frobnicate")
             app.run_command("host no-such-host")
             await pilot.pause()
-            messages = [n.message for n in app._notifications]
+            messages = [n.message for n in notices(app)]
             assert any("unknown command" in m for m in messages)
             assert any("no-such-host" in m for m in messages)
             assert isinstance(app.screen, FleetScreen)
 
 
 class TestDrillDown:
+    @pytest.mark.slow
     async def test_enter_on_a_host_opens_it(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -71,6 +77,7 @@ class TestDrillDown:
             await pilot.pause()
             assert sum(1 for kind, _ in grid.lines if kind == "host") == 32
 
+    @pytest.mark.slow
     async def test_arrow_keys_move_the_cursor(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -85,6 +92,7 @@ class TestDrillDown:
 
 
 class TestHelpAndPalette:
+    @pytest.mark.slow
     async def test_help_lists_every_key_of_the_screen(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -99,6 +107,7 @@ class TestHelpAndPalette:
             await pilot.press("escape")
             await wait_until(pilot, lambda: isinstance(app.screen, FleetScreen))
 
+    @pytest.mark.slow
     async def test_palette_opens_a_host(self, app):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -112,6 +121,7 @@ class TestHelpAndPalette:
 
 
 class TestReadOnlyPalette:
+    @pytest.mark.slow
     async def test_the_palette_marks_and_refuses_reconnect(self, fleet, state, clock):
         from opsconsole.ui.app import make_app
 

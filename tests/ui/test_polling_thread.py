@@ -9,10 +9,12 @@ import pytest
 
 from opsconsole.ui.app import make_app
 from opsconsole.ui.screens.confirm import ConfirmScreen
-from tests.ui.conftest import SIZE, FakeClock, wait_until
+from tests.support.ui import SIZE, FakeClock, notices, record_notifications, wait_until
 from tests.ui.fake_poller import PollerRecorder
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import new_state
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -23,6 +25,7 @@ def threaded(fleet):
         app = make_app(
             fleet, state, poller_factory=recorder, clock=clock, publish_interval_s=0.05, **options
         )
+        record_notifications(app)
         return app, recorder
 
     return build
@@ -130,7 +133,7 @@ class TestReadOnly:
             assert app.refusals == ["reconnect host"] * 5
             assert not any(isinstance(s, ConfirmScreen) for s in app.screen_stack)
             assert recorder.poller.reconnects == []
-            messages = [n.message for n in app._notifications]
+            messages = [n.message for n in notices(app)]
             assert any("read-only" in m and "reconnect host" in m for m in messages)
 
     async def test_read_only_still_navigates_and_filters(self, threaded):

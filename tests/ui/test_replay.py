@@ -11,7 +11,7 @@ from opsconsole.replay.source import RAW, ROLLUPS, ReplaySource
 from opsconsole.store import TelemetryIngest, open_store
 from opsconsole.store.recorder import FlightRecorder
 from opsconsole.ui.app import replay_app
-from tests.ui.conftest import SIZE, wait_until
+from tests.support.ui import SIZE, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import T0, host_name, new_state, synthetic_fleet, synthetic_sample
 
@@ -44,6 +44,7 @@ def recorded(tmp_path):
     return fleet, path
 
 
+@pytest.mark.slow
 async def test_replay_shows_the_fleet_and_the_alert_at_that_moment(recorded):
     fleet, path = recorded
     app = replay_app(fleet, path, XID_TS + 10, speed=2)

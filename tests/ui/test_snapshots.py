@@ -11,8 +11,10 @@ from opsconsole.leases import LeaseRequest, allocate_lease
 from opsconsole.store import open_store
 from opsconsole.ui.app import make_app
 from opsconsole.ui.screens.leases import LeasesScreen
-from tests.ui.conftest import OPERATOR, SIZE, FakeClock, add_tenants, wait_until
+from tests.support.ui import OPERATOR, SIZE, FakeClock, add_tenants, wait_until
 from tests.ui.synthetic import T0, feed_all, synthetic_fleet, warm_fleet, xid_event
+
+pytestmark = pytest.mark.slow
 
 STALE, DOWN, XID_HOST = "sg1-r01-n02", "sg1-r01-n05", "sg1-r01-n03"
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from rich.text import Text
 
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.widgets.gpu_table import GpuTable
 from opsconsole.ui.widgets.host_facts import HostFacts
-from tests.ui.conftest import SIZE, wait_until
+from tests.support.ui import SIZE, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import feed_all, xid_event
 
@@ -26,6 +27,7 @@ def advance_without(state, clock, seconds: float, silent: str = SILENT) -> None:
 
 
 class TestFleetMarking:
+    @pytest.mark.slow
     async def test_stale_host_shows_age_and_dimmed_uncoloured_cells(self, app, state, clock):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -42,6 +44,7 @@ class TestFleetMarking:
             assert "—" in text  # no live aggregates
             assert "1 stale" in screen_text(app)
 
+    @pytest.mark.slow
     async def test_down_host_shows_dashes_and_counts_in_the_header(self, app, state, clock):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -54,6 +57,7 @@ class TestFleetMarking:
             header = screen_text(app).splitlines()[0]
             assert "1 down" in header and "8 unknown" in header
 
+    @pytest.mark.slow
     async def test_age_moves_on_without_a_batch(self, app, state, clock):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
@@ -65,6 +69,7 @@ class TestFleetMarking:
             await pilot.pause()
             assert "stale 17s" in screen_text(app)
 
+    @pytest.mark.slow
     async def test_host_that_comes_back_is_fresh_again(self, app, state, clock):
         async with app.run_test(size=SIZE) as pilot:
             advance_without(state, clock, 40)
@@ -78,6 +83,7 @@ class TestFleetMarking:
 
 
 class TestHostView:
+    @pytest.mark.slow
     async def test_stale_host_view_dims_numbers_and_says_they_are_old(self, app, state, clock):
         async with app.run_test(size=SIZE) as pilot:
             advance_without(state, clock, 14)
@@ -89,6 +95,7 @@ class TestHostView:
             util = table.get_cell("0", "util")
             assert isinstance(util, Text) and "italic" in str(util.style)
 
+    @pytest.mark.slow
     async def test_down_host_view_shows_no_numbers(self, app, state, clock):
         async with app.run_test(size=SIZE) as pilot:
             advance_without(state, clock, 40)
@@ -99,6 +106,7 @@ class TestHostView:
                 assert table.get_cell("0", column).plain.replace("/", "").strip("—") == ""
             assert "DOWN" in str(app.screen.query_one(HostFacts).render())
 
+    @pytest.mark.slow
     async def test_host_view_shows_xid_meaning_clock_reasons_and_links(self, app, state, clock):
         host = state.hosts["sg1-r01-n01"]
         host._note_events([xid_event(clock() - 30, gpu=3, code=79)])
@@ -115,6 +123,7 @@ class TestHostView:
             assert "mlx5_0/1" in text and "eth0" in text
             assert "1 faulty" in text
 
+    @pytest.mark.slow
     async def test_nvlinks_down_are_counted_and_warn(self, app, state, clock):
         from tests.ui.synthetic import nvlinks, synthetic_sample
 

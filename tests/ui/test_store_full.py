@@ -14,10 +14,12 @@ from opsconsole.collect.poller import Poller
 from opsconsole.collect.state import FleetState
 from opsconsole.store import TelemetryIngest, open_store
 from opsconsole.ui.app import make_app
-from tests.collect.conftest import FakeCommands, Keys, ServerFarm, stream_samples
-from tests.tmpfs import fill, small_tmpfs
-from tests.ui.conftest import wait_until
+from tests.support.collect import FakeCommands, Keys, ServerFarm, stream_samples
+from tests.support.tmpfs import fill, small_tmpfs
+from tests.support.ui import wait_until
 from tests.ui.screen_text import screen_text
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

@@ -66,6 +66,7 @@ async def validate(db, fleet, hosts, **kw):
     return await asyncio.to_thread(validate_hosts, db, fleet, hosts, operator="tester", **kw)
 
 
+@pytest.mark.slow
 async def test_slow_ib_port_fails_fabric_with_measured_vs_expected_and_drains(sim, fleet, vdb):
     sim.fleet.host(N3).inject("ib_slow", port="mlx5_3")
     run = await validate(vdb, fleet, [N1, N2, N3], level="quick", fabric=True)

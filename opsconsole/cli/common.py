@@ -1,5 +1,5 @@
-"""What the tenant, lease, drain, usage and audit sub-commands share: the config and
-store they act on, who the operator is, times as typed, and printing (text or --json).
+"""What the sub-commands share: the config and store they act on, who the operator is,
+times as typed, and printing (text or --json).
 
 Health for placement: the CLI has no live state, so it passes what the store last
 recorded (`health_from_events`) and says so; the console passes its live state.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -35,11 +36,23 @@ class Context:
         return parse_time(text, self.now_ts)
 
 
+_opened: list[sqlite_utils.Database] = []
+"""Stores opened by `open_context` during the command now running."""
+
+
 def open_context(args: argparse.Namespace) -> Context:
     fleet = load_fleet(args.config)
     use_timezone(fleet.config.timezone)
     db = open_store(fleet.store_path)
+    _opened.append(db)
     return Context(fleet, db, operator_name(fleet.config), time.time())
+
+
+def close_contexts() -> None:
+    """Close the stores the command opened: `main` calls it when the command ends, so a
+    caller in the same process (a script, a test) is not left holding connections."""
+    while _opened:
+        _opened.pop().close()
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +66,7 @@ def emit(args: argparse.Namespace, data: object, text: str) -> int:
     return 0
 
 
-def table(headers: list[str], rows: list[list[object]]) -> str:
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Left-aligned columns, two spaces apart; "(none)" for no rows."""
     if not rows:
         return "(none)"
