@@ -10,7 +10,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable
 
 from opsconsole.errors import OpsconsoleError
 from opsconsole.ui.guard import changes_state
@@ -204,13 +203,9 @@ class HostScreen(Screen):
             detail, gpu_index, interval_s, self.app.clock(), loading=loading
         )
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if (
-            self.ready
-            and event.data_table is self.query_one(GpuTable)
-            and event.row_key.value is not None
-        ):
-            self._show_history(self.app.model.detail_for(self.host_name), int(event.row_key.value))
+    def on_gpu_table_gpu_highlighted(self, event: GpuTable.GpuHighlighted) -> None:
+        if self.ready:
+            self._show_history(self.app.model.detail_for(self.host_name), event.gpu_index)
 
     def action_back(self) -> None:
         self.app.close_host()
