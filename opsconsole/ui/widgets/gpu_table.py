@@ -226,12 +226,12 @@ class GpuTable(ScrollView, can_focus=True):
         self._rows: list[tuple[int, tuple[Text, ...], tuple[object, ...]]] = []
         self._lines: LRUCache[tuple[object, ...], Strip] = LRUCache(256)
         self._widths: list[int] = []
+        self._header = tuple(Text(label) for _, label, _ in COLUMNS)
+        self._header_key: tuple[object, ...] = tuple(_cell_key(cell) for cell in self._header)
 
     def on_mount(self) -> None:
         self.uuid_w = uuid_width(self.app.size.width)
         self._widths = [self.uuid_w if key == "uuid" else width for key, _, width in COLUMNS]
-        self._header = tuple(Text(label) for _, label, _ in COLUMNS)
-        self._header_key = tuple(_cell_key(cell) for cell in self._header)
         self._resize_virtual()
 
     # --- data -------------------------------------------------------------------------
@@ -331,6 +331,7 @@ class GpuTable(ScrollView, can_focus=True):
         return self._line(row, scroll_x, width)
 
     def _line(self, row: int, scroll_x: int, width: int) -> Strip:
+        content: tuple[object, ...]
         if row == -1:
             row_style = self.get_component_styles("gpu-table--header").rich_style
             cursor_style = Style()
