@@ -61,3 +61,21 @@ async def test_a_changed_cell_is_drawn_again(app, state, clock):
         after = table.get_cell("0", "util").plain
         await wait_until(pilot, lambda: f" 0    {after}" in screen_text(app))
         assert f" 0    {before} " not in screen_text(app)
+
+
+async def test_the_gpu_column_stays_when_the_table_scrolls_sideways(app):
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_host("sg1-r01-n03")
+        await wait_until(pilot, lambda: isinstance(app.screen, HostScreen) and app.screen.ready)
+        table = app.screen.query_one(GpuTable)
+        uuid = table.get_cell("2", "uuid").plain
+        assert uuid not in screen_text(app)  # off to the right at 120 columns
+        await pilot.press(*["right"] * 120)
+        await wait_until(pilot, lambda: table.scroll_x == table.max_scroll_x > 0)
+
+        def row_of_gpu_2() -> str:
+            lines = [line for line in screen_text(app).splitlines() if uuid in line]
+            return lines[0] if lines else ""
+
+        await wait_until(pilot, lambda: row_of_gpu_2().startswith(" 2 "))
+        assert "UUID" in screen_text(app) and " GPU " in screen_text(app)

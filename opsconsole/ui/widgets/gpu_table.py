@@ -369,7 +369,9 @@ class GpuTable(ScrollView, can_focus=True):
         width: int,
     ) -> Strip:
         """As DataTable draws a row: each cell padded, its own styles over the row's, the
-        cursor's colour over both; the row's style carried to the widget's right edge."""
+        cursor's colour over both; the row's style carried to the widget's right edge. The
+        GPU column stays put when the rest scrolls sideways, so a UUID or a clock scrolled
+        into view still has its GPU beside it."""
         line = Text(no_wrap=True, overflow="crop", end="")
         pad = " " * self.PADDING
         for cell, cell_w in zip(cells, self._widths, strict=True):
@@ -380,14 +382,11 @@ class GpuTable(ScrollView, can_focus=True):
             line.append_text(cell)
             line.append(" " * (cell_w - cell.cell_len) + pad)
         console = self.app.console
+        style = row_style + cursor_style
         post = Style.from_color(color=cursor_style.color)
-        segments = list(
-            Segment.apply_style(
-                line.render(console), style=row_style + cursor_style, post_style=post
-            )
-        )
-        table_w = line.cell_len
-        if width > table_w:
-            segments.append(Segment(" " * (width - table_w), row_style + cursor_style))
-        strip = Strip(segments).crop(scroll_x, scroll_x + width)
-        return strip.adjust_cell_length(width, self.rich_style).simplify()
+        row = Strip(Segment.apply_style(line.render(console), style=style, post_style=post))
+        fixed_w = self._widths[0] + 2 * self.PADDING
+        strip = Strip.join([row.crop(0, fixed_w), row.crop(fixed_w + scroll_x, line.cell_len)])
+        if strip.cell_length < width:
+            strip = Strip.join([strip, Strip([Segment(" " * (width - strip.cell_length), style)])])
+        return strip.crop(0, width).adjust_cell_length(width, self.rich_style).simplify()
