@@ -34,6 +34,11 @@ class HostScreen(Screen[None]):
     if TYPE_CHECKING:
         app = getters.app(OpsConsoleApp)
 
+    BLANK = True
+    """The screen itself draws only its (opaque) background: Textual then paints it as
+    blank lines rather than rendering a background renderable into every line, three
+    times per host opened (7 ms of the first frame's 30, bench/ui.py)."""
+
     ready = False
     """True once composed and drawn: from then on batches are drawn here."""
 
