@@ -225,6 +225,7 @@ class GpuTable(ScrollView, can_focus=True):
         self.uuid_w = 13
         self._rows: list[tuple[int, tuple[Text, ...], tuple[object, ...]]] = []
         self._lines: LRUCache[tuple[object, ...], Strip] = LRUCache(256)
+        self._cells: LRUCache[tuple[object, int], list[Segment]] = LRUCache(1024)
         self._widths: list[int] = []
         self._header = tuple(Text(label) for _, label, _ in COLUMNS)
         self._header_key: tuple[object, ...] = tuple(_cell_key(cell) for cell in self._header)
@@ -356,13 +357,14 @@ class GpuTable(ScrollView, can_focus=True):
         strip = self._lines.get(key)
         if strip is None:
             cells = self._header if row == -1 else self._rows[row][1]
-            strip = self._draw(cells, row_style, cursor_style, scroll_x, width)
+            strip = self._draw(cells, content, row_style, cursor_style, scroll_x, width)
             self._lines[key] = strip
         return strip
 
     def _draw(
         self,
         cells: tuple[Text, ...],
+        keys: tuple[object, ...],
         row_style: Style,
         cursor_style: Style,
         scroll_x: int,
@@ -371,22 +373,30 @@ class GpuTable(ScrollView, can_focus=True):
         """As DataTable draws a row: each cell padded, its own styles over the row's, the
         cursor's colour over both; the row's style carried to the widget's right edge. The
         GPU column stays put when the rest scrolls sideways, so a UUID or a clock scrolled
-        into view still has its GPU beside it."""
-        line = Text(no_wrap=True, overflow="crop", end="")
-        pad = " " * self.PADDING
-        for cell, cell_w in zip(cells, self._widths, strict=True):
-            if cell.cell_len > cell_w:
-                cell = cell.copy()
-                cell.truncate(cell_w, overflow="crop")
-            line.append(pad)
-            line.append_text(cell)
-            line.append(" " * (cell_w - cell.cell_len) + pad)
-        console = self.app.console
+        into view still has its GPU beside it. Cells are kept drawn by content: most read
+        the same from host to host ("ok", "—", "18 up", the model)."""
+        segments: list[Segment] = []
+        for cell, key, cell_w in zip(cells, keys, self._widths, strict=True):
+            drawn = self._cells.get((key, cell_w))
+            if drawn is None:
+                drawn = self._cells[(key, cell_w)] = self._draw_cell(cell, cell_w)
+            segments += drawn
         style = row_style + cursor_style
         post = Style.from_color(color=cursor_style.color)
-        row = Strip(Segment.apply_style(line.render(console), style=style, post_style=post))
+        row = Strip(Segment.apply_style(segments, style=style, post_style=post))
         fixed_w = self._widths[0] + 2 * self.PADDING
-        strip = Strip.join([row.crop(0, fixed_w), row.crop(fixed_w + scroll_x, line.cell_len)])
+        strip = Strip.join([row.crop(0, fixed_w), row.crop(fixed_w + scroll_x, row.cell_length)])
         if strip.cell_length < width:
             strip = Strip.join([strip, Strip([Segment(" " * (width - strip.cell_length), style)])])
         return strip.crop(0, width).adjust_cell_length(width, self.rich_style).simplify()
+
+    def _draw_cell(self, cell: Text, cell_w: int) -> list[Segment]:
+        """One cell padded to its column, cropped if longer, in its own styles only."""
+        if cell.cell_len > cell_w:
+            cell = cell.copy()
+            cell.truncate(cell_w, overflow="crop")
+        pad = " " * self.PADDING
+        line = Text(pad, no_wrap=True, overflow="crop", end="")
+        line.append_text(cell)
+        line.append(" " * (cell_w - cell.cell_len) + pad)
+        return list(line.render(self.app.console))
