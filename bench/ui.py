@@ -11,8 +11,9 @@ Figures (milliseconds, median of --rounds):
   + repaint    the same, timed until Textual has composited and written the screen
   key→paint    a cursor key press until the screen is painted, idle and while a
                polling thread feeds all hosts every 2 s (the real thread driver)
-  open host    Enter on a host line until the host view is painted with the host's GPU
-               rows (its last known state; history and ports may still be loading)
+  open host    Enter on a host line until a frame is written that shows that host's view
+               with its GPU rows (its last known state; history and ports may still
+               say loading), judged as each frame is written
   --load N     the key→paint figures again with the machine busy: `stress-ng --cpu N`
                (or N busy-loop processes without stress-ng), started and stopped by PID
 Targets: grid frame <= 50 ms and >= 2x faster than the DataTable; key→paint and open host
@@ -31,7 +32,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.ui.synthetic
 
@@ -39,16 +43,24 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
-from opsconsole.ui.app import make_app
+from opsconsole.collect.state import FleetState
+from opsconsole.config import Fleet
+from opsconsole.ui.app import OpsConsoleApp, make_app
 from opsconsole.ui.feed.feed import FleetBatch, FleetFeed
 from opsconsole.ui.feed.runtime import tune_garbage_collector
 from opsconsole.ui.screens.fleet import FleetScreen
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.view.fleet_painter import Columns
-from opsconsole.ui.view.metrics import METRICS, gpu_cell
+from opsconsole.ui.view.metrics import METRICS, Metric, gpu_cell
 from opsconsole.ui.view.model import FleetModel
+from opsconsole.ui.view.snapshot import HostSnapshot
 from opsconsole.ui.widgets.gpu_table import GpuTable
 from tests.ui.synthetic import T0, feed_all, synthetic_fleet, warm_fleet
+
+Size = tuple[int, int]
+Batch = dict[str, HostSnapshot]
+Figures = dict[str, float]
+PollerFactory = Callable[[Fleet, FleetState], Any]
 
 COLUMNS = ("host", "rack", "state", *(f"g{i}" for i in range(8)), "util", "temp", "power", "mem")
 
@@ -61,7 +73,7 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def table_row(snap, metric) -> list[str]:
+def table_row(snap: HostSnapshot, metric: Metric) -> list[str]:
     cells = [snap.name, snap.host.rack, snap.status]
     for i in range(8):
         text, _ = gpu_cell(metric, snap.gpus[i], snap.status, snap.health[i])
@@ -69,35 +81,35 @@ def table_row(snap, metric) -> list[str]:
     cells += [
         f"{snap.util_avg_pct:.0f}%",
         f"{snap.temp_max_c:.0f}°",
-        f"{snap.power_w / 1000:.2f}kW",
+        f"{(snap.power_w or 0.0) / 1000:.2f}kW",
         f"{snap.mem_used_pct:.0f}%",
     ]
     return cells
 
 
-class TableApp(App):
+class TableApp(App[None]):
     """The baseline: one DataTable row per host, updated cell by cell."""
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="table")
 
 
-async def bench_table(model: FleetModel, batches: list[dict], size, rounds: int) -> dict:
+async def bench_table(model: FleetModel, batches: list[Batch], size: Size, rounds: int) -> Figures:
     app = TableApp()
     metric = METRICS["util"]
     out: dict[str, list[float]] = {"frame": [], "refresh": [], "repaint": []}
     async with app.run_test(size=size) as pilot:
-        table = app.query_one(DataTable)
+        table: DataTable[str] = app.query_one(DataTable)
         for key in COLUMNS:
             table.add_column(key, key=key, width=8 if key.startswith("g") else 12)
-        shown = {}
+        shown: dict[str, list[str]] = {}
         for name, snap in model.hosts.items():
             shown[name] = table_row(snap, metric)
             table.add_row(*shown[name], key=name)
         await pilot.pause()
         height = table.size.height
         for r in range(rounds):
-            table._clear_caches()
+            cast(Any, table)._clear_caches()
             start = time.perf_counter()
             for y in range(height):
                 table.render_line(y)
@@ -121,17 +133,19 @@ async def bench_table(model: FleetModel, batches: list[dict], size, rounds: int)
     return {k: median(v) for k, v in out.items()}
 
 
-async def bench_grid(fleet, state, batches, size, rounds: int) -> dict:
+async def bench_grid(
+    fleet: Fleet, state: FleetState, batches: list[Batch], size: Size, rounds: int
+) -> Figures:
     app = make_app(fleet, state, clock=lambda: T0 + 100, publish_interval_s=3600)
     out: dict[str, list[float]] = {"frame": [], "refresh": [], "repaint": [], "lines": []}
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
-        grid = app.screen.grid
+        grid = app.fleet_screen.grid
         app.run_command("sort site")
         await pilot.pause()
         height = grid.size.height
         for r in range(rounds):
-            grid._cache.clear()
+            cast(Any, grid)._cache.clear()
             start = time.perf_counter()
             for y in range(height):
                 grid.render_line(y)
@@ -153,16 +167,16 @@ async def bench_grid(fleet, state, batches, size, rounds: int) -> dict:
     return {k: median(v) for k, v in out.items()}
 
 
-def synthetic_feeder(polling: bool, stats: dict):
+def synthetic_feeder(polling: bool, stats: dict[str, list[float]]) -> PollerFactory:
     """A poller factory whose poller feeds every host a synthetic sample every 2 s, on the
     console's real polling thread (or, with polling=False, sits idle)."""
     stop = threading.Event()
 
     class Feeder:
-        def __init__(self, fleet, state):
+        def __init__(self, fleet: Fleet, state: FleetState) -> None:
             self.state = state
 
-        async def run(self):
+        async def run(self) -> None:
             seq = 10
             while not stop.is_set():
                 if polling:
@@ -172,19 +186,24 @@ def synthetic_feeder(polling: bool, stats: dict):
                     seq += 1
                 await asyncio.sleep(2.0)
 
-        async def stop(self):
+        async def stop(self) -> None:
             stop.set()
 
     return Feeder
 
 
 async def key_to_paint(
-    fleet, state, poller_factory, size, presses: int, settle: bool = False
-) -> dict:
+    fleet: Fleet,
+    state: FleetState,
+    poller_factory: PollerFactory,
+    size: Size,
+    presses: int,
+    settle: bool = False,
+) -> Figures:
     """Cursor key (as a terminal delivers it) to a composed, terminal-encoded frame.
     `settle`: first wait until every host is fresh (steady state, not the connect storm)."""
     app = make_app(fleet, state, poller_factory=poller_factory)
-    timings = []
+    timings: list[float] = []
     async with app.run_test(size=size) as pilot:
         await pilot.pause(0.5)
         deadline = time.monotonic() + 120
@@ -192,20 +211,9 @@ async def key_to_paint(
             if time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.2)
-        grid = app.screen.grid
-        driver = app._driver
-        writes: list[float] = []
-        display = app._display
-
-        def timed_display(screen, renderable) -> None:
-            # Headless Textual composes frames but writes nothing; encode the update as a
-            # terminal would receive it, so the figure includes that cost too.
-            display(screen, renderable)
-            if renderable is not None:
-                renderable.render_segments(app.console)
-                writes.append(time.perf_counter())
-
-        app._display = timed_display
+        grid = app.fleet_screen.grid
+        driver = _driver(app)
+        writes = watch_writes(app)
         moved: list[float] = []
         set_cursor = grid._set_cursor
 
@@ -213,7 +221,7 @@ async def key_to_paint(
             set_cursor(index)
             moved.append(time.perf_counter())
 
-        grid._set_cursor = timed_set_cursor
+        cast(Any, grid)._set_cursor = timed_set_cursor
         loop = asyncio.get_running_loop()
         for i in range(presses):
             key = "down" if (i // 40) % 2 == 0 else "up"
@@ -240,30 +248,41 @@ class MachineLoad:
     """CPU load on the console's own machine: `stress-ng --cpu N`, or N Python busy loops
     where stress-ng is not installed. Each in its own session, stopped by its PID."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int) -> None:
         self.workers = workers
-        self.procs: list[subprocess.Popen] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
         self.how = ""
 
     def __enter__(self) -> MachineLoad:
         if self.workers <= 0:
             return self
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        quiet = subprocess.DEVNULL
         exe = shutil.which("stress-ng")
         if exe:
             command = [exe, "--cpu", str(self.workers), "--timeout", "900s", "--quiet"]
-            self.procs = [subprocess.Popen(command, start_new_session=True, **quiet)]
+            self.procs = [
+                subprocess.Popen(command, start_new_session=True, stdout=quiet, stderr=quiet)
+            ]
             self.how = f"stress-ng --cpu {self.workers}"
         else:
             busy = [sys.executable, "-c", "while True: pass"]
             self.procs = [
-                subprocess.Popen(busy, start_new_session=True, **quiet) for _ in range(self.workers)
+                subprocess.Popen(busy, start_new_session=True, stdout=quiet, stderr=quiet)
+                for _ in range(self.workers)
             ]
             self.how = f"{self.workers} busy-loop processes"
-        time.sleep(2.0)  # let the load average climb before measuring
+        # Measure once the 1-minute load average shows it (about a minute), not 2 s in.
+        deadline = time.monotonic() + 120
+        while os.getloadavg()[0] < self.workers and time.monotonic() < deadline:
+            time.sleep(1.0)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         for proc in self.procs:
             try:
                 os.killpg(proc.pid, signal.SIGTERM)  # the session we started, its workers too
@@ -276,51 +295,70 @@ class MachineLoad:
                 proc.wait(10)
 
 
-def watch_writes(app) -> list[float]:
-    """perf_counter() of every frame the app writes (encoded as a terminal receives it)."""
-    writes: list[float] = []
-    display = app._display
+def _driver(app: OpsConsoleApp) -> Any:
+    """The app's terminal driver (headless here): keys are sent through it as a terminal's
+    would arrive."""
+    driver = cast(Any, app)._driver
+    assert driver is not None
+    return driver
 
-    def timed_display(screen, renderable) -> None:
+
+def _any_screen(screen: object) -> bool:
+    return True
+
+
+def watch_writes(app: OpsConsoleApp, shows: Callable[[object], bool] = _any_screen) -> list[float]:
+    """perf_counter() of every frame the app writes (encoded as a terminal receives it)
+    while `shows(screen)` holds for the screen it wrote, judged as it is written."""
+    writes: list[float] = []
+    display = cast(Any, app)._display
+
+    def timed_display(screen: object, renderable: Any) -> None:
+        # Headless Textual composes frames but writes nothing; encode the update as a
+        # terminal would receive it, so the figure includes that cost too.
         display(screen, renderable)
         if renderable is not None:
             renderable.render_segments(app.console)
-            writes.append(time.perf_counter())
+            if shows(screen):
+                writes.append(time.perf_counter())
 
-    app._display = timed_display
+    cast(Any, app)._display = timed_display
     return writes
 
 
-async def open_host_to_paint(fleet, state, poller_factory, size, opens: int) -> dict:
-    """Enter on a host line until a frame shows the host view with its GPU rows."""
+async def open_host_to_paint(
+    fleet: Fleet, state: FleetState, poller_factory: PollerFactory, size: Size, opens: int
+) -> Figures:
+    """Enter on a host line until a frame is written that shows that host's view with
+    its GPU rows (its last known state; history and ports may still say loading)."""
     app = make_app(fleet, state, poller_factory=poller_factory)
-    timings = []
+    timings: list[float] = []
     names = [h.name for h in fleet.hosts]
+    wanted: list[str] = [""]
+
+    def shows_host(screen: object) -> bool:
+        return (
+            isinstance(screen, HostScreen)
+            and screen.host_name == wanted[0]
+            and screen.query_one(GpuTable).row_count > 0
+        )
+
     async with app.run_test(size=size) as pilot:
         await pilot.pause(0.5)
-        writes = watch_writes(app)
+        writes = watch_writes(app, shows_host)
         loop = asyncio.get_running_loop()
         for i in range(opens):
-            app.fleet_screen.grid.move_to(("host", names[(i * 37) % len(names)]))
+            wanted[0] = names[(i * 37) % len(names)]
+            app.fleet_screen.grid.move_to(("host", wanted[0]))
             await asyncio.sleep(0.05)
+            writes.clear()
             start = time.perf_counter()
-            app._driver.send_message(events.Key("enter", "\r"))
+            _driver(app).send_message(events.Key("enter", "\r"))
             deadline = loop.time() + 20
-            shown_at = painted = None
-            while painted is None and loop.time() < deadline:
+            while not writes and loop.time() < deadline:
                 await asyncio.sleep(0.0005)
-                screen = app.screen
-                if (
-                    shown_at is None
-                    and isinstance(screen, HostScreen)
-                    and screen.ready
-                    and screen.query_one(GpuTable).row_count
-                ):
-                    shown_at = time.perf_counter()
-                if shown_at is not None:
-                    painted = next((w for w in writes if w > shown_at), None)
-            timings.append(ms((painted or time.perf_counter()) - start))
-            app._driver.send_message(events.Key("escape", None))
+            timings.append(ms((writes[0] if writes else time.perf_counter()) - start))
+            _driver(app).send_message(events.Key("escape", None))
             while not isinstance(app.screen, FleetScreen) and loop.time() < deadline:
                 await asyncio.sleep(0.01)
             await asyncio.sleep(0.1)
@@ -332,14 +370,14 @@ async def open_host_to_paint(fleet, state, poller_factory, size, opens: int) -> 
     }
 
 
-def print_keys(what: str, k: dict, extra: str = "") -> None:
+def print_keys(what: str, k: Figures, extra: str = "") -> None:
     print(
         f"key→paint {what:<22} p50 {k['p50']:5.1f} ms  p95 {k['p95']:5.1f} ms  "
         f"max {k['max']:5.1f} ms{extra}"
     )
 
 
-async def keys_on_simulator(hosts: int, size, presses: int) -> None:
+async def keys_on_simulator(hosts: int, size: Size, presses: int) -> None:
     """The same, with the real Poller on the polling thread and the simulator in a
     subprocess (as `opsconsole demo` runs it)."""
     import subprocess
@@ -363,7 +401,7 @@ async def keys_on_simulator(hosts: int, size, presses: int) -> None:
                 state = FleetState.from_fleet(fleet, now_ts=time.time())
                 polls: list[Poller] = []
 
-                def factory(fleet, state):
+                def factory(fleet: Fleet, state: FleetState) -> Poller:
                     polls.append(Poller(fleet, state))
                     return polls[-1]
 
@@ -374,14 +412,16 @@ async def keys_on_simulator(hosts: int, size, presses: int) -> None:
                 stop_simulator(sim)
 
 
-def make_batches(fleet, state, count: int) -> list[dict]:
+def make_batches(fleet: Fleet, state: FleetState, count: int) -> list[Batch]:
     """`count` batches in which every host sent a new sample (steady state at 1,000 hosts)."""
     feed = FleetFeed(state, lambda: T0)
     feed.collect()
-    batches = []
+    batches: list[Batch] = []
     for i in range(count):
         feed_all(state, T0 + 2 * (i + 1), 100 + i)
-        batches.append(feed.collect().snapshots)
+        batch = feed.collect()
+        assert batch is not None
+        batches.append(batch.snapshots)
     return batches
 
 
@@ -408,7 +448,8 @@ async def main() -> None:
         help="also measure key→paint with the real poller on a simulator of HOSTS hosts",
     )  # fmt: skip
     args = parser.parse_args()
-    size = tuple(int(v) for v in args.size.split("x"))
+    cols, rows = (int(v) for v in args.size.split("x"))
+    size = (cols, rows)
 
     started = time.perf_counter()
     fleet = synthetic_fleet(args.hosts)
@@ -416,7 +457,9 @@ async def main() -> None:
     batches = make_batches(fleet, state, args.rounds)
     feed = FleetFeed(state, lambda: T0)
     t = time.perf_counter()
-    snapshots = feed.collect().snapshots
+    first = feed.collect()
+    assert first is not None
+    snapshots = first.snapshots
     collect_ms = ms(time.perf_counter() - t)
     model = FleetModel(fleet)
     model.apply(FleetBatch(T0, snapshots))
@@ -455,7 +498,7 @@ async def main() -> None:
         await keys_on_simulator(args.sim, size, args.presses)
 
 
-async def measure_keys(fleet, size, args) -> None:
+async def measure_keys(fleet: Fleet, size: Size, args: argparse.Namespace) -> None:
     if args.gc_tuning:
         tune_garbage_collector()  # as `opsconsole console` does
     loads = (0, args.load) if args.load else (0,)
@@ -464,7 +507,7 @@ async def measure_keys(fleet, size, args) -> None:
             if workers:
                 print(f"with the machine loaded: {load.how}, load average {os.getloadavg()[0]:.1f}")
             for polling in (False, True):
-                stats: dict = {}
+                stats: dict[str, list[float]] = {}
                 state = warm_fleet(fleet, samples=2, now_ts=time.time())
                 feeder = synthetic_feeder(polling, stats)
                 k = await key_to_paint(fleet, state, feeder, size, args.presses)

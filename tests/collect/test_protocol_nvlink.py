@@ -8,6 +8,7 @@ import pytest
 
 from opsconsole.collect.readings import gpu_view
 from opsconsole.ui.view.health import gpu_health
+from opsconsole.wire import MAX_NVLINKS, NvLinks, ProtocolError, decode_line
 
 COUNTERS = ("replay_errors", "recovery_errors", "crc_flit_errors", "crc_data_errors")
 

@@ -93,6 +93,8 @@ class TestLeasesView:
         )
 
         async def open_leases(pilot):
+            # The header counts hosts from the first batch: let it land first (was flaky).
+            await wait_until(pilot, lambda: pilot.app.model.totals().hosts["fresh"] == 32)
             await pilot.press("l")
             await wait_until(pilot, lambda: isinstance(pilot.app.screen, LeasesScreen))
             await wait_until(pilot, lambda: pilot.app.lease_board is not None)

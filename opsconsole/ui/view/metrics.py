@@ -15,6 +15,7 @@ from rich.style import Style
 
 from opsconsole.collect.readings import Reading, reading_of
 from opsconsole.ui.view.health import GpuHealth
+from opsconsole.wire import GpuSample
 
 COOL_RAMP = ("#0d2b45", "#14466b", "#1f6f9e", "#2f9fd0", "#6fd3f5")
 HEAT_RAMP = ("#1e6b30", "#4f8f23", "#b59a12", "#c96a10", "#c62828")
