@@ -8,7 +8,7 @@ import inspect
 
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.widgets.gpu_table import GpuTable
-from tests.ui.conftest import SIZE, wait_until
+from tests.support.ui import SIZE, wait_until
 from tests.ui.screen_text import screen_text
 from tests.ui.synthetic import feed_all
 

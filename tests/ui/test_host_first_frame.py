@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.widgets.gpu_table import GpuTable
-from tests.ui.conftest import SIZE, wait_until
+from tests.support.ui import SIZE, wait_until
 from tests.ui.screen_text import screen_text
 
 HOST = "sg1-r01-n03"
