@@ -32,11 +32,9 @@ ACTIONS = {
 --comment`: one rule wherever an operator acts, and the history always says why."""
 
 
-def default_ack_timeout(app: object) -> str:
+def default_ack_timeout(seconds: float | None) -> str:
     """The config's `alerts.ack_timeout_default_s` as the timeout field's text ("4h",
     "90m", "45s"), or "" when it has none."""
-    fleet = getattr(app, "fleet", None)
-    seconds = fleet.config.alerts.ack_timeout_default_s if fleet is not None else None
     if not seconds:
         return ""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -71,9 +69,10 @@ class AlertActionScreen(AlertDialog):
                 yield Input(placeholder=required, id="alert-comment")
                 yield Label("required", classes="form-hint")
             if self.action == "ack":
+                timeout = default_ack_timeout(self.app.fleet.config.alerts.ack_timeout_default_s)
                 with Horizontal(classes="form-row"):
                     yield Label("Timeout", classes="form-label")
-                    yield Input(default_ack_timeout(self.app), placeholder="none, or 30m / 2h",
+                    yield Input(timeout, placeholder="none, or 30m / 2h",
                                 id="alert-timeout")  # fmt: skip
                     yield Label("fires again if still open after this", classes="form-hint")
             yield Label(Text(f"recorded as {operator}", "#8a8a8a"), classes="dialog-keys")
