@@ -75,7 +75,8 @@ async def test_the_leases_screen_draws_the_configured_zones_days(fleet, state, c
     )
     try:
         async with app.run_test(size=SIZE) as pilot:
-            app.go_leases(None)
+            await pilot.pause()
+            await pilot.press("l")
             await wait_until(pilot, lambda: "Asia/Singapore" in screen_text(app))
             (header,) = [r for r in screen_text(app).splitlines() if "Asia/Singapore" in r]
             assert header.split()[1] == str(today_sg)
