@@ -57,3 +57,28 @@ def test_a_day_where_clocks_change_is_23_or_25_hours():
     spring = _ts("2026-03-28T12:00+01:00")  # clocks go forward on 29 March
     hours = [(hi - lo) / 3600 for lo, hi in day_spans(spring, 120, berlin)[:3]]
     assert hours == [24, 23, 24]
+
+
+async def test_the_leases_screen_draws_the_configured_zones_days(fleet, state, clock, lease_store):
+    """The console sets the zone from the config (as the CLI does): the calendar on the
+    Leases screen names it and starts on today in that zone."""
+    from opsconsole.ui.app import make_app
+    from tests.ui.conftest import SIZE, wait_until
+    from tests.ui.screen_text import screen_text
+
+    fleet.config = fleet.config.model_copy(update={"timezone": "Asia/Singapore"})
+    clock.advance(3600)  # 16:06 UTC on 15 June: already 00:06 on 16 June in Singapore
+    today_sg = datetime.fromtimestamp(clock(), SG).day
+    assert today_sg != datetime.fromtimestamp(clock(), UTC).day
+    app = make_app(
+        fleet, state, clock=clock, publish_interval_s=3600, store=lease_store, operator="t"
+    )
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("l")
+            await wait_until(pilot, lambda: "Asia/Singapore" in screen_text(app))
+            (header,) = [r for r in screen_text(app).splitlines() if "Asia/Singapore" in r]
+            assert header.split()[1] == str(today_sg)
+    finally:
+        use_timezone("UTC")
