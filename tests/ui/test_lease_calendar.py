@@ -63,7 +63,7 @@ async def test_the_leases_screen_draws_the_configured_zones_days(fleet, state, c
     """The console sets the zone from the config (as the CLI does): the calendar on the
     Leases screen names it and starts on today in that zone."""
     from opsconsole.ui.app import make_app
-    from tests.ui.conftest import SIZE, wait_until
+    from tests.support.ui import SIZE, wait_until
     from tests.ui.screen_text import screen_text
 
     fleet.config = fleet.config.model_copy(update={"timezone": "Asia/Singapore"})
