@@ -37,6 +37,7 @@ def db(store_path: Path) -> Iterator[sqlite_utils.Database]:
     db.close()
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """interop and tmux tests start outside programs: they are slow too, so the quick loop
     (`-m "not slow"`) leaves them out without each test saying so twice."""
