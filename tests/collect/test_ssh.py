@@ -33,10 +33,16 @@ def make_poller(fleet) -> tuple[Poller, FleetState]:
     return Poller(fleet, state, commands=FakeCommands()), state
 
 
-async def run_briefly(poller: Poller, seconds: float) -> None:
+async def down_then_left_alone(
+    poller: Poller, state: FleetState, reason: str, quiet_s: float
+) -> None:
+    """Run until h1 is down for `reason` (a wait with a deadline), then `quiet_s` more: the
+    window in which retries at the configured minimum backoff would have shown."""
+    hs = state.hosts["h1"]
     await poller.start()
     try:
-        await asyncio.sleep(seconds)
+        await wait_for(lambda: (hs.status, hs.reason) == ("down", reason), what=reason)
+        await asyncio.sleep(quiet_s)
     finally:
         await poller.stop()
 
@@ -45,7 +51,7 @@ async def run_briefly(poller: Poller, seconds: float) -> None:
 async def test_host_key_changed_is_down_and_not_retried_fast(farm, keys):
     host = await farm.add("h1", stream_samples, host_key=keys.other_host_key)
     poller, state = make_poller(farm.fleet(reconnect_backoff_min_s=0.2, reconnect_backoff_max_s=60))
-    await run_briefly(poller, 2.0)
+    await down_then_left_alone(poller, state, HOST_KEY_CHANGED, quiet_s=1.5)  # retries at 0.2 s
     hs = state.hosts["h1"]
     assert (hs.status, hs.reason) == ("down", HOST_KEY_CHANGED)
     assert len(host.connections) == 1  # no retry storm against a possibly hijacked address
@@ -66,7 +72,7 @@ async def test_unknown_host_key_is_refused_too(farm):
 async def test_auth_refused(farm):
     host = await farm.add("h1", stream_samples, authorized=False)
     poller, state = make_poller(farm.fleet(reconnect_backoff_min_s=0.1, reconnect_backoff_max_s=60))
-    await run_briefly(poller, 1.5)
+    await down_then_left_alone(poller, state, AUTH_REFUSED, quiet_s=1.0)  # several retries at 0.1 s
     assert (state.hosts["h1"].status, state.hosts["h1"].reason) == ("down", AUTH_REFUSED)
     assert len(host.connections) == 1
 

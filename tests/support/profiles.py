@@ -34,6 +34,7 @@ def load_profile() -> str:
 
 def examples(in_ci: int) -> int:
     """`in_ci` examples under the ci profile, a fifth of them (at least 10) otherwise."""
-    if settings.default.max_examples >= 100:
+    current = settings.default
+    if current is None or current.max_examples >= 100:
         return in_ci
     return max(10, int(in_ci * DEV_SHARE))

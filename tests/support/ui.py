@@ -49,7 +49,9 @@ def add_tenants(db: sqlite_utils.Database) -> None:
     )
 
 
-async def wait_until(pilot: Pilot, condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
+async def wait_until(
+    pilot: Pilot[Any], condition: Callable[[], bool], timeout_s: float = 20.0
+) -> None:
     """Let the app run until `condition` holds; fail (not hang) past the deadline."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
@@ -61,7 +63,7 @@ async def wait_until(pilot: Pilot, condition: Callable[[], bool], timeout_s: flo
         await pilot.pause(0.05)
 
 
-async def type_text(pilot: Pilot, text: str) -> None:
+async def type_text(pilot: Pilot[Any], text: str) -> None:
     await pilot.press(*text)
 
 

@@ -23,18 +23,23 @@ pytestmark = [
 
 
 class Pane:
+    """The demo's pane, on a tmux server of its own (`-L SESSION`): a test running beside
+    it (another worker, a developer's tmux) never shares its server or window sizes."""
+
     def __init__(self, session: str):
         self.session = session
 
     def text(self) -> str:
         result = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.session],
+            ["tmux", "-L", self.session, "capture-pane", "-p", "-t", self.session],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         return result.stdout
 
     def send(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.session, *keys], check=True)
+        subprocess.run(
+            ["tmux", "-L", self.session, "send-keys", "-t", self.session, *keys], check=True
+        )
 
     def wait_for(self, *needles: str, timeout_s: float = 90.0) -> str:
         deadline = time.monotonic() + timeout_s
@@ -69,9 +74,13 @@ def start_demo(env_prefix: str, arguments: str) -> tuple[str, Pane]:
         f"cd {REPO} && {env_prefix} {sys.executable} -m opsconsole demo {arguments};"
         " echo DEMO-EXITED $?; sleep 600"
     )
-    env = {**os.environ, "TERM": "xterm-256color"}
+    # A runner's COLUMNS/LINES (pytest-xdist's workers set 80x24) would override the
+    # pane's 140x40 in Textual: the demo must size itself from the terminal it is in.
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["TERM"] = "xterm-256color"
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "40", command],
+        ["tmux", "-L", session, "new-session", "-d", "-s", session, "-x", "140", "-y", "40",
+         command],
         check=True, env=env,
     )  # fmt: skip
     return session, Pane(session)
@@ -103,7 +112,7 @@ def test_demo_shows_the_fleet_then_a_host_and_cleans_up(tmp_path):
         assert list(workdir.iterdir()) == []  # the demo's temp directory is gone
         assert simulators_under(workdir) == []  # and the simulator was stopped
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+        subprocess.run(["tmux", "-L", session, "kill-server"], check=False)
 
 
 @pytest.mark.timeout(240)
@@ -137,4 +146,4 @@ def test_demo_with_dir_shares_its_store_with_the_cli(tmp_path):
         assert config.exists()  # kept: --dir is the operator's directory
         assert {lease["tenant"] for lease in cli("lease", "list")} == tenants
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+        subprocess.run(["tmux", "-L", session, "kill-server"], check=False)
