@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 import sqlite_utils
 
-from opsconsole.alerts.store import _COLUMNS, Alert, HistoryRow, _alert
+from opsconsole.alerts.store import _COLUMNS, Alert, AlertState, HistoryRow, _alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +49,9 @@ def alerts_open_during(
         spans: list[list[float]] = []
         for ts, _from, to_state, _who, _comment in history:
             is_open = bool(spans) and spans[-1][1] == math.inf
-            if to_state in ("firing", "acknowledged") and not is_open:
+            if to_state in (AlertState.FIRING, AlertState.ACKNOWLEDGED) and not is_open:
                 spans.append([ts, math.inf])
-            elif to_state == "resolved" and is_open:
+            elif to_state == AlertState.RESOLVED and is_open:
                 spans[-1][1] = ts
         kept = tuple((a, b) for a, b in spans if a < until_ts and b > since_ts)
         if kept:
@@ -97,13 +97,13 @@ def alerts_as_of(db: sqlite_utils.Database, ts: float, *, resolved_shown_s: floa
         ).fetchone()
         if last is None:
             continue
-        at, state, who, comment = last
-        if state == "resolved" and at < ts - resolved_shown_s:
+        at, to_state, who, comment = last
+        state = AlertState(to_state)
+        if state == AlertState.RESOLVED and at < ts - resolved_shown_s:
             continue
         fired = db.conn.execute(
-            "SELECT max(ts) FROM alert_history WHERE alert_id = ? AND ts <= ?"
-            " AND to_state = 'firing'",
-            (alert.id, ts),
+            "SELECT max(ts) FROM alert_history WHERE alert_id = ? AND ts <= ? AND to_state = ?",
+            (alert.id, ts, AlertState.FIRING.value),
         ).fetchone()[0]
         out.append(
             replace(
@@ -111,13 +111,13 @@ def alerts_as_of(db: sqlite_utils.Database, ts: float, *, resolved_shown_s: floa
                 state=state,
                 fired_ts=fired if fired is not None else alert.first_fired_ts,
                 last_seen_ts=min(alert.last_seen_ts, ts),
-                acked_ts=at if state == "acknowledged" else None,
-                acked_by=who if state == "acknowledged" else None,
-                ack_comment=comment if state == "acknowledged" else None,
+                acked_ts=at if state == AlertState.ACKNOWLEDGED else None,
+                acked_by=who if state == AlertState.ACKNOWLEDGED else None,
+                ack_comment=comment if state == AlertState.ACKNOWLEDGED else None,
                 ack_expires_ts=None,
-                resolved_ts=at if state == "resolved" else None,
-                resolved_by=who if state == "resolved" else None,
-                resolve_comment=comment if state == "resolved" else None,
+                resolved_ts=at if state == AlertState.RESOLVED else None,
+                resolved_by=who if state == AlertState.RESOLVED else None,
+                resolve_comment=comment if state == AlertState.RESOLVED else None,
             )
         )
     out.sort(key=lambda a: (-a.fired_ts, a.id))

@@ -48,7 +48,9 @@ from typing import Any
 import sqlite_utils
 
 from opsconsole.leases.booking import read_snapshot
+from opsconsole.leases.health import HEALTH_EVENTS
 from opsconsole.store.energy import energy_source, window_energy
+from opsconsole.store.queries import events_of_kinds, first_reading_ts, utilisation_in_windows
 
 HOUR_S = 3600.0
 
@@ -161,21 +163,7 @@ def _readings(
 ) -> dict[tuple[int, str, int], tuple[float, int, int]]:
     """(lease, host, gpu) → (Σ avg·n, Σ n, minutes with a reading), in one query joining
     the windows (as JSON) to the rollups on their primary key."""
-    if not windows:
-        return {}
-    payload = json.dumps([w[1:] for w in windows])
-    rows = conn.execute(
-        "WITH w AS (SELECT json_extract(value, '$[0]') AS lease,"
-        " json_extract(value, '$[1]') AS host, json_extract(value, '$[2]') AS gpu,"
-        " json_extract(value, '$[3]') AS s, json_extract(value, '$[4]') AS e"
-        " FROM json_each(?))"
-        " SELECT w.lease, w.host, w.gpu, sum(g.util_pct_avg * g.util_pct_n),"
-        " sum(g.util_pct_n), count(*) FROM w JOIN gpu_minute g ON g.host = w.host"
-        " AND g.gpu_index = w.gpu AND g.minute_ts >= w.s AND g.minute_ts < w.e"
-        " AND g.util_pct_n > 0 GROUP BY w.lease, w.host, w.gpu",
-        (payload,),
-    )
-    return {(lease, h, g): (weighted or 0.0, n or 0, m) for lease, h, g, weighted, n, m in rows}
+    return utilisation_in_windows(conn, [w[1:] for w in windows])
 
 
 def _bad_intervals(
@@ -185,13 +173,10 @@ def _bad_intervals(
     hosts = sorted({h for h, _ in slots})
     if not hosts:
         return {}
-    marks = ", ".join("?" for _ in hosts)
     host_down: dict[str, list[list[float]]] = defaultdict(list)
     lost: dict[tuple[str, int], list[list[float]]] = defaultdict(list)
-    for host, index, kind, ts in conn.execute(
-        f"SELECT host, gpu_index, kind, ts FROM events WHERE host IN ({marks}) AND ts < ?"
-        " AND kind IN ('host_down', 'host_up', 'gpu_lost') ORDER BY ts, id",
-        [*hosts, until_ts],
+    for host, index, kind, _message, ts in events_of_kinds(
+        conn, HEALTH_EVENTS, until_ts=until_ts, hosts=hosts
     ):
         downs = host_down[host]
         if kind == "host_down" and not (downs and downs[-1][1] == math.inf):
@@ -208,11 +193,7 @@ def _bad_intervals(
                 spans.append([ts, math.inf])
     for (host, index), spans in lost.items():
         for span in spans:
-            back = conn.execute(
-                "SELECT min(minute_ts) FROM gpu_minute WHERE host = ? AND gpu_index = ?"
-                " AND minute_ts > ? AND util_pct_n > 0",
-                (host, index, span[0]),
-            ).fetchone()[0]
+            back = first_reading_ts(conn, host, index, span[0], inclusive=False)
             if back is not None:
                 span[1] = min(span[1], back)
     out = {}
