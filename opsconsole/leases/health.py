@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from opsconsole.leases.booking import SlotHealth
 from opsconsole.store.queries import events_of_kinds, first_reading_ts
 
 DEFAULT_LOOKBACK_S = 7 * 86_400
@@ -36,8 +37,8 @@ def health_from_events(
                 del lost[key]
         elif gpu_index is not None:
             lost[(host, gpu_index)] = ts
-    health: dict[object, str] = {host: "down" for host, is_down in down.items() if is_down}
+    health: dict[object, str] = {host: SlotHealth.DOWN for host, is_down in down.items() if is_down}
     for (host, gpu_index), lost_ts in lost.items():
         if first_reading_ts(conn, host, gpu_index, lost_ts, inclusive=True) is None:
-            health[(host, gpu_index)] = "critical"
+            health[(host, gpu_index)] = SlotHealth.CRITICAL
     return health
