@@ -179,3 +179,13 @@ def test_in_the_ui_only_the_gateway_opens_the_store():
         and _code_calls(path, re.compile(r"\bopen_store\("))
     ]
     assert openers == []
+
+
+def test_the_connection_scan_sees_calls_not_prose(tmp_path: Path):
+    code = tmp_path / "mod.py"
+    code.write_text('"""Never call sqlite3.connect( here."""\n# sqlite_utils.Database(\nx = 1\n')
+    assert not _code_calls(code, CONNECTS)
+    code.write_text("import sqlite3\nconn = sqlite3.connect(':memory:')\n")
+    assert _code_calls(code, CONNECTS)
+    code.write_text("import sqlite_utils\ndb = sqlite_utils.Database(memory=True)\n")
+    assert _code_calls(code, CONNECTS)
