@@ -4,6 +4,9 @@ these GPUs between then and then" rather than "what is open now"."""
 from __future__ import annotations
 
 import math
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import sqlite_utils
@@ -122,3 +125,59 @@ def alerts_as_of(db: sqlite_utils.Database, ts: float, *, resolved_shown_s: floa
         )
     out.sort(key=lambda a: (-a.fired_ts, a.id))
     return out
+
+
+_CRITICAL_TRANSITIONS = (
+    "SELECT a.id, json_extract(a.labels, '$.host'), json_extract(a.labels, '$.gpu'), h.ts,"
+    " h.to_state FROM alerts a JOIN alert_history h ON h.alert_id = a.id"
+    " WHERE a.severity = 'critical' AND json_extract(a.labels, '$.host') IN ({marks})"
+    " AND (a.state != 'resolved' OR a.resolved_ts > ?) AND h.ts < ? ORDER BY a.id, h.id"
+)
+
+
+def critical_alert_spans(
+    conn: sqlite3.Connection, slots: set[tuple[str, int]], since_ts: float, until_ts: float
+) -> dict[tuple[str, int], list[list[float]]]:
+    """(host, gpu) → the [start, end) spans a critical alert was open on each slot
+    (unmerged; `math.inf` for one still open), for usage accounting
+    (`leases.usage.CriticalAlertSpans`): an alert labelled host and gpu covers that GPU,
+    one with a host but no gpu every leased GPU of the host. An alert last resolved before
+    `since_ts` cannot overlap the period and is not read."""
+    by_host: dict[str, list[int]] = defaultdict(list)
+    for host, index in slots:
+        by_host[host].append(index)
+    if not by_host:
+        return {}
+    marks = ", ".join("?" for _ in by_host)
+    rows = conn.execute(_CRITICAL_TRANSITIONS.format(marks=marks), [*by_host, since_ts, until_ts])
+    spans: dict[tuple[str, int], list[list[float]]] = defaultdict(list)
+    for (host, gpu), opened in _open_spans(rows).items():
+        for index in _covered(by_host[host], gpu):
+            spans[(host, index)] += opened
+    return dict(spans)
+
+
+def _open_spans(
+    rows: Iterable[tuple[int, str, object, float, str]],
+) -> dict[tuple[str, object], list[list[float]]]:
+    """(host, gpu label) → the spans each alert was open, from its transitions in order:
+    into firing/acknowledged opens (a firing after an ack stays open), into resolved
+    closes; still open at the end of the rows means open until now (inf, clipped later)."""
+    out: dict[tuple[str, object], list[list[float]]] = defaultdict(list)
+    current: dict[int, list[float]] = {}
+    for alert_id, host, gpu, ts, to_state in rows:
+        if to_state == AlertState.RESOLVED and alert_id in current:
+            current.pop(alert_id)[1] = ts
+        elif to_state in (AlertState.FIRING, AlertState.ACKNOWLEDGED) and alert_id not in current:
+            current[alert_id] = [ts, math.inf]
+            out[(host, gpu)].append(current[alert_id])
+    return out
+
+
+def _covered(leased_gpus: list[int], gpu: object) -> list[int]:
+    """The leased GPU indexes an alert covers: its own GPU, or all of them for a host-wide
+    alert. A gpu label that is not an index (none today) covers nothing rather than all."""
+    if gpu is None:
+        return leased_gpus
+    text = str(gpu)
+    return [int(text)] if text.isdigit() and int(text) in leased_gpus else []

@@ -14,7 +14,8 @@ from opsconsole.cli import main
 from opsconsole.cli.lease_common import Context
 from opsconsole.cli.usage import HEADERS
 from opsconsole.collect.protocol import GpuSample, Sample
-from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease, tenant_usage
+from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease
+from opsconsole.report.usage import tenant_usage
 from opsconsole.store import TelemetryIngest
 from opsconsole.store.recorder import FlightRecorder
 from tests.leases.conftest import OPERATOR
