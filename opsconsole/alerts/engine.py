@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -60,6 +61,7 @@ from opsconsole.alerts.store import (
 )
 from opsconsole.config import Fleet
 from opsconsole.errors import OpsconsoleError
+from opsconsole.leases.reader import LeaseReader, lease_reader
 
 log = logging.getLogger("opsconsole.alerts")
 
@@ -99,8 +101,12 @@ class AlertEngine:
         silence_keep_s: float = 30 * DAY_S,
         resolved_keep_s: float = 180 * DAY_S,
         role: str = "engine",
+        leases: Callable[[sqlite3.Connection], LeaseReader] = lease_reader,
     ):
         self.path = Path(path)
+        self.leases = leases
+        """The leases layer's reader over the engine's connection (lease impact, lease
+        rules): the engine reads no lease table itself."""
         self.settings = settings or AlertSettings()
         self.notifiers: list[AlertNotifier] = list(notifiers)
         self.condition_sources = list(condition_sources)
@@ -242,13 +248,15 @@ class AlertEngine:
         """Leases are re-read every CONTEXT_EVERY_S, and at once when any lease, tenant or
         drain changed (from this console, another one or the CLI): an alert on a host
         leased a moment ago must name its tenant."""
-        mark = lease_change_mark(self._store())
+        db = self._store()
+        leases = self.leases(db.conn)
+        mark = lease_change_mark(db, leases)
         due = now_ts - self._context_ts >= CONTEXT_EVERY_S or now_ts < self._context_ts
         if not (force or due or mark != self._lease_mark):
             return
         idle_due = force or now_ts - self._idle_ts >= IDLE_EVERY_S or now_ts < self._idle_ts
         keep = None if idle_due or self.context is None else self.context.idle_gpus
-        self.context = build_context(self._store(), now_ts, self.settings, idle_gpus=keep)
+        self.context = build_context(db, now_ts, self.settings, idle_gpus=keep, leases=leases)
         self._context_ts = now_ts
         self._lease_mark = mark  # read before the view: a change in between re-reads
         if idle_due:

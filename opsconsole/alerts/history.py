@@ -4,11 +4,14 @@ these GPUs between then and then" rather than "what is open now"."""
 from __future__ import annotations
 
 import math
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import sqlite_utils
 
-from opsconsole.alerts.store import _COLUMNS, Alert, HistoryRow, _alert
+from opsconsole.alerts.store import _COLUMNS, Alert, AlertState, HistoryRow, _alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +52,9 @@ def alerts_open_during(
         spans: list[list[float]] = []
         for ts, _from, to_state, _who, _comment in history:
             is_open = bool(spans) and spans[-1][1] == math.inf
-            if to_state in ("firing", "acknowledged") and not is_open:
+            if to_state in (AlertState.FIRING, AlertState.ACKNOWLEDGED) and not is_open:
                 spans.append([ts, math.inf])
-            elif to_state == "resolved" and is_open:
+            elif to_state == AlertState.RESOLVED and is_open:
                 spans[-1][1] = ts
         kept = tuple((a, b) for a, b in spans if a < until_ts and b > since_ts)
         if kept:
@@ -97,13 +100,13 @@ def alerts_as_of(db: sqlite_utils.Database, ts: float, *, resolved_shown_s: floa
         ).fetchone()
         if last is None:
             continue
-        at, state, who, comment = last
-        if state == "resolved" and at < ts - resolved_shown_s:
+        at, to_state, who, comment = last
+        state = AlertState(to_state)
+        if state == AlertState.RESOLVED and at < ts - resolved_shown_s:
             continue
         fired = db.conn.execute(
-            "SELECT max(ts) FROM alert_history WHERE alert_id = ? AND ts <= ?"
-            " AND to_state = 'firing'",
-            (alert.id, ts),
+            "SELECT max(ts) FROM alert_history WHERE alert_id = ? AND ts <= ? AND to_state = ?",
+            (alert.id, ts, AlertState.FIRING.value),
         ).fetchone()[0]
         out.append(
             replace(
@@ -111,14 +114,70 @@ def alerts_as_of(db: sqlite_utils.Database, ts: float, *, resolved_shown_s: floa
                 state=state,
                 fired_ts=fired if fired is not None else alert.first_fired_ts,
                 last_seen_ts=min(alert.last_seen_ts, ts),
-                acked_ts=at if state == "acknowledged" else None,
-                acked_by=who if state == "acknowledged" else None,
-                ack_comment=comment if state == "acknowledged" else None,
+                acked_ts=at if state == AlertState.ACKNOWLEDGED else None,
+                acked_by=who if state == AlertState.ACKNOWLEDGED else None,
+                ack_comment=comment if state == AlertState.ACKNOWLEDGED else None,
                 ack_expires_ts=None,
-                resolved_ts=at if state == "resolved" else None,
-                resolved_by=who if state == "resolved" else None,
-                resolve_comment=comment if state == "resolved" else None,
+                resolved_ts=at if state == AlertState.RESOLVED else None,
+                resolved_by=who if state == AlertState.RESOLVED else None,
+                resolve_comment=comment if state == AlertState.RESOLVED else None,
             )
         )
     out.sort(key=lambda a: (-a.fired_ts, a.id))
     return out
+
+
+_CRITICAL_TRANSITIONS = (
+    "SELECT a.id, json_extract(a.labels, '$.host'), json_extract(a.labels, '$.gpu'), h.ts,"
+    " h.to_state FROM alerts a JOIN alert_history h ON h.alert_id = a.id"
+    " WHERE a.severity = 'critical' AND json_extract(a.labels, '$.host') IN ({marks})"
+    " AND (a.state != 'resolved' OR a.resolved_ts > ?) AND h.ts < ? ORDER BY a.id, h.id"
+)
+
+
+def critical_alert_spans(
+    conn: sqlite3.Connection, slots: set[tuple[str, int]], since_ts: float, until_ts: float
+) -> dict[tuple[str, int], list[list[float]]]:
+    """(host, gpu) → the [start, end) spans a critical alert was open on each slot
+    (unmerged; `math.inf` for one still open), for usage accounting
+    (`leases.usage.CriticalAlertSpans`): an alert labelled host and gpu covers that GPU,
+    one with a host but no gpu every leased GPU of the host. An alert last resolved before
+    `since_ts` cannot overlap the period and is not read."""
+    by_host: dict[str, list[int]] = defaultdict(list)
+    for host, index in slots:
+        by_host[host].append(index)
+    if not by_host:
+        return {}
+    marks = ", ".join("?" for _ in by_host)
+    rows = conn.execute(_CRITICAL_TRANSITIONS.format(marks=marks), [*by_host, since_ts, until_ts])
+    spans: dict[tuple[str, int], list[list[float]]] = defaultdict(list)
+    for (host, gpu), opened in _open_spans(rows).items():
+        for index in _covered(by_host[host], gpu):
+            spans[(host, index)] += opened
+    return dict(spans)
+
+
+def _open_spans(
+    rows: Iterable[tuple[int, str, object, float, str]],
+) -> dict[tuple[str, object], list[list[float]]]:
+    """(host, gpu label) → the spans each alert was open, from its transitions in order:
+    into firing/acknowledged opens (a firing after an ack stays open), into resolved
+    closes; still open at the end of the rows means open until now (inf, clipped later)."""
+    out: dict[tuple[str, object], list[list[float]]] = defaultdict(list)
+    current: dict[int, list[float]] = {}
+    for alert_id, host, gpu, ts, to_state in rows:
+        if to_state == AlertState.RESOLVED and alert_id in current:
+            current.pop(alert_id)[1] = ts
+        elif to_state in (AlertState.FIRING, AlertState.ACKNOWLEDGED) and alert_id not in current:
+            current[alert_id] = [ts, math.inf]
+            out[(host, gpu)].append(current[alert_id])
+    return out
+
+
+def _covered(leased_gpus: list[int], gpu: object) -> list[int]:
+    """The leased GPU indexes an alert covers: its own GPU, or all of them for a host-wide
+    alert. A gpu label that is not an index (none today) covers nothing rather than all."""
+    if gpu is None:
+        return leased_gpus
+    text = str(gpu)
+    return [int(text)] if text.isdigit() and int(text) in leased_gpus else []

@@ -29,6 +29,7 @@ from opsconsole.capacity.model import (
     TenantIdle,
 )
 from opsconsole.capacity.runway import DAY_S
+from opsconsole.config.alerts import Severity
 from opsconsole.config.capacity import CapacityConfig
 from opsconsole.leases.reader import Booking
 
@@ -76,7 +77,7 @@ def power_findings(
                 Bottleneck(
                     rank=0,
                     kind="power",
-                    severity="critical" if over else "warning",
+                    severity=Severity.CRITICAL if over else Severity.WARNING,
                     subject=f"{row.site} {row.rack}",
                     title=(
                         f"{row.site} {row.rack}: {row.measured_kw:.1f} kW of"
@@ -127,7 +128,7 @@ def throttle_findings(
                 Bottleneck(
                     rank=0,
                     kind="throttle",
-                    severity="warning",
+                    severity=Severity.WARNING,
                     subject=f"{row.site} {row.rack}",
                     title=f"{row.site} {row.rack}: {share:.0f} % of GPU-time {what}",
                     measured=f"{share:.1f} % of GPU-time over {_hours(settings.throttle_window_h)}",
@@ -171,7 +172,7 @@ def fabric_findings(rows: Iterable[LeafFabric], settings: CapacityConfig) -> lis
             Bottleneck(
                 rank=0,
                 kind="fabric",
-                severity="critical" if critical else "warning",
+                severity=Severity.CRITICAL if critical else Severity.WARNING,
                 subject=f"{row.site} {row.leaf}",
                 title=(
                     f"{row.site} {row.leaf}: IB {', '.join(parts)} on {len(hosts)} host(s){who}"
@@ -206,7 +207,7 @@ def idle_findings(rows: Iterable[TenantIdle], settings: CapacityConfig) -> list[
             Bottleneck(
                 rank=0,
                 kind="idle",
-                severity="warning",
+                severity=Severity.WARNING,
                 subject=row.tenant,
                 title=(
                     f"{row.tenant}: {row.idle_gpus} leased GPUs idle for"
@@ -262,7 +263,7 @@ def fragmentation_findings(rows: Sequence[Occupancy], settings: CapacityConfig) 
             Bottleneck(
                 rank=0,
                 kind="fragmentation",
-                severity="warning" if site_fits else "critical",
+                severity=Severity.WARNING if site_fits else Severity.CRITICAL,
                 subject=f"{row.site} {row.name}",
                 title=(
                     f"{row.site} {row.name}: {row.free_whole_nodes} whole nodes free,"
@@ -346,7 +347,7 @@ def runway_findings(
             Bottleneck(
                 rank=0,
                 kind="runway",
-                severity="critical" if soon else "warning",
+                severity=Severity.CRITICAL if soon else Severity.WARNING,
                 subject=s.name,
                 title=(
                     f"{s.name}: over-committed on {day.date} ({when}): {day.committed_gpus}"

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from opsconsole.capacity.inputs import HostReadings, PortReading, Readings
 from opsconsole.collect.state import FleetState
+from opsconsole.leases.booking import SlotHealth
 from opsconsole.wire import Sample
 
 LIVE = "live"
@@ -102,7 +103,7 @@ def health_from_samples(
     health: dict[object, str] = {}
     for name, status, sample in hosts:
         if status == "down":
-            health[name] = "down"
+            health[name] = SlotHealth.DOWN
             continue
         if status != "fresh" or sample is None:
             continue
@@ -110,8 +111,8 @@ def health_from_samples(
         for gpu in sample.gpus:
             seen.add(gpu.index)
             if gpu.state != "ok":
-                health[(name, gpu.index)] = "critical"
+                health[(name, gpu.index)] = SlotHealth.CRITICAL
         for index in range(expected_gpus.get(name, 0)):
             if index not in seen:
-                health[(name, index)] = "critical"
+                health[(name, index)] = SlotHealth.CRITICAL
     return health

@@ -5,10 +5,12 @@ a made-up 0."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-Severity = Literal["critical", "warning"]
-SEVERITY_ORDER = {"critical": 0, "warning": 1}
+from opsconsole.config import Severity
+
+SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1}
+"""Findings are critical or warning (the alerts' `Severity`; no info findings), worst first."""
 NO_DATA = "no data"
 NO_BUDGET = "no budget set"
 

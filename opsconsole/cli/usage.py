@@ -9,8 +9,9 @@ from pathlib import Path
 
 from opsconsole.cli.common import add_common, open_context, table
 from opsconsole.errors import LeaseError
-from opsconsole.leases import TenantUsage, get_tenant, tenant_usage, usage_csv, usage_json
+from opsconsole.leases import get_tenant
 from opsconsole.leases.times import format_ts
+from opsconsole.report.usage import TenantUsage, tenant_usage, usage_csv, usage_json
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -28,6 +28,7 @@ from opsconsole.leases.model import (
     Tenant,
     lease_state,
 )
+from opsconsole.leases.reader import LeaseReader, lease_reader
 from opsconsole.leases.tenants import (
     archive_tenant,
     create_tenant,
@@ -45,6 +46,7 @@ __all__ = [
     "Drained",
     "GpuSlot",
     "Lease",
+    "LeaseReader",
     "LeaseRequest",
     "LeaseState",
     "Placement",
@@ -61,6 +63,7 @@ __all__ = [
     "get_lease",
     "get_tenant",
     "health_from_events",
+    "lease_reader",
     "lease_state",
     "list_drains",
     "list_leases",

@@ -14,6 +14,7 @@ import functools
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from enum import StrEnum
 
 import sqlite_utils
 
@@ -23,9 +24,19 @@ from opsconsole.leases.placement import PlacementHost
 from opsconsole.leases.times import format_window
 from opsconsole.store.transaction import database_path, describe_error
 
+
+class SlotHealth(StrEnum):
+    """Why placement keeps off a node or GPU, from live state or stored events."""
+
+    DOWN = "down"
+    """The host is down."""
+    CRITICAL = "critical"
+    """The GPU fell off or failed."""
+
+
 Health = Mapping[object, str]
-"""{(host, gpu_index) or host: "down" | "critical"}, from live state (or stored events)."""
-HEALTH_STATES = frozenset({"down", "critical"})
+"""{(host, gpu_index) or host: a `SlotHealth` (or its text)}; other values are ignored."""
+HEALTH_STATES = frozenset(SlotHealth)
 
 START_GRACE_S = 300.0
 """A start this far in the past is taken as "now" (the time typed, then the time run);

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from opsconsole.leases.booking import SlotHealth
+from opsconsole.store.queries import events_of_kinds, first_reading_ts
+
 DEFAULT_LOOKBACK_S = 7 * 86_400
+HEALTH_EVENTS = ("host_down", "host_up", "gpu_lost")
+"""The event kinds that say a host went down or came back, or a GPU fell off."""
 
 
 def health_from_events(
@@ -20,11 +25,10 @@ def health_from_events(
     conn = db.conn
     down: dict[str, bool] = {}
     lost: dict[tuple[str, int], float] = {}
-    for host, gpu_index, kind, ts in conn.execute(
-        "SELECT host, gpu_index, kind, ts FROM events WHERE ts >= ? AND ts <= ?"
-        " AND kind IN ('host_down', 'host_up', 'gpu_lost') ORDER BY ts, id",
-        (now_ts - lookback_s, now_ts),
-    ):
+    events = events_of_kinds(
+        conn, HEALTH_EVENTS, since_ts=now_ts - lookback_s, until_ts=now_ts, until_inclusive=True
+    )
+    for host, gpu_index, kind, _message, ts in events:
         if kind == "host_down":
             down[host] = True
         elif kind == "host_up":
@@ -33,13 +37,8 @@ def health_from_events(
                 del lost[key]
         elif gpu_index is not None:
             lost[(host, gpu_index)] = ts
-    health: dict[object, str] = {host: "down" for host, is_down in down.items() if is_down}
+    health: dict[object, str] = {host: SlotHealth.DOWN for host, is_down in down.items() if is_down}
     for (host, gpu_index), lost_ts in lost.items():
-        recovered = conn.execute(
-            "SELECT 1 FROM gpu_minute WHERE host = ? AND gpu_index = ? AND minute_ts >= ?"
-            " AND util_pct_n > 0 LIMIT 1",
-            (host, gpu_index, lost_ts),
-        ).fetchone()
-        if recovered is None:
-            health[(host, gpu_index)] = "critical"
+        if first_reading_ts(conn, host, gpu_index, lost_ts, inclusive=True) is None:
+            health[(host, gpu_index)] = SlotHealth.CRITICAL
     return health

@@ -14,6 +14,7 @@ import sqlite_utils
 from opsconsole.leases.booking import read_snapshot
 from opsconsole.leases.usage import (
     HOUR_S,
+    CriticalAlertSpans,
     _alert_intervals,
     _bad_intervals,
     _overlap,
@@ -52,6 +53,7 @@ def lease_usage(
     until_ts: float,
     *,
     now_ts: float | None = None,
+    alert_spans: CriticalAlertSpans,
 ) -> dict[int, LeaseUsage]:
     """lease id → usage within [since, min(until, now)), for the tenant's leases whose
     booking overlaps it (cancelled leases book nothing and are absent)."""
@@ -62,7 +64,7 @@ def lease_usage(
         readings = _readings(conn, windows)
         slots = {(w[2], w[3]) for w in windows}
         bad = _bad_intervals(conn, slots, end)
-        alerted = _alert_intervals(conn, slots, since_ts, end)
+        alerted = _alert_intervals(alert_spans, conn, slots, since_ts, end)
     per: dict[int, dict[str, Any]] = {}
     for _tenant, lease_id, host, index, start, stop in windows:
         acc = per.setdefault(

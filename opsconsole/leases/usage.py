@@ -41,14 +41,16 @@ import math
 import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import sqlite_utils
 
 from opsconsole.leases.booking import read_snapshot
+from opsconsole.leases.health import HEALTH_EVENTS
 from opsconsole.store.energy import energy_source, window_energy
+from opsconsole.store.queries import events_of_kinds, first_reading_ts, utilisation_in_windows
 
 HOUR_S = 3600.0
 
@@ -80,8 +82,11 @@ def tenant_usage(
     *,
     tenant: str | None = None,
     now_ts: float | None = None,
+    alert_spans: CriticalAlertSpans,
 ) -> list[TenantUsage]:
-    """One row per tenant (every tenant, or `tenant` alone), by name."""
+    """One row per tenant (every tenant, or `tenant` alone), by name. `alert_spans`: the
+    alerts layer's answer for the alert-affected hours (`opsconsole.report.usage` passes
+    it; so does the tenant report)."""
     now_ts = time.time() if now_ts is None else now_ts
     end = min(until_ts, now_ts)
     with read_snapshot(db) as conn:
@@ -97,7 +102,7 @@ def tenant_usage(
         readings = _readings(conn, windows)
         slots = {(w[2], w[3]) for w in windows}
         bad = _bad_intervals(conn, slots, end)
-        alerted = _alert_intervals(conn, slots, since_ts, end)
+        alerted = _alert_intervals(alert_spans, conn, slots, since_ts, end)
         energies = [window_energy(db, w[2], w[3], w[4], w[5]) for w in windows]
     per: dict[str, dict[str, Any]] = {n: defaultdict(float, leases=set()) for n in names}
     for (name, lease_id, host, index, start, stop), energy in zip(windows, energies, strict=True):
@@ -161,21 +166,7 @@ def _readings(
 ) -> dict[tuple[int, str, int], tuple[float, int, int]]:
     """(lease, host, gpu) → (Σ avg·n, Σ n, minutes with a reading), in one query joining
     the windows (as JSON) to the rollups on their primary key."""
-    if not windows:
-        return {}
-    payload = json.dumps([w[1:] for w in windows])
-    rows = conn.execute(
-        "WITH w AS (SELECT json_extract(value, '$[0]') AS lease,"
-        " json_extract(value, '$[1]') AS host, json_extract(value, '$[2]') AS gpu,"
-        " json_extract(value, '$[3]') AS s, json_extract(value, '$[4]') AS e"
-        " FROM json_each(?))"
-        " SELECT w.lease, w.host, w.gpu, sum(g.util_pct_avg * g.util_pct_n),"
-        " sum(g.util_pct_n), count(*) FROM w JOIN gpu_minute g ON g.host = w.host"
-        " AND g.gpu_index = w.gpu AND g.minute_ts >= w.s AND g.minute_ts < w.e"
-        " AND g.util_pct_n > 0 GROUP BY w.lease, w.host, w.gpu",
-        (payload,),
-    )
-    return {(lease, h, g): (weighted or 0.0, n or 0, m) for lease, h, g, weighted, n, m in rows}
+    return utilisation_in_windows(conn, [w[1:] for w in windows])
 
 
 def _bad_intervals(
@@ -185,13 +176,10 @@ def _bad_intervals(
     hosts = sorted({h for h, _ in slots})
     if not hosts:
         return {}
-    marks = ", ".join("?" for _ in hosts)
     host_down: dict[str, list[list[float]]] = defaultdict(list)
     lost: dict[tuple[str, int], list[list[float]]] = defaultdict(list)
-    for host, index, kind, ts in conn.execute(
-        f"SELECT host, gpu_index, kind, ts FROM events WHERE host IN ({marks}) AND ts < ?"
-        " AND kind IN ('host_down', 'host_up', 'gpu_lost') ORDER BY ts, id",
-        [*hosts, until_ts],
+    for host, index, kind, _message, ts in events_of_kinds(
+        conn, HEALTH_EVENTS, until_ts=until_ts, hosts=hosts
     ):
         downs = host_down[host]
         if kind == "host_down" and not (downs and downs[-1][1] == math.inf):
@@ -208,11 +196,7 @@ def _bad_intervals(
                 spans.append([ts, math.inf])
     for (host, index), spans in lost.items():
         for span in spans:
-            back = conn.execute(
-                "SELECT min(minute_ts) FROM gpu_minute WHERE host = ? AND gpu_index = ?"
-                " AND minute_ts > ? AND util_pct_n > 0",
-                (host, index, span[0]),
-            ).fetchone()[0]
+            back = first_reading_ts(conn, host, index, span[0], inclusive=False)
             if back is not None:
                 span[1] = min(span[1], back)
     out = {}
@@ -234,57 +218,31 @@ def _merge(spans: list[list[float]]) -> list[list[float]]:
     return merged
 
 
-_CRITICAL_TRANSITIONS = (
-    "SELECT a.id, json_extract(a.labels, '$.host'), json_extract(a.labels, '$.gpu'), h.ts,"
-    " h.to_state FROM alerts a JOIN alert_history h ON h.alert_id = a.id"
-    " WHERE a.severity = 'critical' AND json_extract(a.labels, '$.host') IN ({marks})"
-    " AND (a.state != 'resolved' OR a.resolved_ts > ?) AND h.ts < ? ORDER BY a.id, h.id"
-)
+class CriticalAlertSpans(Protocol):
+    """Where leased slots were under an open critical alert: (host, gpu) → the [start,
+    end) spans (unmerged; `math.inf` for one still open) of the alerts that could overlap
+    [since, until). The alerts layer answers it (`alerts.history.critical_alert_spans`):
+    leases sit below alerts and read no alert table."""
+
+    def __call__(
+        self,
+        conn: sqlite3.Connection,
+        slots: set[tuple[str, int]],
+        since_ts: float,
+        until_ts: float,
+    ) -> Mapping[tuple[str, int], list[list[float]]]: ...
 
 
 def _alert_intervals(
-    conn: sqlite3.Connection, slots: set[tuple[str, int]], since_ts: float, until_ts: float
+    alert_spans: CriticalAlertSpans,
+    conn: sqlite3.Connection,
+    slots: set[tuple[str, int]],
+    since_ts: float,
+    until_ts: float,
 ) -> dict[tuple[str, int], list[list[float]]]:
-    """(host, gpu) → merged [start, end) spans under an open critical alert (see module).
-    An alert last resolved before `since_ts` cannot overlap the period and is not read."""
-    by_host: dict[str, list[int]] = defaultdict(list)
-    for host, index in slots:
-        by_host[host].append(index)
-    if not by_host:
-        return {}
-    marks = ", ".join("?" for _ in by_host)
-    rows = conn.execute(_CRITICAL_TRANSITIONS.format(marks=marks), [*by_host, since_ts, until_ts])
-    spans: dict[tuple[str, int], list[list[float]]] = defaultdict(list)
-    for (host, gpu), opened in _open_spans(rows).items():
-        for index in _covered(by_host[host], gpu):
-            spans[(host, index)] += opened
-    return {slot: _merge(found) for slot, found in spans.items()}
-
-
-def _open_spans(
-    rows: Iterable[tuple[int, str, object, float, str]],
-) -> dict[tuple[str, object], list[list[float]]]:
-    """(host, gpu label) → the spans each alert was open, from its transitions in order:
-    into firing/acknowledged opens (a firing after an ack stays open), into resolved
-    closes; still open at the end of the rows means open until now (inf, clipped later)."""
-    out: dict[tuple[str, object], list[list[float]]] = defaultdict(list)
-    current: dict[int, list[float]] = {}
-    for alert_id, host, gpu, ts, to_state in rows:
-        if to_state == "resolved" and alert_id in current:
-            current.pop(alert_id)[1] = ts
-        elif to_state in ("firing", "acknowledged") and alert_id not in current:
-            current[alert_id] = [ts, math.inf]
-            out[(host, gpu)].append(current[alert_id])
-    return out
-
-
-def _covered(leased_gpus: list[int], gpu: object) -> list[int]:
-    """The leased GPU indexes an alert covers: its own GPU, or all of them for a host-wide
-    alert. A gpu label that is not an index (none today) covers nothing rather than all."""
-    if gpu is None:
-        return leased_gpus
-    text = str(gpu)
-    return [int(text)] if text.isdigit() and int(text) in leased_gpus else []
+    """(host, gpu) → merged [start, end) spans under an open critical alert (see module)."""
+    found = alert_spans(conn, slots, since_ts, until_ts)
+    return {slot: _merge(spans) for slot, spans in found.items()}
 
 
 def _overlap(spans: Iterable[list[float]], start: float, stop: float) -> float:

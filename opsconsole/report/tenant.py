@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
-from opsconsole.alerts.history import alerts_open_during
+from opsconsole.alerts.history import alerts_open_during, critical_alert_spans
 from opsconsole.config import Fleet
 from opsconsole.errors import ReportError
 from opsconsole.leases import get_tenant, list_drains, list_leases
@@ -137,7 +137,10 @@ def build_tenant_report(
         for lease in list_leases(db, tenant=tenant.name, now_ts=now_ts)
         if _touches(lease, period)
     ]
-    usage = lease_usage(db, tenant.name, period.since_ts, period.until_ts, now_ts=now_ts)
+    usage = lease_usage(
+        db, tenant.name, period.since_ts, period.until_ts, now_ts=now_ts,
+        alert_spans=critical_alert_spans,
+    )  # fmt: skip
     windows: list[SlotWindow] = [w for u in usage.values() for w in u.windows]
     hosts = {slot.host for lease in leases for slot in lease.slots}
     inventory = {(r["host"], r["gpu_index"]): r for h in sorted(hosts) for r in gpu_slots(db, h)}

@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
@@ -31,6 +31,7 @@ from opsconsole.plugin import (
     PluginError,
     PluginInfo,
     PluginKind,
+    Severity,
     TransitionKind,
 )
 from opsconsole.plugin.queue import DurableQueue
@@ -40,7 +41,7 @@ from .bodies import PAGERDUTY_URL, generic, pagerduty, slack
 TransitionName = Literal["firing", "acknowledged", "unacknowledged", "resolved", "refired"]
 """`TransitionKind`'s values, as the config file names them."""
 
-SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 RETRY_STATUSES = {408, 425, 429}
 """Besides 5xx: the receiver asks us to come back later."""
 
@@ -64,7 +65,7 @@ class WebhookConfig(PluginConfig):
         default_factory=lambda: [TransitionKind(k).value for k in get_args(TransitionName)]
     )
     """Which transitions to send."""
-    min_severity: Literal["info", "warning", "critical"] = "info"
+    min_severity: Annotated[Severity, Field(strict=False)] = Severity.INFO
     timeout_s: float = Field(10.0, gt=0, le=120)
     max_attempts: int = Field(8, ge=1, le=100)
     backoff_min_s: float = Field(2.0, gt=0)

@@ -10,9 +10,11 @@ import pytest
 from opsconsole.alerts.conditions import Condition, PendingTracker, fingerprint
 from opsconsole.alerts.impact import (
     AlertContext,
+    IdleGpu,
     build_context,
     idle_leased_gpus,
     label_impact,
+    lease_change_mark,
     lease_view,
 )
 from opsconsole.alerts.rules import AlertSettings, evaluate
@@ -26,6 +28,7 @@ from opsconsole.leases import (
     create_tenant,
     release_lease,
 )
+from opsconsole.leases.reader import Booking, DrainRow, HeldSlot, IdleSlot
 from opsconsole.store.inventory import sync_inventory
 from tests.alerts.fleet import healthy
 from tests.leases.fleet import DAY, HOUR, NOW, make_fleet
@@ -227,3 +230,43 @@ def test_build_context_follows_the_rules_and_feeds_evaluate_end_to_end(leased, f
     assert idle.summary.endswith("(tenant acme, lease 1)")
     alerts = {a.rule: a for a in apply_conditions(leased, list(by_rule.values()), CHECK)}
     assert alerts["host_down"].labels["leases"] == "3"
+
+
+class StubLeases:
+    """A `LeaseReader` without SQL: the alert side depends on the protocol only."""
+
+    def __init__(self, held: list[HeldSlot]) -> None:
+        self.held = held
+
+    def change_mark(self) -> int:
+        return 7
+
+    def held_slots(self, now_ts: float) -> list[HeldSlot]:
+        return self.held
+
+    def idle_held_slots(
+        self, now_ts: float, since_ts: float, util_pct: float, need_minutes: int
+    ) -> list[IdleSlot]:
+        assert (now_ts - since_ts, need_minutes) == (4 * HOUR, 192)  # 80 % of 240 minutes
+        return [IdleSlot(N2, 3, 200, 1.5)]
+
+    def tenant_names(self) -> tuple[str, ...]:
+        return ()
+
+    def bookings(self, since_ts: float, until_ts: float) -> tuple[Booking, ...]:
+        return ()
+
+    def drains_before(self, until_ts: float) -> tuple[DrainRow, ...]:
+        return ()
+
+
+def test_the_view_takes_its_leases_from_any_lease_reader(db, fleet):
+    sync_inventory(db, fleet)  # racks still come from the store's inventory
+    stub = StubLeases([HeldSlot(N1, 0, 41, "initech", NOW + HOUR)])
+    view = lease_view(db, NOW, DAY, stub)
+    assert view.slots[(N1, 0)].tenant == "initech"
+    assert [h.lease_id for h in view.racks["sg1-r01"]] == [41]
+    assert [e.lease_id for e in view.ending] == [41]
+    idle = idle_leased_gpus(db, NOW, 5.0, 4.0, stub)
+    assert idle == {(N2, 3): IdleGpu(N2, 3, 200, 1.5)}
+    assert lease_change_mark(db, stub) == 7

@@ -14,15 +14,8 @@ from opsconsole.alerts import Condition, acknowledge, apply_conditions, resolve
 from opsconsole.alerts.store import unack
 from opsconsole.cli import main
 from opsconsole.cli.common import Context
-from opsconsole.leases import (
-    GpuSlot,
-    LeaseRequest,
-    allocate_lease,
-    release_lease,
-    tenant_usage,
-    usage_csv,
-    usage_json,
-)
+from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease, release_lease
+from opsconsole.report.usage import tenant_usage, usage_csv, usage_json
 from opsconsole.store import TelemetryIngest
 from tests.leases.fleet import HOUR, NOW
 from tests.support.leases import OPERATOR

@@ -13,7 +13,8 @@ import pytest
 from opsconsole.cli import main
 from opsconsole.cli.common import Context
 from opsconsole.cli.usage import HEADERS
-from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease, tenant_usage
+from opsconsole.leases import GpuSlot, LeaseRequest, allocate_lease
+from opsconsole.report.usage import tenant_usage
 from opsconsole.store import TelemetryIngest
 from opsconsole.store.recorder import FlightRecorder
 from opsconsole.wire import GpuSample, Sample
