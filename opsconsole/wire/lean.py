@@ -321,6 +321,7 @@ class ChannelDecoder:
         if message.f is not None:
             cols = self._full(plan, message.f)
             gpu_rows = set(range(rows))
+            link_rows = set(gpu_rows)
             ports = set(range(len(plan.schema.ib)))
             ifaces = set(range(len(plan.schema.eth)))
             mig: list[list[MigInstance]] = [[] for _ in range(rows)]
@@ -330,7 +331,7 @@ class ChannelDecoder:
             if self._cols is None:
                 raise ProtocolError("v2 delta sample before a full one")
             updates = self._delta(plan, message.d)
-            gpu_rows, ports, ifaces = self._touched(plan, updates)
+            gpu_rows, link_rows, ports, ifaces = self._touched(plan, updates)
             cols = self._cols
             mig, processes, na = list(self._mig), list(self._processes), list(self._na)
         for row, instances in message.mig:
@@ -361,7 +362,7 @@ class ChannelDecoder:
                 cols[number][position] = value
         self._cols, self._mig, self._processes, self._na = cols, mig, processes, na
         self._rest(message)
-        return self._sample(plan, message, gpu_rows, ports, ifaces)
+        return self._sample(plan, message, gpu_rows, link_rows, ports, ifaces)
 
     def _full(self, plan: Plan, values: list[list[Scalar]]) -> list[list[Scalar]]:
         if len(values) != len(plan.columns):
@@ -412,9 +413,11 @@ class ChannelDecoder:
     @staticmethod
     def _touched(
         plan: Plan, updates: list[tuple[int, int, Scalar]]
-    ) -> tuple[set[int], set[int], set[int]]:
-        """The GPU rows, IB ports and Ethernet interfaces a delta changed."""
+    ) -> tuple[set[int], set[int], set[int], set[int]]:
+        """The GPU rows (and of those, the ones whose NVLinks), IB ports and Ethernet
+        interfaces a delta changed."""
         gpus: set[int] = set()
+        links: set[int] = set()
         ports: set[int] = set()
         ifaces: set[int] = set()
         gpu_end = len(plan.schema.gpu_fields)
@@ -424,6 +427,7 @@ class ChannelDecoder:
                 gpus.add(position)
             elif number < nvlink_end:
                 gpus.add(plan.link_row[position])
+                links.add(plan.link_row[position])
             elif number < plan.ib_counter_column:
                 ports.add(position)
             elif number == plan.ib_counter_column:
@@ -432,7 +436,7 @@ class ChannelDecoder:
                 ifaces.add(position)
             else:
                 ifaces.add(plan.eth_counter_row[position])
-        return gpus, ports, ifaces
+        return gpus, links, ports, ifaces
 
     def _rest(self, message: LeanSample) -> None:
         if message.driver is not msgspec.UNSET:
@@ -450,6 +454,7 @@ class ChannelDecoder:
         plan: Plan,
         message: LeanSample,
         gpu_rows: set[int],
+        link_rows: set[int],
         ports: set[int],
         ifaces: set[int],
     ) -> Sample:
@@ -458,9 +463,9 @@ class ChannelDecoder:
         schema = plan.schema
         if len(self._gpus) != len(schema.gpus):
             self._gpus = [GpuSample(index=i) for i in schema.gpus]
-            gpu_rows = set(range(len(schema.gpus)))
+            gpu_rows = link_rows = set(range(len(schema.gpus)))
         for row in gpu_rows:
-            self._gpus[row] = self._gpu(plan, cols, row)
+            self._gpus[row] = self._gpu(plan, cols, row, row in link_rows)
         if len(self._ports) != len(schema.ib):
             self._ports = [IbPort(device=d, port=p) for d, p in schema.ib]
             ports = set(range(len(schema.ib)))
@@ -501,7 +506,7 @@ class ChannelDecoder:
             collect_ms=message.collect_ms,
         )
 
-    def _gpu(self, plan: Plan, cols: list[list[Scalar]], row: int) -> GpuSample:
+    def _gpu(self, plan: Plan, cols: list[list[Scalar]], row: int, links: bool) -> GpuSample:
         gpu = GpuSample(
             index=plan.schema.gpus[row],
             mig=self._mig[row],
@@ -512,7 +517,9 @@ class ChannelDecoder:
             value = cols[column][row]
             if field != "state" or (value is not None and value != "ok"):
                 setattr(gpu, field, value)  # "ok" stays the default, omitted on re-encoding
-        if plan.nvlink_columns and plan.schema.nvlinks[row]:
+        if not links:  # unchanged: the previous row's NVLinks, shared (never changed)
+            gpu.nvlink = self._gpus[row].nvlink
+        elif plan.nvlink_columns and plan.schema.nvlinks[row]:
             start = plan.nvlink_starts[row]
             end = start + plan.schema.nvlinks[row]
             links = NvLinks(
