@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
@@ -52,7 +53,9 @@ MAX_FULL_EVERY = 3600
 NVLINK_FIELDS = ("up", "replay_errors", "recovery_errors", "crc_flit_errors", "crc_data_errors")
 _GPU_ROW_KEYS = frozenset({"index", "nvlink", "mig", "processes", "na"})
 _STRING_CAPS = {"uuid": 96, "pci_bus_id": 32}
-_GPU_STATES = frozenset({"ok", "lost", "unresponsive", "error"})
+_GPU_STATES = {state: state for state in ("ok", "lost", "unresponsive", "error")}
+"""The canonical (interned) strings: "ok" is then the field's default itself, which the
+encoder omits as v1's decoder would."""
 
 Check = Callable[[Scalar], Scalar]
 
@@ -109,8 +112,8 @@ def _text(cap: int) -> Check:
 
 
 def _state(value: Scalar) -> Scalar:
-    if value in _GPU_STATES and type(value) is str:
-        return value
+    if type(value) is str and value in _GPU_STATES:
+        return _GPU_STATES[value]
     raise _Refused(f"{value!r} is not a GPU state")
 
 
@@ -506,33 +509,32 @@ class ChannelDecoder:
             collect_ms=message.collect_ms,
         )
 
-    def _gpu(self, plan: Plan, cols: list[list[Scalar]], row: int, links: bool) -> GpuSample:
-        gpu = GpuSample(
-            index=plan.schema.gpus[row],
-            mig=self._mig[row],
-            processes=self._processes[row],
-            na=dict(self._na[row]),
-        )
-        for field, column in plan.gpu_columns:
-            value = cols[column][row]
-            if field != "state" or (value is not None and value != "ok"):
-                setattr(gpu, field, value)  # "ok" stays the default, omitted on re-encoding
-        if not links:  # unchanged: the previous row's NVLinks, shared (never changed)
-            gpu.nvlink = self._gpus[row].nvlink
+    def _gpu(
+        self, plan: Plan, cols: list[list[Scalar]], row: int, links_changed: bool
+    ) -> GpuSample:
+        """A GPU row from the current values: one C constructor call, not a setattr per
+        field (this runs for every changed GPU of every host every interval)."""
+        nvlink = NvLinks()
+        if not links_changed:  # the previous row's NVLinks, shared (nothing changes them)
+            nvlink = self._gpus[row].nvlink
         elif plan.nvlink_columns and plan.schema.nvlinks[row]:
             start = plan.nvlink_starts[row]
             end = start + plan.schema.nvlinks[row]
-            links = NvLinks(
-                up=[None] * (end - start),
-                replay_errors=[None] * (end - start),
-                recovery_errors=[None] * (end - start),
-                crc_flit_errors=[None] * (end - start),
-                crc_data_errors=[None] * (end - start),
-            )
+            absent: list[Any] = [None] * (end - start)  # a field this agent does not send
+            parts = dict.fromkeys(NVLINK_FIELDS, absent)
             for field, column in plan.nvlink_columns:
-                setattr(links, field, cols[column][start:end])
-            gpu.nvlink = links
-        return gpu
+                parts[field] = cols[column][start:end]
+            nvlink = NvLinks(**parts)
+        # Each value was checked against the field's own type when it arrived (_gpu_check).
+        fields: dict[str, Any] = {field: cols[column][row] for field, column in plan.gpu_columns}
+        return GpuSample(
+            index=plan.schema.gpus[row],
+            nvlink=nvlink,
+            mig=self._mig[row],
+            processes=self._processes[row],
+            na=dict(self._na[row]),
+            **fields,
+        )
 
 
 def _offsets(names: tuple[tuple[str, ...], ...]) -> tuple[int, ...]:
