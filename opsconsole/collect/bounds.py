@@ -208,7 +208,7 @@ def check_sample(
     return report
 
 
-def _bounded_counters(counters: dict[str, int], where: str, report: BoundsReport) -> dict:
+def _bounded_counters(counters: dict[str, int], where: str, report: BoundsReport) -> dict[str, int]:
     kept = {k: v for k, v in counters.items() if v < MAX_NET_COUNTER}
     report.invalid += len(counters) - len(kept)
     report.note(f"{where}: {len(counters) - len(kept)} counter(s) beyond 64 bits")

@@ -13,6 +13,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from opsconsole.collect.commands import AgentCommands, HostCommands
 from opsconsole.collect.connect_slots import AdaptiveConnectSlots
@@ -76,7 +77,7 @@ class Poller:
         self._on_update = on_update
         self._host_events = HostEventRecorder(self.writer, clock) if self.writer else None
         self.sessions: dict[str, HostSession] = {}
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self._running = False
         self.started_ts: float | None = None
@@ -197,7 +198,7 @@ class Poller:
         self.state.changed(host, "status")
         return f"{name}: {accepted} GPUs accepted ({extra} more) by {operator}"
 
-    async def poll_once(self, timeout_s: float) -> dict:
+    async def poll_once(self, timeout_s: float) -> dict[str, Any]:
         """Connect to every host, wait until each has sent a sample or failed (or until
         `timeout_s`), and return a snapshot. Stops again if it was not already running."""
         started_here = not self._running

@@ -38,9 +38,9 @@ import msgspec
 
 from opsconsole.agent.lean import NVLINK_FIELDS, LeanEncoder
 from opsconsole.collect.commands import HostCommands
-from opsconsole.collect.reasons import RELAY_DOWN
+from opsconsole.collect.reasons import AGENT_ERROR, CONNECTION_LOST, RELAY_DOWN, TIMEOUT
 from opsconsole.collect.session import HostSession, SessionContext, request_wire
-from opsconsole.collect.ssh import AGENT_ERROR, CONNECTION_LOST, TIMEOUT, ConnectFailure
+from opsconsole.collect.ssh import ConnectFailure
 from opsconsole.collect.state import Change, FleetState, HostState
 from opsconsole.collect.stream import LineTooLong, read_lines
 from opsconsole.config import Fleet
@@ -128,8 +128,12 @@ class RelaySession(HostSession):
     behind it, that host's session fed from the relay's lines."""
 
     def __init__(
-        self, host_state: HostState, ctx: SessionContext, members: dict[str, HostSession], site
-    ):
+        self,
+        host_state: HostState,
+        ctx: SessionContext,
+        members: dict[str, HostSession],
+        site: str,
+    ) -> None:
         super().__init__(host_state, ctx)
         self.members = members
         self.site = site

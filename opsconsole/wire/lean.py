@@ -245,7 +245,8 @@ def make_plan(schema: WireSchema) -> Plan:
     total = sum(c.length for c in columns)
     if total > MAX_VALUES:
         raise ProtocolError(f"wire schema: {total} values a sample, at most {MAX_VALUES}")
-    starts, link_row = [], []
+    starts: list[int] = []
+    link_row: list[int] = []
     for row, count in enumerate(schema.nvlinks if nvlink_fields else []):
         starts.append(len(link_row))
         link_row.extend([row] * count)
@@ -298,7 +299,7 @@ class ChannelDecoder:
         if len(line) > MAX_LINE_BYTES:
             raise ProtocolError(f"line of {len(line)} bytes exceeds the {MAX_LINE_BYTES}-byte cap")
         try:
-            message = _line_decoder.decode(line)
+            message: Hello | Sample | LeanSample | AgentError = _line_decoder.decode(line)
         except msgspec.DecodeError as exc:
             raise ProtocolError(clean_text(str(exc), 200)) from None
         except UnicodeDecodeError as exc:
