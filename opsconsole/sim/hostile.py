@@ -17,10 +17,10 @@ import json
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncssh
 
@@ -470,13 +470,31 @@ class HostileFarm:
         return path
 
 
-def operator_view(host, conditions=()) -> str:
+def operator_view(host: ViewedHost, conditions: Sequence[LabelledCondition] = ()) -> str:
     """What the operator can read about `host` (a HostState): status, reason and detail
     as the fleet and host views show them, what the host view lists as refused or
     doubted, and the summaries of its alerts."""
     parts = [f"{host.status} · {host.reason}: {host.detail}", *host.distrust_notes()]
     parts += [c.summary for c in conditions if c.labels.get("host") == host.name]
     return " · ".join(parts)
+
+
+class ViewedHost(Protocol):
+    """What operator_view reads of a host's live state (collect.state.HostState)."""
+
+    name: str
+    status: str
+    reason: str
+    detail: str
+
+    def distrust_notes(self) -> list[str]: ...
+
+
+class LabelledCondition(Protocol):
+    """What operator_view reads of an alert condition (alerts.rules.Condition)."""
+
+    summary: str
+    labels: Mapping[str, str]
 
 
 async def _serve(directory: Path, healthy_hosts: int, polling: dict[str, Any]) -> None:

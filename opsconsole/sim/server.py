@@ -16,7 +16,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,7 +115,11 @@ class SimServer:
     @property
     def host_public_keys(self) -> dict[str, bytes]:
         """host name -> its host key in OpenSSH public form, once started."""
-        return {n: ep.key.export_public_key("openssh") for n, ep in self._endpoints.items()}
+        return {
+            n: ep.key.export_public_key("openssh")
+            for n, ep in self._endpoints.items()
+            if ep.key is not None
+        }
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -272,7 +276,7 @@ class SimServer:
         )
         ep.port = ep.acceptor.get_port()
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -322,7 +326,7 @@ class SimServer:
     ) -> None:
         """Hello and samples until stdin reaches EOF, like the agent's own main loop."""
         if host.driver_hung:  # even the agent's start-up NVML calls would block
-            agent = await self._loop.run_in_executor(
+            agent = await asyncio.get_running_loop().run_in_executor(
                 self._hung_pool, make_agent, host, self.clock, self.watchdog_timeout_s, interval_s
             )
         else:
@@ -360,7 +364,7 @@ class SimServer:
         watchdog = agent.watchdog
         if host.driver_hung or watchdog.busy:
             watchdog.timeout_s = self.watchdog_timeout_s
-            return await self._loop.run_in_executor(self._hung_pool, agent.tick)
+            return await asyncio.get_running_loop().run_in_executor(self._hung_pool, agent.tick)
         watchdog.timeout_s = None
         return agent.tick()
 

@@ -201,7 +201,9 @@ class SimHost:
         self._log_ts = max(self._log_ts, now_ts)
         wanted = {
             (name, tuple(sorted(kw.items())))
-            for name, kw in self.scenario.faults_at(self.scenario_params, now_ts - self._start_ts)
+            for name, kw in self.scenario.faults_at(
+                self.scenario_params or {}, now_ts - self._start_ts
+            )
         }
         for name, items in sorted(wanted - self._scenario_active):
             self.inject(name, **dict(items))
