@@ -276,8 +276,10 @@ class RelayFeed:
         if change == "hello" and hs.hello is not None:
             if lean:
                 self._lean.pop(name, None)  # its next sample goes with a hello
-            else:
-                self._host_line(name, hs.hello)
+            else:  # as v1 (the host may speak v2 to us): this console asked for nothing
+                self._host_line(
+                    name, msgspec.structs.replace(hs.hello, proto=PROTOCOL_VERSION, wire=None)
+                )
         if hs.sample is not None and self._sent_sample.get(name) != hs.samples_received:
             self._sent_sample[name] = hs.samples_received
             if lean:
