@@ -345,3 +345,20 @@ def test_a_relay_not_asked_forwards_a_v2_host_as_v1_for_an_older_console():
     assert forwarded[0]["proto"] == 1 and "wire" not in forwarded[0]
     for message in forwarded:  # what a console that knows only v1 reads
         decode_line(encode(message))
+
+
+def test_a_refused_reading_the_host_leaves_unchanged_stays_refused():
+    pair, decoder = Pair(), ChannelDecoder()
+    hello, full = pair.tick()[1]
+    power = hello["wire"]["gpu_fields"].index("power_w")
+    full["f"][power][0] = 6000.0  # beyond any GPU's draw: refused by the bounds
+    state = FleetState([make_host(pair.host.name, gpus=8)], now_ts=T0)
+    hs = state.hosts[pair.host.name]
+    hs.apply_hello(decoder.decode(encode(hello)), T0)
+    hs.apply_sample(decoder.decode(encode(full)), T0)
+    assert hs.reason == "invalid readings" and hs.sample.gpus[0].power_w is None
+    for seq in range(2, 5):  # nothing changes: every row is the previous sample's
+        sample = decoder.decode(encode({"type": "s", "seq": seq, "ts": T0 + seq}))
+        hs.apply_sample(sample, T0 + seq)
+        assert hs.reason == "invalid readings", seq
+        assert "power_w" in hs.last_invalid and hs.sample.gpus[0].power_w is None
