@@ -9,6 +9,7 @@ process.py. Nothing is ever written to disk.
 import json
 import math
 import time
+from typing import Any, Dict, List
 
 from . import AGENT_VERSION, PROTOCOL_VERSION
 from .commands import run_command as default_run_command
@@ -49,7 +50,7 @@ class Agent:
         expected_interval_s=2.0,
         run_command=None,
         nvlink_counters_every_s=NVLINK_COUNTERS_EVERY_S,
-    ):
+    ) -> None:
         self.fs = fs if fs is not None else RealFs()
         self.kernel_log = kernel_log
         self.clock = clock
@@ -157,7 +158,7 @@ class Agent:
             caps.append("eth")
         return caps
 
-    def request_wire(self, version):
+    def request_wire(self, version: int) -> None:
         """The console asked for protocol `version` (2: the lean wire, see lean.py); it
         takes effect at the next tick, with a hello. Unknown versions are ignored, so
         the agent stays on what the console already reads. Safe from another thread."""
@@ -211,7 +212,7 @@ class Agent:
         message["collect_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
         return message
 
-    def tick(self):
+    def tick(self) -> List[Dict[str, Any]]:
         """The messages of one interval: a hello first when one is due, then a sample.
         On the lean wire the sample goes out as v2, and a changed layout (a GPU, port
         or counter come or gone) sends a hello with the new schema first."""

@@ -6,6 +6,8 @@ The command prints nvidia-smi's CSV, a marker, the remapped-rows CSV, a marker, 
 Those lines become a `DictFs`, so the sysfs readers run unchanged.
 """
 
+from typing import Any, Dict
+
 from . import AGENT_VERSION, PROTOCOL_VERSION
 from .host import read_host_facts
 from .smi import (
@@ -77,7 +79,7 @@ def split_output(text):
     return smi_text, remap_text, files
 
 
-def parse_agentless_output(text, seq, ts):
+def parse_agentless_output(text: str, seq: int, ts: float) -> Dict[str, Any]:
     """A protocol `sample` dict from one run of AGENTLESS_COMMAND; never raises."""
     smi_text, remap_text, files = split_output(text)
     fs = DictFs(files)
@@ -104,7 +106,7 @@ def parse_agentless_output(text, seq, ts):
     }
 
 
-def parse_agentless_hello(text, ts):
+def parse_agentless_hello(text: str, ts: float) -> Dict[str, Any]:
     """A protocol `hello` dict (mode "agentless") from the same command's output."""
     smi_text, _, files = split_output(text)
     fs = DictFs(files)

@@ -19,6 +19,7 @@ import shlex
 import zlib
 from functools import lru_cache
 from pathlib import Path
+from typing import Dict, Optional
 
 AGENT_COMMAND_MARKER = "opsconsole-agent-bootstrap/1"
 BUNDLE_PACKAGE = "_opsconsole_agent"
@@ -125,7 +126,7 @@ def _bootstrap():
     return code
 
 
-def agent_command(interval_s, python="python3"):
+def agent_command(interval_s: float, python: str = "python3") -> str:
     """`exec python3 -B -c '<bootstrap>' --interval N`, for an SSH exec request."""
     interval = float(interval_s)
     if not 0 < interval < float("inf"):
@@ -143,7 +144,7 @@ def agent_command(interval_s, python="python3"):
 _INTERVAL = re.compile(r"--interval[ =]([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)(?:\s|$)")
 
 
-def parse_agent_command(command):
+def parse_agent_command(command: object) -> Optional[Dict[str, float]]:
     """{"interval_s": float} when `command` is one built by agent_command(), else None."""
     if not isinstance(command, str) or AGENT_COMMAND_MARKER not in command:
         return None

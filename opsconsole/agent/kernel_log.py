@@ -74,7 +74,7 @@ class KernelLog:
     plain line; the second is dropped when it follows the first within seconds.
     """
 
-    def __init__(self, reader, clock=time.monotonic):
+    def __init__(self, reader, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
         self.reader = reader
         self.source = reader.name
         self._clock = clock

@@ -23,6 +23,8 @@ an older console never asks, an older agent ignores the request (it reads stdin 
 for EOF), and both ends fall back to v1. Standard library only, Python 3.8.
 """
 
+from typing import Any, Dict, Optional, Tuple
+
 WIRE_VERSION = 2
 FULL_EVERY = 30
 """A full sample every this many samples (60 s at the default 2 s interval)."""
@@ -123,20 +125,22 @@ class LeanEncoder:
     one host's stream through a relay). `encode` says when the schema changed: the
     caller then sends a hello carrying `self.schema` before the sample."""
 
-    def __init__(self, full_every=FULL_EVERY, deadbands=None):
+    def __init__(
+        self, full_every: int = FULL_EVERY, deadbands: Optional[Dict[str, float]] = None
+    ) -> None:
         self.full_every = max(1, int(full_every))
         self.deadbands = DEADBANDS if deadbands is None else deadbands
-        self.schema = None
+        self.schema = None  # type: Optional[Dict[str, Any]]
         self._bands = []
         self._sent = None  # each column's values as last sent
         self._since_full = 0
         self._last = {}
 
-    def reset(self):
+    def reset(self) -> None:
         """A new channel or a new hello: the next sample is a full one."""
         self._sent = None
 
-    def encode(self, sample):
+    def encode(self, sample: Dict[str, Any]) -> Tuple[bool, Dict[str, Any]]:
         """(schema changed, the v2 message dict) for one v1-shaped sample dict."""
         schema = schema_of(sample, self.full_every, self.deadbands)
         changed = schema != self.schema

@@ -15,7 +15,7 @@ class Backoff:
         self.attempt = 0
 
     def next_s(self) -> float:
-        cap_s = min(self.max_s, self.min_s * 2**self.attempt)
+        cap_s = min(self.max_s, self.min_s * 2.0**self.attempt)
         self.attempt = min(self.attempt + 1, 32)
         return cap_s / 2 + self._rng.uniform(0, cap_s / 2)
 

@@ -104,6 +104,16 @@ def _refuse(gpu: GpuSample, name: str, why: str, report: BoundsReport) -> None:
     report.note(f"GPU {gpu.index} {name} {why}")
 
 
+def _still_refused(gpu: GpuSample, report: BoundsReport) -> None:
+    """Note again the readings refused in a row the host sent unchanged, so the host's
+    "invalid readings" stays as long as the reading does (as with a v1 line)."""
+    if gpu.na:
+        for name, reason in gpu.na.items():
+            if reason.startswith(INVALID):
+                report.invalid += 1
+                report.note(f"GPU {gpu.index} {name} {reason[len(INVALID) + 2 :]}")
+
+
 def check_gpu(
     gpu: GpuSample,
     inventory: GpuInventory | None,
@@ -177,7 +187,8 @@ def check_sample(
     before = {g.index: g for g in previous.gpus} if previous is not None else {}
     for gpu in sample.gpus:
         last = before.get(gpu.index)
-        if gpu is last:  # the lean wire's unchanged row, checked (in place) already
+        if gpu is last:  # the lean wire's unchanged row, checked (in place) already:
+            _still_refused(gpu, report)  # what it refused then is still refused now
             continue
         check_gpu(gpu, by_index.get(gpu.index), last, report)
     load = sample.load
@@ -208,7 +219,7 @@ def check_sample(
     return report
 
 
-def _bounded_counters(counters: dict[str, int], where: str, report: BoundsReport) -> dict:
+def _bounded_counters(counters: dict[str, int], where: str, report: BoundsReport) -> dict[str, int]:
     kept = {k: v for k, v in counters.items() if v < MAX_NET_COUNTER}
     report.invalid += len(counters) - len(kept)
     report.note(f"{where}: {len(counters) - len(kept)} counter(s) beyond 64 bits")

@@ -8,7 +8,7 @@ and 1,000 hosts usually share one pair.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from opsconsole.agent.agentless import (
     AGENTLESS_COMMAND,
@@ -24,11 +24,11 @@ class HostCommands(Protocol):
 
     def agent_command(self, host: Host, interval_s: float) -> str: ...
 
-    def parse_agentless(self, text: str, seq: int, ts: float) -> dict:
+    def parse_agentless(self, text: str, seq: int, ts: float) -> dict[str, Any]:
         """A protocol `sample` dict from one run of the agentless command."""
         ...
 
-    def parse_agentless_hello(self, text: str, ts: float) -> dict:
+    def parse_agentless_hello(self, text: str, ts: float) -> dict[str, Any]:
         """A protocol `hello` dict (inventory, host facts) from the same output."""
         ...
 
@@ -48,8 +48,8 @@ class AgentCommands:
             command = self._agent_commands[key] = agent_command(interval_s, python=host.python)
         return command
 
-    def parse_agentless(self, text: str, seq: int, ts: float) -> dict:
+    def parse_agentless(self, text: str, seq: int, ts: float) -> dict[str, Any]:
         return parse_agentless_output(text, seq, ts)
 
-    def parse_agentless_hello(self, text: str, ts: float) -> dict:
+    def parse_agentless_hello(self, text: str, ts: float) -> dict[str, Any]:
         return parse_agentless_hello(text, ts)

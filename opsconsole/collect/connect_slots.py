@@ -42,7 +42,7 @@ class AdaptiveConnectSlots:
         self.running = 0
         self.peak = 0
         self._waiters: asyncio.Condition | None = None
-        self._started: dict[asyncio.Task | None, float] = {}
+        self._started: dict[asyncio.Task[object] | None, float] = {}
 
     def _condition(self) -> asyncio.Condition:
         if self._waiters is None:

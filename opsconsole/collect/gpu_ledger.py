@@ -41,7 +41,7 @@ class ExtraGpus:
     extra_uuids: tuple[str, ...]
     seen_ts: float
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         out = asdict(self)
         out["extra_uuids"] = list(self.extra_uuids)
         return out
@@ -58,7 +58,7 @@ class GpuAcceptance:
     comment: str
     ts: float
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         out = asdict(self)
         out["uuids"] = list(self.uuids)
         return out

@@ -20,7 +20,7 @@ class HostEventRecorder:
     def __init__(self, writer: IngestWriter, clock: Callable[[], float]):
         self.writer = writer
         self.clock = clock
-        self._active: dict[str, set[tuple]] = {}
+        self._active: dict[str, set[tuple[object, ...]]] = {}
 
     def __call__(self, host: HostState, change: Change) -> None:
         active = self._active.setdefault(host.name, set())
@@ -35,7 +35,7 @@ class HostEventRecorder:
     ) -> None:
         self.writer.record_host_event(host.name, kind, message, ts, gpu_index=gpu_index)
 
-    def _status(self, host: HostState, active: set[tuple], now: float) -> None:
+    def _status(self, host: HostState, active: set[tuple[object, ...]], now: float) -> None:
         reason = f"{host.reason}: {host.detail}" if host.detail else host.reason
         if host.status == "down" and ("down",) not in active:
             active.add(("down",))
@@ -51,7 +51,9 @@ class HostEventRecorder:
         elif not key_changed and host.status == "fresh":
             active.discard(("host_key",))
 
-    def _sample_conditions(self, host: HostState, active: set[tuple], now: float) -> None:
+    def _sample_conditions(
+        self, host: HostState, active: set[tuple[object, ...]], now: float
+    ) -> None:
         sample = host.sample
         assert sample is not None
         self._toggle(

@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -59,13 +60,13 @@ class KeyChange:
         old = ", ".join(self.old_fingerprints) or "none"
         return f"known {old}, offered {self.new_fingerprint}"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         out = asdict(self)
         out["old_fingerprints"] = list(self.old_fingerprints)
         return out
 
     @classmethod
-    def from_dict(cls, raw: dict) -> KeyChange:
+    def from_dict(cls, raw: dict[str, Any]) -> KeyChange:
         return cls(
             host=str(raw["host"]),
             address=str(raw["address"]),

@@ -33,7 +33,7 @@ class CounterWindow:
         self._totals = array("d")
         self._last_ts: float | None = None
         # (ts, totals at ts), oldest first; spaced at least window/CHECKPOINTS apart
-        self._checkpoints: deque[tuple[float, array]] = deque()
+        self._checkpoints: deque[tuple[float, array[float]]] = deque()
 
     def update(self, ts: float, counters: dict[str, int]) -> None:
         """Fold in one reading taken at `ts` (UTC epoch seconds). `counters` is kept by

@@ -95,13 +95,13 @@ class GpuView:
     state: str  # the agent's GPU state, or "stale"/"unreachable" when the host is
     readings: dict[str, Reading]
     nvlink_errors: dict[int, dict[str, bool | int | None]]  # by link number
-    mig: list[dict]
-    processes: list[dict]
+    mig: list[dict[str, object]]
+    processes: list[dict[str, object]]
 
 
 def gpu_view(gpu: GpuSample, host_status: str, as_of_ts: float | None) -> GpuView:
     readings = {f: reading_of(gpu, f, host_status, as_of_ts) for f in GPU_METRICS}
-    state = gpu.state
+    state: str = gpu.state
     if host_status == "down":
         state = "unreachable"
     elif host_status != "fresh":
@@ -162,7 +162,7 @@ class HistoryRing:
 
     def __init__(self, points: int):
         self.points = points
-        self._series: dict[tuple[int, str], array] = {}
+        self._series: dict[tuple[int, str], array[float]] = {}
         self._ts = array("d", [math.nan]) * points
         self._pos = 0
         self._count = 0
@@ -188,7 +188,7 @@ class HistoryRing:
     def timestamps(self) -> list[float]:
         return list(self._ordered(self._ts))
 
-    def _ordered(self, ring: array) -> array:
+    def _ordered(self, ring: array[float]) -> array[float]:
         if self._count < self.points:
             return ring[: self._count]
         return ring[self._pos :] + ring[: self._pos]

@@ -38,9 +38,9 @@ import msgspec
 
 from opsconsole.agent.lean import NVLINK_FIELDS, LeanEncoder
 from opsconsole.collect.commands import HostCommands
-from opsconsole.collect.reasons import RELAY_DOWN
+from opsconsole.collect.reasons import AGENT_ERROR, CONNECTION_LOST, RELAY_DOWN, TIMEOUT
 from opsconsole.collect.session import HostSession, SessionContext, request_wire
-from opsconsole.collect.ssh import AGENT_ERROR, CONNECTION_LOST, TIMEOUT, ConnectFailure
+from opsconsole.collect.ssh import ConnectFailure
 from opsconsole.collect.state import Change, FleetState, HostState
 from opsconsole.collect.stream import LineTooLong, read_lines
 from opsconsole.config import Fleet
@@ -128,8 +128,12 @@ class RelaySession(HostSession):
     behind it, that host's session fed from the relay's lines."""
 
     def __init__(
-        self, host_state: HostState, ctx: SessionContext, members: dict[str, HostSession], site
-    ):
+        self,
+        host_state: HostState,
+        ctx: SessionContext,
+        members: dict[str, HostSession],
+        site: str,
+    ) -> None:
         super().__init__(host_state, ctx)
         self.members = members
         self.site = site
@@ -272,8 +276,10 @@ class RelayFeed:
         if change == "hello" and hs.hello is not None:
             if lean:
                 self._lean.pop(name, None)  # its next sample goes with a hello
-            else:
-                self._host_line(name, hs.hello)
+            else:  # as v1 (the host may speak v2 to us): this console asked for nothing
+                self._host_line(
+                    name, msgspec.structs.replace(hs.hello, proto=PROTOCOL_VERSION, wire=None)
+                )
         if hs.sample is not None and self._sent_sample.get(name) != hs.samples_received:
             self._sent_sample[name] = hs.samples_received
             if lean:

@@ -27,11 +27,8 @@ from opsconsole.collect.connect_slots import AdaptiveConnectSlots
 from opsconsole.collect.ingest_writer import IngestWriter
 from opsconsole.collect.loop_lag import honest_rtt_ms
 from opsconsole.collect.probes import HostProbe, run_probe
+from opsconsole.collect.reasons import AGENT_ERROR, CONNECTION_LOST, PROTOCOL_ERROR, TIMEOUT
 from opsconsole.collect.ssh import (
-    AGENT_ERROR,
-    CONNECTION_LOST,
-    PROTOCOL_ERROR,
-    TIMEOUT,
     ConnectFailure,
     SshConnector,
     classify_failure,
@@ -396,7 +393,7 @@ def request_wire(process: asyncssh.SSHClientProcess[bytes], version: int) -> Non
         process.stdin.write(b"wire %d\n" % version)
 
 
-def _parse(build: Callable[[], dict]) -> Hello | Sample | AgentError | ProtocolError:
+def _parse(build: Callable[[], dict[str, object]]) -> Hello | Sample | AgentError | ProtocolError:
     """Agentless output through the same strict decoder as an agent's line."""
     try:
         return decode_line(msgspec.json.encode(build()))
@@ -438,7 +435,7 @@ async def _run_capped(
 
 
 async def _keep_tail(
-    reader: asyncssh.SSHReader,
+    reader: asyncssh.SSHReader[bytes],
     tail: bytearray,
     budget: HostBudget | None = None,
     on_over_budget: Callable[[str], None] | None = None,

@@ -8,11 +8,13 @@ carry `live: false` for the same reason.
 
 from __future__ import annotations
 
+from typing import Any
+
 from opsconsole.collect.readings import Reading
 from opsconsole.collect.state import FleetState, HostState
 
 
-def fleet_snapshot(state: FleetState, now_ts: float) -> dict:
+def fleet_snapshot(state: FleetState, now_ts: float) -> dict[str, Any]:
     return {
         "ts": now_ts,
         "counts": state.counts(),
@@ -22,8 +24,8 @@ def fleet_snapshot(state: FleetState, now_ts: float) -> dict:
     }
 
 
-def _reading(reading: Reading) -> dict:
-    out: dict = {"state": reading.state}
+def _reading(reading: Reading) -> dict[str, Any]:
+    out: dict[str, Any] = {"state": reading.state}
     if reading.state == "value":
         out["value"] = reading.value
     elif reading.last_value is not None:
@@ -33,10 +35,10 @@ def _reading(reading: Reading) -> dict:
     return out
 
 
-def host_snapshot(host: HostState) -> dict:
+def host_snapshot(host: HostState) -> dict[str, Any]:
     sample = host.sample
     live = host.status == "fresh"
-    out: dict = {
+    out: dict[str, Any] = {
         "name": host.name,
         "site": host.host.site,
         "rack": host.host.rack,
@@ -135,7 +137,7 @@ def host_snapshot(host: HostState) -> dict:
     return out
 
 
-def _facts(host: HostState) -> dict | None:
+def _facts(host: HostState) -> dict[str, Any] | None:
     hello = host.hello
     if hello is None:
         return None

@@ -18,6 +18,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -57,7 +58,9 @@ class ConnectFailure(Exception):
         return self.reason in SECURITY_REASONS
 
 
-def classify_failure(exc: BaseException, known_hosts: object = None, host: Host | None = None):
+def classify_failure(
+    exc: BaseException, known_hosts: object = None, host: Host | None = None
+) -> ConnectFailure:
     """Map an exception from connecting (or from a live connection) to a ConnectFailure."""
     if isinstance(exc, ConnectFailure):
         return exc
@@ -106,7 +109,9 @@ def _expand(path: str, base_dir: Path) -> Path:
     return expanded if expanded.is_absolute() else base_dir / expanded
 
 
-def _read_known_hosts(ssh: SshSettings, base_dir: Path) -> asyncssh.SSHKnownHosts | tuple | None:
+def _read_known_hosts(
+    ssh: SshSettings, base_dir: Path
+) -> asyncssh.SSHKnownHosts | tuple[()] | None:
     """Parsed known_hosts; None only for the explicit insecure opt-out; () leaves the choice
     to the OpenSSH client config (UserKnownHostsFile), checked per host at connect."""
     if ssh.accept_unknown_host_keys_insecure:
@@ -145,7 +150,9 @@ class _Witness(asyncssh.SSHClient):
     def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
         self.conn = conn
 
-    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey):
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
         self.refused_key = key  # called only for a key known_hosts does not trust
         return False
 
@@ -175,7 +182,7 @@ class SshConnector:
         self._base_dir = base_dir
         self.known_hosts = _read_known_hosts(ssh, base_dir)
         self.config_paths = _ssh_config_paths(ssh, base_dir)
-        options: dict = {
+        options: dict[str, object] = {
             "agent_forwarding": False,
             "x11_forwarding": False,
             "connect_timeout": ssh.connect_timeout_s,
@@ -309,8 +316,15 @@ class SshConnector:
                 HOST_KEY_CHANGED, f"{change.describe()}; not trusted by an operator yet"
             )
 
-    async def _open(self, address: str, port: int, user: str | None, tunnel: object, witness=None):
-        kwargs: dict = {"config": self.config_paths}
+    async def _open(
+        self,
+        address: str,
+        port: int,
+        user: str | None,
+        tunnel: object,
+        witness: _Witness | None = None,
+    ) -> asyncssh.SSHClientConnection:
+        kwargs: dict[str, Any] = {"config": self.config_paths}
         if witness is not None:
             kwargs["client_factory"] = lambda: witness
         if user:
@@ -319,7 +333,9 @@ class SshConnector:
             await self._refuse_unchecked_host_keys(address, port, kwargs)
         return await asyncssh.connect(address, port, options=self.options, tunnel=tunnel, **kwargs)
 
-    async def _refuse_unchecked_host_keys(self, address: str, port: int, kwargs: dict) -> None:
+    async def _refuse_unchecked_host_keys(
+        self, address: str, port: int, kwargs: dict[str, Any]
+    ) -> None:
         """With known_hosts left to the OpenSSH config, `UserKnownHostsFile none` there
         would silently turn host-key checking off; only the explicit opt-out may do that."""
         options = await asyncio.to_thread(

@@ -23,7 +23,7 @@ from opsconsole.collect.loop_lag import LoopLagMonitor
 from opsconsole.collect.rates import CounterWindow
 from opsconsole.collect.readings import HISTORY_METRICS, GpuView, HistoryRing, gpu_view
 from opsconsole.config import Fleet, Host
-from opsconsole.wire import GpuEvent, Hello, Sample
+from opsconsole.wire import GpuEvent, GpuSample, Hello, Sample
 from opsconsole.wire.text import clean_text
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ class HostState:
         """A refused host key waiting for an operator (from the ledger, so it survives
         restarts and does not clear when the next attempt fails for another reason)."""
         self.events: deque[GpuEvent] = deque(maxlen=EVENTS_KEPT)
-        self._event_keys: dict[tuple, None] = {}  # insertion-ordered, bounded
+        self._event_keys: dict[tuple[object, ...], None] = {}  # insertion-ordered, bounded
         self._events_replayed = False  # the first sample after a hello replays the log
         self.history = HistoryRing(history_points)
         self.rate_window_s = rate_window_s
@@ -354,7 +354,7 @@ class HostState:
         sample = self.sample
         self._claim_uuids(tuple(g.uuid for g in sample.gpus) if sample is not None else ())
 
-    def _claim_uuids(self, sample_uuids: tuple) -> None:
+    def _claim_uuids(self, sample_uuids: tuple[str | None, ...]) -> None:
         hello_uuids = [g.uuid for g in self.hello.gpus] if self.hello is not None else []
         self.identity.claim(self.name, [*hello_uuids, *sample_uuids])
 
@@ -419,7 +419,8 @@ class HostState:
         if len(gpus) <= self.accepted_gpus and len({g.index for g in gpus}) == len(gpus):
             return
         seen: set[int] = set()
-        kept, extra = [], []
+        kept: list[GpuSample] = []
+        extra: list[GpuSample] = []
         for gpu in sorted(gpus, key=lambda g: g.index):
             if gpu.index in seen:
                 continue
@@ -443,9 +444,14 @@ class HostState:
         log back to boot, so the same XID arrives again after each reconnect. New ones
         beyond the host's event budget are dropped (the newest kept) and counted; returns
         those kept, which alone go on to the store."""
-        fresh: dict[tuple, GpuEvent] = {}
+        fresh: dict[tuple[object, ...], GpuEvent] = {}
         for event in events:
-            key = (event.kind, event.code, round(event.ts), event.pci_bus_id or event.gpu)
+            key: tuple[object, ...] = (
+                event.kind,
+                event.code,
+                round(event.ts),
+                event.pci_bus_id or event.gpu,
+            )
             if key not in self._event_keys:
                 fresh.setdefault(key, event)
         keys = list(fresh)
@@ -475,7 +481,8 @@ class HostState:
             if self.extra_gpus:
                 count_detail += f"; {self.extra_gpus} kept out of totals until accepted"
             return "gpu count", count_detail
-        if self.last_invalid_ts is not None and self.last_invalid_ts >= self.last_sample_ts:
+        invalid_ts, sample_ts = self.last_invalid_ts, self.last_sample_ts
+        if invalid_ts is not None and sample_ts is not None and invalid_ts >= sample_ts:
             return "invalid readings", self.last_invalid
         over = self.over_budget
         if over:
@@ -557,7 +564,7 @@ class FleetState:
         self._listeners: list[Listener] = []
 
     @classmethod
-    def from_fleet(cls, fleet: Fleet, *, now_ts: float, rate_window_s: float = 30.0):
+    def from_fleet(cls, fleet: Fleet, *, now_ts: float, rate_window_s: float = 30.0) -> FleetState:
         polling = fleet.config.polling
         return cls(
             fleet.hosts,

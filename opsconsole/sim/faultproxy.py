@@ -31,7 +31,7 @@ CHUNK = 65536
 class _Link:
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter | None = None
-    tasks: list[asyncio.Task] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def reset(self) -> None:
         for writer in (self.client, self.upstream):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opsconsole.errors import SimError
 from opsconsole.sim.hardware import (
@@ -41,8 +41,8 @@ EVENT_XID_CRITICAL = 0x8
 
 @dataclass(frozen=True)
 class Fault:
-    start: Callable[[SimHost, dict], None]
-    clear: Callable[[SimHost, dict], None]
+    start: Callable[[SimHost, dict[str, Any]], None]
+    clear: Callable[[SimHost, dict[str, Any]], None]
     targets: tuple[str, ...]
     """Keyword arguments that pick what the fault hits: "gpu", "link", "port"."""
     description: str
@@ -66,7 +66,7 @@ def _gpu_pid(gpu: SimGpu) -> str:
     return str(gpu.processes[0][0]) if gpu.processes else "'<unknown>'"
 
 
-def _xid79_start(host: SimHost, kw: dict) -> None:
+def _xid79_start(host: SimHost, kw: dict[str, Any]) -> None:
     gpu = host.gpus[kw["gpu"]]
     host.log_kernel(f"NVRM: GPU at PCI:{_kernel_pci(gpu)}: {gpu.uuid}")
     host.log_kernel(f"NVRM: GPU Board Serial Number: {gpu.serial}")
@@ -76,14 +76,14 @@ def _xid79_start(host: SimHost, kw: dict) -> None:
     gpu.recovery_action = RECOVERY_NODE_REBOOT
 
 
-def _xid79_clear(host: SimHost, kw: dict) -> None:
+def _xid79_clear(host: SimHost, kw: dict[str, Any]) -> None:
     """As after the node reboot the driver asked for: the GPU is back, counters kept."""
     gpu = host.gpus[kw["gpu"]]
     gpu.lost = False
     gpu.recovery_action = RECOVERY_NONE
 
 
-def _dbe_start(host: SimHost, kw: dict, log: bool) -> None:
+def _dbe_start(host: SimHost, kw: dict[str, Any], log: bool) -> None:
     gpu = host.gpus[kw["gpu"]]
     gpu.ecc_volatile_uncorrected += 1
     gpu.ecc_aggregate_uncorrected += 1
@@ -99,7 +99,7 @@ def _dbe_start(host: SimHost, kw: dict, log: bool) -> None:
         )
 
 
-def _dbe_clear(host: SimHost, kw: dict) -> None:
+def _dbe_clear(host: SimHost, kw: dict[str, Any]) -> None:
     """A GPU reset: volatile counts start again, aggregate ones stay."""
     gpu = host.gpus[kw["gpu"]]
     gpu.ecc_volatile_uncorrected = 0
@@ -107,7 +107,7 @@ def _dbe_clear(host: SimHost, kw: dict) -> None:
     gpu.recovery_action = RECOVERY_NONE
 
 
-def _remap_pending_start(host: SimHost, kw: dict, log: bool) -> None:
+def _remap_pending_start(host: SimHost, kw: dict[str, Any], log: bool) -> None:
     gpu = host.gpus[kw["gpu"]]
     gpu.remap_uncorrected += 1
     gpu.remap_pending = True
@@ -122,26 +122,26 @@ def _remap_pending_start(host: SimHost, kw: dict, log: bool) -> None:
         )
 
 
-def _remap_pending_clear(host: SimHost, kw: dict) -> None:
+def _remap_pending_clear(host: SimHost, kw: dict[str, Any]) -> None:
     gpu = host.gpus[kw["gpu"]]
     gpu.remap_pending = False
     gpu.recovery_action = RECOVERY_NONE
 
 
-def _xid64_start(host: SimHost, kw: dict) -> None:
+def _xid64_start(host: SimHost, kw: dict[str, Any]) -> None:
     gpu = host.gpus[kw["gpu"]]
     gpu.remap_failed = True
     gpu.recovery_action = RECOVERY_DRAIN_AND_RESET
     _xid(host, gpu, 64, "Row Remapper Error: New row (0x00000000000a3c92) remapping failed.")
 
 
-def _xid64_clear(host: SimHost, kw: dict) -> None:
+def _xid64_clear(host: SimHost, kw: dict[str, Any]) -> None:
     gpu = host.gpus[kw["gpu"]]
     gpu.remap_failed = False
     gpu.recovery_action = RECOVERY_NONE
 
 
-def _nvlink_down_start(host: SimHost, kw: dict) -> None:
+def _nvlink_down_start(host: SimHost, kw: dict[str, Any]) -> None:
     gpu = host.gpus[kw["gpu"]]
     link = gpu.nvlinks[kw["link"]]
     link.up = False
@@ -155,11 +155,11 @@ def _nvlink_down_start(host: SimHost, kw: dict) -> None:
     )
 
 
-def _nvlink_down_clear(host: SimHost, kw: dict) -> None:
+def _nvlink_down_clear(host: SimHost, kw: dict[str, Any]) -> None:
     host.gpus[kw["gpu"]].nvlinks[kw["link"]].up = True
 
 
-def _ib_down_start(host: SimHost, kw: dict) -> None:
+def _ib_down_start(host: SimHost, kw: dict[str, Any]) -> None:
     port = host.ib_port(kw["port"])
     port.state, port.phys_state = "1: DOWN", "2: Polling"
     port.rate_gbps, port.rate_text = IB_RATE_DOWN
@@ -167,7 +167,7 @@ def _ib_down_start(host: SimHost, kw: dict) -> None:
     host.log_kernel(f"mlx5_core 0000:{_ib_pci(kw['port'])}:00.0 {kw['port']}: Link down")
 
 
-def _ib_down_clear(host: SimHost, kw: dict) -> None:
+def _ib_down_clear(host: SimHost, kw: dict[str, Any]) -> None:
     port = host.ib_port(kw["port"])
     port.state, port.phys_state = "4: ACTIVE", "5: LinkUp"
     port.rate_gbps, port.rate_text = IB_RATE_HALF if port.degraded else IB_RATE_FULL
@@ -178,31 +178,31 @@ def _ib_pci(device: str) -> str:
     return f"{0x18 + 0x20 * IB_DEVICES.index(device):02x}"
 
 
-def _ib_degraded_start(host: SimHost, kw: dict) -> None:
+def _ib_degraded_start(host: SimHost, kw: dict[str, Any]) -> None:
     port = host.ib_port(kw["port"])
     port.degraded = True
     if port.up:
         port.rate_gbps, port.rate_text = IB_RATE_HALF
 
 
-def _ib_degraded_clear(host: SimHost, kw: dict) -> None:
+def _ib_degraded_clear(host: SimHost, kw: dict[str, Any]) -> None:
     port = host.ib_port(kw["port"])
     port.degraded = False
     if port.up:
         port.rate_gbps, port.rate_text = IB_RATE_FULL
 
 
-def _thermal_start(host: SimHost, kw: dict) -> None:
+def _thermal_start(host: SimHost, kw: dict[str, Any]) -> None:
     for gpu in _gpus(host, kw):
         gpu.cooling_failed = True
 
 
-def _thermal_clear(host: SimHost, kw: dict) -> None:
+def _thermal_clear(host: SimHost, kw: dict[str, Any]) -> None:
     for gpu in _gpus(host, kw):
         gpu.cooling_failed = False
 
 
-def _gpus(host: SimHost, kw: dict) -> list[SimGpu]:
+def _gpus(host: SimHost, kw: dict[str, Any]) -> list[SimGpu]:
     return host.gpus if kw.get("gpu") is None else [host.gpus[kw["gpu"]]]
 
 
@@ -224,51 +224,51 @@ def _workload_clear(host: SimHost, fault: str) -> None:
         gpu.workload, gpu.processes = workload, processes
 
 
-def _unreachable_start(host: SimHost, kw: dict) -> None:
+def _unreachable_start(host: SimHost, kw: dict[str, Any]) -> None:
     host.reachable = False
 
 
-def _unreachable_clear(host: SimHost, kw: dict) -> None:
+def _unreachable_clear(host: SimHost, kw: dict[str, Any]) -> None:
     host.reachable = True
 
 
-def _hang_start(host: SimHost, kw: dict) -> None:
+def _hang_start(host: SimHost, kw: dict[str, Any]) -> None:
     host.driver_released.clear()
     host.driver_hung = True
 
 
-def _hang_clear(host: SimHost, kw: dict) -> None:
+def _hang_clear(host: SimHost, kw: dict[str, Any]) -> None:
     host.driver_hung = False
     host.driver_released.set()
 
 
-def _hbm_start(host: SimHost, kw: dict) -> None:
+def _hbm_start(host: SimHost, kw: dict[str, Any]) -> None:
     host.gpus[kw["gpu"]].hbm_faulty = True
 
 
-def _hbm_clear(host: SimHost, kw: dict) -> None:
+def _hbm_clear(host: SimHost, kw: dict[str, Any]) -> None:
     host.gpus[kw["gpu"]].hbm_faulty = False
 
 
-def _nvlink_slow_start(host: SimHost, kw: dict) -> None:
+def _nvlink_slow_start(host: SimHost, kw: dict[str, Any]) -> None:
     for link in host.gpus[kw["gpu"]].nvlinks:
         link.speed_gbps = NVLINK_SLOW_GBPS
 
 
-def _nvlink_slow_clear(host: SimHost, kw: dict) -> None:
+def _nvlink_slow_clear(host: SimHost, kw: dict[str, Any]) -> None:
     for link in host.gpus[kw["gpu"]].nvlinks:
         link.speed_gbps = NVLINK_LINK_GBPS
 
 
-def _ib_slow_start(host: SimHost, kw: dict) -> None:
+def _ib_slow_start(host: SimHost, kw: dict[str, Any]) -> None:
     host.ib_port(kw["port"]).bw_factor = IB_SLOW_FACTOR
 
 
-def _ib_slow_clear(host: SimHost, kw: dict) -> None:
+def _ib_slow_clear(host: SimHost, kw: dict[str, Any]) -> None:
     host.ib_port(kw["port"]).bw_factor = 1.0
 
 
-def _dirty_start(host: SimHost, kw: dict) -> None:
+def _dirty_start(host: SimHost, kw: dict[str, Any]) -> None:
     """A tenant process stuck in the driver: it survives kill and blocks the GPU reset."""
     gpu = host.gpus[kw["gpu"]]
     pid = 60_000 + host.index * 16 + gpu.index
@@ -276,7 +276,7 @@ def _dirty_start(host: SimHost, kw: dict) -> None:
     gpu.processes = [*gpu.processes, (pid, "python3", 2_048.0)]
 
 
-def _dirty_clear(host: SimHost, kw: dict) -> None:
+def _dirty_clear(host: SimHost, kw: dict[str, Any]) -> None:
     gpu = host.gpus[kw["gpu"]]
     gpu.processes = [p for p in gpu.processes if p[0] not in gpu.stuck_pids]
     gpu.stuck_pids.clear()
@@ -336,7 +336,7 @@ FAULTS: dict[str, Fault] = {
 }
 
 
-def resolve_targets(host: SimHost, name: str, kw: dict) -> dict:
+def resolve_targets(host: SimHost, name: str, kw: dict[str, Any]) -> dict[str, Any]:
     """Check the fault's keyword arguments and fill the missing ones with seeded choices, so
     `inject("xid79")` hits a definite GPU that the same seed hits again."""
     fault = FAULTS.get(name)

@@ -17,9 +17,10 @@ import json
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import asyncssh
 
@@ -27,7 +28,7 @@ GPUS = 2
 YEAR_3000_TS = 32_503_680_000.0
 
 
-def _line(obj: dict) -> bytes:
+def _line(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj).encode() + b"\n"
 
 
@@ -35,7 +36,9 @@ def uuid_of(host: str, index: int) -> str:
     return f"GPU-{host}-{index}"
 
 
-def hello(host: str, gpus: int = GPUS, *, hostname: str | None = None, **fields) -> dict:
+def hello(
+    host: str, gpus: int = GPUS, *, hostname: str | None = None, **fields: Any
+) -> dict[str, Any]:
     message = {
         "type": "hello",
         "proto": 1,
@@ -53,7 +56,7 @@ def hello(host: str, gpus: int = GPUS, *, hostname: str | None = None, **fields)
     return message
 
 
-def sample(host: str, seq: int, gpus: int = GPUS, **fields) -> dict:
+def sample(host: str, seq: int, gpus: int = GPUS, **fields: Any) -> dict[str, Any]:
     message = {
         "type": "sample",
         "seq": seq,
@@ -89,7 +92,7 @@ def sample(host: str, seq: int, gpus: int = GPUS, **fields) -> dict:
     return message
 
 
-def with_gpu(message: dict, **fields) -> dict:
+def with_gpu(message: dict[str, Any], **fields: Any) -> dict[str, Any]:
     for gpu in message["gpus"]:
         gpu.update(fields)
     return message
@@ -101,8 +104,8 @@ class HostContext:
     interval_s: float
     victim: str
     """A healthy host whose identity the spoofing cases claim."""
-    process: asyncssh.SSHServerProcess
-    eof: asyncio.Future
+    process: asyncssh.SSHServerProcess[bytes]
+    eof: asyncio.Future[bytes]
 
     def write(self, data: bytes) -> None:
         self.process.stdout.write(data)
@@ -144,7 +147,7 @@ async def healthy(ctx: HostContext) -> None:
     await ctx.every_tick(lambda seq: _line(sample(ctx.name, seq)))
 
 
-def _samples(make: Callable[[str, int], dict]) -> Behaviour:
+def _samples(make: Callable[[str, int], dict[str, Any]]) -> Behaviour:
     """A hello, then one poisoned sample per tick."""
 
     async def behaviour(ctx: HostContext) -> None:
@@ -240,7 +243,7 @@ async def _spoof_identity(ctx: HostContext) -> None:
     await ctx.every_tick(lambda seq: _line(sample(ctx.victim, seq)))
 
 
-def _nasty_text(host: str, seq: int) -> dict:
+def _nasty_text(host: str, seq: int) -> dict[str, Any]:
     message = sample(host, seq, driver="unresponsive")
     message["driver_detail"] = "\x1b[2J\x9b31mhung\u202e\u200b\x1b]0;pwned\x07 driver"
     message["gpus"][0]["processes"] = [{"pid": 1, "name": "\x1b[5mminer\u2066"}]
@@ -267,7 +270,7 @@ def _duplicate_keys(host: str, seq: int) -> bytes:
     )
 
 
-def _xids(host: str, seq: int) -> dict:
+def _xids(host: str, seq: int) -> dict[str, Any]:
     events = [
         {"kind": "xid", "code": 13 + i % 3, "ts": time.time() - 600 - i, "source": "kmsg",
          "gpu": 0, "message": f"Xid {i}"}
@@ -276,7 +279,7 @@ def _xids(host: str, seq: int) -> dict:
     return sample(host, seq, events=events)
 
 
-def _counter_reset(host: str, seq: int) -> dict:
+def _counter_reset(host: str, seq: int) -> dict[str, Any]:
     return with_gpu(sample(host, seq), pcie_replay=0 if seq % 2 else 1000)
 
 
@@ -381,7 +384,7 @@ class HostileFarm:
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
         self.client_key = asyncssh.generate_private_key("ssh-ed25519")
         self.interval_s = 1.0
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def healthy_names(self) -> list[str]:
@@ -404,7 +407,7 @@ class HostileFarm:
             )
             host.port = host.acceptor.get_port()
 
-    async def _run(self, host: FarmHost, process: asyncssh.SSHServerProcess) -> None:
+    async def _run(self, host: FarmHost, process: asyncssh.SSHServerProcess[bytes]) -> None:
         eof = asyncio.ensure_future(process.stdin.read())
         ctx = HostContext(host.name, self.interval_s, self.victim, process, eof)
         try:
@@ -467,7 +470,7 @@ class HostileFarm:
         return path
 
 
-def operator_view(host, conditions=()) -> str:
+def operator_view(host: ViewedHost, conditions: Sequence[LabelledCondition] = ()) -> str:
     """What the operator can read about `host` (a HostState): status, reason and detail
     as the fleet and host views show them, what the host view lists as refused or
     doubted, and the summaries of its alerts."""
@@ -476,7 +479,25 @@ def operator_view(host, conditions=()) -> str:
     return " · ".join(parts)
 
 
-async def _serve(directory: Path, healthy_hosts: int, polling: dict) -> None:
+class ViewedHost(Protocol):
+    """What operator_view reads of a host's live state (collect.state.HostState)."""
+
+    name: str
+    status: str
+    reason: str
+    detail: str
+
+    def distrust_notes(self) -> list[str]: ...
+
+
+class LabelledCondition(Protocol):
+    """What operator_view reads of an alert condition (alerts.rules.Condition)."""
+
+    summary: str
+    labels: Mapping[str, str]
+
+
+async def _serve(directory: Path, healthy_hosts: int, polling: dict[str, Any]) -> None:
     farm = HostileFarm(healthy_hosts)
     await farm.start(polling["interval_s"])
     config = farm.write_files(directory, polling=polling)
@@ -491,7 +512,7 @@ def main(argv: list[str]) -> None:
     """python -m opsconsole.sim.hostile DIR [HEALTHY] [INTERVAL_S | POLLING_JSON]: serve
     HEALTHY healthy hosts (default 20) and every case until interrupted; the console's
     config goes to DIR/config.toml, written once the ports are known."""
-    polling: dict = {"interval_s": 2.0}
+    polling: dict[str, Any] = {"interval_s": 2.0}
     if len(argv) > 2:
         polling = json.loads(argv[2]) if argv[2].startswith("{") else {"interval_s": float(argv[2])}
     healthy_hosts = int(argv[1]) if len(argv) > 1 else 20

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import types
 from dataclasses import dataclass
+from typing import Any, NoReturn
 
-import pynvml as _pynvml
+import pynvml as _pynvml  # type: ignore[import-untyped]  # no stubs, no py.typed
 
 from opsconsole.sim import hardware as hw
 from opsconsole.sim.world import SimHost
@@ -76,7 +77,7 @@ class _FieldValue:
     value: _Value
 
 
-def _raise(error_class: type[_pynvml.NVMLError]) -> None:
+def _raise(error_class: type[_pynvml.NVMLError]) -> NoReturn:
     raise error_class()
 
 
@@ -308,7 +309,7 @@ class SimNvml:
         self._gpu(handle)
         _raise(_pynvml.NVMLError_NotSupported)
 
-    def nvmlDeviceGetFieldValues(self, handle: SimHandle, field_ids: list) -> list:
+    def nvmlDeviceGetFieldValues(self, handle: SimHandle, field_ids: list[int]) -> list[Any]:
         gpu = self._gpu(handle)
         known = {
             _pynvml.NVML_FI_DEV_NVLINK_LINK_COUNT: len(gpu.nvlinks),
@@ -343,14 +344,15 @@ class SimNvml:
         """Called 4 x 18 x 8 times per sample: the checks are folded into one lookup."""
         gpu = self._gpu(handle)
         try:
-            return getattr(gpu.nvlinks[link], _NVLINK_COUNTERS[counter])
+            count: int = getattr(gpu.nvlinks[link], _NVLINK_COUNTERS[counter])
+            return count
         except IndexError:
             pass
         if not 0 <= link < len(gpu.nvlinks):
             _raise(_pynvml.NVMLError_InvalidArgument)
         _raise(_pynvml.NVMLError_NotSupported)
 
-    def nvmlDeviceGetComputeRunningProcesses(self, handle: SimHandle) -> list:
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: SimHandle) -> list[Any]:
         gpu = self._gpu(handle)
         return [
             types.SimpleNamespace(pid=pid, usedGpuMemory=int(mem_mib * MIB),
@@ -372,7 +374,7 @@ class SimNvml:
         gpu = self._gpu(handle)
         event_set.devices[gpu.index] = event_set.devices.get(gpu.index, 0) | event_types
 
-    def nvmlEventSetWait_v2(self, event_set: _EventSet, timeout_ms: int):
+    def nvmlEventSetWait_v2(self, event_set: _EventSet, timeout_ms: int) -> types.SimpleNamespace:
         """The next registered event, or NVMLError_Timeout at once (never sleeps: the
         simulator serves many hosts from one thread)."""
         self._call()

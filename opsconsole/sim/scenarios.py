@@ -133,7 +133,7 @@ idle leased GPUs show a few minutes after it starts."""
 
 def _capacity_hosts(hosts: Sequence[SimHost], rng: random.Random) -> dict[str, dict[str, Any]]:
     names = {h.name for h in hosts}
-    picks: dict[str, list] = {}
+    picks: dict[str, list[Any]] = {}
     for name in CAPACITY_FULL_LOAD:
         picks.setdefault(name, []).append(("full_load", {}))
     for name in CAPACITY_IDLE:

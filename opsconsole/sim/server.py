@@ -16,10 +16,11 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import msgspec
@@ -52,7 +53,7 @@ class _Endpoint:
     acceptor: asyncssh.SSHAcceptor | None = None
     conns: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    agents: set[asyncssh.SSHServerProcess] = field(default_factory=set)
+    agents: set[asyncssh.SSHServerProcess[bytes]] = field(default_factory=set)
     """Agent channels now running, so a test can kill them (`kill_agents`)."""
 
 
@@ -101,7 +102,7 @@ class SimServer:
         self._endpoints = {name: _Endpoint(self.fleet.host(name)) for name in names}
         self._client_public_key = client_public_key
         self._client_key: asyncssh.SSHKey | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._hung_pool: ThreadPoolExecutor | None = None
         self._started = False
@@ -114,7 +115,11 @@ class SimServer:
     @property
     def host_public_keys(self) -> dict[str, bytes]:
         """host name -> its host key in OpenSSH public form, once started."""
-        return {n: ep.key.export_public_key("openssh") for n, ep in self._endpoints.items()}
+        return {
+            n: ep.key.export_public_key("openssh")
+            for n, ep in self._endpoints.items()
+            if ep.key is not None
+        }
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -187,13 +192,13 @@ class SimServer:
 
     # -- faults that change the network -------------------------------------------------
 
-    async def inject(self, host: str, fault: str, **kw) -> dict:
+    async def inject(self, host: str, fault: str, **kw: Any) -> dict[str, Any]:
         """Start a fault and wait until the network shows it (listener closed...)."""
         resolved = self.fleet.host(host).inject(fault, **kw)
         await self._apply_reachability(self._endpoints[host])
         return resolved
 
-    async def clear(self, host: str, fault: str, **kw) -> None:
+    async def clear(self, host: str, fault: str, **kw: Any) -> None:
         self.fleet.host(host).clear(fault, **kw)
         await self._apply_reachability(self._endpoints[host])
 
@@ -271,7 +276,7 @@ class SimServer:
         )
         ep.port = ep.acceptor.get_port()
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -284,7 +289,7 @@ class SimServer:
 
     # -- what runs behind an exec request -------------------------------------------------
 
-    async def _session(self, host: SimHost, process: asyncssh.SSHServerProcess) -> None:
+    async def _session(self, host: SimHost, process: asyncssh.SSHServerProcess[bytes]) -> None:
         try:
             command = process.command
             if command is None:
@@ -303,7 +308,9 @@ class SimServer:
             log.exception("%s: simulated session failed", host.name)
             process.exit(255)
 
-    async def _run_shell(self, host: SimHost, process, command: str) -> int:
+    async def _run_shell(
+        self, host: SimHost, process: asyncssh.SSHServerProcess[bytes], command: str
+    ) -> int:
         if "nvidia-smi" in command:
             while host.driver_hung:  # nvidia-smi blocks in the driver like NVML does
                 await asyncio.sleep(HUNG_DRIVER_POLL_S)
@@ -314,10 +321,12 @@ class SimServer:
             process.stderr.write(err.encode())
         return status
 
-    async def _run_agent(self, host: SimHost, process, interval_s: float) -> None:
+    async def _run_agent(
+        self, host: SimHost, process: asyncssh.SSHServerProcess[bytes], interval_s: float
+    ) -> None:
         """Hello and samples until stdin reaches EOF, like the agent's own main loop."""
         if host.driver_hung:  # even the agent's start-up NVML calls would block
-            agent = await self._loop.run_in_executor(
+            agent = await asyncio.get_running_loop().run_in_executor(
                 self._hung_pool, make_agent, host, self.clock, self.watchdog_timeout_s, interval_s
             )
         else:
@@ -348,14 +357,14 @@ class SimServer:
                 eof.exception()  # a reset channel ends the stream like EOF does
             eof.cancel()
 
-    async def _tick(self, host: SimHost, agent) -> list[dict]:
+    async def _tick(self, host: SimHost, agent: Agent) -> list[dict[str, Any]]:
         """One agent tick. Inline normally; while the driver hangs (or a hung call has
         not returned) on a worker thread with the agent's watchdog armed, so a blocked
         NVML call costs that host a timeout, never the event loop."""
         watchdog = agent.watchdog
         if host.driver_hung or watchdog.busy:
             watchdog.timeout_s = self.watchdog_timeout_s
-            return await self._loop.run_in_executor(self._hung_pool, agent.tick)
+            return await asyncio.get_running_loop().run_in_executor(self._hung_pool, agent.tick)
         watchdog.timeout_s = None
         return agent.tick()
 

@@ -74,7 +74,9 @@ _TOOLS = {
 
 def _split(text: str, separator: str) -> list[str]:
     """Split on a separator outside single quotes (all the quoting these commands use)."""
-    parts, current, quoted, i = [], [], False, 0
+    parts: list[str] = []
+    current: list[str] = []
+    quoted, i = False, 0
     while i < len(text):
         ch = text[i]
         if ch == "'":
@@ -142,7 +144,7 @@ def _glob(fs: SimSysfs, pattern: str) -> list[str]:
     """Expand `*` path components against the virtual tree, sorted like bash does."""
     paths = [""]
     for part in pattern.strip("/").split("/"):
-        expanded = []
+        expanded: list[str] = []
         for base in paths:
             if "*" in part:
                 prefix, _, suffix = part.partition("*")
@@ -163,7 +165,7 @@ def _grep(fs: SimSysfs, args: list[str]) -> tuple[int, str, str]:
     rest = [a for a in args if not a.startswith("-")]
     if not rest or rest[0] != "." or not any("r" in f for f in flags):
         return 2, "", "grep: only `grep -rHs . PATH...` is simulated\n"
-    lines = []
+    lines: list[str] = []
     for path in rest[1:]:
         for file in fs.walk_files(path):
             text = fs.read(file, 1 << 20)

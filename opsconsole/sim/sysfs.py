@@ -92,8 +92,7 @@ class SimSysfs:
         if fast is not None:  # the ~200 port files read on every sample
             kind, name, attr = fast
             if kind == "ib":
-                port = self._ib[name]
-                text = getattr(port, attr) if attr else None
+                text = getattr(self._ib[name], attr) if attr else None
             else:
                 port = self._eth.get(name) if kind == "eth" else self._ib.get(name)
                 text = None if port is None else port.counters.get(attr)

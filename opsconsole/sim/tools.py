@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opsconsole.sim import hardware as hw
 
@@ -58,7 +58,7 @@ def run_dcgmi(host: SimHost, argv: list[str]) -> tuple[int, str, str]:
     except (IndexError, ValueError):
         return 255, "", "Error: the run level must be 1, 2, 3 or 4\n"
     gpus = [g for g in host.gpus if not g.lost]
-    categories: dict[str, list[dict]] = {}
+    categories: dict[str, list[dict[str, Any]]] = {}
     failed = False
     for min_level, category, name in _TESTS_BY_LEVEL:
         if level < min_level:

@@ -15,7 +15,9 @@ import asyncio
 import multiprocessing
 import signal
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -45,7 +47,7 @@ class SimWorkers:
         count = max(1, min(workers, len(names)))
         self._shares = [names[i::count] for i in range(count)]
         self._client_key = asyncssh.generate_private_key("ssh-ed25519", comment="opsconsole-sim")
-        self._processes: list[tuple[multiprocessing.Process, Connection]] = []
+        self._processes: list[tuple[BaseProcess, Connection]] = []
         self.hosts: dict[str, tuple[str, int]] = {}
         self._host_keys: dict[str, bytes] = {}
 
@@ -54,20 +56,20 @@ class SimWorkers:
         public = self._client_key.export_public_key("openssh")
         for share in self._shares:
             ours, theirs = context.Pipe()
-            process = context.Process(
+            worker = context.Process(
                 target=_worker_main, args=(theirs, *self._args, share, public), daemon=True
             )
-            process.start()
+            worker.start()
             theirs.close()
-            self._processes.append((process, ours))
-        for process, conn in self._processes:
+            self._processes.append((worker, ours))
+        for started, conn in self._processes:
             if not conn.poll(START_TIMEOUT_S):
                 self.stop()
                 raise SimError(f"a simulator worker did not start in {START_TIMEOUT_S:.0f} s")
             try:
                 reply = conn.recv()
             except EOFError:
-                reply = {"error": f"exit status {process.exitcode}"}
+                reply = {"error": f"exit status {started.exitcode}"}
             if "error" in reply:
                 self.stop()
                 raise SimError(f"a simulator worker failed: {reply['error']}")
@@ -102,7 +104,7 @@ class SimWorkers:
         self._processes = []
 
 
-def _worker_main(conn: Connection, *args) -> None:
+def _worker_main(conn: Connection, *args: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C for everyone
     try:
         asyncio.run(_serve_share(conn, *args))

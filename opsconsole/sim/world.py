@@ -12,6 +12,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from opsconsole.errors import SimError
 from opsconsole.sim import hardware as hw
@@ -69,16 +70,16 @@ class SimHost:
         """While True (`driver_hang`), simulated NVML calls wait on driver_released."""
         self.driver_released = threading.Event()
         self.driver_released.set()
-        self.faults: dict[str, list[dict]] = {}
-        self.saved_workloads: dict[str, list[tuple[str, list]]] = {}
+        self.faults: dict[str, list[dict[str, Any]]] = {}
+        self.saved_workloads: dict[str, list[tuple[str, list[Any]]]] = {}
         """Workloads a workload fault (`full_load`, `job_ended`) replaced, by fault."""
         self.scenario: Scenario | None = None
-        self.scenario_params: dict | None = None
+        self.scenario_params: dict[str, Any] | None = None
         """This host's part in the fleet's scenario (which GPU, which port, when)."""
         self._start_ts = start_ts
         self._log_ts = start_ts
         """Time stamped on kernel lines: the latest of advance() and apply_scenario()."""
-        self._scenario_active: set[tuple[str, tuple]] = set()
+        self._scenario_active: set[tuple[str, tuple[Any, ...]]] = set()
         self.kernel_lines: list[tuple[int, float, str]] = []
         """(sequence number, seconds since boot, text), oldest first."""
         self._kernel_seq = 0
@@ -164,7 +165,7 @@ class SimHost:
 
     # -- faults -------------------------------------------------------------------------
 
-    def inject(self, fault: str, **kw) -> dict:
+    def inject(self, fault: str, **kw: Any) -> dict[str, Any]:
         """Start a fault now; returns its resolved targets (e.g. {"gpu": 3})."""
         kw = resolve_targets(self, fault, kw)
         active = self.faults.setdefault(fault, [])
@@ -177,7 +178,7 @@ class SimHost:
             listener(self, fault, True)
         return kw
 
-    def clear(self, fault: str, **kw) -> None:
+    def clear(self, fault: str, **kw: Any) -> None:
         """End every active instance of the fault whose targets match the ones given."""
         if fault not in FAULTS:
             raise SimError(f"unknown fault {fault!r}; known faults: {', '.join(FAULTS)}")
@@ -200,7 +201,9 @@ class SimHost:
         self._log_ts = max(self._log_ts, now_ts)
         wanted = {
             (name, tuple(sorted(kw.items())))
-            for name, kw in self.scenario.faults_at(self.scenario_params, now_ts - self._start_ts)
+            for name, kw in self.scenario.faults_at(
+                self.scenario_params or {}, now_ts - self._start_ts
+            )
         }
         for name, items in sorted(wanted - self._scenario_active):
             self.inject(name, **dict(items))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import sqlite_utils
@@ -94,14 +94,14 @@ class TelemetryIngest:
         self._open: dict[str, dict[int, MinuteAccumulator]] = {}
         self._finished: list[MinuteAccumulator] = []
         self._last_sample_ts: dict[str, float] = {}
-        self._pending_events: list[tuple] = []
+        self._pending_events: list[tuple[object, ...]] = []
 
     # Inventory -----------------------------------------------------------------------
 
     def sync_inventory(self, fleet: Fleet) -> None:
         inventory.sync_inventory(self.db, fleet)
 
-    def record_hello(self, host_name: str, hello: Hello) -> list[dict]:
+    def record_hello(self, host_name: str, hello: Hello) -> list[dict[str, object]]:
         """Store host facts and GPU slots; returns detected GPU swaps (gpu_swaps rows)."""
         if self.recorder is not None:
             self.recorder.add_hello(host_name, hello)
@@ -231,7 +231,7 @@ class TelemetryIngest:
         row = (ts, host, gpu_index, kind, code, source, message, fingerprint)
         return bool(self._insert_events([row], f"{kind} event for {host}"))
 
-    def _insert_events(self, rows: list[tuple], doing: str) -> list[int]:
+    def _insert_events(self, rows: Sequence[tuple[object, ...]], doing: str) -> list[int]:
         """Insert rows, ignoring duplicates; return the indexes of those that were new."""
         try:
             with write_transaction(self.db, doing) as tx:

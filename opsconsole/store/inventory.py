@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def sync_inventory(db: sqlite_utils.Database, fleet: Fleet) -> None:
     """Upsert the config's sites, racks and hosts. Hosts no longer in the config keep their
     rows and history and are marked `in_config = 0`; nothing is deleted."""
-    sites = {
+    sites: dict[str, dict[str, object]] = {
         name: {"name": name, "description": site.description, "timezone": site.timezone}
         for name, site in fleet.sites.items()
     }
@@ -27,8 +27,8 @@ def sync_inventory(db: sqlite_utils.Database, fleet: Fleet) -> None:
         {"name": r.name, "site": r.site, "leaf": r.leaf, "power_budget_kw": r.power_budget_kw}
         for r in fleet.racks.values()
     ]
-    for rack in racks:  # the config checks this; the foreign key would fail otherwise
-        sites.setdefault(rack["site"], {"name": rack["site"]})
+    for r in fleet.racks.values():  # the config checks this; the foreign key would fail
+        sites.setdefault(r.site, {"name": r.site})
     hosts = [
         {
             "name": h.name,
@@ -44,9 +44,9 @@ def sync_inventory(db: sqlite_utils.Database, fleet: Fleet) -> None:
     ]
     names = json.dumps([h["name"] for h in hosts])
     with write_transaction(db, "inventory update") as tx:
-        db["sites"].upsert_all(sites.values(), pk="name")
-        db["racks"].upsert_all(racks, pk="name")
-        db["hosts"].upsert_all(hosts, pk="name")
+        db.table("sites").upsert_all(sites.values(), pk="name")
+        db.table("racks").upsert_all(racks, pk="name")
+        db.table("hosts").upsert_all(hosts, pk="name")
         tx.execute(
             "UPDATE hosts SET in_config = 0 WHERE name NOT IN (SELECT value FROM json_each(?))",
             (names,),
@@ -77,7 +77,9 @@ def hello_facts(hello: Hello) -> str:
     )
 
 
-def record_hello(db: sqlite_utils.Database, host_name: str, hello: Hello) -> list[dict]:
+def record_hello(
+    db: sqlite_utils.Database, host_name: str, hello: Hello
+) -> list[dict[str, object]]:
     """Store the host's facts and GPU slots; return the swaps detected (as gpu_swaps rows).
 
     A slot is swapped when its UUID changes to one this host has not had in another slot
@@ -85,7 +87,7 @@ def record_hello(db: sqlite_utils.Database, host_name: str, hello: Hello) -> lis
     and the host reboots, NVML renumbers the rest, which is not a swap.
     """
     ts = hello.ts
-    swaps: list[dict] = []
+    swaps: list[dict[str, object]] = []
     with write_transaction(db, f"hello from {host_name}") as tx:
         # A host not (or no longer) in the config still gets a row: slots refer to it.
         tx.execute(

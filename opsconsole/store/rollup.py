@@ -77,7 +77,7 @@ class MinuteAccumulator:
         self.util_max = self.temp_max = self.power_max = self.mem_max = -INF
         self.clock_n = self.clock_power = self.clock_thermal = 0
 
-    def row(self) -> tuple:
+    def row(self) -> tuple[object, ...]:
         """The gpu_minute row, in COLUMNS order."""
         return (
             self.host,
@@ -96,7 +96,9 @@ class MinuteAccumulator:
         )
 
 
-def _stats(n: int, total: float, low: float, high: float) -> tuple:
+def _stats(
+    n: int, total: float, low: float, high: float
+) -> tuple[int, float | None, float | None, float | None]:
     if not n:
         return (0, None, None, None)
     return (n, low, total / n, high)

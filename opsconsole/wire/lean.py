@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
@@ -52,7 +53,9 @@ MAX_FULL_EVERY = 3600
 NVLINK_FIELDS = ("up", "replay_errors", "recovery_errors", "crc_flit_errors", "crc_data_errors")
 _GPU_ROW_KEYS = frozenset({"index", "nvlink", "mig", "processes", "na"})
 _STRING_CAPS = {"uuid": 96, "pci_bus_id": 32}
-_GPU_STATES = frozenset({"ok", "lost", "unresponsive", "error"})
+_GPU_STATES = {state: state for state in ("ok", "lost", "unresponsive", "error")}
+"""The canonical (interned) strings: "ok" is then the field's default itself, which the
+encoder omits as v1's decoder would."""
 
 Check = Callable[[Scalar], Scalar]
 
@@ -109,8 +112,8 @@ def _text(cap: int) -> Check:
 
 
 def _state(value: Scalar) -> Scalar:
-    if value in _GPU_STATES and type(value) is str:
-        return value
+    if type(value) is str and value in _GPU_STATES:
+        return _GPU_STATES[value]
     raise _Refused(f"{value!r} is not a GPU state")
 
 
@@ -172,6 +175,13 @@ class Plan:
     eth_counter_row: tuple[int, ...]
     eth_names: tuple[tuple[str, ...], ...]
     eth_offsets: tuple[int, ...]
+    kinds: tuple[int, ...]  # per column: what a delta's value updates (_GPU, _IB, ...)
+    fields: tuple[str, ...]  # per column: the field it updates ("" for counters, links)
+    ib_counter_names: tuple[str, ...]  # per position of the IB counter column
+    eth_counter_names: tuple[str, ...]
+
+
+_IGNORED, _GPU, _LINK, _IB, _IB_COUNTER, _ETH, _ETH_COUNTER = range(7)
 
 
 def _names(where: str, names: list[str], cap: int, limit: int) -> list[str]:
@@ -242,7 +252,13 @@ def make_plan(schema: WireSchema) -> Plan:
     total = sum(c.length for c in columns)
     if total > MAX_VALUES:
         raise ProtocolError(f"wire schema: {total} values a sample, at most {MAX_VALUES}")
-    starts, link_row = [], []
+    kinds = [_GPU if c.check is not _ignored else _IGNORED for c in columns[: len(gpu_fields)]]
+    kinds += [_LINK] * len(nvlink_fields)
+    kinds += [_IB if _IB_CHECKS.get(f) else _IGNORED for f in ib_fields] + [_IB_COUNTER]
+    kinds += [_ETH if _ETH_CHECKS.get(f) else _IGNORED for f in eth_fields] + [_ETH_COUNTER]
+    fields = [*gpu_fields, *nvlink_fields, *ib_fields, "", *eth_fields, ""]
+    starts: list[int] = []
+    link_row: list[int] = []
     for row, count in enumerate(schema.nvlinks if nvlink_fields else []):
         starts.append(len(link_row))
         link_row.extend([row] * count)
@@ -263,6 +279,10 @@ def make_plan(schema: WireSchema) -> Plan:
         eth_counter_row=tuple(r for r, names in enumerate(eth_names) for _ in names),
         eth_names=eth_names,
         eth_offsets=_offsets(eth_names),
+        kinds=tuple(kinds),
+        fields=tuple(fields),
+        ib_counter_names=tuple(n for names in ib_names for n in names),
+        eth_counter_names=tuple(n for names in eth_names for n in names),
     )
 
 
@@ -278,9 +298,15 @@ class ChannelDecoder:
         self.full_samples = 0
         self.delta_samples = 0
         self._cols: list[list[Scalar]] | None = None
+        # The rows handed out (an unchanged one is handed out again), and the decoder's own
+        # copies that deltas update in place: handed-out rows are bounded (changed in
+        # place) downstream, so they are never the ones updated here.
         self._gpus: list[GpuSample] = []
         self._ports: list[IbPort] = []
         self._ifaces: list[EthInterface] = []
+        self._own_gpus: list[GpuSample] = []
+        self._own_ports: list[IbPort] = []
+        self._own_ifaces: list[EthInterface] = []
         self._mig: list[list[MigInstance]] = []
         self._processes: list[list[GpuProcess]] = []
         self._na: list[dict[str, str]] = []
@@ -295,7 +321,7 @@ class ChannelDecoder:
         if len(line) > MAX_LINE_BYTES:
             raise ProtocolError(f"line of {len(line)} bytes exceeds the {MAX_LINE_BYTES}-byte cap")
         try:
-            message = _line_decoder.decode(line)
+            message: Hello | Sample | LeanSample | AgentError = _line_decoder.decode(line)
         except msgspec.DecodeError as exc:
             raise ProtocolError(clean_text(str(exc), 200)) from None
         except UnicodeDecodeError as exc:
@@ -318,9 +344,11 @@ class ChannelDecoder:
         if not math.isfinite(message.ts):
             raise ProtocolError("ts: not a finite number")
         rows = len(plan.schema.gpus)
+        updates: list[tuple[int, int, Scalar]] | None = None
         if message.f is not None:
             cols = self._full(plan, message.f)
             gpu_rows = set(range(rows))
+            link_rows = set(gpu_rows)
             ports = set(range(len(plan.schema.ib)))
             ifaces = set(range(len(plan.schema.eth)))
             mig: list[list[MigInstance]] = [[] for _ in range(rows)]
@@ -330,7 +358,7 @@ class ChannelDecoder:
             if self._cols is None:
                 raise ProtocolError("v2 delta sample before a full one")
             updates = self._delta(plan, message.d)
-            gpu_rows, ports, ifaces = self._touched(plan, updates)
+            gpu_rows, link_rows, ports, ifaces = self._touched(plan, updates)
             cols = self._cols
             mig, processes, na = list(self._mig), list(self._processes), list(self._na)
         for row, instances in message.mig:
@@ -356,12 +384,18 @@ class ChannelDecoder:
             gpu_rows.add(row)
         check_events(message.events)
         # Checked: from here on the line is taken.
-        if message.f is None:
-            for number, position, value in updates:
-                cols[number][position] = value
+        for number, position, value in updates or ():
+            cols[number][position] = value
         self._cols, self._mig, self._processes, self._na = cols, mig, processes, na
         self._rest(message)
-        return self._sample(plan, message, gpu_rows, ports, ifaces)
+        if updates is None or len(self._own_gpus) != rows:
+            self._rebuild(plan)
+            gpu_rows = link_rows = set(range(rows))
+            ports = set(range(len(plan.schema.ib)))
+            ifaces = set(range(len(plan.schema.eth)))
+        else:
+            self._update(plan, updates, gpu_rows, link_rows)
+        return self._sample(message, gpu_rows, ports, ifaces)
 
     def _full(self, plan: Plan, values: list[list[Scalar]]) -> list[list[Scalar]]:
         if len(values) != len(plan.columns):
@@ -412,9 +446,11 @@ class ChannelDecoder:
     @staticmethod
     def _touched(
         plan: Plan, updates: list[tuple[int, int, Scalar]]
-    ) -> tuple[set[int], set[int], set[int]]:
-        """The GPU rows, IB ports and Ethernet interfaces a delta changed."""
+    ) -> tuple[set[int], set[int], set[int], set[int]]:
+        """The GPU rows (and of those, the ones whose NVLinks), IB ports and Ethernet
+        interfaces a delta changed."""
         gpus: set[int] = set()
+        links: set[int] = set()
         ports: set[int] = set()
         ifaces: set[int] = set()
         gpu_end = len(plan.schema.gpu_fields)
@@ -424,6 +460,7 @@ class ChannelDecoder:
                 gpus.add(position)
             elif number < nvlink_end:
                 gpus.add(plan.link_row[position])
+                links.add(plan.link_row[position])
             elif number < plan.ib_counter_column:
                 ports.add(position)
             elif number == plan.ib_counter_column:
@@ -432,7 +469,7 @@ class ChannelDecoder:
                 ifaces.add(position)
             else:
                 ifaces.add(plan.eth_counter_row[position])
-        return gpus, ports, ifaces
+        return gpus, links, ports, ifaces
 
     def _rest(self, message: LeanSample) -> None:
         if message.driver is not msgspec.UNSET:
@@ -445,47 +482,99 @@ class ChannelDecoder:
             self._load = message.load if message.load is not None else Load()
 
     # --- the Sample the rest of the console reads ---------------------------------------
-    def _sample(
+    def _rebuild(self, plan: Plan) -> None:
+        """The decoder's own rows from the current values (a full sample, a new plan)."""
+        cols = self._cols
+        assert cols is not None
+        schema = plan.schema
+        self._own_gpus = [self._gpu(plan, cols, row) for row in range(len(schema.gpus))]
+        self._own_ports = []
+        counters = cols[plan.ib_counter_column]
+        for row, (device, number) in enumerate(schema.ib):
+            port = IbPort(device=device, port=number)
+            for field, column in plan.ib_columns:
+                setattr(port, field, cols[column][row])
+            port.counters = _counters(plan.ib_names[row], counters, plan.ib_offsets[row])
+            self._own_ports.append(port)
+        self._own_ifaces = []
+        counters = cols[plan.eth_counter_column]
+        for row, name in enumerate(schema.eth):
+            iface = EthInterface(name=name)
+            for field, column in plan.eth_columns:
+                setattr(iface, field, cols[column][row])
+            iface.counters = _counters(plan.eth_names[row], counters, plan.eth_offsets[row])
+            self._own_ifaces.append(iface)
+        self._gpus, self._ports, self._ifaces = [], [], []
+
+    def _update(
         self,
         plan: Plan,
+        updates: list[tuple[int, int, Scalar]],
+        gpu_rows: set[int],
+        link_rows: set[int],
+    ) -> None:
+        """Apply a delta's values to the decoder's own rows: a field set per value, not a
+        row rebuilt per change (most ticks move a few fields of every GPU)."""
+        gpus, ports, ifaces = self._own_gpus, self._own_ports, self._own_ifaces
+        kinds, fields = plan.kinds, plan.fields
+        ib_counters: dict[int, list[tuple[str, Scalar]]] = {}
+        eth_counters: dict[int, list[tuple[str, Scalar]]] = {}
+        for number, position, value in updates:
+            kind = kinds[number]
+            if kind == _GPU:
+                setattr(gpus[position], fields[number], value)
+            elif kind == _IB_COUNTER:
+                row = plan.ib_counter_row[position]
+                ib_counters.setdefault(row, []).append((plan.ib_counter_names[position], value))
+            elif kind == _ETH_COUNTER:
+                row = plan.eth_counter_row[position]
+                eth_counters.setdefault(row, []).append((plan.eth_counter_names[position], value))
+            elif kind == _IB:
+                setattr(ports[position], fields[number], value)
+            elif kind == _ETH:
+                setattr(ifaces[position], fields[number], value)
+        for owned, changes in ((ports, ib_counters), (ifaces, eth_counters)):
+            for row, changed in changes.items():
+                counters = dict(owned[row].counters)  # a new dict: the old one is handed out
+                for name, count in changed:
+                    if count is None:
+                        counters.pop(name, None)
+                    else:
+                        counters[name] = count  # type: ignore[assignment]  # checked: a count
+                owned[row].counters = counters
+        cols = self._cols
+        assert cols is not None
+        for row in link_rows:
+            gpus[row].nvlink = _links(plan, cols, row)
+        for row in gpu_rows:
+            gpus[row].mig = self._mig[row]
+            gpus[row].processes = self._processes[row]
+
+    def _sample(
+        self,
         message: LeanSample,
         gpu_rows: set[int],
         ports: set[int],
         ifaces: set[int],
     ) -> Sample:
-        cols = self._cols
-        assert cols is not None
-        schema = plan.schema
-        if len(self._gpus) != len(schema.gpus):
-            self._gpus = [GpuSample(index=i) for i in schema.gpus]
-            gpu_rows = set(range(len(schema.gpus)))
+        """The Sample handed on: copies of the rows that changed (bounds and the rest of
+        the console may change those), the very rows of the last sample for the rest."""
+        replace = msgspec.structs.replace
+        if len(self._gpus) != len(self._own_gpus):
+            self._gpus = list(self._own_gpus)
+            gpu_rows = set(range(len(self._gpus)))
         for row in gpu_rows:
-            self._gpus[row] = self._gpu(plan, cols, row)
-        if len(self._ports) != len(schema.ib):
-            self._ports = [IbPort(device=d, port=p) for d, p in schema.ib]
-            ports = set(range(len(schema.ib)))
-        if ports:
-            offsets = plan.ib_offsets
-            counters = cols[plan.ib_counter_column]
-            for row in ports:
-                device, number = schema.ib[row]
-                port = IbPort(device=device, port=number)
-                for field, column in plan.ib_columns:
-                    setattr(port, field, cols[column][row])
-                port.counters = _counters(plan.ib_names[row], counters, offsets[row])
-                self._ports[row] = port
-        if len(self._ifaces) != len(schema.eth):
-            self._ifaces = [EthInterface(name=n) for n in schema.eth]
-            ifaces = set(range(len(schema.eth)))
-        if ifaces:
-            offsets = plan.eth_offsets
-            counters = cols[plan.eth_counter_column]
-            for row in ifaces:
-                iface = EthInterface(name=schema.eth[row])
-                for field, column in plan.eth_columns:
-                    setattr(iface, field, cols[column][row])
-                iface.counters = _counters(plan.eth_names[row], counters, offsets[row])
-                self._ifaces[row] = iface
+            self._gpus[row] = replace(self._own_gpus[row], na=dict(self._na[row]))
+        if len(self._ports) != len(self._own_ports):
+            self._ports = list(self._own_ports)
+            ports = set(range(len(self._ports)))
+        for row in ports:
+            self._ports[row] = replace(self._own_ports[row])
+        if len(self._ifaces) != len(self._own_ifaces):
+            self._ifaces = list(self._own_ifaces)
+            ifaces = set(range(len(self._ifaces)))
+        for row in ifaces:
+            self._ifaces[row] = replace(self._own_ifaces[row])
         load = self._load
         return Sample(
             seq=message.seq,
@@ -502,30 +591,30 @@ class ChannelDecoder:
         )
 
     def _gpu(self, plan: Plan, cols: list[list[Scalar]], row: int) -> GpuSample:
-        gpu = GpuSample(
+        """A GPU row from the current values: one constructor call, not a setattr per
+        field."""
+        # Each value was checked against the field's own type when it arrived (_gpu_check).
+        fields: dict[str, Any] = {field: cols[column][row] for field, column in plan.gpu_columns}
+        return GpuSample(
             index=plan.schema.gpus[row],
+            nvlink=_links(plan, cols, row),
             mig=self._mig[row],
             processes=self._processes[row],
-            na=dict(self._na[row]),
+            **fields,
         )
-        for field, column in plan.gpu_columns:
-            value = cols[column][row]
-            if field != "state" or (value is not None and value != "ok"):
-                setattr(gpu, field, value)  # "ok" stays the default, omitted on re-encoding
-        if plan.nvlink_columns and plan.schema.nvlinks[row]:
-            start = plan.nvlink_starts[row]
-            end = start + plan.schema.nvlinks[row]
-            links = NvLinks(
-                up=[None] * (end - start),
-                replay_errors=[None] * (end - start),
-                recovery_errors=[None] * (end - start),
-                crc_flit_errors=[None] * (end - start),
-                crc_data_errors=[None] * (end - start),
-            )
-            for field, column in plan.nvlink_columns:
-                setattr(links, field, cols[column][start:end])
-            gpu.nvlink = links
-        return gpu
+
+
+def _links(plan: Plan, cols: list[list[Scalar]], row: int) -> NvLinks:
+    """A GPU's NVLinks from the current values (empty without NVLink)."""
+    if not (plan.nvlink_columns and plan.schema.nvlinks[row]):
+        return NvLinks()
+    start = plan.nvlink_starts[row]
+    end = start + plan.schema.nvlinks[row]
+    absent: list[Any] = [None] * (end - start)  # a field this agent does not send
+    parts = dict.fromkeys(NVLINK_FIELDS, absent)
+    for field, column in plan.nvlink_columns:
+        parts[field] = cols[column][start:end]
+    return NvLinks(**parts)
 
 
 def _offsets(names: tuple[tuple[str, ...], ...]) -> tuple[int, ...]:

@@ -287,8 +287,8 @@ def _validate(message: Hello | Sample | AgentError) -> None:
             missing = "without" if message.proto == WIRE_VERSION else "with"
             raise ProtocolError(f"protocol {message.proto} hello {missing} a wire schema")
         _clean_struct(message.host)
-        for gpu in message.gpus:
-            _clean_struct(gpu)
+        for inventory in message.gpus:
+            _clean_struct(inventory)
         message.agent_version = clean_text(message.agent_version, 40)
         message.capabilities = [clean_text(c, 40) for c in message.capabilities[:64]]
     elif isinstance(message, Sample):

@@ -324,3 +324,42 @@ async def test_the_poller_and_the_simulator_agree_on_v2(tmp_path):
         assert hs.hello is not None and hs.hello.proto == 2
         assert hs.status == "fresh" and len(hs.sample.gpus) == 8
         assert all(g.power_w is not None for g in hs.sample.gpus)
+
+
+def test_a_relay_not_asked_forwards_a_v2_host_as_v1_for_an_older_console():
+    host = make_host()
+    state = FleetState([host], now_ts=T0)
+    hs = state.hosts[host.name]
+    out = Lines()
+    state.add_listener(RelayFeed(out))
+    pair, decoder = Pair(), ChannelDecoder()
+    for message in pair.tick()[1]:  # the host speaks v2 to the relay
+        decoded = decoder.decode(encode(message))
+        if isinstance(decoded, Hello):
+            hs.apply_hello(decoded, T0)
+            state.changed(hs, "hello")
+        else:
+            hs.apply_sample(decoded, T0)
+            state.changed(hs, "sample")
+    forwarded = [json.loads(line)["msg"] for line in out.lines if b'"host"' in line]
+    assert [m["type"] for m in forwarded] == ["hello", "sample"]
+    assert forwarded[0]["proto"] == 1 and "wire" not in forwarded[0]
+    for message in forwarded:  # what a console that knows only v1 reads
+        decode_line(encode(message))
+
+
+def test_a_refused_reading_the_host_leaves_unchanged_stays_refused():
+    pair, decoder = Pair(), ChannelDecoder()
+    hello, full = pair.tick()[1]
+    power = hello["wire"]["gpu_fields"].index("power_w")
+    full["f"][power][0] = 6000.0  # beyond any GPU's draw: refused by the bounds
+    state = FleetState([make_host(pair.host.name, gpus=8)], now_ts=T0)
+    hs = state.hosts[pair.host.name]
+    hs.apply_hello(decoder.decode(encode(hello)), T0)
+    hs.apply_sample(decoder.decode(encode(full)), T0)
+    assert hs.reason == "invalid readings" and hs.sample.gpus[0].power_w is None
+    for seq in range(2, 5):  # nothing changes: every row is the previous sample's
+        sample = decoder.decode(encode({"type": "s", "seq": seq, "ts": T0 + seq}))
+        hs.apply_sample(sample, T0 + seq)
+        assert hs.reason == "invalid readings", seq
+        assert "power_w" in hs.last_invalid and hs.sample.gpus[0].power_w is None
