@@ -158,7 +158,8 @@ class AlertSettings:
 class StateView(Protocol):
     """What evaluate() reads: FleetState satisfies it."""
 
-    hosts: Mapping[str, HostState]
+    @property
+    def hosts(self) -> Mapping[str, HostState]: ...
 
 
 def evaluate(

@@ -26,6 +26,7 @@ from opsconsole.alerts.store import Alert
 from opsconsole.cli import EXIT_CODES
 from opsconsole.cli.check_config import add_config_argument
 from opsconsole.collect.poller import Poller
+from opsconsole.collect.sink import TelemetrySink
 from opsconsole.collect.state import FleetState
 from opsconsole.config import Fleet, load_fleet
 from opsconsole.errors import OpsconsoleError
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _poll_once(
-    fleet: Fleet, ingest: object | None, timeout_s: float, engine: AlertEngine | None
+    fleet: Fleet, ingest: TelemetrySink | None, timeout_s: float, engine: AlertEngine | None
 ) -> dict[str, Any]:
     """One snapshot; with a store, the rules are evaluated once on it and the open alerts
     are part of the snapshot (rules with a `for` duration cannot fire from one sample)."""
@@ -147,7 +148,10 @@ def alert_summary(alert: Alert) -> dict[str, Any]:
 
 
 async def _poll_forever(
-    fleet: Fleet, ingest: object, engine: AlertEngine | None, plugins: PluginSet | None
+    fleet: Fleet,
+    ingest: TelemetrySink | None,
+    engine: AlertEngine | None,
+    plugins: PluginSet | None,
 ) -> int:
     state = FleetState.from_fleet(fleet, now_ts=time.time())
     probes = plugins.host_probes() if plugins is not None else ()

@@ -62,9 +62,10 @@ async def _serve(fleet: Fleet, site: str, plugins: PluginSet | None) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, finish)
-    reader: asyncio.StreamReader | None = asyncio.StreamReader()
+    stdin = asyncio.StreamReader()
+    reader: asyncio.StreamReader | None = stdin
     try:  # stdin carries the console's requests (`wire 2`); its EOF ends the relay
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     except (ValueError, OSError):  # stdin a regular file: signals only
         reader = None
     try:

@@ -27,7 +27,7 @@ CHUNK_BYTES = 64 * 1024
 
 
 class ByteReader(Protocol):
-    async def read(self, n: int = -1) -> bytes: ...
+    async def read(self, n: int = -1) -> bytes | str: ...  # str: a text-mode channel
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import types
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-import pynvml as _pynvml  # type: ignore[import-untyped]  # no stubs, no py.typed
+import pynvml as _pynvml  # no stubs, no py.typed: pyproject lets mypy skip it
 
 from opsconsole.sim import hardware as hw
 from opsconsole.sim.world import SimHost
@@ -309,7 +309,9 @@ class SimNvml:
         self._gpu(handle)
         _raise(_pynvml.NVMLError_NotSupported)
 
-    def nvmlDeviceGetFieldValues(self, handle: SimHandle, field_ids: list[int]) -> list[Any]:
+    def nvmlDeviceGetFieldValues(
+        self, handle: SimHandle, field_ids: list[int | tuple[int, int]]
+    ) -> list[Any]:
         gpu = self._gpu(handle)
         known = {
             _pynvml.NVML_FI_DEV_NVLINK_LINK_COUNT: len(gpu.nvlinks),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opsconsole.sim.hardware import IB_DEVICES
 
@@ -203,7 +203,16 @@ HANDOVER_SETTINGS: tuple[tuple[str, object], ...] = (
 )
 
 
-def handover_hosts(hosts: Sequence[SimHost], rng: random.Random) -> dict[str, dict[str, Any]]:
+class RackedHost(Protocol):
+    """What picking handover hosts reads: a simulated host or a configured one."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def rack(self) -> str: ...
+
+
+def handover_hosts(hosts: Sequence[RackedHost], rng: random.Random) -> dict[str, dict[str, Any]]:
     """One fault each on the last node of the first racks (the one before it when there
     are fewer racks than faults); `opsconsole demo` leases none of these at the start."""
     racks = sorted({h.rack for h in hosts})
