@@ -81,7 +81,9 @@ class Poller:
         self._stopped = asyncio.Event()
         self._running = False
         self.started_ts: float | None = None
-        self.gpu_ledger: GpuLedger | None = GpuLedger.for_fleet(fleet)
+        self.gpu_ledger: GpuLedger | None = (
+            GpuLedger.for_fleet(fleet) if fleet is not None else None
+        )
         self._gpus_from_ledger: dict[str, int | None] = {}
         self._gpu_ledger_failed = ""
 
