@@ -97,7 +97,7 @@ class TestLeasesView:
             await wait_until(pilot, lambda: pilot.app.model.totals().hosts["fresh"] == 32)
             await pilot.press("l")
             await wait_until(pilot, lambda: isinstance(pilot.app.screen, LeasesScreen))
-            await wait_until(pilot, lambda: pilot.app.lease_board is not None)
+            await wait_until(pilot, lambda: pilot.app.leases.board is not None)
             # Opening the screen re-reads the board in a worker: let it land and paint.
             await pilot.app.workers.wait_for_complete()
             await pilot.pause()
