@@ -171,8 +171,8 @@ class HostScreen(Screen[None]):
         from opsconsole.ui.gateway.validation_run import run_line
 
         run = message.run
-        severity = "information" if run.state == "passed" else "error"
-        self.app.notify(run_line(run), severity=severity, timeout=10)
+        passed = run.state == "passed"
+        self.app.notify(run_line(run), severity="information" if passed else "error", timeout=10)
         self.app.leases.refresh()
 
     def on_validation_refused(self, message: ValidationRefused) -> None:
