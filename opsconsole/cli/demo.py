@@ -93,7 +93,10 @@ def run(args: argparse.Namespace) -> int:
                 "handover": seed_handover_leases,
             }.get(args.scenario, seed_demo_leases)
             seed(fleet.store_path, fleet, time.time())
-        print(f"config: {config}  (other commands: opsconsole COMMAND --config {config})")
+        if keep:
+            print(f"config: {config}  (other commands: opsconsole COMMAND --config {config})")
+        else:  # the directory is gone once the console quits: no path to copy from here
+            print("a throw-away fleet, removed on quit (`opsconsole demo --dir DIR` keeps it)")
         started = time.time()
         code = run_console(
             fleet,

@@ -55,8 +55,12 @@ def record_key_decision(
 
 
 class PendingKey(Protocol):
-    old_fingerprints: tuple[str, ...]
-    new_fingerprint: str
+    # Read-only, so collection's frozen KeyChange satisfies it.
+    @property
+    def old_fingerprints(self) -> tuple[str, ...]: ...
+
+    @property
+    def new_fingerprint(self) -> str: ...
 
 
 class KeyLedgerLike(Protocol):

@@ -47,10 +47,8 @@ from opsconsole.ui.screens.fleet import FleetScreen
 from opsconsole.ui.screens.help import HelpScreen, key_label
 from opsconsole.ui.screens.host import HostScreen
 from opsconsole.ui.screens.prompt import PromptScreen
-from opsconsole.ui.view.alert_board import AlertBoard, AlertFilter
 from opsconsole.ui.view.command_line import CommandError, command_suggestions, parse_command
 from opsconsole.ui.view.fleet_rows import SORT_KEYS
-from opsconsole.ui.view.lease_board import LeaseBoard
 from opsconsole.ui.view.metrics import METRICS
 from opsconsole.ui.view.model import FleetModel
 
@@ -174,55 +172,9 @@ class OpsConsoleApp(App[None]):
         self, kind: type[LeasesChanged] | type[AlertsChanged], changed_hosts: set[str]
     ) -> None:
         """Post a new-board message to every screen on the stack, so screens under a
-        dialog are current when it closes. The host view (`screens/host.py`) still takes
-        the change as a method call until it handles the messages itself."""
+        dialog are current when it closes."""
         for screen in self.screen_stack:
-            if not isinstance(screen, HostScreen):
-                screen.post_message(kind(set(changed_hosts)))
-                continue
-            try:
-                if kind is LeasesChanged:
-                    screen.leases_changed(changed_hosts)
-                else:
-                    screen.alerts_changed(changed_hosts)
-            except NoMatches:
-                pass  # the screen is being taken down as the board arrived
-
-    # --- what the host view (screens/host.py) reads of the boards -----------------------
-    @property
-    def lease_desk(self) -> LeaseDesk | None:
-        return self.leases.desk
-
-    @property
-    def lease_board(self) -> LeaseBoard | None:
-        return self.leases.board
-
-    @property
-    def lease_trouble(self) -> str:
-        return self.leases.trouble
-
-    def refresh_leases(self) -> None:
-        self.leases.refresh()
-
-    @property
-    def alert_desk(self) -> AlertDesk | None:
-        return self.alerts.desk
-
-    @property
-    def alert_board(self) -> AlertBoard | None:
-        return self.alerts.board
-
-    @property
-    def alert_trouble(self) -> str:
-        return self.alerts.trouble
-
-    @property
-    def alert_filter(self) -> AlertFilter:
-        return self.alerts.filter
-
-    @alert_filter.setter
-    def alert_filter(self, alert_filter: AlertFilter) -> None:
-        self.alerts.filter = alert_filter
+            screen.post_message(kind(set(changed_hosts)))
 
     # --- batches ----------------------------------------------------------------------
     def publish_now(self) -> None:

@@ -86,7 +86,7 @@ async def open_alerts(pilot, app) -> AlertsScreen:
     await pilot.press("a")
     await wait_until(pilot, lambda: isinstance(app.screen, AlertsScreen))
     screen = app.screen
-    await wait_until(pilot, lambda: app.alert_board is not None and screen.table.row_count > 0)
+    await wait_until(pilot, lambda: app.alerts.board is not None and screen.table.row_count > 0)
     await pilot.pause()
     return screen
 
@@ -176,7 +176,7 @@ class TestAcknowledge:
             assert rows(store_path, "SELECT state, acked_by FROM alerts WHERE id = ?", hot) == [
                 ("firing", None)
             ]
-            await wait_until(pilot, lambda: app.alert_board.alert(hot).state == "firing")
+            await wait_until(pilot, lambda: app.alerts.board.alert(hot).state == "firing")
             await pilot.press("r")
             await wait_until(pilot, lambda: isinstance(app.screen, AlertActionScreen))
             await pilot.press("enter")  # no comment: refused in the dialog
@@ -231,7 +231,8 @@ class TestSilence:
                  "rack maintenance")
             ]  # fmt: skip
             await wait_until(
-                pilot, lambda: app.alert_board.shown_state(app.alert_board.alert(hot)) == "silenced"
+                pilot,
+                lambda: app.alerts.board.shown_state(app.alerts.board.alert(hot)) == "silenced",
             )
             await wait_until(pilot, lambda: "◌ silenced" in screen_text(app))
             await wait_until(pilot, lambda: "silenced by #1 rack=sg1-r01" in screen_text(app))
@@ -304,7 +305,7 @@ class TestNavigation:
             await pilot.press("a")
             await wait_until(pilot, lambda: isinstance(app.screen, AlertsScreen))
             await wait_until(pilot, lambda: "gpu_temp_high" in screen_text(app))
-            assert app.alert_filter.text == f"host={HOT_HOST} state=open"
+            assert app.alerts.filter.text == f"host={HOT_HOST} state=open"
             assert "xid_hardware" not in screen_text(app)  # another host's
 
     async def test_filter_by_state_and_esc_clears_it(self, lease_app, alert_store):
@@ -331,7 +332,7 @@ class TestHeaderAndFleet:
         acknowledge(alert_store, alert_id(alert_store, "ib_port_down"), "bob", "", now_ts=T0)
         app = lease_app
         async with app.run_test(size=SIZE) as pilot:
-            await wait_until(pilot, lambda: app.alert_board is not None)
+            await wait_until(pilot, lambda: app.alerts.board is not None)
             await pilot.pause()
             text = screen_text(app)
             assert "alerts 3 firing · 2 unacked  1 critical" in text
@@ -344,7 +345,7 @@ class TestHeaderAndFleet:
     async def test_no_alerts_no_header_words(self, lease_app):
         app = lease_app
         async with app.run_test(size=SIZE) as pilot:
-            await wait_until(pilot, lambda: app.alert_board is not None)
+            await wait_until(pilot, lambda: app.alerts.board is not None)
             await pilot.pause()
             assert "alerts" not in screen_text(app).splitlines()[0]
 

@@ -55,9 +55,9 @@ def test_console_gives_leases_a_connection_of_their_own(tmp_path):
 
     app, release_store = build_console(synthetic_fleet(4), store_path=tmp_path / "store.db")
     try:
-        assert app.lease_desk is not None and app.model.leases_shown
+        assert app.leases.desk is not None and app.model.leases_shown
         # not the ingest thread's connection: transactions belong to a connection
-        assert app.lease_desk.db.conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert app.leases.desk.db.conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     finally:
         release_store()
 

@@ -23,23 +23,25 @@ pytestmark = [
 
 
 class Pane:
-    """The demo's pane, on a tmux server of its own (`-L SESSION`): a test running beside
-    it (another worker, a developer's tmux) never shares its server or window sizes."""
+    """A session on a tmux server of its own (`tmux -L`): another session's server, or a
+    client attached to it, cannot resize this pane (one run saw 80x24, not 140x40)."""
 
     def __init__(self, session: str):
         self.session = session
+        self.tmux = ["tmux", "-L", session]
+
+    def close(self) -> None:
+        subprocess.run([*self.tmux, "kill-server"], check=False)
 
     def text(self) -> str:
         result = subprocess.run(
-            ["tmux", "-L", self.session, "capture-pane", "-p", "-t", self.session],
+            [*self.tmux, "capture-pane", "-p", "-t", self.session],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         return result.stdout
 
     def send(self, *keys: str) -> None:
-        subprocess.run(
-            ["tmux", "-L", self.session, "send-keys", "-t", self.session, *keys], check=True
-        )
+        subprocess.run([*self.tmux, "send-keys", "-t", self.session, *keys], check=True)
 
     def wait_for(self, *needles: str, timeout_s: float = 90.0) -> str:
         deadline = time.monotonic() + timeout_s
@@ -66,9 +68,9 @@ def simulators_under(directory: Path) -> list[int]:
     return found
 
 
-def start_demo(env_prefix: str, arguments: str) -> tuple[str, Pane]:
-    """`opsconsole demo ARGUMENTS` in a new 140x40 tmux session; its exit status is
-    printed as DEMO-EXITED and the pane stays open to be read."""
+def start_demo(env_prefix: str, arguments: str) -> Pane:
+    """`opsconsole demo ARGUMENTS` in a new 140x40 tmux session on its own server; its
+    exit status is printed as DEMO-EXITED and the pane stays open to be read."""
     session = f"opsconsole-test-{uuid.uuid4().hex[:8]}"
     command = (
         f"cd {REPO} && {env_prefix} {sys.executable} -m opsconsole demo {arguments};"
@@ -78,19 +80,19 @@ def start_demo(env_prefix: str, arguments: str) -> tuple[str, Pane]:
     # pane's 140x40 in Textual: the demo must size itself from the terminal it is in.
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     env["TERM"] = "xterm-256color"
+    pane = Pane(session)
     subprocess.run(
-        ["tmux", "-L", session, "new-session", "-d", "-s", session, "-x", "140", "-y", "40",
-         command],
+        [*pane.tmux, "new-session", "-d", "-s", session, "-x", "140", "-y", "40", command],
         check=True, env=env,
     )  # fmt: skip
-    return session, Pane(session)
+    return pane
 
 
 @pytest.mark.timeout(240)
 def test_demo_shows_the_fleet_then_a_host_and_cleans_up(tmp_path):
     workdir = tmp_path / "tmp"
     workdir.mkdir()
-    session, pane = start_demo(f"TMPDIR={workdir}", "--hosts 16")
+    pane = start_demo(f"TMPDIR={workdir}", "--hosts 16")
     try:
         pane.wait_for("16 fresh", "sg1-r01-n16", "■ SG1")
         assert len(simulators_under(workdir)) == 1  # the simulator runs as a subprocess
@@ -108,11 +110,13 @@ def test_demo_shows_the_fleet_then_a_host_and_cleans_up(tmp_path):
         pane.send(":")
         pane.wait_for("fleet · host NAME")
         pane.send("quit", "Enter")
-        pane.wait_for("DEMO-EXITED 0", timeout_s=60)
+        text = pane.wait_for("DEMO-EXITED 0", timeout_s=60)
+        assert str(workdir) not in text  # no path left on screen to a directory now gone
+        assert "--dir DIR" in text  # but how to keep one
         assert list(workdir.iterdir()) == []  # the demo's temp directory is gone
         assert simulators_under(workdir) == []  # and the simulator was stopped
     finally:
-        subprocess.run(["tmux", "-L", session, "kill-server"], check=False)
+        pane.close()
 
 
 @pytest.mark.timeout(240)
@@ -120,7 +124,7 @@ def test_demo_with_dir_shares_its_store_with_the_cli(tmp_path):
     """`demo --dir` keeps the fleet's config and store, so `lease list` and `usage --json`
     pointed at that config see the demo's leases while it runs, and after it exits."""
     demo_dir = tmp_path / "demo"
-    session, pane = start_demo("", f"--hosts 16 --dir {demo_dir}")
+    pane = start_demo("", f"--hosts 16 --dir {demo_dir}")
     config = demo_dir / "fleet" / "config.toml"
 
     def cli(*args: str):
@@ -146,4 +150,4 @@ def test_demo_with_dir_shares_its_store_with_the_cli(tmp_path):
         assert config.exists()  # kept: --dir is the operator's directory
         assert {lease["tenant"] for lease in cli("lease", "list")} == tenants
     finally:
-        subprocess.run(["tmux", "-L", session, "kill-server"], check=False)
+        pane.close()

@@ -82,7 +82,7 @@ def _a_lease(app):
     from opsconsole.leases import LeaseRequest, allocate_lease
 
     request = LeaseRequest("kestrel-ai", T0, T0 + 86_400, gpus=2)
-    desk = app.lease_desk  # its lock: the desk's worker may be reading on this connection
+    desk = app.leases.desk  # its lock: the desk's worker may be reading on this connection
     return desk.call(
         "allocating",
         lambda: allocate_lease(desk.db, app.fleet, request, operator="t", now_ts=T0),
@@ -237,7 +237,7 @@ class TestAlertsScreen:
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             app.alerts.go()
-            await wait_until(pilot, lambda: app.alert_board is not None)
+            await wait_until(pilot, lambda: app.alerts.board is not None)
             await wait_until(pilot, lambda: "No alerts: nothing is firing" in screen_text(app))
             assert "No alert selected" not in screen_text(app)
 
@@ -285,7 +285,7 @@ def _many_alerts(app):
         )
         for i in range(1, 6)
     ]
-    return apply_conditions(app.lease_desk.db, conditions, T0)
+    return apply_conditions(app.leases.desk.db, conditions, T0)
 
 
 class TestFooter:

@@ -49,7 +49,7 @@ async def test_leases_screen_and_host_view_show_handover(lease_app, lease_store,
     run_id = record_run(lease_store, fleet, T0 - 2 * 3600)
     app = lease_app
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.lease_board is not None)
+        await wait_until(pilot, lambda: app.leases.board is not None)
         await pilot.press("l")
         await wait_until(pilot, lambda: isinstance(app.screen, LeasesScreen))
         await wait_until(pilot, lambda: "handover" in screen_text(app))
@@ -101,7 +101,7 @@ async def test_host_view_v_runs_a_quick_validation(lease_app, lease_store, fleet
                    operator=OPERATOR, now_ts=T0)  # fmt: skip
     app = lease_app
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.lease_board is not None)
+        await wait_until(pilot, lambda: app.leases.board is not None)
         for host, expected in (
             (N1, "(quick) on sg1-r01-n01: passed"),
             (N2, "refused: GPUs leased"),

@@ -54,7 +54,7 @@ def book(db, fleet, tenant: str, gpus: int, start_ts: float = T0, days: float = 
 async def open_leases(pilot, app) -> LeasesScreen:
     await pilot.press("l")
     await wait_until(pilot, lambda: isinstance(app.screen, LeasesScreen))
-    await wait_until(pilot, lambda: app.lease_board is not None and not app.lease_trouble)
+    await wait_until(pilot, lambda: app.leases.board is not None and not app.leases.trouble)
     await pilot.pause()
     return app.screen
 
@@ -97,7 +97,7 @@ class TestAllocate:
             ) == [("aurora-labs", 16, "gpus", T0, T0 + 3 * DAY, OPERATOR)]  # fmt: skip
             slots = rows(store_path, "SELECT host, gpu_index FROM lease_slots ORDER BY 1, 2")
             assert slots == [(f"sg1-r01-n0{n}", i) for n in (1, 2) for i in range(8)]
-            await wait_until(pilot, lambda: len(app.lease_board.listed) == 1)
+            await wait_until(pilot, lambda: len(app.leases.board.listed) == 1)
             assert "aurora-labs" in screen_text(app)
 
             await pilot.press("escape")  # the fleet shows the tenant and the counts
@@ -221,14 +221,14 @@ class TestRefusals:
     async def test_an_unreadable_store_is_a_state(self, lease_app, lease_store):
         app = lease_app
         async with app.run_test(size=SIZE) as pilot:
-            await wait_until(pilot, lambda: app.lease_board is not None)
+            await wait_until(pilot, lambda: app.leases.board is not None)
             # the connection is gone: every read now fails. Closed under the desk's lock,
             # so no worker is inside a call (the alerts board reads on it too): closing a
             # connection another thread is using crashes sqlite3.
             with app.gateway.lock:
                 lease_store.close()
-            app.refresh_leases()
-            await wait_until(pilot, lambda: app.lease_trouble != "")
+            app.leases.refresh()
+            await wait_until(pilot, lambda: app.leases.trouble != "")
             await pilot.press("l")
             await wait_until(pilot, lambda: isinstance(app.screen, LeasesScreen))
             assert "⚠ leases: store" in screen_text(app)
@@ -292,11 +292,11 @@ class TestChanges:
                 pilot, lambda: rows(store_path, "SELECT released_ts FROM leases WHERE id = ?",
                                     active.id) == [(T0,)]
             )  # fmt: skip
-            await wait_until(pilot, lambda: [lease.id for lease in app.lease_board.listed] == [2])
+            await wait_until(pilot, lambda: [lease.id for lease in app.leases.board.listed] == [2])
             await pilot.press("c")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
             await pilot.press("y")
-            await wait_until(pilot, lambda: app.lease_board.listed == ())
+            await wait_until(pilot, lambda: app.leases.board.listed == ())
         assert rows(store_path, "SELECT cancelled_ts FROM leases WHERE id = ?", reserved.id) == [
             (T0,)
         ]
@@ -322,22 +322,22 @@ class TestViews:
         app = lease_app
         async with app.run_test(size=SIZE) as pilot:
             await open_leases(pilot, app)
-            assert len(app.lease_board.listed) == 2
+            assert len(app.leases.board.listed) == 2
             await pilot.press("s")  # reserved only
-            await wait_until(pilot, lambda: [le.id for le in app.lease_board.listed] == [2])
+            await wait_until(pilot, lambda: [le.id for le in app.leases.board.listed] == [2])
             await pilot.press("s")  # active only
-            await wait_until(pilot, lambda: [le.id for le in app.lease_board.listed] == [1])
+            await wait_until(pilot, lambda: [le.id for le in app.leases.board.listed] == [1])
             app.run_command("leases kestrel-ai")
-            await wait_until(pilot, lambda: app.lease_board.lease_filter.tenant == "kestrel-ai")
-            assert app.lease_board.listed == ()  # kestrel-ai has no active lease
+            await wait_until(pilot, lambda: app.leases.board.lease_filter.tenant == "kestrel-ai")
+            assert app.leases.board.listed == ()  # kestrel-ai has no active lease
             app.run_command("leases all")
-            await wait_until(pilot, lambda: len(app.lease_board.listed) == 1)
+            await wait_until(pilot, lambda: len(app.leases.board.listed) == 1)
 
     async def test_host_view_lists_the_tenant_per_gpu(self, lease_app, lease_store, fleet):
         book(lease_store, fleet, "aurora-labs", 4)
         app = lease_app
         async with app.run_test(size=SIZE) as pilot:
-            await wait_until(pilot, lambda: app.lease_board is not None)
+            await wait_until(pilot, lambda: app.leases.board is not None)
             app.open_host("sg1-r01-n01")
             await wait_until(pilot, lambda: isinstance(app.screen, HostScreen))
             await wait_until(pilot, lambda: "aurora-labs · lease 1" in screen_text(app))
@@ -349,7 +349,7 @@ class TestViews:
         book(lease_store, fleet, "aurora-labs", 4)
         app = lease_app
         async with app.run_test(size=SIZE) as pilot:
-            await wait_until(pilot, lambda: app.lease_board is not None)
+            await wait_until(pilot, lambda: app.leases.board is not None)
             await pilot.press("6")
 
             def host_line() -> str:

@@ -52,8 +52,8 @@ async def test_replay_shows_the_fleet_and_the_alert_at_that_moment(recorded):
         await wait_until(pilot, lambda: "REPLAY 2025-06-15 15:11:" in screen_text(app))
         await wait_until(pilot, lambda: f"{HOSTS} fresh" in screen_text(app))
         assert "raw samples" in screen_text(app)
-        await wait_until(pilot, lambda: app.alert_board is not None and app.alert_board.alerts)
-        (alert,) = [a for a in app.alert_board.alerts if a.id == 1]
+        await wait_until(pilot, lambda: app.alerts.board is not None and app.alerts.board.alerts)
+        (alert,) = [a for a in app.alerts.board.alerts if a.id == 1]
         assert alert.state == "firing"  # resolved since, firing at the replayed moment
         assert app.read_only
         newest = max(h.sample.ts for h in app.driver.feed.state.hosts.values() if h.sample)
@@ -103,7 +103,7 @@ async def test_replay_command_runs_the_replay_in_the_same_terminal(recorded, mon
     async with app.run_test(size=SIZE) as pilot:
         app.run_command("replay 2025-06-15T15:11Z")
         await pilot.pause()
-    app.lease_desk.db.close()
+    app.leases.desk.db.close()
     (argv,) = ran
     assert argv[1:5] == ["-m", "opsconsole", "replay", "--at=2025-06-15T15:11Z"]
     assert argv[argv.index("--store") + 1] == str(path)

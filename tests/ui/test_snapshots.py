@@ -62,6 +62,23 @@ class TestHostView:
 
         assert snap_compare(troubled_app(), run_before=open_host, terminal_size=SIZE)
 
+    def test_host_reopened(self, snap_compare):
+        """The host screen is reused, and not re-styled when it comes back: opened after
+        another host it looks exactly as opened first (the same picture as
+        test_host[XID_HOST])."""
+
+        async def open_host_after_another(pilot):
+            pilot.app.open_host(STALE)
+            await pilot.pause()
+            await pilot.pause()
+            await pilot.press("escape")
+            await pilot.pause()
+            pilot.app.open_host(XID_HOST)
+            await pilot.pause()
+            await pilot.pause()
+
+        assert snap_compare(troubled_app(), run_before=open_host_after_another, terminal_size=SIZE)
+
 
 class TestOverlays:
     def test_help(self, snap_compare):
@@ -97,7 +114,7 @@ class TestLeasesView:
             await wait_until(pilot, lambda: pilot.app.model.totals().hosts["fresh"] == 32)
             await pilot.press("l")
             await wait_until(pilot, lambda: isinstance(pilot.app.screen, LeasesScreen))
-            await wait_until(pilot, lambda: pilot.app.lease_board is not None)
+            await wait_until(pilot, lambda: pilot.app.leases.board is not None)
             # Opening the screen re-reads the board in a worker: let it land and paint.
             await pilot.app.workers.wait_for_complete()
             await pilot.pause()

@@ -146,7 +146,7 @@ class AlertsController:
                     markup=False,
                 )
         else:
-            counts = Counter(a.severity for a in alerts)
+            counts = Counter(str(a.severity) for a in alerts)
             parts = [f"{counts[s]} {s}" for s in SEVERITIES if counts[s]]
             hosts = sorted({a.labels.get("host", "") for a in alerts} - {""})
             where = f" on {len(hosts)} host(s)" if hosts else ""

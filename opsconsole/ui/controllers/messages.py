@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from opsconsole.ui.view.alert_board import AlertBoard, History
     from opsconsole.ui.view.lease_board import LeaseBoard
     from opsconsole.ui.view.lease_form import AllocateForm
+    from opsconsole.validate.store import RunRecord
 
 
 class FleetBatchReady(Message):
@@ -80,6 +81,22 @@ class LeaseRefused(Message):
         super().__init__()
         self.text = text
         self.action = action
+
+
+class ValidationRan(Message):
+    """A validation run asked from the host view finished (passed, failed or refused)."""
+
+    def __init__(self, run: RunRecord) -> None:
+        super().__init__()
+        self.run = run
+
+
+class ValidationRefused(Message):
+    """ValidateError or StoreError as one line: the run could not start."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
 
 
 class AlertsLoaded(Message):

@@ -35,10 +35,10 @@ class CapacityDesk:
         reuse: StoreFacts | None,
     ) -> CapacityRead:
         """On a worker: aggregating rollups can take seconds on a big fleet, so the reads
-        run apart from the lease desk's connection (`StoreGateway.read_apart`)."""
+        run apart from the lease desk's connection (`StoreGateway.call_apart`)."""
         fleet = self.fleet
         days = fleet.config.capacity.runway_days
-        facts = self.gateway.read_apart(
+        facts = self.gateway.call_apart(
             "reading capacity", lambda db: read_facts(db, fleet, now_ts, days, reuse)
         )
         report = build_report(

@@ -30,7 +30,7 @@ from opsconsole.leases.host_keys import KeyLedgerLike, PendingKey, decide_host_k
 from opsconsole.leases.model import OPEN_STATES
 from opsconsole.ui.gateway.store import StoreGateway
 from opsconsole.ui.view.lease_board import LeaseBoard, LeaseFilter, build_board, fallback_colour
-from opsconsole.validate.store import latest_by_host
+from opsconsole.validate.store import RunRecord, latest_by_host
 
 T = TypeVar("T")
 Health = dict[object, str]
@@ -141,7 +141,19 @@ class LeaseDesk:
             lambda: cancel_lease(self.db, lease_id, operator=self.operator, now_ts=now_ts),
         )
 
-    # --- hosts (the host view's `K` and `G`) -------------------------------------------
+    # --- hosts (the host view's `v`, `K` and `G`) ---------------------------------------
+    def validate(self, host: str, level: str) -> RunRecord:
+        """A validation run on `host` (refused, and stored as refused, while its GPUs are
+        leased), on a connection of its own: a run takes seconds to minutes."""
+        from opsconsole.ui.gateway.validation_run import run_validation
+
+        return self.gateway.call_apart(
+            f"validating {host}",
+            lambda db: run_validation(
+                db, self.fleet, [host], level=level, operator=self.operator, clock=self.clock
+            ),
+        )
+
     def trust_host_key(self, ledger: KeyLedgerLike, host: str, comment: str) -> PendingKey:
         """The key `host` now offers becomes its known key (audit row and known_hosts
         edit in one transaction)."""

@@ -54,17 +54,18 @@ class StoreGateway:
             except sqlite3.Error as exc:
                 raise StoreError(describe_error(database_path(self.db), exc, doing)) from None
 
-    def read_apart(self, doing: str, read: Callable[[sqlite_utils.Database], T]) -> T:
-        """A long read (capacity's rollup aggregates can take seconds on a big fleet) on a
-        connection of its own, so it never holds the shared lock, and every lease change
-        behind it, for that long. In WAL the read never blocks a writer. An in-memory
-        store has no file to open again: the read shares the connection."""
+    def call_apart(self, doing: str, call: Callable[[sqlite_utils.Database], T]) -> T:
+        """A long call (capacity's rollup aggregates can take seconds on a big fleet, a
+        validation run minutes) on a connection of its own, so it never holds the shared
+        lock, and every lease change behind it, for that long. In WAL a read never blocks
+        a writer, and a run's writes are short transactions. An in-memory store has no
+        file to open again: the call shares the connection."""
         path = self.call("finding the store", lambda: database_path(self.db))
         if path in ("", "?", ":memory:"):
-            return self.call(doing, lambda: read(self.db))
+            return self.call(doing, lambda: call(self.db))
         db = open_store(path)
         try:
-            return read(db)
+            return call(db)
         except sqlite3.Error as exc:
             raise StoreError(describe_error(path, exc, doing)) from None
         finally:

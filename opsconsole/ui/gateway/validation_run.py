@@ -1,15 +1,15 @@
-"""A validation run started from the console (host view, `v`): on a thread worker with a
-store connection of its own, since a run takes seconds to minutes and must not hold the
-lease desk's lock (every lease read would wait behind it)."""
+"""A validation run started from the console (host view, `v`): asked through the gateway
+(`LeaseDesk.validate`), on a connection of its own (`StoreGateway.call_apart`), since a run
+takes seconds to minutes and must not hold the lock every lease read waits on."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
+
+import sqlite_utils
 
 from opsconsole.config import Fleet
-from opsconsole.store import open_store
 from opsconsole.validate.service import RunnerFactory, ssh_runner, validate_hosts
 from opsconsole.validate.store import RunRecord
 
@@ -18,7 +18,7 @@ RUNNER_FACTORY: RunnerFactory = ssh_runner
 
 
 def run_validation(
-    store_path: str | Path,
+    db: sqlite_utils.Database,
     fleet: Fleet,
     hosts: list[str],
     *,
@@ -27,14 +27,10 @@ def run_validation(
     clock: Callable[[], float] = time.time,
 ) -> RunRecord:
     """The finished run; ValidateError (one line) when it is refused."""
-    db = open_store(store_path)
-    try:
-        return validate_hosts(
-            db, fleet, hosts, level=level, operator=operator, runner_factory=RUNNER_FACTORY,
-            clock=clock,
-        )  # fmt: skip
-    finally:
-        db.close()
+    return validate_hosts(
+        db, fleet, hosts, level=level, operator=operator, runner_factory=RUNNER_FACTORY,
+        clock=clock,
+    )  # fmt: skip
 
 
 def run_line(run: RunRecord) -> str:

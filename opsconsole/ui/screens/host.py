@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import getters, work
+from textual import events, getters
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -15,6 +15,12 @@ from textual.screen import Screen
 from opsconsole.collect.readings import GpuView
 from opsconsole.errors import OpsconsoleError
 from opsconsole.ui.controllers.guard import changes_state
+from opsconsole.ui.controllers.messages import (
+    AlertsChanged,
+    LeasesChanged,
+    ValidationRan,
+    ValidationRefused,
+)
 from opsconsole.ui.widgets.fleet_summary import FleetSummary
 from opsconsole.ui.widgets.gpu_history import GpuHistory
 from opsconsole.ui.widgets.gpu_table import GpuTable
@@ -55,14 +61,16 @@ class HostScreen(Screen[None]):
         super().__init__(classes="host-screen")
         self.host_name = host_name
         self._just_switched = False
+        self._styled_for: tuple[str, bool | None] | None = None
+        """The theme the widgets were last styled for (see on_screen_resume)."""
 
     def compose(self) -> ComposeResult:
         yield FleetSummary(id="summary")
         yield HostFacts(id="host-facts")
-        if self.app.lease_desk is not None:
+        if self.app.leases.desk is not None:
             yield HostLeases(id="host-leases")
             yield HostValidation(id="host-validation")
-        if self.app.alert_desk is not None:
+        if self.app.alerts.desk is not None:
             yield HostAlerts(id="host-alerts")
         yield GpuTable(id="gpu-table")
         with Horizontal(id="host-lower"):
@@ -105,29 +113,38 @@ class HostScreen(Screen[None]):
         if self.host_name in changed or self.app.model.detail_for(self.host_name) is not None:
             self.show()
 
-    def on_screen_resume(self) -> None:
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
         if self.ready and not self._just_switched:
             self.show()
         self._just_switched = False
+        # Textual re-styles every widget of a pushed screen (and so drops the ports
+        # table's rendered rows and header): with the layouts cut in widgets/in_place.py,
+        # 20 -> 13 ms of CPU per open (ARCHITECTURE.md). This screen is reused, and
+        # nothing re-styles it while away but a theme change. (This handler runs before
+        # Screen's own, which reads the flag.)
+        styled_for = (self.app.theme, self.app.ansi_color)
+        if self.ready and styled_for == self._styled_for:
+            event.refresh_styles = False
+        self._styled_for = styled_for
 
-    def leases_changed(self, changed_hosts: set[str]) -> None:
+    def on_leases_changed(self, message: LeasesChanged) -> None:
         if self.ready:
             self._show_leases()
             self.query_one(FleetSummary).update_summary()
 
-    def alerts_changed(self, changed_hosts: set[str]) -> None:
+    def on_alerts_changed(self, message: AlertsChanged) -> None:
         if self.ready:
             self._show_alerts()
 
     def _show_alerts(self) -> None:
         for widget in self.query(HostAlerts):
-            widget.show(self.host_name, self.app.alert_board, self.app.alert_trouble)
+            widget.show(self.host_name, self.app.alerts.board, self.app.alerts.trouble)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "alerts":  # hidden without an alert store
-            return self.app.alert_desk is not None
+            return self.app.alerts.desk is not None
         if action == "validate":  # runs are stored: needs the store
-            return self.app.lease_desk is not None
+            return self.app.leases.desk is not None
         return True
 
     @changes_state("validate host")
@@ -146,40 +163,46 @@ class HostScreen(Screen[None]):
 
         self.app.push_screen(ConfirmScreen(question), confirmed)
 
-    @work(thread=True, group="validate", exit_on_error=False)
     def _validate(self, level: str) -> None:
-        from opsconsole.errors import OpsconsoleError
-        from opsconsole.store.transaction import database_path
-        from opsconsole.ui.gateway.validation_run import run_line, run_validation
-
-        app = self.app
-        desk = app.lease_desk
+        desk = self.app.leases.desk
         if desk is None:  # check_action hides `v` without a store
             return
-        try:
-            run = run_validation(
-                database_path(desk.db), app.model.fleet, [self.host_name], level=level,
-                operator=desk.operator, clock=app.clock,
-            )  # fmt: skip
-            message, severity = run_line(run), "information" if run.state == "passed" else "error"
-        except OpsconsoleError as exc:
-            message, severity = str(exc), "error"
-        app.call_from_thread(app.notify, message, severity=severity, timeout=10)
-        app.call_from_thread(app.refresh_leases)
+        host = self.host_name
+        desk.gateway.ask(
+            self,
+            lambda: desk.validate(host, level),
+            ValidationRan,
+            ValidationRefused,
+            group="validate",
+            exclusive=False,
+            answer_when_cancelled=True,  # a run is written either way: say how it ended
+        )
+
+    def on_validation_ran(self, message: ValidationRan) -> None:
+        from opsconsole.ui.gateway.validation_run import run_line
+
+        run = message.run
+        passed = run.state == "passed"
+        self.app.notify(run_line(run), severity="information" if passed else "error", timeout=10)
+        self.app.leases.refresh()
+
+    def on_validation_refused(self, message: ValidationRefused) -> None:
+        self.app.notify(message.text, severity="error", timeout=10)
+        self.app.leases.refresh()
 
     def action_alerts(self) -> None:
         """The Alerts screen over this host, filtered to it (Esc clears, then Esc leaves)."""
         from opsconsole.ui.screens.alerts import AlertsScreen
 
-        self.app.alert_filter = host_filter(self.host_name)
+        self.app.alerts.filter = host_filter(self.host_name)
         self.app.push_screen(AlertsScreen())
 
     def _show_leases(self) -> None:
         app = self.app
         for leases in self.query(HostLeases):
-            leases.show(app.model.fleet.host(self.host_name), app.lease_board, app.lease_trouble)
+            leases.show(app.model.fleet.host(self.host_name), app.leases.board, app.leases.trouble)
         for runs in self.query(HostValidation):
-            runs.show(self.host_name, app.lease_board, app.clock())
+            runs.show(self.host_name, app.leases.board, app.clock())
 
     def _detail(self) -> tuple[HostSnapshot | None, HostDetail | None]:
         model = self.app.model
@@ -253,7 +276,7 @@ class HostScreen(Screen[None]):
         if change is None:
             self.notify(f"No changed host key is waiting on {self.host_name}.")
             return
-        if self.app.lease_desk is None:
+        if self.app.leases.desk is None:
             self.notify(
                 "No store: the decision could not be audited; use `opsconsole hosts trust-key`.",
                 severity="error",
@@ -284,7 +307,7 @@ class HostScreen(Screen[None]):
         if extra is None:
             self.notify(f"{self.host_name} reports no GPUs beyond those accepted.")
             return
-        if self.app.lease_desk is None:
+        if self.app.leases.desk is None:
             self.notify(
                 "No store: the decision could not be audited; use `opsconsole hosts accept-gpus`.",
                 severity="error",

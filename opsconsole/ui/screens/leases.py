@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
-import hostlist  # type: ignore[import-untyped]  # ships no type information
+import hostlist
 from rich.text import Text
 from textual import getters
 from textual.app import ComposeResult

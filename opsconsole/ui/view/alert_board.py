@@ -11,15 +11,16 @@ silences in force at the board's time.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from opsconsole.alerts import Alert, Silence
 from opsconsole.alerts.silences import label_names, silenced_by
 
-History = list[tuple[float | None, str | None, str, str | None, str | None]]
+History = Sequence[tuple[float | None, str | None, str, str | None, str | None]]
 """(ts, from_state, to_state, operator, comment) oldest first (no ts: a line of its own,
-such as why the history cannot be read)."""
+such as why the history cannot be read). A Sequence: the store's rows, whose ts is
+never None, are one."""
 
 SEVERITIES = ("critical", "warning", "info")
 """Group order on the Alerts screen, worst first."""

@@ -18,7 +18,7 @@ from opsconsole.leases.allocate import resolve_site
 from opsconsole.leases.placement import Locality
 from opsconsole.ui.view.model import FleetModel
 
-LOCALITIES: tuple[Locality, ...] = ("node", "rack", "leaf")
+LOCALITIES: tuple[Locality, ...] = (Locality.NODE, Locality.RACK, Locality.LEAF)
 """How close together every GPU of a lease must be (the leases layer's `locality`)."""
 
 _AMOUNT = re.compile(r"^(\d+)\s*(gpus?|g|nodes?|n)?$")
@@ -72,8 +72,8 @@ def parse_site(text: str, fleet: Fleet) -> str | None:
 
 def parse_locality(text: str) -> Locality:
     text = text.strip().lower()
-    if not text or text == "any":
-        return "any"
+    if not text or text == Locality.ANY:
+        return Locality.ANY
     for locality in LOCALITIES:
         if text == locality:
             return locality

@@ -47,7 +47,7 @@ class FleetGrid(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home,g", "jump(0)", "Top", show=False),
         Binding("end,G", "jump(-1)", "Bottom", show=False),
-        Binding("enter", "choose", "Open / fold"),
+        Binding("enter", "choose", "Open or fold"),
     ]
 
     class LineChosen(Message):

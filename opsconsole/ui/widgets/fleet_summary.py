@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 from opsconsole.ui.view.alert_text import counts_text
 from opsconsole.ui.view.formatting import age_text
+from opsconsole.ui.widgets.in_place import update_in_place
 
 if TYPE_CHECKING:
     from opsconsole.ui.app import OpsConsoleApp
@@ -79,4 +80,4 @@ class FleetSummary(Static):
             text.append_text(alerts)
         if notes:
             text.append(("   ⚠ " if alerts else "\n ⚠ ") + " · ".join(notes), "bold #ffd75f")
-        self.update(text)
+        update_in_place(self, text)

@@ -18,6 +18,7 @@ from textual.widgets import Label, Static
 
 from opsconsole.ui.view.formatting import age_text
 from opsconsole.ui.view.snapshot import HostDetail
+from opsconsole.ui.widgets.in_place import update_in_place
 
 SERIES = (("util_gpu_pct", "util", "%"), ("temp_c", "temp", "°C"), ("power_w", "power", "W"))
 BARS = "▁▂▃▄▅▆▇█"
@@ -79,16 +80,16 @@ class GpuHistory(Vertical):
         has been asked for and is on its way."""
         title = self.query_one("#history-title", Label)
         if detail is None or gpu_index is None:
-            title.update("history: loading…" if loading else "history: waiting for data")
+            update_in_place(title, "history: loading…" if loading else "history: waiting for data")
             for metric, _, _ in SERIES:
-                self.query_one(f"#spark-{metric}", Static).update("")
-                self.query_one(f"#label-{metric}", Label).update("")
+                update_in_place(self.query_one(f"#spark-{metric}", Static), "")
+                update_in_place(self.query_one(f"#label-{metric}", Label), "")
             return
         points = max((len(v) for v in detail.history.values()), default=0)
         minutes = points * interval_s / 60
         span = f"last {minutes:.0f} min" if minutes >= 1 else f"last {points * interval_s:.0f} s"
         uuid = next((g.uuid for g in detail.gpu_views if g.index == gpu_index and g.uuid), None)
-        title.update(f"GPU {gpu_index} · {span}" + (f"\n{uuid}" if uuid else ""))
+        update_in_place(title, f"GPU {gpu_index} · {span}" + (f"\n{uuid}" if uuid else ""))
         snap = detail.snapshot
         newest = ""  # the newest point is now, unless the host has gone quiet
         if not snap.is_fresh:
@@ -109,5 +110,6 @@ class GpuHistory(Vertical):
             label += f" · scale {low:.0f}–{high:.0f}{unit}"
             if gaps:
                 label += f" ({gaps} gaps)"
-            self.query_one(f"#label-{metric}", Label).update(label)
-            self.query_one(f"#spark-{metric}", Static).update(spark_text(series, low, high, width))
+            update_in_place(self.query_one(f"#label-{metric}", Label), label)
+            spark = self.query_one(f"#spark-{metric}", Static)
+            update_in_place(spark, spark_text(series, low, high, width))

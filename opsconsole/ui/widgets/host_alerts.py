@@ -10,6 +10,7 @@ from textual.widgets import Static
 from opsconsole.ui.view.alert_board import AlertBoard, AlertFilter, parse_alert_filter
 from opsconsole.ui.view.alert_text import SEVERITY_STYLES, state_text
 from opsconsole.ui.view.lease_text import DIM
+from opsconsole.ui.widgets.in_place import update_in_place
 
 SHOWN = 3
 """Alerts listed before "+N more" (the Alerts screen has them all)."""
@@ -25,7 +26,7 @@ class HostAlerts(Static):
         text.append("ALERTS ", "bold #87afd7")
         if board is None:
             text.append(trouble or "loading…", DIM)
-            self.update(text)
+            update_in_place(self, text)
             return
         alerts = [a for _, group in board.grouped(host_filter(host)) for a in group]
         if not alerts:
@@ -38,4 +39,4 @@ class HostAlerts(Static):
             text.append(alert.summary.removeprefix(f"{host}").lstrip(": "), DIM)
         if len(alerts) > SHOWN:
             text.append(f"\n       +{len(alerts) - SHOWN} more (a)", DIM)
-        self.update(text)
+        update_in_place(self, text)

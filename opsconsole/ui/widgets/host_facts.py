@@ -11,6 +11,7 @@ from opsconsole.leases.times import format_ts
 from opsconsole.ui.view.fleet_painter import STATE_MARKS
 from opsconsole.ui.view.formatting import age_text
 from opsconsole.ui.view.snapshot import HostSnapshot
+from opsconsole.ui.widgets.in_place import update_in_place
 
 STATE_COLOURS = {"fresh": "#5fd75f", "stale": "#ffd75f", "down": "#ff5f5f", "pending": "#8a8a8a"}
 
@@ -71,4 +72,4 @@ class HostFacts(Static):
             if snap.distrust:  # what the host sent that the console refused or doubts
                 text.append("\nrefused ", "#8a8a8a")
                 text.append(" · ".join(snap.distrust), "#ffd75f")
-        self.update(text)
+        update_in_place(self, text)

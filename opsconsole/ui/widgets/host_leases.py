@@ -11,6 +11,7 @@ from opsconsole.config import Host
 from opsconsole.leases.slotspec import format_indexes
 from opsconsole.ui.view.lease_board import LeaseBoard
 from opsconsole.ui.view.lease_text import DIM, STATE_STYLES, short_ts
+from opsconsole.ui.widgets.in_place import update_in_place
 
 SHOWN = 3
 """Leases listed before "+N more" (the Leases screen has them all)."""
@@ -22,7 +23,7 @@ class HostLeases(Static):
         text.append("LEASES ", "bold #87afd7")
         if board is None:
             text.append(trouble or "loading…", DIM)
-            self.update(text)
+            update_in_place(self, text)
             return
         leases = board.host_leases(host.name)
         held = board.by_host.get(host.name, {})
@@ -44,4 +45,4 @@ class HostLeases(Static):
                 text.append(f" {short_ts(lease.start_ts)} → {short_ts(lease.end_ts)}", DIM)
         if len(leases) > SHOWN:
             text.append(f"\n       +{len(leases) - SHOWN} more (:leases)", DIM)
-        self.update(text)
+        update_in_place(self, text)

@@ -10,6 +10,7 @@ from textual.widgets import Static
 from opsconsole.ui.view.formatting import age_text
 from opsconsole.ui.view.lease_board import LeaseBoard
 from opsconsole.ui.view.lease_text import DIM
+from opsconsole.ui.widgets.in_place import update_in_place
 
 LEVELS = ("quick", "standard", "long", "clean")
 FIGURES_CHARS = 100
@@ -28,7 +29,7 @@ class HostValidation(Static):
         text.append("VALIDATION ", "bold #87afd7")
         if board is None:
             text.append("loading…", DIM)
-            self.update(text)
+            update_in_place(self, text)
             return
         state = board.handover.get(host_name)
         if state is not None:
@@ -49,4 +50,4 @@ class HostValidation(Static):
                 if len(figures) > FIGURES_CHARS:
                     figures = figures[: FIGURES_CHARS - 1] + "…"
                 text.append(f" · {figures}", "#ff8787" if run.verdict == "failed" else "")
-        self.update(text)
+        update_in_place(self, text)

@@ -46,7 +46,7 @@ class KeyBar(Static):
             self.update(text)
 
     def keys_text(self) -> Text:
-        """ "⏎ Open / fold / Filter … q Quit …" in the order the bindings resolve:
+        """ "⏎ Open or fold / Filter … q Quit …" in the order the bindings resolve:
         focused widget, screen, then the app's."""
         app = self.app
         text = Text(no_wrap=True, overflow="ellipsis")
