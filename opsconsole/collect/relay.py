@@ -524,7 +524,7 @@ async def serve_relay(
             out.write(_encode(heartbeat) + b"\n")
             seq += 1
             await out.drain()
-            await asyncio.wait([stop], timeout=_to_mid_tick(clock(), interval_s))
+            await asyncio.wait([stop], timeout=_to_flush(clock(), interval_s))
     except (OSError, asyncssh.Error) as exc:  # the console went away mid-write
         log.info("relay for %s: %s", site, exc)
     finally:
@@ -535,10 +535,14 @@ async def serve_relay(
     return feed
 
 
-def _to_mid_tick(now_ts: float, interval_s: float) -> float:
-    """Seconds to the middle of the next wall-clock interval: agents sample on the ticks,
-    so half an interval later that tick's samples have reached the relay."""
-    phase = (now_ts - interval_s / 2) % interval_s
+FLUSH_AFTER_TICK = 0.25
+"""When in an interval a relay writes its batch: agents sample on the wall-clock ticks,
+and a quarter interval later (0.5 s at 2 s) that tick's samples have reached the relay."""
+
+
+def _to_flush(now_ts: float, interval_s: float) -> float:
+    """Seconds to the next flush point (FLUSH_AFTER_TICK into a wall-clock interval)."""
+    phase = (now_ts - interval_s * FLUSH_AFTER_TICK) % interval_s
     return interval_s - phase if phase > 1e-3 else interval_s
 
 
