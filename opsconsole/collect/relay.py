@@ -25,9 +25,9 @@ A newer console also writes `batch N` (N >= 1): the relay then holds its hosts' 
 writes it once per interval as one line, `{"type": "batch", "items": [envelope, ...]}`
 (the envelopes above, in the order they happened), and forwards each host's sample only
 every N intervals (the latest one, with every event since the last one forwarded), at
-once when it carries events or changed the host's status. The console then pays SSH,
-framing and one JSON parse per site and interval, not per host line, and decodes a
-host's values every N intervals, not every one. An older relay ignores the request (it
+once when it carries events or changes the host's health (status, reason, driver, GPU
+count or a GPU's state). The console then pays SSH, framing and one JSON parse per site
+and interval, not per host line, and decodes a host's values every N intervals. An older relay ignores the request (it
 stays one line per message); an older console never asks (the relay does not batch).
 """
 
@@ -295,6 +295,7 @@ class RelayFeed:
         self._urgent: set[str] = set()
         self._events: dict[str, list[GpuEvent]] = {}
         self._slot: dict[str, int] = {}  # spreads hosts over the N intervals
+        self._health_sent: dict[str, tuple[object, ...]] = {}
         self._ticks = 0
 
     def request(self, line: bytes) -> None:
@@ -346,7 +347,7 @@ class RelayFeed:
                 self._held[name] = hs
                 if hs.sample.events:
                     self._events.setdefault(name, []).extend(hs.sample.events)
-                if hs.sample.events or change == "status":
+                if hs.sample.events or _health(hs) != self._health_sent.get(name):
                     self._urgent.add(name)
             elif lean:
                 self._lean_sample(name, hs.hello, hs.sample)
@@ -363,6 +364,7 @@ class RelayFeed:
         sample = hs.sample
         if sample is None:
             return
+        self._health_sent[name] = _health(hs)
         events = self._events.pop(name, None)
         if events is not None and events is not sample.events:
             sample = msgspec.structs.replace(sample, events=events)
@@ -411,6 +413,16 @@ class RelayFeed:
                 b'{"type":"host","host":%s,"msg":%s}' % (_encode(name), _encode(lean_hello))
             )
         self._write(b'{"type":"host","host":%s,"msg":%s}' % (_encode(name), _encode(message)))
+
+
+def _health(hs: HostState) -> tuple[object, ...]:
+    """What makes a held sample urgent when it changes: the host's status and reason,
+    its driver, GPU count and each GPU's state (a GPU lost, the driver hung)."""
+    sample = hs.sample
+    if sample is None:
+        return (hs.status, hs.reason)
+    states = tuple(gpu.state for gpu in sample.gpus)
+    return (hs.status, hs.reason, sample.driver, sample.gpu_count, states)
 
 
 _GPU_COLUMNS = tuple(

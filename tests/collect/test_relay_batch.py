@@ -192,3 +192,13 @@ def test_a_console_asks_no_more_than_its_stale_window_allows():
     assert relay_every(10, polling) == 4  # 8 s between a host's samples: not stale at 10
     assert relay_every(0, polling) == 0  # an older console's behaviour: ask nothing
     assert relay_every(3, PollingSettings(interval_s=2.0, stale_after_s=3.0)) == 1
+
+
+def test_a_host_whose_driver_stops_answering_is_forwarded_at_once(tmp_path):
+    site = Site(tmp_path, b"wire 2\n", b"batch 5\n")
+    site.tick()
+    before = site.received("n2")
+    hung = {"driver": "unresponsive", "driver_detail": "nvidia-smi timed out"}
+    site.tick(n2=hung)
+    assert site.received("n2") == before + 1
+    assert site.state.hosts["n2"].reason == "driver unresponsive"
