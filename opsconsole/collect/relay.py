@@ -27,8 +27,9 @@ writes it once per interval as one line, `{"type": "batch", "items": [envelope, 
 every N intervals (the latest one, with every event since the last one forwarded), at
 once when it carries events or changes the host's health (status, reason, driver, GPU
 count or a GPU's state). The console then pays SSH, framing and one JSON parse per site
-and interval, not per host line, and decodes a host's values every N intervals. An older relay ignores the request (it
-stays one line per message); an older console never asks (the relay does not batch).
+and interval, not per host line, and decodes a host's values every N intervals. An older
+relay ignores the request (it stays one line per message); an older console never asks
+(the relay does not batch).
 """
 
 from __future__ import annotations
