@@ -119,7 +119,7 @@ class Site:
         return self.state.hosts[name].samples_received
 
 
-def test_a_batched_relay_writes_one_line_per_interval_and_each_host_every_n(tmp_path):
+def test_a_batched_relay_writes_one_line_per_interval_and_each_host_every_n(tmp_path: Path) -> None:
     site = Site(tmp_path, b"wire 2\n", b"batch 3\n")
     site.tick()  # a host's first sample turns it fresh: forwarded at once
     assert [site.received(n) for n in HOSTS] == [1, 1, 1]
@@ -139,7 +139,7 @@ def test_a_batched_relay_writes_one_line_per_interval_and_each_host_every_n(tmp_
             assert console.sample.ib[0].counters == relayed.sample.ib[0].counters
 
 
-def test_a_held_samples_events_are_forwarded_at_once_and_none_is_lost(tmp_path):
+def test_a_held_samples_events_are_forwarded_at_once_and_none_is_lost(tmp_path: Path) -> None:
     site = Site(tmp_path, b"wire 2\n", b"batch 5\n")
     site.tick()
     before = site.received("n1")
@@ -152,7 +152,7 @@ def test_a_held_samples_events_are_forwarded_at_once_and_none_is_lost(tmp_path):
     assert [e.code for e in site.state.hosts["n1"].events] == [79]
 
 
-def test_a_disconnect_follows_the_sample_held_before_it(tmp_path):
+def test_a_disconnect_follows_the_sample_held_before_it(tmp_path: Path) -> None:
     site = Site(tmp_path, b"wire 2\n", b"batch 5\n")
     for _ in range(5):
         site.tick()
@@ -167,7 +167,7 @@ def test_a_disconnect_follows_the_sample_held_before_it(tmp_path):
     assert n0.sample is not None and n0.sample.seq == 200
 
 
-def test_an_older_console_gets_one_line_per_message(tmp_path):
+def test_an_older_console_gets_one_line_per_message(tmp_path: Path) -> None:
     site = Site(tmp_path, b"wire 2\n")  # never asks for batches
     lines = site.tick()
     assert len(lines) == 2 * len(HOSTS)  # each host's v2 hello and full sample
@@ -175,7 +175,7 @@ def test_an_older_console_gets_one_line_per_message(tmp_path):
     assert [site.received(n) for n in HOSTS] == [1, 1, 1]
 
 
-def test_a_batch_naming_a_host_not_behind_the_relay_is_the_relays_fault(tmp_path):
+def test_a_batch_naming_a_host_not_behind_the_relay_is_the_relays_fault(tmp_path: Path) -> None:
     site = Site(tmp_path, b"wire 2\n", b"batch 1\n")
     site.tick()
     fine = json.loads(site.tick()[0])["items"][0]
@@ -186,7 +186,7 @@ def test_a_batch_naming_a_host_not_behind_the_relay_is_the_relays_fault(tmp_path
     assert all(site.state.hosts[n].protocol_errors == 0 for n in HOSTS)
 
 
-def test_a_console_asks_no_more_than_its_stale_window_allows():
+def test_a_console_asks_no_more_than_its_stale_window_allows() -> None:
     polling = PollingSettings(interval_s=2.0, stale_after_s=10.0)
     assert relay_every(1, polling) == 1
     assert relay_every(10, polling) == 4  # 8 s between a host's samples: not stale at 10
@@ -194,11 +194,11 @@ def test_a_console_asks_no_more_than_its_stale_window_allows():
     assert relay_every(3, PollingSettings(interval_s=2.0, stale_after_s=3.0)) == 1
 
 
-def test_a_host_whose_driver_stops_answering_is_forwarded_at_once(tmp_path):
+def test_a_host_whose_driver_stops_answering_is_forwarded_at_once(tmp_path: Path) -> None:
     site = Site(tmp_path, b"wire 2\n", b"batch 5\n")
     site.tick()
     before = site.received("n2")
-    hung = {"driver": "unresponsive", "driver_detail": "nvidia-smi timed out"}
+    hung: dict[str, object] = {"driver": "unresponsive", "driver_detail": "nvidia-smi timed out"}
     site.tick(n2=hung)
     assert site.received("n2") == before + 1
     assert site.state.hosts["n2"].reason == "driver unresponsive"
