@@ -16,8 +16,17 @@ pattern's alone:
 Connections are opened and every host's first sample awaited before the clock starts.
 Columns: console CPU per host-poll (process user+sys / samples), delivered (samples / the
 hosts x duration / interval expected), lateness p50/p95/max (arrival minus the wall-clock
-tick the sample belongs to), console RSS, and the simulator's CPU per host-poll for scale.
+tick the sample belongs to), console RSS, the simulator's CPU per host-poll for scale, and
+CPU/host: console CPU per host per interval (CPU / (hosts x duration / interval), relays
+not counted as hosts), the figure to compare when a relay forwards a host's sample only
+every N intervals.
 Prints figures only; nothing here asserts a timing.
+
+`--relays` (with `--replay`) then measures the same console behind 4 site relays (each
+its own process), once per `--relay-every` value: `relay-l` asks the relays for nothing
+(one line per host message: an older relay or console), `relay/1` for batches (the
+site's news as one line per interval), `relay/4` for batches with each host's sample
+every 4th interval (the longest a 10 s stale window allows at 2 s).
 
 `--replay` serves a recorded fleet instead of `sim serve`: each host's hello and one real
 agent sample (from the simulated fleet, 8 GPUs, ~16 KB) are recorded once, then one
@@ -129,7 +138,10 @@ async def run_poller(fleet, recorder: Recorder) -> Stop:
             if host.sample is not None:
                 recorder.sample(host.name, recorder.tick_of(host.sample.ts))
 
-    poller = Poller(fleet, state, ingest=ingest, on_update=on_update, wire=WIRE)
+    relay_every = int(os.environ.get("OPSCONSOLE_BENCH_RELAY_EVERY", "1"))
+    poller = Poller(
+        fleet, state, ingest=ingest, on_update=on_update, wire=WIRE, relay_every=relay_every
+    )
     await poller.start()
     return poller.stop
 
@@ -238,6 +250,7 @@ async def measure(mode: str, config: Path, duration_s: float, sim_pid: str) -> d
     await stop()
     late = sorted(recorder.lateness_ms) or [math.nan]
     expected = len(fleet.hosts) * duration_s / interval_s
+    polled = sum(h.mode != "relay" for h in fleet.hosts)  # the hosts, relays not counted
     return {
         "mode": mode,
         "hosts": len(fleet.hosts),
@@ -247,6 +260,7 @@ async def measure(mode: str, config: Path, duration_s: float, sim_pid: str) -> d
         "delivered": recorder.samples / expected,
         "missed": recorder.missed,
         "cpu_ms_per_poll": 1000.0 * cpu / max(recorder.samples, 1),
+        "cpu_ms_per_host": 1000.0 * cpu / (polled * duration_s / interval_s),
         "cpu_pct": 100.0 * cpu / duration_s,
         "late_p50_ms": late[len(late) // 2],
         "late_p95_ms": late[int(len(late) * 0.95)],
@@ -686,10 +700,13 @@ def serve_sim(hosts: int, interval_s: float, workdir: Path) -> tuple[subprocess.
     return process, Path(ready.read_text().strip())
 
 
-def run_child(mode: str, config: Path, duration_s: float, sim_pid: int | str) -> dict:
+def run_child(
+    mode: str, config: Path, duration_s: float, sim_pid: int | str, env: dict | None = None
+) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "_measure", mode, str(config), str(duration_s), str(sim_pid)],
         cwd=REPO, capture_output=True, text=True, timeout=duration_s + 300,
+        env={**os.environ, **(env or {})},
     )  # fmt: skip
     if out.returncode != 0:
         return {"mode": mode, "error": out.stderr.strip().splitlines()[-1:]}
@@ -700,7 +717,7 @@ def print_table(rows: list[dict]) -> None:
     head = (
         f"{'hosts':>5} {'pattern':<7} {'CPU/poll':>9} {'CPU':>6} {'delivered':>9} {'missed':>6} "
         f"{'late p50':>9} {'p95':>8} {'max':>8} {'RSS':>8} {'host/poll':>9} {'warmup':>7}"
-        f" {'gc/poll':>8}"
+        f" {'gc/poll':>8} {'CPU/host':>9}"
     )
     print(head)
     print("-" * len(head))
@@ -713,7 +730,7 @@ def print_table(rows: list[dict]) -> None:
             f" {r['delivered']:>8.1%} {r['missed']:>6} {r['late_p50_ms']:>7.1f}ms"
             f" {r['late_p95_ms']:>6.1f}ms {r['late_max_ms']:>6.0f}ms {r['rss_mib']:>5.0f}MiB"
             f" {r['sim_cpu_ms_per_poll']:>7.3f}ms {r['warmup_s']:>6.1f}s"
-            f" {r['gc_ms_per_poll']:>6.3f}ms"
+            f" {r['gc_ms_per_poll']:>6.3f}ms {r.get('cpu_ms_per_host', math.nan):>7.3f}ms"
         )
 
 
@@ -739,6 +756,14 @@ def main() -> None:
         "--relays",
         action="store_true",
         help=f"with --replay: also measure the console behind {BENCH_SITES} site relays",
+    )
+    parser.add_argument(
+        "--relay-every",
+        type=int,
+        nargs="+",
+        default=[0, 1, 4],
+        help="with --relays: the console's `batch N` asks (0: one line per host message,"
+        " as an older relay or console; 1: batched; 4: each host's sample every 4th interval)",
     )
     args = parser.parse_args()
     rows = []
@@ -778,11 +803,13 @@ def main() -> None:
                     print_table([row])
                 if args.replay and args.relays:
                     relays, console = start_relays(config, Path(workdir))
-                    row = run_child("poller", console, args.duration, sim.pid)
-                    row["mode"] = "relayed"
-                    row.setdefault("hosts", hosts)
-                    rows.append(row)
-                    print_table([row])
+                    for every in args.relay_every:
+                        env = {"OPSCONSOLE_BENCH_RELAY_EVERY": str(every)}
+                        row = run_child("poller", console, args.duration, sim.pid, env)
+                        row["mode"] = f"relay/{every}" if every else "relay-l"
+                        row.setdefault("hosts", hosts)
+                        rows.append(row)
+                        print_table([row])
             finally:
                 for process in relays:
                     process.terminate()

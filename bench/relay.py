@@ -12,6 +12,8 @@ host-sample:
 * direct v2 - the same for the lean wire: the channel decoder applies each v2 line.
 * relayed   - what a RelaySession does with the relay's envelope line for the same v2
               sample: decode the envelope, the host's channel decoder, apply it.
+* batched   - the same samples as one batch line per interval for all the hosts (a
+              console that asks `batch N`); building the line is not counted.
 
 SSH's own cost is not in either figure: direct polling pays it per host channel, a relay
 once for all its hosts (see BENCHMARKS.md for the SSH figures). Prints figures only.
@@ -119,11 +121,28 @@ def main() -> None:
         relay._dispatch(envelope(name, hello2.strip()))
     relayed_ms = timed(lambda r, seq: relay._dispatch(envelope(r[0], lean(r[5], seq))))
     fresh = sum(relayed[n].host_state.samples_received == args.ticks for n in names)
+
+    # batched: one line per interval for the whole site (`batch N`)
+    batched = sessions()
+    relay = batched["relay"]
+    for member in relay.members.values():
+        member.new_channel()
+    relay._dispatch(
+        b'{"type":"batch","items":[%s]}'
+        % b",".join(envelope(name, hello2.strip()) for name, _, _, _, hello2, _ in recorded)
+    )
+    started = time.process_time()
+    for seq in range(args.ticks):
+        items = b",".join(envelope(r[0], lean(r[5], seq)) for r in recorded)
+        relay._dispatch(b'{"type":"batch","items":[%s]}' % items)
+    batch_ms = (time.process_time() - started) * 1000 / (args.ticks * len(recorded))
+    fed = sum(batched[n].host_state.samples_received == args.ticks for n in names)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"{len(recorded)} hosts x {args.ticks} samples; load {load}")
     print(f"direct v1: {v1_ms:.3f} ms console CPU per host-sample (decode + apply)")
     print(f"direct v2: {direct_ms:.3f} ms ({direct_ms / v1_ms:.2f}x v1)")
     print(f"relayed  : {relayed_ms:.3f} ms ({relayed_ms / direct_ms:.2f}x direct v2); {fresh} fed")
+    print(f"batched  : {batch_ms:.3f} ms ({batch_ms / direct_ms:.2f}x direct v2); {fed} fed")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ class Poller:
         connector: SshConnector | None = None,
         probes: Sequence[HostProbe] = (),
         wire: int = WIRE_VERSION,
+        relay_every: int = 1,
     ):
         self.fleet = fleet
         self.state = state
@@ -74,6 +75,9 @@ class Poller:
         self.probes = tuple(probes)
         self.wire = wire
         """The agent protocol asked for: 2, the lean wire (1 for benchmarks comparing)."""
+        self.relay_every = relay_every
+        """Relays forward each host's sample every this many intervals (`batch N`; 0:
+        ask nothing, one line per message)."""
         self._on_update = on_update
         self._host_events = HostEventRecorder(self.writer, clock) if self.writer else None
         self.sessions: dict[str, HostSession] = {}
@@ -122,6 +126,7 @@ class Poller:
             writer=self.writer,
             probes=self.probes,
             wire=self.wire,
+            relay_every=self.relay_every,
             rtt_probe_interval_s=self.fleet.config.ssh.keepalive_interval_s,
         )
         self._ctx = ctx

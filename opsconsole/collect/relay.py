@@ -20,6 +20,16 @@ A console that reads the lean wire writes `wire 2` on the relay's stdin; from th
 each host's samples go as v2 (a hello with the host's schema, a full sample, then only
 changes: opsconsole/agent/lean.py), encoded per host by the relay. An older relay ignores
 the request and goes on in v1, which the console still reads; an older console never asks.
+
+A newer console also writes `batch N` (N >= 1): the relay then holds its hosts' news and
+writes it once per interval as one line, `{"type": "batch", "items": [envelope, ...]}`
+(the envelopes above, in the order they happened), and forwards each host's sample only
+every N intervals (the latest one, with every event since the last one forwarded), at
+once when it carries events or changes the host's health (status, reason, driver, GPU
+count or a GPU's state). The console then pays SSH, framing and one JSON parse per site
+and interval, not per host line, and decodes a host's values every N intervals. An older
+relay ignores the request (it stays one line per message); an older console never asks
+(the relay does not batch).
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import platform
 import time
@@ -43,13 +54,14 @@ from opsconsole.collect.session import HostSession, SessionContext, request_wire
 from opsconsole.collect.ssh import ConnectFailure
 from opsconsole.collect.state import Change, FleetState, HostState
 from opsconsole.collect.stream import LineTooLong, read_lines
-from opsconsole.config import Fleet
+from opsconsole.config import Fleet, PollingSettings
 from opsconsole.errors import ConfigError
 from opsconsole.wire import (
     MAX_LINE_BYTES,
     PROTOCOL_VERSION,
     WIRE_VERSION,
     AgentError,
+    GpuEvent,
     GpuSample,
     Hello,
     HostFacts,
@@ -120,7 +132,20 @@ class HostStatus(msgspec.Struct, tag="host-status", tag_field="type"):
     detail: str = ""
 
 
-_envelope = msgspec.json.Decoder(HostLine | HostStatus | Hello | Sample | AgentError)
+class Batch(msgspec.Struct, tag="batch", tag_field="type"):
+    """One relay interval's news for its whole site (a console that asked `batch N`)."""
+
+    items: list[HostLine | HostStatus]
+
+
+_envelope = msgspec.json.Decoder(Batch | HostLine | HostStatus | Hello | Sample | AgentError)
+
+RELAY_MAX_LINE_BYTES = 4 * MAX_LINE_BYTES
+"""A relay's line cap on the console: a batch holds many hosts' lines. The relay closes a
+batch line past BATCH_SPLIT_BYTES, so one line is at most that plus one host line."""
+BATCH_SPLIT_BYTES = 2 * MAX_LINE_BYTES
+MAX_RELAY_EVERY = 30
+"""The longest a relay may hold a host's sample, in intervals (a full minute at 2 s)."""
 
 
 class RelaySession(HostSession):
@@ -144,6 +169,9 @@ class RelaySession(HostSession):
         process = await conn.create_process(command, encoding=None)
         if self.ctx.wire >= WIRE_VERSION:
             request_wire(process, self.ctx.wire)
+        every = relay_every(self.ctx.relay_every, self.ctx.polling)
+        if every:
+            request_batch(process, every)
         self._hello_ok, self._last_seq = False, None
         for member in self.members.values():
             member.new_channel()
@@ -151,7 +179,8 @@ class RelaySession(HostSession):
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(silence_s) as window:
-                async for line in read_lines(process.stdout, max_line_bytes=MAX_LINE_BYTES):
+                lines = read_lines(process.stdout, max_line_bytes=RELAY_MAX_LINE_BYTES)
+                async for line in lines:
                     window.reschedule(loop.time() + silence_s)
                     if not self._dispatch(line):
                         raise ConnectFailure(
@@ -175,11 +204,22 @@ class RelaySession(HostSession):
             envelope = _envelope.decode(line)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             return self._apply(ProtocolError(clean_text(str(exc), 200)))
+        if isinstance(envelope, Batch):
+            return all(self._forward(item) for item in envelope.items)
         if not isinstance(envelope, HostLine | HostStatus):
+            if len(line) > MAX_LINE_BYTES:
+                return self._apply(ProtocolError(f"line of {len(line)} bytes over the cap"))
             try:  # the relay's own hello or heartbeat: checked as any agent's line
                 return self._apply(decode_line(line))
             except ProtocolError as exc:
                 return self._apply(exc)
+        if len(line) > MAX_LINE_BYTES:  # one host's line: the agent protocol's cap
+            return self._apply(ProtocolError(f"line of {len(line)} bytes over the cap"))
+        return self._forward(envelope)
+
+    def _forward(self, envelope: HostLine | HostStatus) -> bool:
+        """One host's line or status, to that host's session; False when the relay
+        names a host that is not behind it (a fault of the relay's, on its row)."""
         member = self.members.get(envelope.host)
         if member is None:
             name = clean_text(envelope.host, 80)
@@ -248,30 +288,50 @@ class RelayFeed:
         self._lean: dict[str, LeanEncoder] = {}
         self.lines = 0
         self.bytes = 0
+        self.every = 0
+        """0: one line per message (an older console); N: batched, a host's sample every
+        N intervals (`batch N`)."""
+        self._items: list[bytes] = []
+        self._held: dict[str, HostState] = {}  # hosts with a sample not yet forwarded
+        self._urgent: set[str] = set()
+        self._events: dict[str, list[GpuEvent]] = {}
+        self._slot: dict[str, int] = {}  # spreads hosts over the N intervals
+        self._health_sent: dict[str, tuple[object, ...]] = {}
+        self._ticks = 0
 
     def request(self, line: bytes) -> None:
         """A console's request: `wire 2` switches every host to the lean wire (each
         starts over with a hello and a full sample). Anything else is ignored."""
-        if line.split() == [b"wire", b"%d" % WIRE_VERSION]:
+        words = line.split()
+        if words == [b"wire", b"%d" % WIRE_VERSION]:
             self.wire = WIRE_VERSION
             self._lean.clear()
+        elif len(words) == 2 and words[0] == b"batch" and words[1].isdigit():
+            self.every = min(int(words[1]), MAX_RELAY_EVERY)
 
     def _write(self, data: bytes) -> None:
+        """One envelope (no newline): a line of its own, or an item of the next batch."""
+        if self.every:
+            self._items.append(data)
+            return
         self.lines += 1
-        self.bytes += len(data)
-        self.out.write(data)
+        self.bytes += len(data) + 1
+        self.out.write(data + b"\n")
 
     def _host_line(self, name: str, message: Hello | Sample | AgentError) -> None:
-        self._write(b'{"type":"host","host":%s,"msg":%s}\n' % (_encode(name), _encode(message)))
+        self._write(b'{"type":"host","host":%s,"msg":%s}' % (_encode(name), _encode(message)))
 
     def __call__(self, hs: HostState, change: Change) -> None:
         name = hs.name
+        batched = self.every > 0
+        if batched and change != "sample" and name in self._held:
+            self._release(name)  # what came before this news goes before it
         if change in ("connection", "status"):
             key = (hs.connected, hs.connect_failed, hs.reason, hs.detail)
             if self._sent_status.get(name) != key and (hs.connected or hs.reason):
                 self._sent_status[name] = key
                 status = HostStatus(name, hs.connected, hs.connect_failed, hs.reason, hs.detail)
-                self._write(_encode(status) + b"\n")
+                self._write(_encode(status))
         lean = self.wire == WIRE_VERSION
         if change == "hello" and hs.hello is not None:
             if lean:
@@ -280,15 +340,64 @@ class RelayFeed:
                 self._host_line(
                     name, msgspec.structs.replace(hs.hello, proto=PROTOCOL_VERSION, wire=None)
                 )
+            if batched:
+                self._urgent.add(name)
         if hs.sample is not None and self._sent_sample.get(name) != hs.samples_received:
             self._sent_sample[name] = hs.samples_received
-            if lean:
+            if batched:  # held until its interval comes; its events kept till then
+                self._held[name] = hs
+                if hs.sample.events:
+                    self._events.setdefault(name, []).extend(hs.sample.events)
+                if hs.sample.events or _health(hs) != self._health_sent.get(name):
+                    self._urgent.add(name)
+            elif lean:
                 self._lean_sample(name, hs.hello, hs.sample)
             else:
                 self._host_line(name, hs.sample)
         if change == "error" and hs.agent_error and self._sent_error.get(name) != hs.agent_error:
             self._sent_error[name] = hs.agent_error
             self._host_line(name, AgentError(ts=time.time(), message=hs.agent_error))
+
+    def _release(self, name: str) -> None:
+        """Forward a held sample now, with every event held since the last one."""
+        hs = self._held.pop(name)
+        self._urgent.discard(name)
+        sample = hs.sample
+        if sample is None:
+            return
+        self._health_sent[name] = _health(hs)
+        events = self._events.pop(name, None)
+        if events is not None and events is not sample.events:
+            sample = msgspec.structs.replace(sample, events=events)
+        if self.wire == WIRE_VERSION:
+            self._lean_sample(name, hs.hello, sample)
+        else:
+            self._host_line(name, sample)
+
+    def flush(self) -> None:
+        """Once per interval (batched): forward the samples due (each host every N
+        intervals, spread over them; at once when urgent) and write the interval's news
+        as batch lines, each closed past BATCH_SPLIT_BYTES."""
+        if not self.every:
+            return
+        self._ticks += 1
+        for name in list(self._held):
+            slot = self._slot.setdefault(name, len(self._slot))
+            if name in self._urgent or (self._ticks + slot) % self.every == 0:
+                self._release(name)
+        items, self._items = self._items, []
+        start, size = 0, 0
+        for end, item in enumerate(items, 1):
+            size += len(item) + 1
+            if size > BATCH_SPLIT_BYTES or end == len(items):
+                self._batch_line(items[start:end])
+                start, size = end, 0
+
+    def _batch_line(self, items: list[bytes]) -> None:
+        data = b'{"type":"batch","items":[%s]}\n' % b",".join(items)
+        self.lines += 1
+        self.bytes += len(data)
+        self.out.write(data)
 
     def _lean_sample(self, name: str, hello: Hello | None, sample: Sample) -> None:
         if hello is None:
@@ -302,9 +411,19 @@ class RelayFeed:
             lean_hello = msgspec.to_builtins(hello)
             lean_hello.update(proto=WIRE_VERSION, wire=encoder.schema)
             self._write(
-                b'{"type":"host","host":%s,"msg":%s}\n' % (_encode(name), _encode(lean_hello))
+                b'{"type":"host","host":%s,"msg":%s}' % (_encode(name), _encode(lean_hello))
             )
-        self._write(b'{"type":"host","host":%s,"msg":%s}\n' % (_encode(name), _encode(message)))
+        self._write(b'{"type":"host","host":%s,"msg":%s}' % (_encode(name), _encode(message)))
+
+
+def _health(hs: HostState) -> tuple[object, ...]:
+    """What makes a held sample urgent when it changes: the host's status and reason,
+    its driver, GPU count and each GPU's state (a GPU lost, the driver hung)."""
+    sample = hs.sample
+    if sample is None:
+        return (hs.status, hs.reason)
+    states = tuple(gpu.state for gpu in sample.gpus)
+    return (hs.status, hs.reason, sample.driver, sample.gpu_count, states)
 
 
 _GPU_COLUMNS = tuple(
@@ -411,13 +530,14 @@ async def serve_relay(
     try:
         while not stop.done():
             started = time.process_time()
+            feed.flush()
             load = Load(*os.getloadavg())
             heartbeat = Sample(seq=seq, ts=clock(), gpu_count=0, load=load)
             heartbeat.collect_ms = (time.process_time() - started) * 1000.0
             out.write(_encode(heartbeat) + b"\n")
             seq += 1
             await out.drain()
-            await asyncio.wait([stop], timeout=interval_s)
+            await asyncio.wait([stop], timeout=_to_flush(clock(), interval_s))
     except (OSError, asyncssh.Error) as exc:  # the console went away mid-write
         log.info("relay for %s: %s", site, exc)
     finally:
@@ -426,6 +546,32 @@ async def serve_relay(
             end.cancel()
         await poller.stop()
     return feed
+
+
+FLUSH_AFTER_TICK = 0.25
+"""When in an interval a relay writes its batch: agents sample on the wall-clock ticks,
+and a quarter interval later (0.5 s at 2 s) that tick's samples have reached the relay."""
+
+
+def _to_flush(now_ts: float, interval_s: float) -> float:
+    """Seconds to the next flush point (FLUSH_AFTER_TICK into a wall-clock interval)."""
+    phase = (now_ts - interval_s * FLUSH_AFTER_TICK) % interval_s
+    return interval_s - phase if phase > 1e-3 else interval_s
+
+
+def relay_every(asked: int, polling: PollingSettings) -> int:
+    """The `batch N` a console asks of its relays: what it was given, but short enough
+    that a host behind a relay never ages into `stale` between two forwarded samples."""
+    if asked <= 0:
+        return 0
+    fits = math.floor(polling.stale_after_s / polling.interval_s) - 1
+    return max(1, min(asked, fits, MAX_RELAY_EVERY))
+
+
+def request_batch(process: asyncssh.SSHClientProcess[bytes], every: int) -> None:
+    """Ask a relay for batch lines (`batch N` on its stdin); an older relay ignores it."""
+    with contextlib.suppress(OSError, asyncssh.Error):
+        process.stdin.write(b"batch %d\n" % every)
 
 
 async def _read_requests(requests: LineSource, feed: RelayFeed) -> None:

@@ -81,6 +81,10 @@ class SessionContext:
     rtt_probe_interval_s: float = 15.0
     wire: int = WIRE_VERSION
     """The protocol asked of agents and relays (`wire 2` on their stdin); 1 asks nothing."""
+    relay_every: int = 1
+    """What relays are asked for (`batch N`): their site's news as one line per interval,
+    each host's sample every N intervals (capped below `stale_after_s`); 0 asks nothing
+    (one line per host message, as an older relay sends)."""
 
 
 class HostSession:

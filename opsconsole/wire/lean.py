@@ -517,31 +517,29 @@ class ChannelDecoder:
         row rebuilt per change (most ticks move a few fields of every GPU)."""
         gpus, ports, ifaces = self._own_gpus, self._own_ports, self._own_ifaces
         kinds, fields = plan.kinds, plan.fields
-        ib_counters: dict[int, list[tuple[str, Scalar]]] = {}
-        eth_counters: dict[int, list[tuple[str, Scalar]]] = {}
+        # A changed row's counters go in a new dict (the old one is handed out), copied
+        # once per row and then set value by value.
+        copied: dict[tuple[int, int], dict[str, int]] = {}
         for number, position, value in updates:
             kind = kinds[number]
             if kind == _GPU:
                 setattr(gpus[position], fields[number], value)
-            elif kind == _IB_COUNTER:
-                row = plan.ib_counter_row[position]
-                ib_counters.setdefault(row, []).append((plan.ib_counter_names[position], value))
-            elif kind == _ETH_COUNTER:
-                row = plan.eth_counter_row[position]
-                eth_counters.setdefault(row, []).append((plan.eth_counter_names[position], value))
+            elif kind in (_IB_COUNTER, _ETH_COUNTER):
+                ib = kind == _IB_COUNTER
+                row = (plan.ib_counter_row if ib else plan.eth_counter_row)[position]
+                counters = copied.get((kind, row))
+                if counters is None:
+                    owned = ports[row] if ib else ifaces[row]
+                    counters = copied[kind, row] = owned.counters = dict(owned.counters)
+                name = (plan.ib_counter_names if ib else plan.eth_counter_names)[position]
+                if value is None:
+                    counters.pop(name, None)
+                else:
+                    counters[name] = value  # type: ignore[assignment]  # checked: a count
             elif kind == _IB:
                 setattr(ports[position], fields[number], value)
             elif kind == _ETH:
                 setattr(ifaces[position], fields[number], value)
-        for owned, changes in ((ports, ib_counters), (ifaces, eth_counters)):
-            for row, changed in changes.items():
-                counters = dict(owned[row].counters)  # a new dict: the old one is handed out
-                for name, count in changed:
-                    if count is None:
-                        counters.pop(name, None)
-                    else:
-                        counters[name] = count  # type: ignore[assignment]  # checked: a count
-                owned[row].counters = counters
         cols = self._cols
         assert cols is not None
         for row in link_rows:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -196,10 +197,12 @@ def test_down_reason_is_the_latest_protocol_error_not_the_timeout():
 
 def test_operator_accepts_extra_gpus_through_the_poller(caplog):
     from opsconsole.collect.poller import Poller
-    from tests.alerts.fleet import HOST, fleet_state, gpu, healthy
+    from opsconsole.config import fleet_from_dict
+    from tests.alerts.fleet import HOST, RAW, gpu, healthy
 
-    state = fleet_state()
-    poller = Poller(None, state)  # type: ignore[arg-type]  # not started: no fleet needed
+    fleet = fleet_from_dict(RAW, Path("/nonexistent/alerts.toml"))  # never started: no files
+    state = FleetState(fleet.hosts, stale_after_s=10, down_after_s=30, now_ts=1000.0)
+    poller = Poller(fleet, state)
     host = state.hosts[HOST]
     host.apply_sample(healthy(1000.0, gpus=[gpu(i) for i in range(4)], gpu_count=4), 1000.0)
     assert host.extra_gpus == 2 and len(host.gpus()) == 2

@@ -68,7 +68,8 @@ def _host(entry, site: str, host_class: str) -> dict:
 
 
 @pytest.mark.slow
-async def test_three_relays_under_one_console_and_one_killed(farm, tmp_path):
+@pytest.mark.parametrize("relay_every", [2, 0], ids=["batched", "line-per-message"])
+async def test_three_relays_under_one_console_and_one_killed(farm, tmp_path, relay_every):
     fleet_box: list[Fleet] = []
     relay_runs: dict[str, int] = {}
 
@@ -100,7 +101,7 @@ async def test_three_relays_under_one_console_and_one_killed(farm, tmp_path):
     assert sorted(relay_routes(fleet)["relay-t3"]) == ["t3-gone", "t3-n0", "t3-n1"]
 
     state = FleetState.from_fleet(fleet, now_ts=0.0)
-    poller = Poller(fleet, state, commands=FakeCommands())
+    poller = Poller(fleet, state, commands=FakeCommands(), relay_every=relay_every)
     await poller.start()
     try:
         polled = [h.name for site in SITES for h in members[site]]
