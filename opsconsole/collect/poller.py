@@ -64,7 +64,7 @@ class Poller:
         connector: SshConnector | None = None,
         probes: Sequence[HostProbe] = (),
         wire: int = WIRE_VERSION,
-        relay_every: int = 1,
+        relay_every: int | None = None,
     ):
         self.fleet = fleet
         self.state = state
@@ -75,7 +75,11 @@ class Poller:
         self.probes = tuple(probes)
         self.wire = wire
         """The agent protocol asked for: 2, the lean wire (1 for benchmarks comparing)."""
-        self.relay_every = relay_every
+        self.relay_every = (
+            relay_every
+            if relay_every is not None
+            else (fleet.config.polling.relay_every if fleet is not None else 1)
+        )
         """Relays forward each host's sample every this many intervals (`batch N`; 0:
         ask nothing, one line per message)."""
         self._on_update = on_update

@@ -60,6 +60,12 @@ class PollingSettings(Section):
     reconnect_backoff_max_s: float = Field(60.0, gt=0)
     history_points: int = Field(300, ge=10, le=100_000)
     """Points of in-memory history per metric, for sparklines."""
+    relay_every: int = Field(1, ge=0, le=30)
+    """Site relays forward each host's sample every this many intervals, in one line per
+    site (`batch N`); faults, events and health changes still come at once. 1: every
+    interval; 4: about a quarter of the console's CPU per relayed host (BENCHMARKS.md);
+    0: one line per message, as relays before batching. Capped so that no relayed host
+    ages into stale between two forwarded samples."""
 
 
 class StoreSettings(Section):

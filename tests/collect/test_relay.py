@@ -94,14 +94,15 @@ async def test_three_relays_under_one_console_and_one_killed(farm, tmp_path, rel
         site: await farm.add(f"relay-{site.lower()}", relay_handler(site), in_fleet=False)
         for site in SITES
     }
-    fleet = fleet_from_dict(
-        _fleet_dict(farm, members, relays, refused), tmp_path / "opsconsole.toml"
-    )
+    config = _fleet_dict(farm, members, relays, refused)
+    config.setdefault("polling", {})["relay_every"] = relay_every  # as an operator sets it
+    fleet = fleet_from_dict(config, tmp_path / "opsconsole.toml")
     fleet_box.append(fleet)  # the relays read the same config, as a site would copy it
     assert sorted(relay_routes(fleet)["relay-t3"]) == ["t3-gone", "t3-n0", "t3-n1"]
 
     state = FleetState.from_fleet(fleet, now_ts=0.0)
-    poller = Poller(fleet, state, commands=FakeCommands(), relay_every=relay_every)
+    poller = Poller(fleet, state, commands=FakeCommands())
+    assert poller.relay_every == relay_every  # [polling] relay_every reaches the poller
     await poller.start()
     try:
         polled = [h.name for site in SITES for h in members[site]]

@@ -165,6 +165,7 @@ class = "h200-8"
             'host "b" has the same address and port as "a"',
         ),
         ("[ssh]\nconnect_timeout_s = true\n", "ssh.connect_timeout_s: expected a number, got true"),
+        ("[polling]\nrelay_every = 31\n", "polling.relay_every: input should be less than"),
     ],
 )
 def test_bad_input_gets_one_line_naming_where(tmp_path, extra, expected):
