@@ -24,7 +24,8 @@ def fleet_snapshot(state: FleetState, now_ts: float) -> dict[str, Any]:
     }
 
 
-def _reading(reading: Reading) -> dict[str, Any]:
+def reading_dict(reading: Reading) -> dict[str, Any]:
+    """One reading as JSON: `poll --json` and the plugins' fleet view say it alike."""
     out: dict[str, Any] = {"state": reading.state}
     if reading.state == "value":
         out["value"] = reading.value
@@ -79,7 +80,7 @@ def host_snapshot(host: HostState) -> dict[str, Any]:
                 "index": gpu.index,
                 "uuid": gpu.uuid,
                 "state": gpu.state,
-                "readings": {name: _reading(r) for name, r in gpu.readings.items()},
+                "readings": {name: reading_dict(r) for name, r in gpu.readings.items()},
                 "nvlink": gpu.nvlink_errors,
                 "mig": gpu.mig,
                 "processes": gpu.processes,

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from opsconsole.collect.readings import GPU_METRICS, reading_of
-from opsconsole.wire import GpuSample, Sample
+from opsconsole.collect.snapshot import reading_dict
+from opsconsole.wire import Sample
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +60,6 @@ def capture(state: Any) -> list[HostRef]:
     ]
 
 
-def _reading(gpu: GpuSample, field: str, status: str, ts: float | None) -> dict[str, object]:
-    r = reading_of(gpu, field, status, ts)
-    out: dict[str, object] = {"state": r.state}
-    if r.state == "value":
-        out["value"] = r.value
-    elif r.last_value is not None:
-        out["last_value"] = r.last_value
-    if r.detail:
-        out["detail"] = r.detail
-    return out
-
-
 def host_dict(ref: HostRef) -> dict[str, Any]:
     """On the plugins' thread: one host as plain dicts."""
     sample = ref.sample
@@ -85,7 +74,8 @@ def host_dict(ref: HostRef) -> dict[str, Any]:
                     "uuid": gpu.uuid,
                     "state": state,
                     "readings": {
-                        f: _reading(gpu, f, ref.status, ref.last_sample_ts) for f in GPU_METRICS
+                        f: reading_dict(reading_of(gpu, f, ref.status, ref.last_sample_ts))
+                        for f in GPU_METRICS
                     },
                 }
             )
