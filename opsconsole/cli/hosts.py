@@ -124,27 +124,43 @@ def run_keys(args: argparse.Namespace) -> int:
     return emit(args, [c.as_dict() for c in changes], text)
 
 
+def operator_decision(
+    args: argparse.Namespace, facts: list[str], comment_prompt: str, confirm_prompt: str
+) -> str | None:
+    """An audited decision's comment, asked for on a terminal when not given, and its
+    confirmation (`--yes` off a terminal); None when the operator declines."""
+    interactive = sys.stdin.isatty() and not args.json
+    if interactive:
+        print("\n".join(facts))
+    comment: str | None = args.comment
+    if comment is None and interactive:
+        comment = input(comment_prompt)
+    if not comment or not comment.strip():
+        raise LeaseError(f"host {args.host}: a comment is required (--comment)")
+    if not args.yes:
+        if not interactive:
+            raise LeaseError("not a terminal: confirm with --yes")
+        if input(confirm_prompt).strip().lower() not in ("y", "yes"):
+            print("nothing changed")
+            return None
+    return comment
+
+
 def run_decide(args: argparse.Namespace, decision: str) -> int:
     ctx = open_context(args)
     ledger = ledger_of(ctx.fleet)
     change = ledger.get(args.host)
     if change is None:
         raise CollectError(f"host {args.host}: no changed host key is waiting for a decision")
-    interactive = sys.stdin.isatty() and not args.json
-    if interactive:
-        print("\n".join(change_lines(change)))
-    comment = args.comment
-    if comment is None and interactive:
-        comment = input("comment (who checked the key, and how): ")
-    if not comment or not comment.strip():
-        raise LeaseError(f"host {args.host}: a comment is required (--comment)")
-    if not args.yes:
-        if not interactive:
-            raise LeaseError("not a terminal: confirm with --yes")
-        verb = f"trust {change.new_fingerprint}" if decision == "trust" else "keep the known key"
-        if input(f"{verb} for {args.host}? [y/N] ").strip().lower() not in ("y", "yes"):
-            print("nothing changed")
-            return 1
+    verb = f"trust {change.new_fingerprint}" if decision == "trust" else "keep the known key"
+    comment = operator_decision(
+        args,
+        change_lines(change),
+        "comment (who checked the key, and how): ",
+        f"{verb} for {args.host}? [y/N] ",
+    )
+    if comment is None:
+        return 1
     decide_host_key(
         ctx.db,
         ledger,
@@ -182,21 +198,14 @@ def run_accept_gpus(args: argparse.Namespace) -> int:
     extra = ledger.pending.get(args.host)
     if extra is None:
         raise CollectError(f"host {args.host}: reports no GPUs beyond those accepted")
-    interactive = sys.stdin.isatty() and not args.json
-    if interactive:
-        print("\n".join(extra_gpu_lines(extra)))
-    comment = args.comment
-    if comment is None and interactive:
-        comment = input("comment (why the extra GPUs are real): ")
-    if not comment or not comment.strip():
-        raise LeaseError(f"host {args.host}: a comment is required (--comment)")
-    if not args.yes:
-        if not interactive:
-            raise LeaseError("not a terminal: confirm with --yes")
-        ask = f"count {extra.reported} GPUs on {args.host}? [y/N] "
-        if input(ask).strip().lower() not in ("y", "yes"):
-            print("nothing changed")
-            return 1
+    comment = operator_decision(
+        args,
+        extra_gpu_lines(extra),
+        "comment (why the extra GPUs are real): ",
+        f"count {extra.reported} GPUs on {args.host}? [y/N] ",
+    )
+    if comment is None:
+        return 1
     accept_extra_gpus(
         ctx.db, ledger, args.host, comment=comment, operator=ctx.operator, now_ts=ctx.now_ts
     )
