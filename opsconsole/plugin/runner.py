@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from opsconsole.collect.companion import PollerCompanion
 from opsconsole.config import Fleet
 from opsconsole.errors import OpsconsoleError
 from opsconsole.plugin.api import FleetView
@@ -92,8 +93,8 @@ class StoreReader:
             self._db = None
 
 
-class PluginPoller:
-    """Looks like a Poller (start, run, stop, reconnect, writer, state) to its users."""
+class PluginPoller(PollerCompanion):
+    """The plugins' publisher beside the poller (`collect.companion`)."""
 
     def __init__(
         self,
@@ -103,20 +104,12 @@ class PluginPoller:
         store_path: Path | None,
         publish_interval_s: float = 5.0,
     ):
-        self.poller = poller
+        super().__init__(poller)
         self.plugins = plugins
         self.publish_interval_s = publish_interval_s
         self.reader = StoreReader(store_path)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-
-    @property
-    def state(self) -> Any:
-        return self.poller.state
-
-    @property
-    def writer(self) -> Any:
-        return self.poller.writer
 
     @property
     def engine(self) -> Any:
@@ -128,27 +121,12 @@ class PluginPoller:
         troubled = self.plugins.trouble()
         return f"plugins: {', '.join(troubled)} (opsconsole plugins)" if troubled else ""
 
-    def reconnect(self, name: str) -> Any:
-        return self.poller.reconnect(name)
-
-    async def start(self) -> None:
-        await self.poller.start()
+    def _start_beside(self) -> None:
         if self._task is None:
             self.plugins.start()
             self._stop.clear()
             if self.plugins.wants_views:
                 self._task = asyncio.create_task(self._publish_loop(), name="plugins")
-
-    async def run(self) -> None:
-        await self.start()
-        try:
-            await self.poller.run()
-        finally:
-            await self._stop_plugins()
-
-    async def stop(self) -> None:
-        await self._stop_plugins()
-        await self.poller.stop()
 
     async def _publish_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -171,7 +149,7 @@ class PluginPoller:
         leases, alerts, tenants = self.reader.read(now_ts)
         return FleetView(now_ts, hosts, leases, alerts, tenants, extra)
 
-    async def _stop_plugins(self) -> None:
+    async def _stop_beside(self) -> None:
         task, self._task = self._task, None
         self._stop.set()
         if task is not None:
