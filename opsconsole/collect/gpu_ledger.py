@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from opsconsole.collect.host_keys import _write_atomic
+from opsconsole.collect.host_keys import _write_atomic, changed_since
 from opsconsole.config import Fleet
 from opsconsole.errors import CollectError
 
@@ -85,13 +85,8 @@ class GpuLedger:
 
     def refresh(self) -> bool:
         """Re-read the file if it changed since last read; returns whether it did."""
-        try:
-            mtime: int | None = self.path.stat().st_mtime_ns
-        except FileNotFoundError:
-            mtime = None
-        except OSError:
-            return False
-        if mtime == self._mtime_ns:
+        changed, mtime = changed_since(self.path, self._mtime_ns)
+        if not changed:
             return False
         self.pending, self.accepted = self._read()
         self._mtime_ns = mtime

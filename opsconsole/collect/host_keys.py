@@ -98,13 +98,8 @@ class KeyLedger:
     # --- reading ---------------------------------------------------------------------
     def refresh(self) -> bool:
         """Re-read the file if it changed since last read; returns whether it did."""
-        try:
-            mtime = self.path.stat().st_mtime_ns
-        except FileNotFoundError:
-            mtime = None
-        except OSError:
-            return False
-        if mtime == self._mtime_ns:
+        changed, mtime = changed_since(self.path, self._mtime_ns)
+        if not changed:
             return False
         self.changes = self._read()
         self._mtime_ns = mtime
@@ -210,6 +205,18 @@ class KeyLedger:
                 replace_host_key(self.known_hosts, change.address, change.port, change.new_key)
             del changes[host]
         return change
+
+
+def changed_since(path: Path, mtime_ns: int | None) -> tuple[bool, int | None]:
+    """Whether a ledger file changed since it was read at `mtime_ns` (None: missing), and
+    its mtime now; a file that cannot be stat'ed counts as unchanged (read it next time)."""
+    try:
+        now_ns: int | None = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        now_ns = None
+    except OSError:
+        return False, mtime_ns
+    return now_ns != mtime_ns, now_ns
 
 
 def _write_atomic(path: Path, text: str) -> None:
