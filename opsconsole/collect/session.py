@@ -383,7 +383,7 @@ class HostSession:
                 lag_ms = monitor.lag_between_ms(start, end)
                 honest = honest_rtt_ms(rtt_ms, lag_ms)
                 if lag_ms > monitor.starved_ms or (rtt_ms is not None and honest is None):
-                    self.host_state.skip_rtt_probe(lag_ms)
+                    self.host_state.skip_rtt_probe(lag_ms, rtt_ms)
                 else:
                     self.host_state.record_rtt_probe(honest)
             await asyncio.sleep(self.ctx.rtt_probe_interval_s)

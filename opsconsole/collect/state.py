@@ -147,11 +147,15 @@ class HostState:
             self.rtt_ms = rtt_ms
             self.rtt_history.append(rtt_ms)
 
-    def skip_rtt_probe(self, console_lag_ms: float) -> None:
+    def skip_rtt_probe(self, console_lag_ms: float, raw_ms: float | None = None) -> None:
         """A probe timed while the console itself was late: neither a round trip nor a
-        loss, only counted."""
+        loss, only counted. Its raw time still bounds the round trip from above, so it
+        lowers a shown rtt that is higher (never raises one): without that, a console
+        busy for minutes kept showing a slow path long after it had healed."""
         self.rtt_probes_skipped += 1
         self.rtt_console_lag_ms = console_lag_ms
+        if raw_ms is not None and self.rtt_ms is not None and raw_ms < self.rtt_ms:
+            self.rtt_ms = raw_ms
 
     @property
     def rtt_baseline_ms(self) -> float | None:

@@ -176,7 +176,13 @@ async def latency(fx: Fixture, hs: HostState) -> str:
     proxy.clear()
     # back below the injected floor (two 0.1 s legs at least): a loaded machine adds its own
     # delay to a loopback round trip, so "back" is "below what the proxy forced", not "fast"
-    await wait_for(lambda: (hs.rtt_ms or 1e9) < 150, 20, "latency: rtt back")
+    try:
+        await wait_for(lambda: (hs.rtt_ms or 1e9) < 150, 20, "latency: rtt back")
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{exc} (rtt {hs.rtt_ms} ms, {hs.rtt_probes_skipped} probes skipped, "
+            f"console lag {hs.rtt_console_lag_ms} ms, {view(hs)})"
+        ) from None
     return f"{seen}  [{first:.1f} s to show]"
 
 

@@ -61,3 +61,13 @@ def test_skipped_probe_is_neither_rtt_nor_loss():
     host.skip_rtt_probe(450.0)
     assert host.rtt_ms is None and len(host.rtt_probes) == 0
     assert host.rtt_probes_skipped == 1 and host.rtt_console_lag_ms == 450.0
+
+
+def test_skipped_probe_lowers_a_slower_rtt_but_never_raises_one():
+    host = fleet_state().hosts[HOST]
+    host.record_rtt_probe(300.0)  # the path was slow
+    host.skip_rtt_probe(4.0, raw_ms=6.0)  # healed, timed while the console was late
+    assert host.rtt_ms == 6.0 and list(host.rtt_history) == [300.0]
+    host.skip_rtt_probe(400.0, raw_ms=450.0)  # the console's own wait: not the host's
+    assert host.rtt_ms == 6.0
+    assert host.rtt_probes_skipped == 2 and list(host.rtt_probes) == [True]
