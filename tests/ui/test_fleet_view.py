@@ -14,6 +14,15 @@ def host_lines(grid) -> list[str]:
     return [name for kind, name in grid.lines if kind == "host"]
 
 
+async def test_the_callers_fleet_is_drawn_before_the_first_key(app):
+    """No pause: the state the caller drives is published on mount, not after a refresh
+    that a loaded machine may delay past the first key."""
+    async with app.run_test(size=SIZE):
+        grid = app.screen.grid
+        assert len(host_lines(grid)) == 32
+        assert grid.current_line == ("host", "sg1-r01-n01")
+
+
 class TestFilter:
     @pytest.mark.slow
     async def test_slash_filters_as_you_type_and_enter_keeps_it(self, app):

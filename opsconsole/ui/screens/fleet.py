@@ -87,6 +87,8 @@ class FleetScreen(Screen[None]):
         self.update_view_status()
         self.set_interval(1.0, self._tick)
         self.ready = True  # composed: batches may now be drawn here
+        if self.app.model.generation:  # a batch came before: it was not drawn here
+            self.grid.rebuild()
 
     def on_unmount(self) -> None:
         self.ready = False
