@@ -188,7 +188,11 @@ async def latency(fx: Fixture, hs: HostState) -> str:
 
 async def bandwidth(fx: Fixture, hs: HostState) -> str:
     proxy = fx.proxies["bandwidth"]
-    proxy.bandwidth_bps = 100.0  # a sample is a few KB: each takes many seconds to get through
+    # a lean-wire delta is a few hundred bytes: at 100 B/s one still came through about
+    # every 4 s, at the edge of down_after_s; at 50 B/s it takes 8 s or more, so the host
+    # is silent for certain, while the 25-byte SSH banner still arrives in half a second
+    # (the handshake, not the banner, is what cannot finish: that is the drip case)
+    proxy.bandwidth_bps = 50.0
     first = await wait_for(
         lambda: hs.status == "down", SILENT_BOUND_S, f"bandwidth: down ({view(hs)})"
     )
