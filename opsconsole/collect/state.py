@@ -607,8 +607,13 @@ class FleetState:
                 log.exception("state listener failed on %s", host.name)
 
     def tick(self, now_ts: float) -> None:
+        """Age every host. The console's own recent lateness is added to both delays: a
+        sample that sat unread while this loop waited for a core is not the host's
+        silence (at load 20-30 on 2 cores healthy hosts flickered stale)."""
+        grace_s = (self.console_lag_ms or 0.0) / 1000.0
+        stale_after_s, down_after_s = self.stale_after_s + grace_s, self.down_after_s + grace_s
         for host in self.hosts.values():
-            if host.tick(now_ts, self.stale_after_s, self.down_after_s):
+            if host.tick(now_ts, stale_after_s, down_after_s):
                 self.changed(host, "status")
 
     def counts(self) -> dict[str, int]:

@@ -10,7 +10,7 @@ import time
 from opsconsole.alerts.conditions import PendingTracker
 from opsconsole.alerts.rules import AlertSettings, evaluate
 from opsconsole.collect.loop_lag import LoopLagMonitor, honest_rtt_ms
-from tests.alerts.fleet import HOST, T0, fleet_state, healthy
+from tests.alerts.fleet import HOST, T0, feed, fleet_state, healthy
 
 INSTANT = AlertSettings(
     rules={
@@ -71,3 +71,19 @@ def test_skipped_probe_lowers_a_slower_rtt_but_never_raises_one():
     host.skip_rtt_probe(400.0, raw_ms=450.0)  # the console's own wait: not the host's
     assert host.rtt_ms == 6.0
     assert host.rtt_probes_skipped == 2 and list(host.rtt_probes) == [True]
+
+
+def test_a_late_console_gives_hosts_its_own_lateness_before_calling_them_stale():
+    state = fleet_state()  # stale after 10 s, down after 30 s
+    feed(state, T0)
+    state.tick(T0 + 12)
+    assert state.hosts[HOST].status == "stale"  # no monitor: no grace
+
+    state = fleet_state()
+    state.loop_lag = LoopLagMonitor()
+    state.loop_lag.record(time.perf_counter(), 4000.0)  # this loop just woke 4 s late
+    feed(state, T0)
+    state.tick(T0 + 12)
+    assert state.hosts[HOST].status == "fresh"  # the 2 s past the delay were ours
+    state.tick(T0 + 15)
+    assert state.hosts[HOST].status == "stale"  # beyond our lateness: the host's silence
