@@ -63,6 +63,7 @@ class PluginWorker:
         self._stopping = False
         self._retry_at = 0.0
         self._running: tuple[str, float] | None = None
+        self._hung_since: float | None = None  # the running call already reported as hung
         self._reported: set[str] = set()
         self.dropped = 0
         self.failures = 0
@@ -97,6 +98,7 @@ class PluginWorker:
                 state = "stopped"
             elif running is not None and now - running[1] > self.timeout_s:
                 state = "hung"
+                self._hung(*running)  # the watchdog thread may not have run yet
             elif self._retry_at > now:
                 state = "retrying"
             else:
@@ -141,8 +143,8 @@ class PluginWorker:
                 if self._stopping and self._retry_at > time.monotonic():
                     return  # shutting down: do not wait out a backoff
                 call = self._queue.popleft()
-                self._running = (call.hook, time.monotonic())
-            watchdog = threading.Timer(self.timeout_s, self._hung, (call.hook,))
+                self._running = running = (call.hook, time.monotonic())
+            watchdog = threading.Timer(self.timeout_s, self._hung, running)
             watchdog.daemon = True
             watchdog.start()
             try:
@@ -178,8 +180,14 @@ class PluginWorker:
         delay = min(self.backoff_max_s, step) * random.uniform(0.8, 1.2)
         self._retry_at = time.monotonic() + delay
 
-    def _hung(self, hook: str) -> None:
+    def _hung(self, hook: str, started: float) -> None:
+        """Report the call started at `started` as hung, once: from its watchdog, or from
+        `health()` when that sees it first (a loaded machine runs the timer late), so a
+        "hung" state always comes with its reason and its log line."""
         with self._cond:
+            if self._running != (hook, started) or self._hung_since == started:
+                return
+            self._hung_since = started
             self.failures += 1
             self.last_problem = f"{hook} has not returned after {self.timeout_s:g} s"
             self._report_once(self.last_problem)

@@ -153,6 +153,28 @@ def test_a_hook_that_raises_is_retried_with_backoff_and_reported_once(caplog):
     assert any("working again" in r.getMessage() for r in caplog.records)
 
 
+def test_hung_is_reported_with_its_reason_before_the_watchdog_runs(caplog):
+    """A loaded machine runs the watchdog timer late: whoever sees the hang first reports
+    it, once, so a "hung" state never comes without its reason and its log line."""
+    release, running = threading.Event(), threading.Event()
+    worker = PluginWorker("stuck", timeout_s=30.0)
+    with caplog.at_level(logging.ERROR, logger="opsconsole.plugins"):
+        worker.submit("notify", lambda: (running.set(), release.wait(10)))
+        assert running.wait(10)
+        later = time.monotonic() + 60  # as if 60 s had passed and the timer had not fired
+        health = worker.health(now=later)
+        again = worker.health(now=later + 1)
+    release.set()
+    assert worker.wait_idle(10)
+    worker.close()
+    assert health.state == again.state == "hung"
+    assert health.detail == "notify has not returned after 30 s"
+    assert worker.failures == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "plugin stuck: notify has not returned after 30 s"
+    ]
+
+
 @pytest.mark.slow
 def test_a_hook_that_never_returns_delays_neither_the_engine_nor_other_plugins(tmp_path, caplog):
     files = {"hangs": NOTIFIER.format(name="hangs"), "pager": NOTIFIER.format(name="pager")}
